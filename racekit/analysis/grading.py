@@ -1,0 +1,124 @@
+"""Trials in, a graded :class:`VariantResult` out.
+
+The verdict order matters: a deadlock outranks everything (the run could not
+even finish); then a failure of the case itself (its setup or outcome raised,
+a worker crashed, or a thread raised an error no interleaving can cause, like a
+NameError: a typo must not pass as a race); then any wrong outcome is a race.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from typing import Iterable
+
+from racekit.analysis.results import Grade, LostUpdates, Row, Verdict, VariantResult
+from racekit.case.model import Variant
+from racekit.runtime.forcing import ModeSpec
+from racekit.runtime.records import Status, Trial
+
+MAX_SAMPLES = 3
+
+
+def grade_trial(trial: Trial) -> Grade:
+    if trial.status is Status.DEADLOCK:
+        return Grade.DEADLOCK
+    if trial.status is Status.CRASH:
+        return Grade.CRASH
+    if trial.status is Status.ERROR:
+        return Grade.ERROR
+    return Grade.EXPECTED if trial.matches else Grade.WRONG
+
+
+def verdict_of(trials: Iterable[Trial], failure: str | None = None) -> Verdict:
+    trials = list(trials)
+    if failure:
+        return Verdict.ERROR
+    if any(t.status is Status.DEADLOCK for t in trials):
+        return Verdict.DEADLOCK
+    if any(t.status in (Status.ERROR, Status.CRASH) or (t.case_bug and not t.matches) for t in trials):
+        return Verdict.ERROR
+    if any(not t.matches for t in trials):
+        return Verdict.RACE
+    return Verdict.NO_RACE
+
+
+def meets_expectation(verdict: Verdict, racy: bool, runs: int) -> bool:
+    """``racy`` variants must show a failure; the others must show none."""
+    if runs == 0:
+        return False
+    if racy:
+        return verdict in (Verdict.RACE, Verdict.DEADLOCK)
+    return verdict is Verdict.NO_RACE
+
+
+def lost_update_bound(variant: Variant, trials: list[Trial]) -> LostUpdates | None:
+    """|observed - expected| per run: each lost ``+= 1`` moves the result by one,
+    but lost updates in opposite directions cancel, so this is a lower bound."""
+    targets = variant.expect.numeric_targets()
+    values = [t.value for t in trials if t.status is Status.DONE and t.value is not None]
+    if not targets or not values:
+        return None
+    deviations = [min(abs(v - e) for e in targets) for v in values]
+    return LostUpdates(
+        exact=False,
+        min=min(deviations),
+        median=statistics.median(deviations),
+        max=max(deviations),
+        total=sum(deviations),
+        runs_with_loss=sum(1 for d in deviations if d),
+        median_of_wrong=statistics.median([d for d in deviations if d] or [0]),
+    )
+
+
+def grade(variant: Variant, mode: ModeSpec, trials: list[Trial], seed: int, planned: int,
+          stop_reason: str | None = None, failure: str | None = None) -> VariantResult:
+    trials = sorted(trials, key=lambda t: t.index)
+    counts: Counter[tuple[str, Grade]] = Counter((t.outcome, grade_trial(t)) for t in trials)
+    rows = sorted((Row(outcome, n, g) for (outcome, g), n in counts.items()),
+                  key=lambda r: (r.grade is not Grade.EXPECTED, -r.count, r.outcome))
+    verdict = verdict_of(trials, failure)
+    matched = {t.matched for t in trials if t.matched is not None}
+    never = tuple(repr(v) for i, v in enumerate(variant.expect.values) if i not in matched) if variant.expect.kind != "check" else ()
+    samples = _samples(trials, failure)
+    outcome = variant.outcome
+    outcome_text = outcome.text.strip() if not isinstance(outcome, dict) else ", ".join(outcome)
+    return VariantResult(
+        case=variant.case,
+        name=variant.name,
+        file=variant.path,
+        mode=mode.name,
+        mode_detail=mode.describe(),
+        switch_interval=mode.switch_interval,
+        runs=len(trials),
+        planned_runs=planned,
+        rows=tuple(rows),
+        expected=variant.expect.to_json(),
+        expect_text=variant.expect.describe(),
+        outcome_text=outcome_text,
+        wrong=sum(1 for t in trials if grade_trial(t) is not Grade.EXPECTED),
+        lost_updates=lost_update_bound(variant, trials),
+        verdict=verdict,
+        racy=variant.racy,
+        ok=meets_expectation(verdict, variant.racy, len(trials)),
+        seed=seed,
+        never_observed=never if trials else (),
+        stop_reason=stop_reason,
+        samples=samples,
+        title=variant.title,
+        duration=sum(t.duration for t in trials),
+        timeout=variant.timeout,
+    )
+
+
+def _samples(trials: list[Trial], failure: str | None) -> tuple[str, ...]:
+    """A few texts that explain failures: one per distinct first line."""
+    found: dict[str, str] = {}
+    if failure:
+        found[failure] = failure
+    for t in trials:
+        for text in ([t.detail] if t.detail else []) + t.errors:
+            key = text.strip().splitlines()[-1] if text.strip() else ""
+            if key not in found and len(found) < MAX_SAMPLES:
+                found[key] = text
+    return tuple(found.values())

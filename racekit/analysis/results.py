@@ -1,0 +1,179 @@
+"""The result objects every reporter reads (jcstress's "one grading, many printers").
+
+They hold judgements (grades, verdicts, lost-update bounds), already computed;
+reporters only render them. ``to_json`` is the results contract of DESIGN.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Verdict(str, Enum):
+    RACE = "race"
+    NO_RACE = "no race observed"
+    DEADLOCK = "deadlock"
+    ERROR = "error"
+
+
+class Grade(str, Enum):
+    """What one histogram row means (jcstress: acceptable / forbidden / …)."""
+
+    EXPECTED = "expected"
+    WRONG = "wrong"
+    DEADLOCK = "deadlock"
+    CRASH = "crash"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Row:
+    outcome: str
+    count: int
+    grade: Grade
+
+
+@dataclass(frozen=True)
+class LostUpdates:
+    """Per-run counts of lost updates. ``exact`` when an access log counted them;
+    otherwise |observed - expected|, a lower bound (updates may cancel out)."""
+
+    exact: bool
+    min: float
+    median: float
+    max: float
+    total: float
+    runs_with_loss: int
+    median_of_wrong: float  # the median over runs that lost something
+
+
+    def to_json(self) -> dict[str, Any]:
+        return {"exact": self.exact, "min": _num(self.min), "median": _num(self.median),
+                "max": _num(self.max), "total": _num(self.total)}
+
+
+def _num(x: float) -> int | float:
+    return int(x) if float(x).is_integer() else x
+
+
+@dataclass(frozen=True)
+class VariantResult:
+    case: str
+    name: str
+    file: str
+    mode: str
+    mode_detail: str
+    switch_interval: float | None
+    runs: int
+    planned_runs: int
+    rows: tuple[Row, ...]
+    expected: Any  # the expectation as the case file wrote it
+    expect_text: str
+    outcome_text: str  # the outcome expression, for sentences
+    wrong: int
+    lost_updates: LostUpdates | None
+    verdict: Verdict
+    racy: bool
+    ok: bool
+    seed: int
+    never_observed: tuple[str, ...] = ()
+    stop_reason: str | None = None
+    schedule: str | None = None
+    samples: tuple[str, ...] = ()  # thread tracebacks, deadlock stacks, crash dumps
+    title: str = ""
+    duration: float = 0.0
+    timeout: float = 0.0
+
+    @property
+    def id(self) -> str:
+        return f"{self.case}[{self.name}]"
+
+    @property
+    def right(self) -> int:
+        return sum(r.count for r in self.rows if r.grade is Grade.EXPECTED)
+
+    @property
+    def outcomes(self) -> dict[str, int]:
+        return {r.outcome: r.count for r in self.rows}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "mode": self.mode,
+            "runs": self.runs,
+            "outcomes": self.outcomes,
+            "expected": self.expected,
+            "wrong": self.wrong,
+            "lost_updates": self.lost_updates.to_json() if self.lost_updates else None,
+            "verdict": self.verdict.value,
+            "racy": self.racy,
+            "ok": self.ok,
+            "seed": self.seed,
+            "schedule": self.schedule,
+            # Extensions (README, "JSON output"):
+            "histogram": [{"outcome": r.outcome, "count": r.count, "grade": r.grade.value} for r in self.rows],
+            "right": self.right,
+            "never_observed": list(self.never_observed),
+            "planned_runs": self.planned_runs,
+            "stopped": self.stop_reason,
+            "mode_detail": self.mode_detail,
+            "switch_interval": self.switch_interval,
+            "samples": list(self.samples),
+            "duration": round(self.duration, 4),
+            "timeout": self.timeout,
+        }
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    name: str
+    file: str
+    title: str
+    description: str
+    notes: str
+    variants: tuple[VariantResult, ...]
+    translations: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(v.ok for v in self.variants)
+
+    def text(self, key: str, lang: str | None) -> str:
+        if lang and self.translations.get(lang, {}).get(key):
+            return self.translations[lang][key]
+        return getattr(self, key)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "file": self.file, "title": self.title, "ok": self.ok,
+                "variants": [v.to_json() for v in self.variants]}
+
+
+@dataclass(frozen=True)
+class RunResult:
+    version: str
+    python: dict[str, Any]
+    cases: tuple[CaseResult, ...]
+    seed: int
+    interrupted: bool = False
+    duration: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.interrupted and all(c.ok for c in self.cases)
+
+    @property
+    def variants(self) -> list[VariantResult]:
+        return [v for c in self.cases for v in c.variants]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "racekit": self.version,
+            "python": self.python,
+            "cases": [c.to_json() for c in self.cases],
+            "seed": self.seed,
+            "interrupted": self.interrupted,
+            "ok": self.ok,
+            "duration": round(self.duration, 3),
+        }

@@ -1,0 +1,153 @@
+"""Case format version 1, as data: the single description of every key.
+
+The loader reads files with these specs and ``racekit schema`` renders them as
+JSON Schema, so the two cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from racekit.case.model import KINDS, Expectation
+from racekit.case.spec import (
+    INVALID,
+    AnyValue,
+    Boolean,
+    Choice,
+    Code,
+    Either,
+    Field,
+    Fields,
+    Integer,
+    MapOf,
+    Name,
+    Seconds,
+    Spec,
+    Text,
+)
+from racekit.case.yamlsource import Reader, describe_node
+
+FORMAT_VERSION = 1
+MAX_THREADS = 256
+MAX_RUNS = 10_000_000
+
+IDENTIFIER = Name(r"[A-Za-z_][A-Za-z0-9_]*", "a Python identifier")
+
+
+@dataclass
+class Expect(Spec):
+    """``expect``: a value, ``{any_of: [...]}`` or ``{check: "<expression over outcome>"}``."""
+
+    description: str = (
+        "The correct outcome: a value compared with ==, {any_of: [values]}, or "
+        "{check: expression} evaluated with `outcome` bound to the observed outcome."
+    )
+
+    def read(self, node: yaml.Node, r: Reader, where: str) -> Any:
+        items = None
+        if isinstance(node, yaml.MappingNode):
+            keys = [k.value for k, _ in node.value if isinstance(k, yaml.ScalarNode)]
+            special = {"any_of", "check"} & set(keys)
+            if special:
+                items = r.mapping(node, where)
+                if items is None:
+                    return INVALID
+                if len(items) != 1:
+                    others = sorted(k for k, _, _ in items if k not in special) or sorted(special)
+                    r.error(node, f"{where} with {' or '.join(sorted(special))} takes nothing else, found {', '.join(map(repr, others))}")
+                    return INVALID
+        if items is None:
+            return Expectation("value", (r.value(node),))
+        key, _key_node, value_node = items[0]
+        if key == "check":
+            source = Code("eval").load(value_node, r, f"{where}.check")
+            return INVALID if source is INVALID else Expectation("check", (), source)
+        if not isinstance(value_node, yaml.SequenceNode) or not value_node.value:
+            r.error(value_node, f"{where}.any_of must be a non-empty list of outcomes, got {describe_node(value_node)}")
+            return INVALID
+        return Expectation("any_of", tuple(r.value(value_node)))
+
+    def json_schema(self) -> dict[str, Any]:
+        return self._doc(
+            {
+                "anyOf": [
+                    {"type": "object", "properties": {"any_of": {"type": "array", "minItems": 1}},
+                     "required": ["any_of"], "additionalProperties": False},
+                    {"type": "object", "properties": {"check": {"type": "string"}},
+                     "required": ["check"], "additionalProperties": False},
+                    {"not": {"type": "object", "anyOf": [{"required": ["any_of"]}, {"required": ["check"]}]}},
+                ]
+            }
+        )
+
+
+TEXTS = {
+    "title": Field(Text(description="One line shown above the results.")),
+    "description": Field(Text(description="Markdown: what the case shows, shown by reports and lectures.")),
+    "notes": Field(Text(description="Markdown: the lesson, shown after the results.")),
+}
+
+I18N = MapOf(
+    Name(r"[a-z]{2,3}(-[A-Za-z0-9]+)*", "a language code such as 'zh' or 'pt-BR'"),
+    Fields(dict(TEXTS), what="a translation"),
+    what="i18n",
+    description="Translations of title/description/notes, by language code (e.g. zh).",
+)
+
+THREAD_ENTRY = Either(
+    Code("body", description="The thread's code; it runs as a function body (assignments are thread-local)."),
+    Fields(
+        {
+            "code": Field(Code("body", description="The thread's code."), required=True),
+            "count": Field(Integer(1, MAX_THREADS, description="How many copies to start: name-1 … name-N.")),
+        },
+        what="a thread",
+    ),
+)
+
+VARIANT_FIELDS: dict[str, Field] = {
+    **TEXTS,
+    "i18n": Field(I18N),
+    "params": Field(MapOf(IDENTIFIER, AnyValue(), what="params",
+                          description="Globals visible to setup, threads and outcome; --param NAME=VALUE overrides.")),
+    "setup": Field(Code("exec", description="Python run once per trial in a fresh namespace: the shared state.")),
+    "threads": Field(MapOf(Name(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", "letters, digits, '_', '.' and '-'"), THREAD_ENTRY,
+                           what="threads", min_items=1,
+                           description="Thread name -> code, or {code:, count:} to start several copies.")),
+    "outcome": Field(Either(Code("eval"), MapOf(IDENTIFIER, Code("eval"), what="outcome", min_items=1),
+                            description="Expression read after all threads joined, or a mapping name -> expression.")),
+    "expect": Field(Expect()),
+    "timeout": Field(Seconds(description="Seconds one trial may take before it counts as a deadlock (default 10).")),
+    "runs": Field(Integer(1, MAX_RUNS, description="Default number of trials (the CLI's --runs overrides).")),
+    "racy": Field(Boolean(description="This variant demonstrates a race: it passes when a failure is observed.")),
+}
+
+VARIANT = Fields(VARIANT_FIELDS, what="a variant")
+
+CASE = Fields(
+    {
+        "racekit": Field(Choice((FORMAT_VERSION,), description="Format version; must be 1."), required=True),
+        "name": Field(Name(description="The case id, unique in a suite."), required=True),
+        "kind": Field(Choice(KINDS, description="threads (default) | processes | script | timing")),
+        **VARIANT_FIELDS,
+        "variants": Field(MapOf(Name(), VARIANT, what="variants",
+                                description="Named variants; each deep-merges over the top level.")),
+    },
+    what="the case",
+)
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema (2020-12) of case files, for editors' YAML language servers."""
+    from racekit import __version__
+
+    schema = CASE.json_schema()
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"https://racekit.invalid/schema/case-v{FORMAT_VERSION}.json",
+        "title": f"racekit case file (format {FORMAT_VERSION}, racekit {__version__})",
+        **schema,
+    }

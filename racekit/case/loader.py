@@ -1,0 +1,274 @@
+"""Case files in, :class:`Case` records out, or one error listing every problem.
+
+Loading has three steps: compose the YAML (positions kept), read the top level
+and each ``variants`` entry against the format spec (each node checked once, so
+each problem is reported once), then merge every variant over the top level and
+check what only the merged variant can tell (a missing ``threads``, ``expect``
+names that ``outcome`` lacks).
+"""
+
+from __future__ import annotations
+
+import keyword
+import os
+import re
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from racekit.case import format as fmt
+from racekit.case.model import (
+    DEFAULT_RUNS,
+    DEFAULT_TIMEOUT,
+    DEFAULT_VARIANT,
+    PREIMPORTED,
+    THREAD_LOCALS,
+    Case,
+    Expectation,
+    Source,
+    ThreadSpec,
+    Variant,
+)
+from racekit.case.spec import INVALID
+from racekit.case.yamlsource import Reader, compose, position
+from racekit.errors import CaseError, Problem
+
+CASE_SUFFIXES = (".yaml", ".yml")
+_CASE_MARKER = re.compile(rb"^racekit\s*:", re.MULTILINE)
+_INHERITED = ("title", "description", "notes", "i18n", "params", "setup", "threads",
+              "outcome", "expect", "timeout", "runs", "racy")
+
+
+def load_case(path: str | os.PathLike[str]) -> Case:
+    """Load one case file; raises :class:`CaseError` listing every problem in it."""
+    shown = _display_path(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise CaseError([Problem(shown, 1, 1, f"cannot read file: {exc.strerror or exc}")]) from None
+    return parse_case(data, shown)
+
+
+def parse_case(data: bytes | str, path: str = "<case>") -> Case:
+    """Load a case from its bytes; ``path`` is used in messages and tracebacks."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    node, _text, problems = compose(path, data)
+    if problems:
+        raise CaseError(problems)
+    reader = Reader(path)
+    if node is None:
+        raise CaseError([Problem(path, 1, 1, "the file is empty: a case needs at least `racekit: 1`, `name:`, `threads:`, `outcome:` and `expect:`")])
+    if not isinstance(node, yaml.MappingNode):
+        reader.error(node, "a case file must be a mapping of keys (racekit:, name:, threads:, …)")
+        raise CaseError(reader.problems)
+    top = fmt.CASE.load(node, reader, "")
+    case = None
+    if top is not INVALID:
+        case = _build_case(top, node, reader)
+    if reader.problems or case is None:
+        raise CaseError(reader.problems)
+    return case
+
+
+def is_case_file(path: Path) -> bool:
+    """A YAML file with a top-level ``racekit:`` key (checked on text, so a broken one still counts)."""
+    if path.suffix not in CASE_SUFFIXES:
+        return False
+    try:
+        with path.open("rb") as f:
+            return bool(_CASE_MARKER.search(f.read(256 * 1024)))
+    except OSError:
+        return False
+
+
+def discover(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Case files named directly, plus case files found in named directories (sorted)."""
+    found: list[Path] = []
+    problems: list[Problem] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and is_case_file(p)))
+        elif path.exists():
+            found.append(path)
+        else:
+            problems.append(Problem(str(raw), 1, 1, "no such file or directory"))
+    if problems:
+        raise CaseError(problems)
+    unique: dict[Path, None] = {}
+    for p in found:
+        unique.setdefault(p.resolve(), None)
+    return [Path(os.path.relpath(p)) if _is_under_cwd(p) else p for p in unique]
+
+
+def load_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Case]:
+    """Every case under ``paths``; one :class:`CaseError` for all problems of all files."""
+    cases: list[Case] = []
+    problems: list[Problem] = []
+    for path in discover(paths):
+        try:
+            cases.append(load_case(path))
+        except CaseError as exc:
+            problems.extend(exc.problems)
+    seen: dict[str, Case] = {}
+    for case in cases:
+        if case.name in seen:
+            line, col = case.name_at
+            problems.append(Problem(case.path, line, col, f"case name {case.name!r} is already used by {seen[case.name].path}"))
+        seen.setdefault(case.name, case)
+    if problems:
+        raise CaseError(problems)
+    return cases
+
+
+# -- building ---------------------------------------------------------------
+
+
+def _build_case(top: dict[str, Any], root: yaml.MappingNode, r: Reader) -> Case | None:
+    missing = [k for k in ("racekit", "name") if k not in top and k not in r.invalid]
+    for key in missing:
+        r.error(root, f"missing required key {key!r}" + (" (the format version: `racekit: 1`)" if key == "racekit" else ""))
+    name = top.get("name")
+    kind = top.get("kind", "threads")
+    if kind != "threads" and "kind" in top:
+        r.error(r.positions["kind"], f"kind {kind!r} is not supported by this version of racekit yet (only 'threads')")
+    overlays: dict[str, dict[str, Any]] = top.get("variants") or {}
+    if "variants" in top and not overlays and top["variants"] is not INVALID:
+        r.error(r.positions["variants"], "variants is empty: remove it or add at least one variant")
+    names = list(overlays) or [DEFAULT_VARIANT]
+    variants = []
+    for variant_name in names:
+        where = f"variants.{variant_name}" if overlays else ""
+        merged = _merge(top, overlays.get(variant_name) or {})
+        anchor = r.positions.get(where, root)
+        variant = _build_variant(merged, name or "?", variant_name, kind, r, anchor, where)
+        if variant is not None:
+            variants.append(variant)
+    if missing or name is None:
+        return None
+    line, col = position(r.positions["name"]) if "name" in r.positions else (1, 1)
+    return Case(
+        name=name,
+        path=r.path,
+        kind=kind,
+        title=top.get("title") or name,
+        description=top.get("description") or "",
+        notes=top.get("notes") or "",
+        i18n=top.get("i18n") or {},
+        variants=tuple(variants),
+        name_at=(line, col),
+    )
+
+
+def _merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge a variant over the top level: mappings merge key by key,
+    anything else (and ``expect`` always) replaces, and ``null`` removes."""
+    merged = {k: base[k] for k in _INHERITED if k in base}
+    merged["threads"] = _thread_mappings(merged.get("threads"))
+    overlay = {**overlay, "threads": _thread_mappings(overlay.get("threads"))} if "threads" in overlay else overlay
+    for key, value in overlay.items():
+        merged[key] = _merge_value(merged.get(key), value, atomic=(key == "expect"))
+    return {k: v for k, v in merged.items() if v is not None}
+
+
+def _thread_mappings(threads: Any) -> Any:
+    """``name: code`` as ``name: {code: code}``, so a variant can change only ``count``."""
+    if not isinstance(threads, dict):
+        return threads
+    return {name: {"code": entry} if isinstance(entry, Source) else entry for name, entry in threads.items()}
+
+
+def _merge_value(base: Any, value: Any, atomic: bool) -> Any:
+    if atomic or not (isinstance(base, dict) and isinstance(value, dict)):
+        return value
+    out = dict(base)
+    for key, child in value.items():
+        out[key] = _merge_value(out.get(key), child, atomic=False)
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _build_variant(m: dict[str, Any], case: str, name: str, kind: str, r: Reader, anchor: Any, where: str) -> Variant | None:
+    label = f"variant {name!r}" if where else "the case"
+    ok = True
+    for key, hint in (("threads", "the code each thread runs"), ("outcome", "an expression read after the threads end"),
+                      ("expect", "the correct outcome")):
+        if m.get(key) in (None, {}) and not _invalid_somewhere(r, key, where):
+            r.error(anchor, f"{label} has no {key!r} ({hint}); add it to the top level or to the variant")
+            ok = False
+    params = m.get("params") or {}
+    for pname in params:
+        if not pname.isidentifier() or keyword.iskeyword(pname):
+            continue  # reported by the name pattern
+        if pname in PREIMPORTED or pname in THREAD_LOCALS or pname.startswith("_racekit"):
+            r.error(_pos(r, where, f"params.{pname}"), f"param {pname!r} would hide a name racekit provides; rename it")
+            ok = False
+    outcome = m.get("outcome")
+    expect = m.get("expect")
+    if isinstance(outcome, dict) and isinstance(expect, Expectation) and expect.kind == "value" and isinstance(expect.values[0], dict):
+        extra = sorted(set(expect.values[0]) - set(outcome))
+        if extra:
+            r.error(_pos(r, where, "expect"), f"expect names {', '.join(map(repr, extra))}, which outcome does not define")
+            ok = False
+    threads = m.get("threads") or {}
+    specs = []
+    for tname, entry in threads.items():
+        if isinstance(entry, dict) and isinstance(entry.get("code"), Source):
+            specs.append(ThreadSpec(tname, entry["code"], entry.get("count", 1)))
+        elif isinstance(entry, dict) and "code" not in entry and not _invalid_somewhere(r, f"threads.{tname}.code", where):
+            r.error(_pos(r, where, f"threads.{tname}"), f"thread {tname!r} has no 'code'")
+            ok = False
+        else:
+            ok = False
+    total = sum(s.count for s in specs)
+    if total > fmt.MAX_THREADS:
+        r.error(_pos(r, where, "threads"), f"{label} starts {total} threads; at most {fmt.MAX_THREADS} are allowed")
+        ok = False
+    if not ok or not isinstance(outcome, (Source, dict)) or not isinstance(expect, Expectation):
+        return None
+    return Variant(
+        case=case,
+        name=name,
+        path=r.path,
+        kind=kind,
+        params=dict(params),
+        setup=m.get("setup"),
+        threads=tuple(specs),
+        outcome=outcome,
+        expect=expect,
+        timeout=m.get("timeout", DEFAULT_TIMEOUT),
+        runs=m.get("runs", DEFAULT_RUNS),
+        racy=m.get("racy", False),
+        title=m.get("title") or "",
+        description=m.get("description") or "",
+        notes=m.get("notes") or "",
+        i18n=m.get("i18n") or {},
+    )
+
+
+def _invalid_somewhere(r: Reader, key: str, where: str) -> bool:
+    """Whether the key was given (in the variant or top level) but failed to read."""
+    return any(p in r.invalid for p in (f"{where}.{key}" if where else key, key))
+
+
+def _pos(r: Reader, where: str, key: str) -> Any:
+    for candidate in (f"{where}.{key}" if where else key, key):
+        if candidate in r.positions:
+            return r.positions[candidate]
+    return r.positions.get(where, (1, 1))
+
+
+def _display_path(path: str | os.PathLike[str]) -> str:
+    p = Path(path)
+    if p.is_absolute() and _is_under_cwd(p):
+        return os.path.relpath(p)
+    return str(path)
+
+
+def _is_under_cwd(p: Path) -> bool:
+    try:
+        p.resolve().relative_to(Path.cwd().resolve())
+        return True
+    except ValueError:
+        return False

@@ -1,0 +1,284 @@
+"""The ``racekit`` command: parse, call the library, render, exit.
+
+Exit codes (the results contract): 0 every variant met its expectation, 1 at
+least one did not, 2 bad input or usage (a message naming file:line:col, never
+a traceback), 130 interrupted (results gathered so far are still written).
+Heavy modules load inside commands so that ``racekit --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+if TYPE_CHECKING:
+    from racekit.analysis.results import RunResult
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+app = typer.Typer(
+    name="racekit",
+    help="Find and teach race conditions in Python: run concurrency cases under schedulers that force thread switches.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
+)
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+
+
+class Lang(str, Enum):
+    en = "en"
+    zh = "zh"
+
+
+Paths = Annotated[list[Path], typer.Argument(help="Case files, or folders to search for *.yaml case files.", show_default=False)]
+FormatOpt = Annotated[Optional[Format], typer.Option("--format", "-f", help="text (default) or json.")]
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(EXIT_USAGE)
+
+
+def _message(exc: Exception) -> str:
+    """File problems are already ``path:line:col: error: …`` lines; others get the prefix."""
+    from racekit.errors import CaseError
+
+    return str(exc) if isinstance(exc, CaseError) else f"error: {exc}"
+
+
+def _load(paths: list[Path]):
+    from racekit.case.loader import load_paths
+    from racekit.errors import RacekitError
+
+    try:
+        return load_paths(paths)
+    except RacekitError as exc:
+        raise _fail(_message(exc)) from None
+
+
+def _split(values: Optional[list[str]]) -> tuple[str, ...]:
+    return tuple(part.strip() for value in values or () for part in value.split(",") if part.strip())
+
+
+def _parse_params(values: Optional[list[str]]) -> dict[str, Any]:
+    import yaml
+
+    params: dict[str, Any] = {}
+    for item in values or ():
+        name, sep, raw = item.partition("=")
+        if not sep or not name.strip().isidentifier():
+            raise _fail(f"error: --param expects NAME=VALUE, got {item!r}")
+        try:
+            params[name.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            params[name.strip()] = raw
+    return params
+
+
+@app.command()
+def run(
+    paths: Paths,
+    mode: Annotated[Optional[list[str]], typer.Option("--mode", "-m", help="native, line or opcode (default); several, comma-separated or repeated, are compared side by side.")] = None,
+    runs: Annotated[Optional[int], typer.Option("--runs", "-n", min=1, help="Trials per variant and mode (default: the case's `runs`).")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", min=0, help="Base seed; the default is random and printed.")] = None,
+    variant: Annotated[Optional[list[str]], typer.Option("--variant", "-V", help="Only these variants (comma-separated or repeated).")] = None,
+    param: Annotated[Optional[list[str]], typer.Option("--param", "-p", help="Override a case param: NAME=VALUE (VALUE read as YAML).")] = None,
+    format: FormatOpt = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the report (in --format) to this file; with json, the text report still goes to the terminal.")] = None,
+    config: Annotated[Optional[str], typer.Option("--config", "-c", help="A run profile: quick, ci, lecture, or a path to a profile YAML file.")] = None,
+    switch_interval: Annotated[Optional[float], typer.Option("--switch-interval", help="sys.setswitchinterval during trials, in seconds (default 1e-6).")] = None,
+    timeout: Annotated[Optional[float], typer.Option("--timeout", help="Seconds a trial may take before it counts as a deadlock (default: the case's).")] = None,
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Worker processes (default: one per core).")] = None,
+    lang: Annotated[Optional[Lang], typer.Option("--lang", help="Language of the report: en or zh.")] = None,
+    verbose: Annotated[Optional[bool], typer.Option("--verbose", "-v", help="Show every failure sample and the case's notes.")] = None,
+    fail_fast: Annotated[Optional[bool], typer.Option("--fail-fast", "-x", help="Stop a variant at its first wrong outcome.")] = None,
+) -> None:
+    """Run cases and report which outcomes appeared, how often, and whether each variant behaved as expected."""
+    from racekit.errors import RacekitError
+
+    try:
+        profile = _profile(config)
+        settings = {
+            "mode": _split(mode) or _split([profile["mode"]] if "mode" in profile else None) or ("opcode",),
+            "runs": runs if runs is not None else profile.get("runs"),
+            "seed": seed if seed is not None else profile.get("seed"),
+            "switch_interval": switch_interval if switch_interval is not None else profile.get("switch_interval", 1e-6),
+            "timeout": timeout if timeout is not None else profile.get("timeout"),
+            "jobs": jobs if jobs is not None else profile.get("jobs"),
+            "format": (format.value if format else None) or profile.get("format", "text"),
+            "lang": (lang.value if lang else None) or profile.get("lang", "en"),
+            "verbose": verbose if verbose is not None else profile.get("verbose", False),
+            "fail_fast": fail_fast if fail_fast is not None else profile.get("fail_fast", False),
+        }
+        cases = _load(paths)
+        from racekit.engine import RunOptions, plan
+
+        options = RunOptions(
+            modes=settings["mode"], runs=settings["runs"], seed=settings["seed"], variants=_split(variant),
+            params=_parse_params(param), switch_interval=settings["switch_interval"], timeout=settings["timeout"],
+            workers=settings["jobs"], stop_on_failure=settings["fail_fast"],
+        )
+        planned = plan(cases, options)
+    except RacekitError as exc:
+        raise _fail(_message(exc)) from None
+    result = _execute(cases, options, planned, settings)
+    _emit(result, settings, output)
+    if result.interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
+    raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
+
+
+def _profile(config: Optional[str]) -> dict[str, Any]:
+    if not config:
+        return {}
+    from racekit.profiles import load_profile
+
+    return load_profile(config)
+
+
+def _execute(cases, options, planned, settings) -> RunResult:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from racekit.engine import run as run_cases
+    from racekit.report.console import report_console
+    from racekit.report.terminal import TerminalReport
+    from racekit.runtime.pool import default_workers
+
+    stderr = Console(stderr=True)
+    text_out = settings["format"] == "text"
+    if text_out:
+        workers = min(options.workers or default_workers(), max(1, sum(p.runs for p in planned)))
+        report = TerminalReport(report_console(), settings["lang"], settings["verbose"])
+        from racekit.runtime.forcing import ModeSpec, interpreter_info
+
+        details = {m: ModeSpec(m, options.switch_interval).describe() for m in options.modes}  # type: ignore[arg-type]
+        seed = planned[0].seed if planned else 0
+        report.header(interpreter_info(), seed, workers, options.modes, details)
+    total = sum(p.runs for p in planned)
+    if not stderr.is_terminal or total == 0:
+        return run_cases(cases, options, planned=planned)
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=stderr, transient=True,
+    )
+    task = progress.add_task("running", total=total)
+
+    def on_trial(p, _trial) -> None:
+        progress.update(task, advance=1, description=f"{p.variant.id} · {p.mode.name}")
+
+    with progress:
+        result = run_cases(cases, options, progress=on_trial, planned=planned)
+    return result
+
+
+def _emit(result: RunResult, settings: dict[str, Any], output: Optional[Path]) -> None:
+    from racekit.report.console import report_console
+    from racekit.report.terminal import TerminalReport
+
+    def text_report(file=None) -> None:
+        console = report_console(file)
+        TerminalReport(console, settings["lang"], settings["verbose"]).render(result)
+        console.file.flush()
+
+    if settings["format"] == "json":
+        document = json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n"
+        if output is None:
+            sys.stdout.write(document)
+            return
+        _write(output, document)
+        text_report()
+        return
+    if output is not None:
+        with _open(output) as f:
+            text_report(f)
+    text_report()
+
+
+def _open(path: Path):
+    try:
+        return path.open("w", encoding="utf-8")
+    except OSError as exc:
+        raise _fail(f"error: cannot write --output {str(path)!r}: {exc.strerror or exc}") from None
+
+
+def _write(path: Path, text: str) -> None:
+    with _open(path) as f:
+        f.write(text)
+
+
+@app.command()
+def validate(paths: Paths) -> None:
+    """Check case files without running them: every problem, as file:line:col."""
+    cases = _load(paths)
+    variants = sum(len(c.variants) for c in cases)
+    typer.echo(f"ok: {len(cases)} case{'s' if len(cases) != 1 else ''}, {variants} variant{'s' if variants != 1 else ''}")
+
+
+@app.command("list")
+def list_cases(paths: Paths, format: FormatOpt = None) -> None:
+    """List cases and their variants."""
+    cases = _load(paths)
+    if format is Format.json:
+        document = [
+            {"name": c.name, "file": c.path, "title": c.title, "kind": c.kind,
+             "variants": [{"name": v.name, "racy": v.racy, "threads": v.thread_count(), "runs": v.runs,
+                           "params": v.params} for v in c.variants]}
+            for c in cases
+        ]
+        typer.echo(json.dumps(document, indent=2, ensure_ascii=False, default=str))
+        return
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", padding=(0, 2, 0, 0))
+    for column in ("CASE", "VARIANT", "RACY", "THREADS", "RUNS", "TITLE", "FILE"):
+        table.add_column(column, justify="right" if column in ("THREADS", "RUNS") else "left")
+    for c in cases:
+        for i, v in enumerate(c.variants):
+            table.add_row(c.name if i == 0 else "", v.name, "yes" if v.racy else "no", str(v.thread_count()),
+                          str(v.runs), c.title if i == 0 else "", c.path if i == 0 else "")
+    from racekit.report.console import report_console
+
+    report_console().print(table)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of case files (for editors' YAML language servers)."""
+    from racekit.case.format import json_schema
+
+    typer.echo(json.dumps(json_schema(), indent=2))
+
+
+def _version(value: bool) -> None:
+    if value:
+        from racekit import __version__
+
+        typer.echo(f"racekit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = None,
+) -> None:
+    """racekit: find and teach race conditions."""
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(EXIT_INTERRUPTED)

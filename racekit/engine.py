@@ -1,0 +1,147 @@
+"""The one library call both front ends make: cases and options in, a RunResult out.
+
+``cli.py`` and the pytest plugin only parse their own arguments and render;
+everything between (variant selection, seeds, the worker pool, grading) is here.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from racekit import __version__
+from racekit.analysis.grading import grade
+from racekit.analysis.results import CaseResult, RunResult
+from racekit.case.model import Case, Variant
+from racekit.errors import UsageError
+from racekit.runtime.forcing import DEFAULT_SWITCH_INTERVAL, STRESS_MODES, ModeSpec, interpreter_info
+from racekit.runtime.pool import Job, Pool
+from racekit.runtime.records import Trial, TrialPlan
+
+DEFAULT_MODE = "opcode"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    modes: tuple[str, ...] = (DEFAULT_MODE,)
+    runs: int | None = None  # None: each variant's own `runs`
+    seed: int | None = None  # None: a fresh random seed, reported
+    variants: tuple[str, ...] = ()  # empty: all
+    params: dict[str, Any] = field(default_factory=dict)
+    switch_interval: float = DEFAULT_SWITCH_INTERVAL
+    timeout: float | None = None  # overrides every variant's timeout
+    workers: int | None = None
+    stop_on_failure: bool = False
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A variant under one mode, with its seeds decided: what the pool will run."""
+
+    case: Case
+    variant: Variant
+    mode: ModeSpec
+    seed: int
+    runs: int
+
+
+ProgressCallback = Callable[[Planned, Trial], None]
+
+
+def new_seed() -> int:
+    return int.from_bytes(os.urandom(4), "big")
+
+
+def trial_seed(base: int, variant_id: str, mode: str, index: int) -> int:
+    """Seeds derive from the base seed and the variant, not from run order, so a
+    variant's trials get the same seeds however the run is split or filtered."""
+    digest = hashlib.blake2b(f"{base}:{variant_id}:{mode}:{index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def plan(cases: list[Case], options: RunOptions) -> list[Planned]:
+    """Select variants, apply overrides and fix seeds; raises UsageError on bad options."""
+    for mode in options.modes:
+        if mode not in STRESS_MODES:
+            raise UsageError(f"unknown mode {mode!r}; choose from {', '.join(STRESS_MODES)}{_hint(mode, STRESS_MODES)}")
+    if options.runs is not None and options.runs < 1:
+        raise UsageError(f"--runs must be at least 1, got {options.runs}")
+    if not options.switch_interval > 0:
+        raise UsageError(f"--switch-interval must be more than 0 seconds, got {options.switch_interval}")
+    _check_names(cases, options)
+    seed = options.seed if options.seed is not None else new_seed()
+    planned = []
+    for case in cases:
+        for variant in case.variants:
+            if options.variants and variant.name not in options.variants:
+                continue
+            overrides = {k: v for k, v in options.params.items() if k in variant.params}
+            if overrides:
+                variant = variant.with_params(overrides)
+            if options.timeout is not None:
+                from dataclasses import replace
+
+                variant = replace(variant, timeout=options.timeout)
+            for mode in options.modes:
+                spec = ModeSpec(mode, options.switch_interval)  # type: ignore[arg-type]
+                planned.append(Planned(case, variant, spec, seed, options.runs or variant.runs))
+    return planned
+
+
+def _check_names(cases: list[Case], options: RunOptions) -> None:
+    known_variants = {v.name for c in cases for v in c.variants}
+    for name in options.variants:
+        if name not in known_variants:
+            raise UsageError(f"no case has a variant named {name!r}; variants: {', '.join(sorted(known_variants))}"
+                             f"{_hint(name, known_variants)}")
+    known_params = {p for c in cases for v in c.variants for p in v.params}
+    for name in options.params:
+        if name not in known_params:
+            listed = ", ".join(sorted(known_params)) or "none"
+            raise UsageError(f"no case declares a param named {name!r} (params: {listed}){_hint(name, known_params)}")
+
+
+def _hint(word: str, options: Any) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | None = None,
+        planned: list[Planned] | None = None) -> RunResult:
+    """Run every selected variant under every mode. Ctrl-C ends the run early
+    with ``interrupted=True`` and the trials gathered so far."""
+    planned = planned if planned is not None else plan(cases, options)
+    started = time.perf_counter()
+    jobs = [
+        Job(key, p.variant, p.mode,
+            deque(TrialPlan(i, trial_seed(p.seed, p.variant.id, p.mode.name, i)) for i in range(p.runs)))
+        for key, p in enumerate(planned)
+    ]
+    by_key = {job.key: p for job, p in zip(jobs, planned)}
+    interrupted = False
+    pool = Pool(options.workers)
+    try:
+        on_trial = (lambda job, trial: progress(by_key[job.key], trial)) if progress else None
+        pool.run(jobs, on_trial, stop_on_failure=options.stop_on_failure)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        pool.close()
+    results: dict[str, list] = {}
+    for job, p in zip(jobs, planned):
+        stop = job.stop_reason or ("interrupted" if interrupted and len(job.trials) < p.runs else None)
+        results.setdefault(p.case.name, []).append(
+            grade(p.variant, p.mode, job.trials, p.seed, p.runs, stop, job.failure)
+        )
+    case_results = tuple(
+        CaseResult(c.name, c.path, c.title, c.description, c.notes, tuple(results[c.name]), c.i18n)
+        for c in cases if c.name in results
+    )
+    seed = planned[0].seed if planned else (options.seed or 0)
+    return RunResult(__version__, pool.interpreter or interpreter_info(), case_results, seed,
+                     interrupted, time.perf_counter() - started)

@@ -1,0 +1,229 @@
+"""The terminal report: per case, a jcstress-style histogram per variant and mode,
+a verdict, and sentences a student can read.
+
+rich decides about colour and width: ``NO_COLOR`` and non-terminal output get
+plain text. Colour marks meaning only: green for what was expected, red for
+what was not.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Iterable
+
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.padding import Padding
+from rich.table import Table
+from rich.text import Text
+
+from racekit.analysis.results import CaseResult, Grade, RunResult, VariantResult, Verdict
+from racekit.report.messages import message
+from racekit.runtime.forcing import MODE_HELP
+
+MAX_ROWS = 8
+BAR_WIDTH = 24
+_GRADE_STYLE = {Grade.EXPECTED: "green", Grade.WRONG: "red", Grade.DEADLOCK: "magenta",
+                Grade.CRASH: "magenta", Grade.ERROR: "yellow"}
+
+
+class TerminalReport:
+    def __init__(self, console: Console, lang: str = "en", verbose: bool = False):
+        self.console = console
+        self.lang = lang
+        self.verbose = verbose
+
+    def t(self, key: str, **fields: object) -> str:
+        return message(self.lang, key, **fields)
+
+    # -- whole run -----------------------------------------------------------
+
+    def header(self, python: dict, seed: int, workers: int, modes: Iterable[str], switch_detail: dict[str, str]) -> None:
+        gil = self.t("gil_on") if python.get("gil_enabled", True) else self.t("gil_off")
+        py = f"{'CPython' if python.get('implementation') == 'cpython' else python.get('implementation')} {python.get('version')}, {gil}"
+        from racekit import __version__
+
+        self.console.print(self.t("header", version=__version__, python=py, seed=seed, workers=workers,
+                                  plural="" if workers == 1 else "s"), style="dim", highlight=False)
+        for mode in modes:
+            self.console.print(self.t("mode_line", mode=mode, help=MODE_HELP[mode], detail=switch_detail[mode]),
+                               style="dim", highlight=False)
+        self.console.print()
+
+    def render(self, result: RunResult) -> None:
+        for case in result.cases:
+            self.case(case)
+        self.footer(result)
+
+    def case(self, case: CaseResult) -> None:
+        title = case.text("title", self.lang)
+        head = Text.assemble((case.name, "bold"), " — " if title != case.name else "", (title if title != case.name else "", ""))
+        head.append(f"  ({case.file})", style="dim")
+        self.console.print(head)
+        modes = list(dict.fromkeys(v.mode for v in case.variants))
+        if len(modes) > 1:
+            self.console.print(Padding(self._comparison(case, modes), (0, 0, 1, 2), expand=False))
+        for variant in case.variants:
+            self.variant(variant, show_mode=len(modes) > 1)
+        summary = self._case_summary(case)
+        if summary:
+            self.console.print(Padding(Text(summary), (0, 0, 0, 2), expand=False))
+        notes = case.text("notes", self.lang).strip()
+        if notes and self.verbose:
+            self.console.print(Padding(Markdown(notes), (1, 0, 0, 2), expand=False))
+        self.console.print()
+
+    def footer(self, result: RunResult) -> None:
+        variants = result.variants
+        ok = sum(1 for v in variants if v.ok)
+        if result.interrupted:
+            self.console.print(self.t("interrupted"), style="yellow")
+        line = self.t("footer", variants=len(variants), plural="" if len(variants) == 1 else "s", ok=ok,
+                      bad=len(variants) - ok, seconds=result.duration)
+        self.console.print(line, style="bold green" if result.ok else "bold red", highlight=False)
+
+    # -- one variant ---------------------------------------------------------
+
+    def variant(self, v: VariantResult, show_mode: bool = True) -> None:
+        tag = self.t("racy_tag") if v.racy else self.t("safe_tag")
+        head = Text.assemble(("  " + v.name, "bold"), (" · " + tag, "dim"))
+        if show_mode:
+            head.append(f"  · mode {v.mode}", style="dim")
+        self.console.print(head)
+        self.console.print(Padding(self._histogram(v), (0, 0, 0, 4), expand=False))
+        verdict = Text("    ")
+        mark = "✓" if v.ok else "✗"
+        verdict.append(f"{self.t('verdict_' + v.verdict.value)} {mark} ", style="bold green" if v.ok else "bold red")
+        verdict.append(f"({self.t('as_expected') if v.ok else self.t('not_as_expected')})", style="green" if v.ok else "red")
+        self.console.print(verdict)
+        for sentence in self.sentences(v):
+            self.console.print(Padding(Text(sentence), (0, 0, 0, 4), expand=False))
+        if not v.ok or v.verdict in (Verdict.DEADLOCK, Verdict.ERROR):
+            self._samples(v)
+        if not v.ok:
+            self.console.print(Padding(Text(self.t("reproduce", command=reproduce_command(v)), style="dim"), (0, 0, 0, 4), expand=False))
+        self.console.print()
+
+    def _histogram(self, v: VariantResult) -> Table:
+        table = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False, show_edge=False, header_style="bold")
+        table.add_column(self.t("col_outcome"), overflow="fold", max_width=48)
+        table.add_column(self.t("col_runs"), justify="right")
+        table.add_column(self.t("col_freq"), justify="right")
+        table.add_column(self.t("col_expect"))
+        table.add_column("")
+        rows = list(v.rows)
+        shown, rest = rows[:MAX_ROWS], rows[MAX_ROWS:]
+        total = max(v.runs, 1)
+        for row in shown:
+            style = _GRADE_STYLE[row.grade]
+            table.add_row(Text(row.outcome), str(row.count), f"{100 * row.count / total:.1f}%",
+                          Text(self.t("grade_" + row.grade.value), style=style), Text(bar(row.count / total), style=style))
+        if rest:
+            count = sum(r.count for r in rest)
+            wrong = all(r.grade is not Grade.EXPECTED for r in rest)
+            style = "red" if wrong else ""
+            table.add_row(Text(self.t("more_rows", count=len(rest)), style="dim"), str(count),
+                          f"{100 * count / total:.1f}%", Text(self.t("grade_wrong") if wrong else "", style=style),
+                          Text(bar(count / total), style=style))
+        for value in v.never_observed:
+            table.add_row(Text(value), "0", "0.0%", Text(self.t("grade_expected"), style="green"), "")
+        return table
+
+    def sentences(self, v: VariantResult) -> list[str]:
+        out: list[str] = []
+        if v.verdict is Verdict.RACE:
+            wrong_rows = [r for r in v.rows if r.grade is not Grade.EXPECTED]
+            lost = v.lost_updates
+            if lost is not None and lost.max > 0:
+                out.append(self.t("race_numeric", wrong=v.wrong, runs=v.runs, outcome=v.outcome_text,
+                                  expect_not=_negate(v.expect_text), max=_n(lost.max), max_s="" if lost.max == 1 else "s",
+                                  max_were="was" if lost.max == 1 else "were", typical=_n(lost.median_of_wrong)))
+            elif wrong_rows:
+                top = wrong_rows[0]
+                out.append(self.t("race_plain", wrong=v.wrong, runs=v.runs, top=top.outcome, top_count=top.count,
+                                  top_s="" if top.count == 1 else "s"))
+        elif v.verdict is Verdict.NO_RACE and v.runs:
+            out.append(self.t("right_all", outcome=v.outcome_text, expect=v.expect_text.removeprefix("= "), runs=v.runs))
+        elif v.verdict is Verdict.DEADLOCK:
+            out.append(self.t("deadlock", timeout=f"{v.timeout:g}"))
+        elif v.verdict is Verdict.ERROR:
+            reason = v.samples[0].strip().splitlines()[-1] if v.samples else "see the histogram"
+            out.append(self.t("error", reason=reason))
+        if v.racy and v.verdict is Verdict.NO_RACE:
+            out.append(self.t("racy_missed"))
+            if v.mode == "native":
+                out.append(self.t("native_hint"))
+        elif not v.racy and not v.ok and v.verdict is not Verdict.ERROR:
+            out.append(self.t("safe_failed"))
+        if v.stop_reason and v.runs < v.planned_runs:
+            out.append(self.t("stopped", runs=v.runs, planned=v.planned_runs, reason=v.stop_reason))
+        return out
+
+    def _samples(self, v: VariantResult) -> None:
+        for sample in v.samples[: 1 if not self.verbose else None]:
+            lines = sample.strip().splitlines()
+            if len(lines) > 24 and not self.verbose:
+                lines = lines[:22] + ["…"]
+            self.console.print(Padding(Text("\n".join(lines), style="dim"), (0, 0, 0, 6), expand=False))
+
+    def _comparison(self, case: CaseResult, modes: list[str]) -> Table:
+        table = Table(box=None, padding=(0, 3, 0, 0), show_edge=False, header_style="bold",
+                      title=self.t("compare_title", case=case.name), title_justify="left", title_style="")
+        table.add_column(self.t("col_variant"))
+        for mode in modes:
+            table.add_column(mode, justify="right")
+        names = list(dict.fromkeys(v.name for v in case.variants))
+        for name in names:
+            cells: list[Text | str] = [name]
+            for mode in modes:
+                match = [v for v in case.variants if v.name == name and v.mode == mode]
+                if not match:
+                    cells.append("")
+                    continue
+                v = match[0]
+                style = "green" if v.ok else "red"
+                label = v.verdict.value if v.verdict in (Verdict.DEADLOCK, Verdict.ERROR) else f"{v.wrong}/{v.runs}"
+                cells.append(Text(label, style=style))
+            table.add_row(*cells)
+        return table
+
+    def _case_summary(self, case: CaseResult) -> str:
+        if len(case.variants) < 2:
+            return ""
+        parts = []
+        for v in case.variants:
+            name = v.name if len({x.mode for x in case.variants}) == 1 else f"{v.name} ({v.mode})"
+            if v.verdict is Verdict.DEADLOCK:
+                parts.append(self.t("summary_deadlock", variant=name))
+            elif v.verdict is Verdict.ERROR:
+                parts.append(self.t("summary_error", variant=name))
+            elif v.wrong:
+                parts.append(self.t("summary_wrong", variant=name, wrong=v.wrong, runs=v.runs))
+            else:
+                parts.append(self.t("summary_right", variant=name, runs=v.runs))
+        sep = "；" if self.lang == "zh" else "; "
+        return self.t("summary_case", parts=sep.join(parts))
+
+
+def bar(fraction: float, width: int = BAR_WIDTH) -> str:
+    """A histogram bar in eighths of a character, so small counts stay visible."""
+    eighths = round(max(0.0, min(1.0, fraction)) * width * 8)
+    if fraction > 0 and eighths == 0:
+        eighths = 1
+    full, part = divmod(eighths, 8)
+    return "█" * full + ("▏▎▍▌▋▊▉"[part - 1] if part else "")
+
+
+def reproduce_command(v: VariantResult) -> str:
+    return " ".join(shlex.quote(p) for p in ("racekit", "run", v.file, "--variant", v.name, "--mode", v.mode,
+                                             "--seed", str(v.seed), "--runs", str(v.planned_runs)))
+
+
+def _negate(expect_text: str) -> str:
+    if expect_text.startswith("= "):
+        return "≠ " + expect_text[2:]
+    return f"outside ({expect_text})"
+
+
+def _n(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:.1f}"

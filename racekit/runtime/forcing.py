@@ -1,0 +1,225 @@
+"""Where real threads may switch: the stress modes ``native``, ``line`` and ``opcode``.
+
+Since CPython 3.10 a thread switch happens only where the interpreter checks its
+eval breaker (function entry, backward jumps, most calls). ``x += 1`` has no such
+check between its load and its store, so ``sys.setswitchinterval`` alone never
+splits it. The forcing modes add switch points: they call a tiny Python
+function at every line or every bytecode of the *case's* code, and entering a
+Python function is a check. With a short switch interval, pending switch
+requests are then honoured right there, inside the statement.
+
+Only code in scope is instrumented (the case's own code objects and modules
+from the case's folder), so threading, queue and racekit itself run at full
+speed. Every change to interpreter state is undone in ``finally``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import sysconfig
+import types
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Iterator, Literal
+
+ModeName = Literal["native", "line", "opcode"]
+STRESS_MODES: tuple[ModeName, ...] = ("native", "line", "opcode")
+DEFAULT_SWITCH_INTERVAL = 1e-6
+HAS_MONITORING = sys.version_info >= (3, 12)
+
+MODE_HELP = {
+    "native": "real threads, switch interval only (what CPython does by itself)",
+    "line": "real threads, a forced switch point at every line of the case",
+    "opcode": "real threads, a forced switch point at every bytecode of the case",
+}
+
+
+@dataclass(frozen=True)
+class ModeSpec:
+    """A scheduler choice as configuration (it travels to worker processes)."""
+
+    name: ModeName
+    switch_interval: float = DEFAULT_SWITCH_INTERVAL
+
+    def describe(self) -> str:
+        backend = ""
+        if self.name == "opcode":
+            backend = "sys.monitoring INSTRUCTION events" if HAS_MONITORING else "opcode tracing"
+        elif self.name == "line":
+            backend = "sys.monitoring LINE events" if HAS_MONITORING else "line tracing"
+        interval = f"switch interval {format_interval(self.switch_interval)}"
+        return f"{backend}, {interval}" if backend else interval
+
+
+def format_interval(seconds: float) -> str:
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:g} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:g} ms"
+    return f"{seconds:g} s"
+
+
+class Scope:
+    """Which code the forcing instruments: the case's code objects and the case folder's modules."""
+
+    def __init__(self, codes: list[types.CodeType], roots: list[str]):
+        self.codes = set(_all_code_objects(codes))
+        excluded = {os.path.dirname(os.path.abspath(__file__)).rsplit(os.sep, 1)[0]}  # racekit itself
+        for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+            path = sysconfig.get_paths().get(key)
+            if path:
+                excluded.add(os.path.abspath(path))
+        self._excluded = tuple(p + os.sep for p in excluded)
+        self._roots = tuple(os.path.abspath(r) + os.sep for r in roots)
+        self._verdicts: dict[str, bool] = {}
+
+    def __contains__(self, code: types.CodeType) -> bool:
+        return code in self.codes or self.covers_file(code.co_filename)
+
+    def covers_file(self, filename: str) -> bool:
+        verdict = self._verdicts.get(filename)
+        if verdict is None:
+            path = os.path.abspath(filename)
+            verdict = path.startswith(self._roots) and not path.startswith(self._excluded)
+            self._verdicts[filename] = verdict
+        return verdict
+
+
+def _all_code_objects(codes: list[types.CodeType]) -> Iterator[types.CodeType]:
+    stack = list(codes)
+    while stack:
+        code = stack.pop()
+        yield code
+        stack.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+
+
+class Forcing:
+    """Per-trial control of switch points. ``trial`` wraps the whole trial in the
+    worker's main thread; ``thread`` wraps each case thread's body."""
+
+    def __init__(self, spec: ModeSpec, scope: Scope):
+        self.spec = spec
+        self.scope = scope
+
+    @contextmanager
+    def trial(self) -> Iterator[None]:
+        previous = sys.getswitchinterval()
+        sys.setswitchinterval(self.spec.switch_interval)
+        try:
+            yield
+        finally:
+            sys.setswitchinterval(previous)
+
+    @contextmanager
+    def thread(self) -> Iterator[None]:
+        yield
+
+
+class TraceForcing(Forcing):
+    """``sys.settrace`` in each case thread: line events, or opcode events (3.10–3.11)."""
+
+    def __init__(self, spec: ModeSpec, scope: Scope):
+        super().__init__(spec, scope)
+        opcodes = spec.name == "opcode"
+        in_scope = scope.__contains__
+
+        def local(frame: types.FrameType, event: str, arg: object) -> Callable | None:
+            return local  # being called at all is the switch point
+
+        def global_trace(frame: types.FrameType, event: str, arg: object) -> Callable | None:
+            if not in_scope(frame.f_code):
+                return None
+            frame.f_trace_opcodes = opcodes
+            frame.f_trace_lines = not opcodes
+            return local
+
+        self._trace = global_trace
+
+    @contextmanager
+    def thread(self) -> Iterator[None]:
+        previous = sys.gettrace()
+        sys.settrace(self._trace)
+        try:
+            yield
+        finally:
+            sys.settrace(previous)
+
+
+class MonitoringForcing(Forcing):
+    """PEP 669 events on 3.12+: they reach every thread, and unlike opcode tracing
+    they do not miss the opcodes of a code object's first frame."""
+
+    _TOOL_IDS = (4, 3, 2, 1)  # free ids for tools that are neither debugger nor coverage
+
+    def __init__(self, spec: ModeSpec, scope: Scope):
+        super().__init__(spec, scope)
+        mon = sys.monitoring
+        self._event = mon.events.INSTRUCTION if spec.name == "opcode" else mon.events.LINE
+        self._enabled: set[types.CodeType] = set()
+
+    @contextmanager
+    def trial(self) -> Iterator[None]:
+        mon = sys.monitoring
+        tool = self._acquire_tool()
+        event = self._event
+        in_scope = self.scope.__contains__
+        enabled = self._enabled
+
+        def switch_point(*_args: object) -> None:
+            pass  # entering this function is the eval-breaker check
+
+        def on_start(code: types.CodeType, _offset: int) -> object:
+            if code not in enabled and in_scope(code):
+                enabled.add(code)
+                mon.set_local_events(tool, code, event)
+            return mon.DISABLE
+
+        try:
+            mon.register_callback(tool, event, switch_point)
+            mon.register_callback(tool, mon.events.PY_START, on_start)
+            enabled.update(self.scope.codes)
+            for code in enabled:
+                mon.set_local_events(tool, code, event)
+            mon.set_events(tool, mon.events.PY_START)
+            with super().trial():
+                yield
+        finally:
+            mon.set_events(tool, 0)
+            for code in enabled:
+                mon.set_local_events(tool, code, 0)
+            mon.register_callback(tool, event, None)
+            mon.register_callback(tool, mon.events.PY_START, None)
+            mon.free_tool_id(tool)
+
+    def _acquire_tool(self) -> int:
+        mon = sys.monitoring
+        for tool in self._TOOL_IDS:
+            if mon.get_tool(tool) is None:
+                mon.use_tool_id(tool, "racekit")
+                return tool
+        raise RuntimeError("no free sys.monitoring tool id: another tool holds all of them")
+
+
+def make_forcing(spec: ModeSpec, scope: Scope) -> Forcing:
+    if spec.name == "native":
+        return Forcing(spec, scope)
+    if HAS_MONITORING:
+        return MonitoringForcing(spec, scope)
+    return TraceForcing(spec, scope)
+
+
+def gil_enabled() -> bool:
+    """Whether this interpreter runs with a GIL (free-threaded builds may not)."""
+    check = getattr(sys, "_is_gil_enabled", None)
+    if check is not None:
+        return bool(check())
+    return not bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+
+
+def interpreter_info() -> dict[str, object]:
+    return {
+        "version": ".".join(map(str, sys.version_info[:3])),
+        "implementation": sys.implementation.name,
+        "gil_enabled": gil_enabled(),
+    }

@@ -1,0 +1,311 @@
+"""Worker processes and the loop that feeds them trials.
+
+Trials run in separate processes so that whatever a case does (deadlock, spin
+holding the GIL, ``os._exit``, segfault) the run goes on: the pool records what
+happened, replaces the worker, and hands its unfinished trials to another.
+Workers are plain ``python -m racekit.runtime.worker`` subprocesses rather than
+``multiprocessing`` children: they start clean, in their own session (Ctrl-C
+is the parent's), and a case may itself use ``multiprocessing`` inside them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from multiprocessing import Pipe
+from multiprocessing.connection import Connection, wait
+from typing import Callable, Iterable
+
+from racekit.case.model import Variant
+from racekit.runtime.forcing import ModeSpec
+from racekit.runtime.records import Status, Trial, TrialPlan
+from racekit.runtime.worker import HARD_STOP_GRACE
+
+# Beyond the faulthandler watchdog: if a worker sends nothing for this long past
+# a trial's timeout, it is killed from outside.
+UNRESPONSIVE_GRACE = 8.0
+STARTUP_TIMEOUT = 60.0
+_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def default_workers() -> int:
+    """One worker per core (each trial keeps about one core busy under the GIL);
+    one inside a pytest-xdist worker, whose siblings already fill the cores."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return 1
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+@dataclass
+class Job:
+    """The trials of one variant under one mode."""
+
+    key: int
+    variant: Variant
+    mode: ModeSpec
+    pending: deque[TrialPlan]
+    trials: list[Trial] = field(default_factory=list)
+    stop_reason: str | None = None  # why remaining trials were not run
+    failure: str | None = None  # the variant could not even be compiled in a worker
+
+    @property
+    def finished(self) -> bool:
+        return not self.pending
+
+
+TrialCallback = Callable[[Job, Trial], None]
+
+
+class _Worker:
+    def __init__(self) -> None:
+        parent_end, child_end = Pipe(duplex=True)
+        fd, self.dump_path = tempfile.mkstemp(prefix="racekit-worker-", suffix=".dump")
+        os.close(fd)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
+        env.pop("PYTHONFAULTHANDLER", None)
+        with open(self.dump_path, "w") as stderr:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "racekit.runtime.worker", str(child_end.fileno()), self.dump_path],
+                pass_fds=[child_end.fileno()],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                env=env,
+                start_new_session=True,
+            )
+        child_end.close()
+        self.conn: Connection = parent_end
+        self.ready = False
+        self.retiring = False
+        self.info: dict[str, object] = {}
+        self.started = time.monotonic()
+        self.last_heard = self.started
+        # Plans sent and not yet answered, in the order the worker runs them.
+        self.outstanding: deque[tuple[Job, TrialPlan]] = deque()
+
+    def send(self, message: tuple) -> bool:
+        try:
+            self.conn.send(message)
+            return True
+        except (OSError, EOFError):
+            return False
+
+    def dump_text(self) -> str:
+        try:
+            with open(self.dump_path, errors="replace") as f:
+                return f.read()[-20_000:]
+        except OSError:
+            return ""
+
+    def exit_description(self) -> str:
+        code = self.process.poll()
+        if code is None:
+            return "stopped responding"
+        if code < 0:
+            try:
+                return f"killed by signal {signal.Signals(-code).name}"
+            except ValueError:
+                return f"killed by signal {-code}"
+        return f"exited with code {code}"
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL is not ignorable
+            pass
+        self.conn.close()
+        try:
+            os.unlink(self.dump_path)
+        except OSError:
+            pass
+
+    def stop(self) -> None:
+        if self.send(("stop",)):
+            try:
+                self.process.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                pass
+        self.kill()
+
+
+class Pool:
+    """Runs :class:`Job` trials on up to ``size`` worker processes."""
+
+    def __init__(self, size: int | None = None):
+        self.size = max(1, size or default_workers())
+        self._workers: list[_Worker] = []
+        self.interpreter: dict[str, object] = {}
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for worker in self._workers:
+            worker.stop()
+        self._workers.clear()
+
+    def run(self, jobs: Iterable[Job], on_trial: TrialCallback | None = None,
+            stop_on_failure: bool = False) -> None:
+        """Run every job's pending trials; returns when all are done or stopped.
+
+        A deadlock stops the rest of its job (each remaining trial would only
+        wait out the timeout); with ``stop_on_failure`` so does the first wrong
+        outcome. KeyboardInterrupt propagates after the workers are killed; the
+        jobs keep the trials gathered so far.
+        """
+        jobs = [j for j in jobs if j.pending]
+        chunk = {j.key: _chunk_size(len(j.pending), self.size) for j in jobs}
+        try:
+            while True:
+                queued = [j for j in jobs if j.pending]
+                busy = [w for w in self._workers if w.outstanding]
+                if not queued and not busy:
+                    return
+                self._grow(sum(len(j.pending) for j in queued) + sum(len(w.outstanding) for w in busy))
+                for worker in self._workers:
+                    if worker.ready:
+                        self._feed(worker, queued, chunk)
+                self._receive(on_trial, stop_on_failure)
+        except BaseException:
+            for worker in self._workers:
+                worker.kill()
+            self._workers.clear()
+            raise
+
+    # -- internals -----------------------------------------------------------
+
+    def _grow(self, work: int) -> None:
+        while len(self._workers) < min(self.size, max(work, 1)):
+            self._workers.append(_Worker())
+
+    def _feed(self, worker: _Worker, queued: list[Job], chunk: dict[int, int]) -> None:
+        # Keep two chunks in flight per worker so it never idles waiting for us.
+        for job in queued:
+            while job.pending and len(worker.outstanding) < 2 * chunk[job.key]:
+                size = min(chunk[job.key], len(job.pending))
+                plans = [job.pending.popleft() for _ in range(size)]
+                if not worker.send(("task", job.key, job.variant, job.mode, plans)):
+                    job.pending.extendleft(reversed(plans))
+                    return
+                worker.outstanding.extend((job, plan) for plan in plans)
+            if len(worker.outstanding) >= 2 * chunk[job.key]:
+                return
+
+    def _receive(self, on_trial: TrialCallback | None, stop_on_failure: bool) -> None:
+        conns = {w.conn: w for w in self._workers}
+        ready = wait(list(conns), timeout=0.25)
+        now = time.monotonic()
+        for conn in ready:
+            worker = conns[conn]
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                self._lost(worker, on_trial)
+                continue
+            worker.last_heard = now
+            self._handle(worker, message, on_trial, stop_on_failure)
+        for worker in list(self._workers):
+            self._watchdog(worker, now, on_trial)
+
+    def _handle(self, worker: _Worker, message: tuple, on_trial: TrialCallback | None, stop_on_failure: bool) -> None:
+        kind = message[0]
+        if kind == "ready":
+            worker.ready = True
+            self.interpreter = message[1]
+        elif kind == "trial":
+            job, plan = worker.outstanding.popleft()
+            trial: Trial = message[2]
+            self._record(job, trial, on_trial)
+            if trial.status is Status.DEADLOCK:
+                worker.retiring = True  # it exits: its stuck threads cannot be stopped
+                self._stop(job, "deadlock")
+            elif stop_on_failure and not trial.matches:
+                self._stop(job, "first failure found")
+        elif kind == "cancelled":
+            # The worker reads messages only between trials, so every plan of
+            # this job still outstanding on it was in its queue and is dropped.
+            key = message[1]
+            worker.outstanding = deque(item for item in worker.outstanding if item[0].key != key)
+        elif kind == "failed":
+            key, reason = message[1], message[2]
+            for job, _plan in list(worker.outstanding):
+                if job.key == key:
+                    job.failure = reason
+                    job.pending.clear()
+            worker.outstanding = deque(item for item in worker.outstanding if item[0].key != key)
+
+    def _record(self, job: Job, trial: Trial, on_trial: TrialCallback | None) -> None:
+        job.trials.append(trial)
+        if on_trial is not None:
+            on_trial(job, trial)
+
+    def _stop(self, job: Job, reason: str) -> None:
+        if job.stop_reason:
+            return
+        job.stop_reason = reason
+        job.pending.clear()
+        for worker in self._workers:
+            if any(j.key == job.key for j, _ in worker.outstanding):
+                worker.send(("cancel", job.key))
+
+    def _lost(self, worker: _Worker, on_trial: TrialCallback | None, unresponsive: bool = False) -> None:
+        """The worker's connection closed: after a deadlock that is expected;
+        otherwise the trial it was running crashed it (or hung it)."""
+        try:
+            worker.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        if worker.outstanding and not worker.retiring:
+            job, plan = worker.outstanding.popleft()
+            dump = worker.dump_text()
+            if not worker.ready:
+                job.failure = f"the worker process could not start ({worker.exit_description()}):\n{dump}".rstrip()
+                job.pending.clear()
+            elif unresponsive or dump.lstrip().startswith("Timeout"):
+                # The faulthandler watchdog fired: the trial hung without
+                # letting the worker's own timeout check run (it held the GIL).
+                detail = f"did not finish within the {job.variant.timeout:g} s timeout (the worker was stopped):\n{dump}"
+                self._record(job, Trial(plan.index, plan.seed, Status.DEADLOCK, "deadlock", detail=detail.rstrip()), on_trial)
+                self._stop(job, "deadlock")
+            else:
+                detail = f"the worker process {worker.exit_description()} during this trial\n{dump}".rstrip()
+                self._record(job, Trial(plan.index, plan.seed, Status.CRASH, f"crash: {worker.exit_description()}", detail=detail), on_trial)
+        self._requeue(worker)
+        self._workers.remove(worker)
+        worker.kill()
+
+    def _requeue(self, worker: _Worker) -> None:
+        for job, plan in reversed(worker.outstanding):
+            if not job.stop_reason and not job.failure:
+                job.pending.appendleft(plan)
+        worker.outstanding.clear()
+
+    def _watchdog(self, worker: _Worker, now: float, on_trial: TrialCallback | None) -> None:
+        if not worker.ready:
+            if now - worker.started > STARTUP_TIMEOUT:
+                worker.process.kill()
+                self._lost(worker, on_trial)
+            return
+        if not worker.outstanding:
+            return
+        job = worker.outstanding[0][0]
+        if now - worker.last_heard > job.variant.timeout + HARD_STOP_GRACE + UNRESPONSIVE_GRACE:
+            worker.process.kill()
+            self._lost(worker, on_trial, unresponsive=True)
+
+
+def _chunk_size(trials: int, workers: int) -> int:
+    """Big enough to amortise a message, small enough to balance the workers."""
+    return max(1, min(32, trials // (workers * 4) or 1))

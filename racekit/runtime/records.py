@@ -1,0 +1,43 @@
+"""What the runtime reports about one trial: facts only, no judgement.
+
+A :class:`Trial` crosses from a worker process to the parent, so it is small and
+plain. Analysis folds trials into results; reporters never see trials.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Status(str, Enum):
+    """How a trial ended."""
+
+    DONE = "done"  # threads finished (perhaps with exceptions) and the outcome was read
+    DEADLOCK = "deadlock"  # the trial exceeded its timeout
+    CRASH = "crash"  # the worker process died (os._exit, a signal)
+    ERROR = "error"  # the case itself failed: setup, outcome or check raised
+
+
+@dataclass
+class Trial:
+    index: int
+    seed: int
+    status: Status
+    outcome: str  # OUTCOME_REPR: the histogram key
+    matches: bool = False  # the outcome met the expectation
+    matched: int | None = None  # which expected value it equalled (value / any_of)
+    value: float | None = None  # the outcome as a number, when it is one
+    duration: float = 0.0
+    errors: list[str] = field(default_factory=list)  # thread exceptions, formatted, first few
+    detail: str = ""  # stacks of a deadlock or crash, traceback of a case error
+    case_bug: bool = False  # a thread raised an error no interleaving can cause (NameError…)
+    output: str = ""  # the tail of what the trial printed
+
+
+@dataclass(frozen=True)
+class TrialPlan:
+    """Which trial to run and with which seed (seeds derive from the run's base seed)."""
+
+    index: int
+    seed: int
