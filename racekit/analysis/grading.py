@@ -55,11 +55,14 @@ def meets_expectation(verdict: Verdict, racy: bool, runs: int) -> bool:
 def lost_update_bound(variant: Variant, trials: list[Trial]) -> LostUpdates | None:
     """|observed - expected| per run: each lost ``+= 1`` moves the result by one,
     but lost updates in opposite directions cancel, so this is a lower bound."""
-    targets = variant.expect.numeric_targets()
-    values = [t.value for t in trials if t.status is Status.DONE and t.value is not None]
-    if not targets or not values:
+    declared = variant.expect.numeric_targets()
+    deviations = []
+    for t in trials:
+        targets = declared or ([t.target] if t.target is not None else [])
+        if t.status is Status.DONE and t.value is not None and targets:
+            deviations.append(min(abs(t.value - e) for e in targets))
+    if not deviations:
         return None
-    deviations = [min(abs(v - e) for e in targets) for v in values]
     return LostUpdates(
         exact=False,
         min=min(deviations),
@@ -76,13 +79,17 @@ def grade(variant: Variant, mode: ModeSpec, trials: list[Trial], seed: int, plan
     trials = sorted(trials, key=lambda t: t.index)
     counts: Counter[tuple[str, Grade]] = Counter((t.outcome, grade_trial(t)) for t in trials)
     rows = sorted((Row(outcome, n, g) for (outcome, g), n in counts.items()),
-                  key=lambda r: (r.grade is not Grade.EXPECTED, -r.count, r.outcome))
+                  key=lambda r: (r.grade is not Grade.EXPECTED, -r.count, *_natural(r.outcome)))
     verdict = verdict_of(trials, failure)
     matched = {t.matched for t in trials if t.matched is not None}
     never = tuple(repr(v) for i, v in enumerate(variant.expect.values) if i not in matched) if variant.expect.kind != "check" else ()
     samples = _samples(trials, failure)
     outcome = variant.outcome
     outcome_text = outcome.text.strip() if not isinstance(outcome, dict) else ", ".join(outcome)
+    expect_text = variant.expect.describe()
+    targets = {t.target for t in trials if t.target is not None}
+    if len(targets) == 1:  # `check: outcome == 2 * iterations` reads better as "= 2000"
+        expect_text = f"= {_plain_number(targets.pop())}"
     return VariantResult(
         case=variant.case,
         name=variant.name,
@@ -94,7 +101,7 @@ def grade(variant: Variant, mode: ModeSpec, trials: list[Trial], seed: int, plan
         planned_runs=planned,
         rows=tuple(rows),
         expected=variant.expect.to_json(),
-        expect_text=variant.expect.describe(),
+        expect_text=expect_text,
         outcome_text=outcome_text,
         wrong=sum(1 for t in trials if grade_trial(t) is not Grade.EXPECTED),
         lost_updates=lost_update_bound(variant, trials),
@@ -109,6 +116,18 @@ def grade(variant: Variant, mode: ModeSpec, trials: list[Trial], seed: int, plan
         duration=sum(t.duration for t in trials),
         timeout=variant.timeout,
     )
+
+
+def _plain_number(x: float) -> int | float:
+    return int(x) if float(x).is_integer() else x
+
+
+def _natural(outcome: str) -> tuple[float, str]:
+    """Ties sort by value where outcomes are numbers, else by text."""
+    try:
+        return float(outcome), outcome
+    except ValueError:
+        return float("inf"), outcome
 
 
 def _samples(trials: list[Trial], failure: str | None) -> tuple[str, ...]:

@@ -19,7 +19,6 @@ from rich.text import Text
 
 from racekit.analysis.results import CaseResult, Grade, RunResult, VariantResult, Verdict
 from racekit.report.messages import message
-from racekit.runtime.forcing import MODE_HELP
 
 MAX_ROWS = 8
 BAR_WIDTH = 24
@@ -46,7 +45,7 @@ class TerminalReport:
         self.console.print(self.t("header", version=__version__, python=py, seed=seed, workers=workers,
                                   plural="" if workers == 1 else "s"), style="dim", highlight=False)
         for mode in modes:
-            self.console.print(self.t("mode_line", mode=mode, help=MODE_HELP[mode], detail=switch_detail[mode]),
+            self.console.print(self.t("mode_line", mode=mode, help=self.t("help_" + mode), detail=switch_detail[mode]),
                                style="dim", highlight=False)
         self.console.print()
 
@@ -62,6 +61,7 @@ class TerminalReport:
         self.console.print(head)
         modes = list(dict.fromkeys(v.mode for v in case.variants))
         if len(modes) > 1:
+            self.console.print(Padding(Text(self.t("compare_title", case=case.name)), (0, 0, 0, 2), expand=False))
             self.console.print(Padding(self._comparison(case, modes), (0, 0, 1, 2), expand=False))
         for variant in case.variants:
             self.variant(variant, show_mode=len(modes) > 1)
@@ -88,29 +88,32 @@ class TerminalReport:
         tag = self.t("racy_tag") if v.racy else self.t("safe_tag")
         head = Text.assemble(("  " + v.name, "bold"), (" · " + tag, "dim"))
         if show_mode:
-            head.append(f"  · mode {v.mode}", style="dim")
+            head.append(" · " + self.t("mode_tag", mode=v.mode), style="dim")
         self.console.print(head)
         self.console.print(Padding(self._histogram(v), (0, 0, 0, 4), expand=False))
         verdict = Text("    ")
         mark = "✓" if v.ok else "✗"
         verdict.append(f"{self.t('verdict_' + v.verdict.value)} {mark} ", style="bold green" if v.ok else "bold red")
-        verdict.append(f"({self.t('as_expected') if v.ok else self.t('not_as_expected')})", style="green" if v.ok else "red")
+        judgement = self.t("as_expected") if v.ok else self.t("not_as_expected")
+        verdict.append(self.t("verdict_note", judgement=judgement), style="green" if v.ok else "red")
+        verdict.append(f"  {self.t('found_by', mode=v.mode, runs=v.runs)}", style="dim")
         self.console.print(verdict)
         for sentence in self.sentences(v):
             self.console.print(Padding(Text(sentence), (0, 0, 0, 4), expand=False))
         if not v.ok or v.verdict in (Verdict.DEADLOCK, Verdict.ERROR):
             self._samples(v)
         if not v.ok:
-            self.console.print(Padding(Text(self.t("reproduce", command=reproduce_command(v)), style="dim"), (0, 0, 0, 4), expand=False))
+            # One unbroken line, so it can be copied and pasted.
+            self.console.print("    " + self.t("reproduce", command=reproduce_command(v)), style="dim", soft_wrap=True)
         self.console.print()
 
     def _histogram(self, v: VariantResult) -> Table:
         table = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False, show_edge=False, header_style="bold")
-        table.add_column(self.t("col_outcome"), overflow="fold", max_width=48)
+        table.add_column(self.t("col_outcome"), overflow="ellipsis", no_wrap=True, max_width=48)
         table.add_column(self.t("col_runs"), justify="right")
         table.add_column(self.t("col_freq"), justify="right")
         table.add_column(self.t("col_expect"))
-        table.add_column("")
+        table.add_column("", no_wrap=True, min_width=BAR_WIDTH)
         rows = list(v.rows)
         shown, rest = rows[:MAX_ROWS], rows[MAX_ROWS:]
         total = max(v.runs, 1)
@@ -143,7 +146,10 @@ class TerminalReport:
                 out.append(self.t("race_plain", wrong=v.wrong, runs=v.runs, top=top.outcome, top_count=top.count,
                                   top_s="" if top.count == 1 else "s"))
         elif v.verdict is Verdict.NO_RACE and v.runs:
-            out.append(self.t("right_all", outcome=v.outcome_text, expect=v.expect_text.removeprefix("= "), runs=v.runs))
+            if v.expect_text.startswith("= "):
+                out.append(self.t("right_all", outcome=v.outcome_text, expect=v.expect_text[2:], runs=v.runs))
+            else:
+                out.append(self.t("right_all_check", outcome=v.outcome_text, check=v.expect_text, runs=v.runs))
         elif v.verdict is Verdict.DEADLOCK:
             out.append(self.t("deadlock", timeout=f"{v.timeout:g}"))
         elif v.verdict is Verdict.ERROR:
@@ -167,8 +173,7 @@ class TerminalReport:
             self.console.print(Padding(Text("\n".join(lines), style="dim"), (0, 0, 0, 6), expand=False))
 
     def _comparison(self, case: CaseResult, modes: list[str]) -> Table:
-        table = Table(box=None, padding=(0, 3, 0, 0), show_edge=False, header_style="bold",
-                      title=self.t("compare_title", case=case.name), title_justify="left", title_style="")
+        table = Table(box=None, padding=(0, 3, 0, 0), pad_edge=False, show_edge=False, header_style="bold")
         table.add_column(self.t("col_variant"))
         for mode in modes:
             table.add_column(mode, justify="right")

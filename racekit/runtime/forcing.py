@@ -28,12 +28,6 @@ STRESS_MODES: tuple[ModeName, ...] = ("native", "line", "opcode")
 DEFAULT_SWITCH_INTERVAL = 1e-6
 HAS_MONITORING = sys.version_info >= (3, 12)
 
-MODE_HELP = {
-    "native": "real threads, switch interval only (what CPython does by itself)",
-    "line": "real threads, a forced switch point at every line of the case",
-    "opcode": "real threads, a forced switch point at every bytecode of the case",
-}
-
 
 @dataclass(frozen=True)
 class ModeSpec:

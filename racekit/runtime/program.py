@@ -7,6 +7,7 @@ YAML lines the student wrote.
 
 from __future__ import annotations
 
+import ast
 import builtins
 import io
 import math
@@ -38,6 +39,7 @@ class Program:
     threads: list[tuple[str, int, types.CodeType]]  # (instance name, thread_index, function code)
     outcome: types.CodeType | dict[str, types.CodeType]
     check: types.CodeType | None
+    target: types.CodeType | None  # X of a `check: outcome == X`, for lost-update bounds
     forcing: Forcing
 
     @classmethod
@@ -57,10 +59,11 @@ class Program:
         else:
             outcome = _compile(variant.outcome, "eval")
         check = _compile(variant.expect.check, "eval") if variant.expect.check else None
-        codes = [c for c in (setup, check) if c] + [t[2] for t in threads]
+        target = _compile_target(variant.expect.check) if variant.expect.check else None
+        codes = [c for c in (setup, check, target) if c] + [t[2] for t in threads]
         codes += list(outcome.values()) if isinstance(outcome, dict) else [outcome]
         forcing = make_forcing(mode, Scope(codes, [case_dir]))
-        return cls(variant, setup, threads, outcome, check, forcing)
+        return cls(variant, setup, threads, outcome, check, target, forcing)
 
     def run(self, index: int, seed: int) -> Trial:
         """One trial: fresh namespace, setup, all threads released together, join, outcome."""
@@ -135,8 +138,16 @@ class Program:
         return Trial(
             index, seed, Status.DONE, outcome_repr(outcome_value), matches=matched is not False,
             matched=matched if type(matched) is int else None,
-            value=_number(outcome_value), errors=formatted, case_bug=case_bug,
+            value=_number(outcome_value), target=self._target(ns), errors=formatted, case_bug=case_bug,
         )
+
+    def _target(self, ns: dict[str, Any]) -> float | None:
+        if self.target is None:
+            return None
+        try:
+            return _number(eval(self.target, ns))
+        except Exception:  # noqa: BLE001 - only a bonus figure; the check decides
+            return None
 
     def _namespace(self, seed: int) -> dict[str, Any]:
         random.seed(seed)  # case code that uses `random` replays with the trial's seed
@@ -177,6 +188,23 @@ class Program:
             file = getattr(module, "__file__", None)
             if file and self.forcing.scope.covers_file(file):
                 del sys.modules[name]
+
+
+def _compile_target(check: Source) -> types.CodeType | None:
+    """For ``outcome == X`` (or ``X == outcome``), the code of X: the number the
+    outcome should have been, so a check still yields a lost-update bound."""
+    tree = check.parse("eval")
+    body = tree.body  # type: ignore[attr-defined]
+    if isinstance(body, ast.Compare) and len(body.ops) == 1 and isinstance(body.ops[0], ast.Eq):
+        left, right = body.left, body.comparators[0]
+        other = right if _is_outcome(left) else left if _is_outcome(right) else None
+        if other is not None:
+            return compile(ast.Expression(other), check.path, "eval", dont_inherit=True)
+    return None
+
+
+def _is_outcome(node: ast.AST) -> bool:
+    return isinstance(node, ast.Name) and node.id == "outcome"
 
 
 def _compile(source: Source, mode: str) -> types.CodeType:

@@ -28,6 +28,7 @@ class Trial:
     matches: bool = False  # the outcome met the expectation
     matched: int | None = None  # which expected value it equalled (value / any_of)
     value: float | None = None  # the outcome as a number, when it is one
+    target: float | None = None  # the number a `check: outcome == X` expected
     duration: float = 0.0
     errors: list[str] = field(default_factory=list)  # thread exceptions, formatted, first few
     detail: str = ""  # stacks of a deadlock or crash, traceback of a case error
