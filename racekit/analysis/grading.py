@@ -115,7 +115,20 @@ def grade(variant: Variant, mode: ModeSpec, trials: list[Trial], seed: int, plan
         title=variant.title,
         duration=sum(t.duration for t in trials),
         timeout=variant.timeout,
+        reason=_reason(verdict, trials, failure),
     )
+
+
+def _reason(verdict: Verdict, trials: list[Trial], failure: str | None) -> str | None:
+    """One line saying why a variant is an error: the case's failure, first."""
+    if verdict is not Verdict.ERROR:
+        return None
+    if failure:
+        return failure.splitlines()[0]
+    for t in trials:
+        if t.status in (Status.ERROR, Status.CRASH) or (t.case_bug and not t.matches):
+            return t.outcome
+    return None
 
 
 def _plain_number(x: float) -> int | float:

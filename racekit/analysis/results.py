@@ -85,6 +85,7 @@ class VariantResult:
     title: str = ""
     duration: float = 0.0
     timeout: float = 0.0
+    reason: str | None = None  # why the verdict is `error`, in one line
 
     @property
     def id(self) -> str:
@@ -123,6 +124,7 @@ class VariantResult:
             "samples": list(self.samples),
             "duration": round(self.duration, 4),
             "timeout": self.timeout,
+            "reason": self.reason,
         }
 
 

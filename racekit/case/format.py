@@ -51,13 +51,18 @@ class Expect(Spec):
         if isinstance(node, yaml.MappingNode):
             keys = [k.value for k, _ in node.value if isinstance(k, yaml.ScalarNode)]
             special = {"any_of", "check"} & set(keys)
+            if len(special) == 2:
+                r.error(node, f"{where} takes either any_of or check, not both")
+                return INVALID
             if special:
                 items = r.mapping(node, where)
                 if items is None:
                     return INVALID
                 if len(items) != 1:
                     others = sorted(k for k, _, _ in items if k not in special) or sorted(special)
-                    r.error(node, f"{where} with {' or '.join(sorted(special))} takes nothing else, found {', '.join(map(repr, others))}")
+                    # Point at the first key that does not belong, the one to remove.
+                    extra = next((k_node for k, k_node, _ in items if k not in special), node)
+                    r.error(extra, f"{where} with {' or '.join(sorted(special))} takes nothing else, found {', '.join(map(repr, others))}")
                     return INVALID
         if items is None:
             return Expectation("value", (r.value(node),))

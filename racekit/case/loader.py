@@ -58,10 +58,11 @@ def parse_case(data: bytes | str, path: str = "<case>") -> Case:
     if problems:
         raise CaseError(problems)
     reader = Reader(path)
-    if node is None:
+    if node is None or _is_empty_document(node):
         raise CaseError([Problem(path, 1, 1, "the file is empty: a case needs at least `racekit: 1`, `name:`, `threads:`, `outcome:` and `expect:`")])
     if not isinstance(node, yaml.MappingNode):
-        reader.error(node, "a case file must be a mapping of keys (racekit:, name:, threads:, …)")
+        if not reader.foreign_tag(node):
+            reader.error(node, "a case file must be a mapping of keys (racekit:, name:, threads:, …)")
         raise CaseError(reader.problems)
     top = fmt.CASE.load(node, reader, "")
     case = None
@@ -70,6 +71,11 @@ def parse_case(data: bytes | str, path: str = "<case>") -> Case:
     if reader.problems or case is None:
         raise CaseError(reader.problems)
     return case
+
+
+def _is_empty_document(node: yaml.Node) -> bool:
+    """A document with no content at all (a lone ``---``), as opposed to ``null``."""
+    return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null" and node.value == "" and node.style is None
 
 
 def is_case_file(path: Path) -> bool:
@@ -135,9 +141,11 @@ def _build_case(top: dict[str, Any], root: yaml.MappingNode, r: Reader) -> Case 
     if kind != "threads" and "kind" in top:
         r.error(r.positions["kind"], f"kind {kind!r} is not supported by this version of racekit yet (only 'threads')")
     overlays: dict[str, dict[str, Any]] = top.get("variants") or {}
-    if "variants" in top and not overlays and top["variants"] is not INVALID:
+    if "variants" in top and not overlays and top["variants"] is not INVALID and "variants" not in r.invalid:
         r.error(r.positions["variants"], "variants is empty: remove it or add at least one variant")
-    names = list(overlays) or [DEFAULT_VARIANT]
+    # Variants given but none readable (reported already): building a "default"
+    # variant instead would only add errors about keys the variants were to give.
+    names = list(overlays) or ([] if "variants" in r.invalid else [DEFAULT_VARIANT])
     variants = []
     for variant_name in names:
         where = f"variants.{variant_name}" if overlays else ""
@@ -199,9 +207,13 @@ def _build_variant(m: dict[str, Any], case: str, name: str, kind: str, r: Reader
             ok = False
     params = m.get("params") or {}
     for pname in params:
-        if not pname.isidentifier() or keyword.iskeyword(pname):
+        if not pname.isidentifier():
             continue  # reported by the name pattern
-        if pname in PREIMPORTED or pname in THREAD_LOCALS or pname.startswith("_racekit"):
+        if keyword.iskeyword(pname):
+            # The identifier pattern lets keywords through, but no code could use the param.
+            r.error(_pos(r, where, f"params.{pname}"), f"param {pname!r} is a Python keyword, so code cannot use it; rename it")
+            ok = False
+        elif pname in PREIMPORTED or pname in THREAD_LOCALS or pname.startswith("_racekit"):
             r.error(_pos(r, where, f"params.{pname}"), f"param {pname!r} would hide a name racekit provides; rename it")
             ok = False
     outcome = m.get("outcome")

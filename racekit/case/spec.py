@@ -28,6 +28,8 @@ class Spec:
 
     def load(self, node: yaml.Node, r: Reader, where: str) -> Any:
         """Read a node; a problem already reported by the reader yields INVALID."""
+        if r.foreign_tag(node):
+            return INVALID
         try:
             return self.read(node, r, where)
         except _Reported:
@@ -169,10 +171,13 @@ class Choice(Spec):
         ok, value = _scalar(node, r)
         if ok and not isinstance(value, bool) and value in self.choices:
             return value
-        shown = value if ok else describe_node(node)
-        hint = _did_you_mean(str(shown), [str(c) for c in self.choices])
+        # A value of the wrong type (`racekit: "1"`, `racekit: true`) is named
+        # with its type; "did you mean" only helps with a misspelling.
+        same_type = ok and any(type(value) is type(c) for c in self.choices)
+        shown = repr(value) if same_type else describe_node(node)
+        hint = _did_you_mean(str(value), [str(c) for c in self.choices]) if same_type else ""
         options = ", ".join(repr(c) for c in self.choices)
-        r.error(node, f"{where} must be one of {options}, got {shown!r}{hint}")
+        r.error(node, f"{where} must be one of {options}, got {shown}{hint}")
         return INVALID
 
     def json_schema(self):
@@ -248,13 +253,33 @@ def _block_indent(node: yaml.ScalarNode, text: str) -> int:
 
 
 def check_syntax(source: Source, mode: Literal["exec", "eval", "body"], r: Reader) -> None:
+    nul = source.text.find("\0")
+    if nul >= 0:
+        # Only a "\0" escape puts one here; CPython rejects it with a ValueError
+        # (3.10, 3.11) or a position-less SyntaxError (3.12+): say it the same way.
+        head = source.text[:nul]
+        line, col = source.file_position(head.count("\n") + 1, nul - head.rfind("\n"))
+        r.problems.append(Problem(source.path, line, col, f"cannot compile {source.label}: the code contains a NUL character (\\0)"))
+        return
     try:
         # Lines relative to the code, so that parse and compile errors map alike.
         tree = thread_function(source, in_file=False) if mode == "body" else source.parse(mode, in_file=False)
         compile(tree, source.path, "eval" if mode == "eval" else "exec", dont_inherit=True)
     except SyntaxError as exc:
-        line, col = source.file_position(exc.lineno or 1, exc.offset or 1)
-        r.problems.append(Problem(source.path, line, col, f"Python syntax error in {source.label}: {exc.msg}"))
+        code_line, offset = exc.lineno or 1, exc.offset or 0
+        if offset < 1:
+            # CPython gives offset 0 for an expression that ends too early
+            # (`outcome ==`): the problem is at the end of that line.
+            lines = source.text.split("\n")
+            offset = len(lines[code_line - 1]) + 1 if 0 < code_line <= len(lines) else 1
+        line, col = source.file_position(code_line, offset)
+        # CPython's own "on line N" counts the code's lines; the file's are
+        # what the student sees, and the code's line is named separately.
+        message = re.sub(r"\bline (\d+)\b", lambda m: f"line {source.line + int(m.group(1)) - 1}", exc.msg)
+        where = source.label
+        if "\n" in source.text.strip("\n"):
+            where += f" (line {code_line} of the code)"
+        r.problems.append(Problem(source.path, line, col, f"Python syntax error in {where}: {message}"))
     except (ValueError, RecursionError, MemoryError, OverflowError) as exc:
         line, col = source.file_position(1, 1)
         message = str(exc) or type(exc).__name__
@@ -323,6 +348,7 @@ class MapOf(Spec):
     description: str = ""
 
     def read(self, node, r, where):
+        before = len(r.problems)
         items = r.mapping(node, where or self.what)
         if items is None:
             return INVALID
@@ -339,8 +365,12 @@ class MapOf(Spec):
             else:
                 result[key] = value
             r.positions[_join(where, key)] = key_node
-        if len(items) < self.min_items and not where.startswith("variant"):
+        if len(items) < self.min_items and len(r.problems) == before and not where.startswith("variant"):
             r.error(node, f"{where} needs at least {self.min_items} entr{'y' if self.min_items == 1 else 'ies'}")
+        if len(r.problems) > before:
+            # Reported already (an empty mapping, a bad name, a bad entry): the
+            # mapping is present but wrong, not "missing", so say nothing more.
+            r.invalid.add(where)
         return result
 
     def json_schema(self):

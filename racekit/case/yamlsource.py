@@ -9,6 +9,7 @@ semantics only: no Python tags, no custom tags, recursive aliases refused.
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,12 +46,31 @@ class Reader:
 
     # -- structure ---------------------------------------------------------
 
+    def foreign_tag(self, node: yaml.Node) -> bool:
+        """Report a tag plain YAML does not give its node (``!!python/...``, ``!custom``).
+
+        Checked before the node's shape, so that ``!!python/name:os.system``
+        is called a Python tag wherever it appears, not "a string where a
+        mapping was expected".
+        """
+        if node.tag in _SCALAR_TAGS or node.tag in (_SEQ_TAG, _MAP_TAG):
+            return False
+        self._report_tag(node)
+        return True
+
     def mapping(self, node: yaml.Node, what: str) -> list[tuple[str, yaml.Node, yaml.Node]] | None:
         """The ``(key, key_node, value_node)`` items of a mapping node, in order.
 
         Rejects duplicate and non-string keys; resolves ``<<`` merge keys the way
         YAML 1.1 does (explicit keys win over merged ones).
         """
+        return self._mapping(node, what, set())
+
+    def _mapping(self, node: yaml.Node, what: str, merging: set[int]) -> list[tuple[str, yaml.Node, yaml.Node]] | None:
+        # ``merging`` holds the mappings whose ``<<`` is being resolved: a merge
+        # of a mapping into itself (``&x {<<: *x}``) would otherwise recurse forever.
+        if self.foreign_tag(node):
+            return None
         if not isinstance(node, yaml.MappingNode):
             self.error(node, f"{what} must be a mapping, got {describe_node(node)}")
             return None
@@ -61,12 +81,14 @@ class Reader:
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE_TAG:
                 for source in self._merge_sources(value_node):
-                    for item in self.mapping(source, "a merged mapping (<<)") or ():
+                    if id(source) in merging or source is node:
+                        self.error(source, "a recursive alias (an anchor used inside itself) is not supported")
+                        continue
+                    for item in self._mapping(source, "a merged mapping (<<)", merging | {id(node)}) or ():
                         merged.setdefault(item[0], item)
                 continue
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _YAML + "str":
-                shown = key_node.value if isinstance(key_node, yaml.ScalarNode) else describe_node(key_node)
-                self.error(key_node, f"keys must be strings, got {shown!r} in {what}")
+                self.error(key_node, f"keys must be strings, got {describe_node(key_node)} in {what}")
                 continue
             key = key_node.value
             if key in explicit:
@@ -82,6 +104,8 @@ class Reader:
         return list(merged.values())
 
     def _merge_sources(self, node: yaml.Node) -> list[yaml.Node]:
+        if self.foreign_tag(node):
+            return []
         if isinstance(node, yaml.SequenceNode):
             return list(node.value)
         return [node]
@@ -133,23 +157,33 @@ class Reader:
         tag = node.tag or ""
         if tag == expected or tag in _SCALAR_TAGS and isinstance(node, yaml.ScalarNode):
             return True
+        self._report_tag(node)
+        return False
+
+    def _report_tag(self, node: yaml.Node) -> None:
+        tag = node.tag or ""
         if tag.startswith(_YAML + "python/") or tag.startswith("!!python"):
             self.error(node, f"Python tags are not allowed ({shorten_tag(tag)}): racekit only reads plain YAML")
         else:
             self.error(node, f"unsupported YAML tag {shorten_tag(tag)}: use plain YAML values")
-        return False
 
 
 def compose(path: str, data: bytes) -> tuple[yaml.Node | None, str, list[Problem]]:
     """Decode and compose one YAML document; problems instead of exceptions."""
     if len(data) > MAX_FILE_BYTES:
         return None, "", [Problem(path, 1, 1, f"file is too large ({len(data)} bytes; a case file may have at most {MAX_FILE_BYTES})")]
+    # The BOM is dropped before decoding so that the error offset below counts
+    # from the text's start (``utf-8-sig`` reports offsets without the BOM).
+    body = data[len(codecs.BOM_UTF8):] if data.startswith(codecs.BOM_UTF8) else data
     try:
-        text = data.decode("utf-8-sig")
+        text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        return None, "", [Problem(path, line, col, f"not valid UTF-8 (byte 0x{data[exc.start]:02x}); save the file as UTF-8")]
+        start = body.rfind(b"\n", 0, exc.start) + 1
+        line = body.count(b"\n", 0, exc.start) + 1
+        # Columns count characters, as in every other message (and in editors):
+        # the bytes before the bad one on its line are valid UTF-8.
+        col = len(body[start:exc.start].decode("utf-8")) + 1
+        return None, "", [Problem(path, line, col, f"not valid UTF-8 (byte 0x{body[exc.start]:02x}); save the file as UTF-8")]
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -157,11 +191,20 @@ def compose(path: str, data: bytes) -> tuple[yaml.Node | None, str, list[Problem
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         detail = exc.problem or exc.context or "syntax error"
         if exc.context and exc.problem:
-            detail = f"{exc.problem} ({exc.context})"
+            # PyYAML reports where it noticed the problem (often the end of the
+            # file); where the unclosed bracket or quote began is what to fix.
+            context, where = exc.context, exc.context_mark
+            if where and context.startswith("while ") and exc.problem_mark and (where.line, where.column) != (exc.problem_mark.line, exc.problem_mark.column):
+                context += f" at line {where.line + 1}, column {where.column + 1}"
+            # "expected a single document, but found another document" is one sentence.
+            detail = f"{context}, {exc.problem}" if exc.problem.startswith("but ") else f"{exc.problem} ({context})"
+        if "'\\t'" in detail:
+            detail += "; indent with spaces, YAML does not allow tabs"
         return None, text, [Problem(path, line, col, f"invalid YAML: {detail}")]
     except yaml.reader.ReaderError as exc:
         line, col = offset_position(text, exc.position)
-        return None, text, [Problem(path, line, col, f"invalid YAML: character {exc.character!r} is not allowed")]
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        return None, text, [Problem(path, line, col, f"invalid YAML: the control character U+{char:04X} is not allowed; remove it")]
     except yaml.YAMLError as exc:  # pragma: no cover - PyYAML's other errors all carry marks
         return None, text, [Problem(path, 1, 1, f"invalid YAML: {exc}")]
     except RecursionError:
@@ -187,9 +230,9 @@ def offset_position(text: str, offset: int) -> tuple[int, int]:
 
 def describe_node(node: yaml.Node) -> str:
     if isinstance(node, yaml.MappingNode):
-        return "a mapping"
+        return "a mapping" if node.value else "an empty mapping"
     if isinstance(node, yaml.SequenceNode):
-        return "a list"
+        return "a list" if node.value else "an empty list"
     if node.tag == _YAML + "null":
         return "nothing (null)"
     kind = node.tag.removeprefix(_YAML)

@@ -96,7 +96,7 @@ class TerminalReport:
         verdict.append(f"{self.t('verdict_' + v.verdict.value)} {mark} ", style="bold green" if v.ok else "bold red")
         judgement = self.t("as_expected") if v.ok else self.t("not_as_expected")
         verdict.append(self.t("verdict_note", judgement=judgement), style="green" if v.ok else "red")
-        verdict.append(f"  {self.t('found_by', mode=v.mode, runs=v.runs)}", style="dim")
+        verdict.append(f"  {self.t('found_by', mode=v.mode, runs=v.runs, runs_s='' if v.runs == 1 else 's')}", style="dim")
         self.console.print(verdict)
         for sentence in self.sentences(v):
             self.console.print(Padding(Text(sentence), (0, 0, 0, 4), expand=False))
@@ -112,7 +112,7 @@ class TerminalReport:
         table.add_column(self.t("col_outcome"), overflow="ellipsis", no_wrap=True, max_width=48)
         table.add_column(self.t("col_runs"), justify="right")
         table.add_column(self.t("col_freq"), justify="right")
-        table.add_column(self.t("col_expect"))
+        table.add_column(self.t("col_expect"), no_wrap=True)
         table.add_column("", no_wrap=True, min_width=BAR_WIDTH)
         rows = list(v.rows)
         shown, rest = rows[:MAX_ROWS], rows[MAX_ROWS:]
@@ -153,8 +153,7 @@ class TerminalReport:
         elif v.verdict is Verdict.DEADLOCK:
             out.append(self.t("deadlock", timeout=f"{v.timeout:g}"))
         elif v.verdict is Verdict.ERROR:
-            reason = v.samples[0].strip().splitlines()[-1] if v.samples else "see the histogram"
-            out.append(self.t("error", reason=reason))
+            out.append(self.t("error", reason=v.reason or "?"))
         if v.racy and v.verdict is Verdict.NO_RACE:
             out.append(self.t("racy_missed"))
             if v.mode == "native":

@@ -58,7 +58,9 @@ class Scope:
     """Which code the forcing instruments: the case's code objects and the case folder's modules."""
 
     def __init__(self, codes: list[types.CodeType], roots: list[str]):
-        self.codes = set(_all_code_objects(codes))
+        # By identity: code objects compare equal by *value*, so a module
+        # re-imported for the next trial would look like the old one.
+        self.codes = {id(c): c for c in _all_code_objects(codes)}
         excluded = {os.path.dirname(os.path.abspath(__file__)).rsplit(os.sep, 1)[0]}  # racekit itself
         for key in ("stdlib", "platstdlib", "purelib", "platlib"):
             path = sysconfig.get_paths().get(key)
@@ -69,7 +71,7 @@ class Scope:
         self._verdicts: dict[str, bool] = {}
 
     def __contains__(self, code: types.CodeType) -> bool:
-        return code in self.codes or self.covers_file(code.co_filename)
+        return id(code) in self.codes or self.covers_file(code.co_filename)
 
     def covers_file(self, filename: str) -> bool:
         verdict = self._verdicts.get(filename)
@@ -150,7 +152,6 @@ class MonitoringForcing(Forcing):
         super().__init__(spec, scope)
         mon = sys.monitoring
         self._event = mon.events.INSTRUCTION if spec.name == "opcode" else mon.events.LINE
-        self._enabled: set[types.CodeType] = set()
 
     @contextmanager
     def trial(self) -> Iterator[None]:
@@ -158,29 +159,36 @@ class MonitoringForcing(Forcing):
         tool = self._acquire_tool()
         event = self._event
         in_scope = self.scope.__contains__
-        enabled = self._enabled
+        # Code objects instrumented in this trial, by identity; kept alive
+        # until the trial ends so that their events can be switched off.
+        enabled: dict[int, types.CodeType] = dict(self.scope.codes)
 
         def switch_point(*_args: object) -> None:
             pass  # entering this function is the eval-breaker check
 
         def on_start(code: types.CodeType, _offset: int) -> object:
-            if code not in enabled and in_scope(code):
-                enabled.add(code)
+            # DISABLE is permanent for a code object, so in-scope code keeps
+            # reporting PY_START: it may run again in a later trial, and must
+            # then be instrumented again.
+            if id(code) in enabled:
+                return None
+            if in_scope(code):
+                enabled[id(code)] = code
                 mon.set_local_events(tool, code, event)
+                return None
             return mon.DISABLE
 
         try:
             mon.register_callback(tool, event, switch_point)
             mon.register_callback(tool, mon.events.PY_START, on_start)
-            enabled.update(self.scope.codes)
-            for code in enabled:
+            for code in enabled.values():
                 mon.set_local_events(tool, code, event)
             mon.set_events(tool, mon.events.PY_START)
             with super().trial():
                 yield
         finally:
             mon.set_events(tool, 0)
-            for code in enabled:
+            for code in enabled.values():
                 mon.set_local_events(tool, code, 0)
             mon.register_callback(tool, event, None)
             mon.register_callback(tool, mon.events.PY_START, None)

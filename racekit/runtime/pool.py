@@ -110,9 +110,9 @@ class _Worker:
             return "stopped responding"
         if code < 0:
             try:
-                return f"killed by signal {signal.Signals(-code).name}"
+                return f"was killed by signal {signal.Signals(-code).name}"
             except ValueError:
-                return f"killed by signal {-code}"
+                return f"was killed by signal {-code}"
         return f"exited with code {code}"
 
     def kill(self) -> None:
@@ -269,7 +269,7 @@ class Pool:
             pass
         if worker.outstanding and not worker.retiring:
             job, plan = worker.outstanding.popleft()
-            dump = worker.dump_text()
+            dump = clean_fault_dump(worker.dump_text())
             if not worker.ready:
                 job.failure = f"the worker process could not start ({worker.exit_description()}):\n{dump}".rstrip()
                 job.pending.clear()
@@ -280,8 +280,9 @@ class Pool:
                 self._record(job, Trial(plan.index, plan.seed, Status.DEADLOCK, "deadlock", detail=detail.rstrip()), on_trial)
                 self._stop(job, "deadlock")
             else:
-                detail = f"the worker process {worker.exit_description()} during this trial\n{dump}".rstrip()
-                self._record(job, Trial(plan.index, plan.seed, Status.CRASH, f"crash: {worker.exit_description()}", detail=detail), on_trial)
+                what = worker.exit_description()
+                detail = f"the worker process {what} during this trial\n{dump}".rstrip()
+                self._record(job, Trial(plan.index, plan.seed, Status.CRASH, f"crash: {what.removeprefix('was ')}", detail=detail), on_trial)
         self._requeue(worker)
         self._workers.remove(worker)
         worker.kill()
@@ -304,6 +305,26 @@ class Pool:
         if now - worker.last_heard > job.variant.timeout + HARD_STOP_GRACE + UNRESPONSIVE_GRACE:
             worker.process.kill()
             self._lost(worker, on_trial, unresponsive=True)
+
+
+_NOISE = (os.sep + "racekit" + os.sep + "runtime" + os.sep, os.sep + "threading.py", "<frozen runpy>")
+
+
+def clean_fault_dump(text: str) -> str:
+    """faulthandler's dump without racekit's and threading's own frames, and
+    without threads left with no frame of the case (the worker's main thread)."""
+    blocks = text.replace("\r", "").split("\n\n")
+    kept = []
+    for block in blocks:
+        lines = [ln for ln in block.splitlines() if not any(n in ln for n in _NOISE)]
+        lines = [ln for ln in lines if not ln.startswith("Extension modules:")]
+        frames = [ln for ln in lines if ln.lstrip().startswith("File ")]
+        headed = lines and (lines[0].startswith(("Thread ", "Current thread ")) or "most recent call first" in lines[0])
+        if headed and not frames:
+            continue
+        if any(ln.strip() for ln in lines):
+            kept.append("\n".join(lines))
+    return "\n\n".join(kept).strip()
 
 
 def _chunk_size(trials: int, workers: int) -> int:

@@ -52,6 +52,9 @@ class Program:
         for spec in variant.threads:
             module = compile(thread_function(spec.code), spec.code.path, "exec", dont_inherit=True)
             function_code = next(c for c in module.co_consts if isinstance(c, types.CodeType) and c.co_name == THREAD_FUNCTION)
+            # Tracebacks and deadlock stacks then say "in depositor".
+            label = spec.name if spec.name.isidentifier() else f"thread {spec.name}"
+            function_code = _renamed(function_code, label)
             for index, name in enumerate(spec.instance_names()):
                 threads.append((name, index, function_code))
         if isinstance(variant.outcome, dict):
@@ -188,6 +191,12 @@ class Program:
             file = getattr(module, "__file__", None)
             if file and self.forcing.scope.covers_file(file):
                 del sys.modules[name]
+
+
+def _renamed(code: types.CodeType, name: str) -> types.CodeType:
+    if sys.version_info >= (3, 11):
+        return code.replace(co_name=name, co_qualname=name)
+    return code.replace(co_name=name)
 
 
 def _compile_target(check: Source) -> types.CodeType | None:

@@ -1,0 +1,30 @@
+"""Shared helpers: paths to the case library and test cases, and a CLI runner.
+
+CLI tests run ``python -m racekit`` as a subprocess, as a user would, so exit
+codes and stderr are the real ones.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = ROOT / "cases"
+TEST_CASES = Path(__file__).resolve().parent / "cases"
+
+
+def racekit(*args: str, timeout: float = 120, cwd: Path = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
+    full_env.pop("FORCE_COLOR", None)
+    return subprocess.run([sys.executable, "-m", "racekit", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd, env=full_env)
+
+
+@pytest.fixture
+def run_cli():
+    return racekit

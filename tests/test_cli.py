@@ -1,0 +1,168 @@
+"""The CLI as users run it: a subprocess, real exit codes, real output."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import CASES, ROOT, TEST_CASES, racekit
+
+
+def test_run_json_follows_the_results_contract():
+    proc = racekit("run", "cases/balance.yaml", "--runs", "150", "--format", "json", "--seed", "5", "-x")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["racekit"]
+    assert set(doc["python"]) >= {"version", "implementation", "gil_enabled"}
+    (case,) = doc["cases"]
+    assert case["name"] == "balance" and case["file"] == "cases/balance.yaml"
+    variants = {v["name"]: v for v in case["variants"]}
+    assert list(variants) == ["unlocked", "locked", "locked_fine"]
+    for v in variants.values():
+        assert set(v) >= {"name", "mode", "runs", "outcomes", "expected", "wrong", "lost_updates", "verdict",
+                          "racy", "ok", "seed", "schedule"}
+        assert v["mode"] == "opcode" and v["seed"] == 5 and v["schedule"] is None and v["expected"] == 0
+        assert sum(v["outcomes"].values()) == v["runs"]
+    unlocked = variants["unlocked"]
+    assert unlocked["verdict"] == "race" and unlocked["ok"] and unlocked["racy"]
+    assert unlocked["wrong"] >= 1
+    assert unlocked["lost_updates"]["exact"] is False and unlocked["lost_updates"]["max"] >= 1
+    assert set(unlocked["lost_updates"]) == {"exact", "min", "median", "max", "total"}
+    locked = variants["locked"]
+    assert locked == {**locked, "verdict": "no race observed", "ok": True, "wrong": 0, "runs": 150,
+                      "outcomes": {"0": 150}}
+
+
+def test_several_modes_give_one_entry_per_variant_and_mode():
+    proc = racekit("run", "cases/balance.yaml", "-m", "native,opcode", "-V", "locked", "-n", "5", "-f", "json")
+    assert proc.returncode == 0, proc.stderr
+    entries = [(v["name"], v["mode"]) for v in json.loads(proc.stdout)["cases"][0]["variants"]]
+    assert entries == [("locked", "native"), ("locked", "opcode")]
+
+
+def test_text_report_names_mode_and_summarises_in_plain_language():
+    proc = racekit("run", "cases/balance.yaml", "-n", "150", "-x", "--seed", "3")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "mode opcode" in out
+    assert "OUTCOME" in out and "RUNS" in out and "FREQ" in out and "EXPECT" in out
+    assert "account.balance ended ≠ 0: at least" in out
+    assert "account.balance was 0 in all 150 runs." in out
+    assert "\x1b[" not in out  # no colour codes when not on a terminal
+    assert not any(line.endswith(" ") for line in out.splitlines())
+
+
+def test_chinese_report():
+    proc = racekit("run", "cases/balance.yaml", "-n", "5", "-V", "locked", "--lang", "zh")
+    assert proc.returncode == 0, proc.stderr
+    assert "共享余额的丢失更新" in proc.stdout and "全部 5 次运行中 account.balance 都是 0。" in proc.stdout
+
+
+def test_exit_1_when_a_racy_variant_shows_no_race():
+    proc = racekit("run", "cases/balance.yaml", "-V", "unlocked", "-m", "native", "-n", "5", "--seed", "9")
+    assert proc.returncode == 1
+    assert "Reproduce: racekit run cases/balance.yaml --variant unlocked --mode native --seed 9 --runs 5" in proc.stdout
+
+
+def test_malformed_case_exits_2_with_position_and_no_traceback(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("racekit: 1\nname: bad\nthreads:\n  t: |\n    x = (\noutcome: 1\nexpect: 1\nrunz: 3\n")
+    proc = racekit("run", str(bad))
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert f"{bad}:5:9: error: Python syntax error in threads.t: '(' was never closed" in proc.stderr or \
+        f"{bad}:5:" in proc.stderr  # CPython 3.10 words this error differently
+    assert f"{bad}:8:1: error: unknown key 'runz' in the case (did you mean 'runs'?)" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "cases/balance.yaml", "--mode", "opcodes"], "error: unknown mode 'opcodes'; choose from native, line, opcode (did you mean 'opcode'?)"),
+    (["run", "cases/balance.yaml", "--variant", "lockd"], "error: no case has a variant named 'lockd'"),
+    (["run", "cases/balance.yaml", "--param", "iteration=3"], "error: no case declares a param named 'iteration' (params: iterations) (did you mean 'iterations'?)"),
+    (["run", "cases/balance.yaml", "--param", "oops"], "error: --param expects NAME=VALUE, got 'oops'"),
+    (["run", "no/such.yaml"], "no/such.yaml:1:1: error: no such file or directory"),
+    (["run", "cases/balance.yaml", "--config", "nosuch"], "error: --config: no profile named 'nosuch'"),
+    (["run", "cases/balance.yaml", "--runs", "0"], "Invalid value for '--runs' / '-n'"),
+])
+def test_usage_errors_exit_2_without_traceback(args, message):
+    proc = racekit(*args)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_param_override_reaches_the_case():
+    proc = racekit("run", "cases/global_counter.yaml", "-V", "locked", "-p", "iterations=7", "-n", "3", "-f", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["cases"][0]["variants"][0]["outcomes"] == {"14": 3}
+
+
+def test_output_file_gets_json_and_terminal_gets_text(tmp_path):
+    target = tmp_path / "result.json"
+    proc = racekit("run", "cases/balance.yaml", "-V", "locked", "-n", "4", "-f", "json", "-o", str(target))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(target.read_text())["cases"][0]["variants"][0]["runs"] == 4
+    assert "NO RACE OBSERVED" in proc.stdout
+
+
+def test_profiles_apply_and_flags_override_them(tmp_path):
+    profile = tmp_path / "mine.yaml"
+    profile.write_text("runs: 3\nmode: [native, line]\nformat: json\n")
+    doc = json.loads(racekit("run", "cases/balance.yaml", "-V", "locked", "--config", str(profile)).stdout)
+    assert [(v["mode"], v["runs"]) for v in doc["cases"][0]["variants"]] == [("native", 3), ("line", 3)]
+    doc = json.loads(racekit("run", "cases/balance.yaml", "-V", "locked", "-c", str(profile), "-n", "2", "-m", "opcode").stdout)
+    assert [(v["mode"], v["runs"]) for v in doc["cases"][0]["variants"]] == [("opcode", 2)]
+
+
+def test_builtin_profiles_load():
+    for name in ("quick", "ci", "lecture"):
+        proc = racekit("run", "cases/balance.yaml", "-V", "locked", "-c", name, "-n", "2", "-f", "json", "-m", "native")
+        assert proc.returncode == 0, (name, proc.stderr)
+
+
+def test_bad_profile_is_positioned(tmp_path):
+    profile = tmp_path / "bad.yaml"
+    profile.write_text("runs: 3\nmodes: opcode\n")
+    proc = racekit("run", "cases/balance.yaml", "-c", str(profile))
+    assert proc.returncode == 2
+    assert f"{profile}:2:1: error: unknown key 'modes' in the profile (did you mean 'mode'?)" in proc.stderr
+
+
+def test_validate_list_and_schema():
+    proc = racekit("validate", "cases")
+    assert proc.returncode == 0 and proc.stdout.startswith("ok: ")
+    listed = json.loads(racekit("list", "cases", "--format", "json").stdout)
+    names = {c["name"]: [v["name"] for v in c["variants"]] for c in listed}
+    assert names["balance"] == ["unlocked", "locked", "locked_fine"]
+    schema = json.loads(racekit("schema").stdout)
+    assert schema["type"] == "object" and "threads" in schema["properties"]
+    assert schema["additionalProperties"] is False and schema["required"] == ["racekit", "name"]
+
+
+def test_version_and_module_entry_point():
+    proc = racekit("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("racekit ")
+
+
+def test_ctrl_c_keeps_partial_results_and_exits_130(tmp_path):
+    target = tmp_path / "partial.json"
+    env = {**os.environ, "NO_COLOR": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "racekit", "run", str(TEST_CASES / "slow.yaml"), "-f", "json",
+                             "-o", str(target), "-j", "1"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(2.5)  # start-up, then some trials of 50 ms each
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    doc = json.loads(target.read_text())
+    variant = doc["cases"][0]["variants"][0]
+    assert doc["interrupted"] is True
+    assert 0 < variant["runs"] < 2000 and variant["stopped"] == "interrupted"
+    assert "Interrupted" in out
