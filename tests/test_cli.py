@@ -151,6 +151,7 @@ def test_version_and_module_entry_point():
     assert proc.returncode == 0 and proc.stdout.startswith("racekit ")
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_partial_results_and_exits_130(tmp_path):
     target = tmp_path / "partial.json"
     env = {**os.environ, "NO_COLOR": "1"}

@@ -73,6 +73,7 @@ def test_worker_crashes_are_recorded_and_later_variants_still_run():
     assert fine.verdict is Verdict.NO_RACE and fine.runs == 3 and fine.ok
 
 
+@pytest.mark.slow
 def test_a_trial_that_holds_the_gil_forever_is_stopped_as_a_deadlock():
     started = time.monotonic()
     v = run_variants(TEST_CASES / "failures.yaml", "gil_hog")["gil_hog"]

@@ -140,7 +140,7 @@ class TerminalReport:
             if lost is not None and lost.max > 0:
                 out.append(self.t("race_numeric", wrong=v.wrong, runs=v.runs, outcome=v.outcome_text,
                                   expect_not=_negate(v.expect_text), max=_n(lost.max), max_s="" if lost.max == 1 else "s",
-                                  max_were="was" if lost.max == 1 else "were", typical=_n(lost.median_of_wrong)))
+                                  max_were="was" if lost.max == 1 else "were", typical=_n(round(lost.median_of_wrong))))
             elif wrong_rows:
                 top = wrong_rows[0]
                 out.append(self.t("race_plain", wrong=v.wrong, runs=v.runs, top=top.outcome, top_count=top.count,
