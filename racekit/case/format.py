@@ -70,6 +70,8 @@ class Expect(Spec):
         if key == "check":
             source = Code("eval").load(value_node, r, f"{where}.check")
             return INVALID if source is INVALID else Expectation("check", (), source)
+        if r.foreign_tag(value_node):
+            return INVALID
         if not isinstance(value_node, yaml.SequenceNode) or not value_node.value:
             r.error(value_node, f"{where}.any_of must be a non-empty list of outcomes, got {describe_node(value_node)}")
             return INVALID

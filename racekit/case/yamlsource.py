@@ -47,13 +47,16 @@ class Reader:
     # -- structure ---------------------------------------------------------
 
     def foreign_tag(self, node: yaml.Node) -> bool:
-        """Report a tag plain YAML does not give its node (``!!python/...``, ``!custom``).
+        """Report a tag plain YAML does not give its node (``!!python/...``, ``!custom``, ``!!map [1]``).
 
         Checked before the node's shape, so that ``!!python/name:os.system``
         is called a Python tag wherever it appears, not "a string where a
-        mapping was expected".
+        mapping was expected"; and so that no node reaches a reader whose
+        kind its tag contradicts (``!!int [1]``).
         """
-        if node.tag in _SCALAR_TAGS or node.tag in (_SEQ_TAG, _MAP_TAG):
+        if isinstance(node, yaml.ScalarNode) and node.tag in _SCALAR_TAGS:
+            return False
+        if node.tag == {yaml.SequenceNode: _SEQ_TAG, yaml.MappingNode: _MAP_TAG}.get(type(node)):
             return False
         self._report_tag(node)
         return True
@@ -86,6 +89,8 @@ class Reader:
                         continue
                     for item in self._mapping(source, "a merged mapping (<<)", merging | {id(node)}) or ():
                         merged.setdefault(item[0], item)
+                continue
+            if self.foreign_tag(key_node):
                 continue
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _YAML + "str":
                 self.error(key_node, f"keys must be strings, got {describe_node(key_node)} in {what}")
@@ -152,6 +157,12 @@ class Reader:
         except (yaml.YAMLError, ValueError, OverflowError) as exc:
             self.error(node, f"cannot read {node.value!r} as {node.tag.removeprefix(_YAML)}: {exc}")
             return None
+        except (LookupError, AttributeError, TypeError):
+            # An explicit tag (`!!bool x`, `!!int ""`) skips the pattern check
+            # that implicit typing does first, and PyYAML's constructors then
+            # fail in their own ways.
+            self.error(node, f"cannot read {node.value!r} as {node.tag.removeprefix(_YAML)}")
+            return None
 
     def _check_tag(self, node: yaml.Node, expected: str) -> bool:
         tag = node.tag or ""
@@ -174,7 +185,7 @@ def compose(path: str, data: bytes) -> tuple[yaml.Node | None, str, list[Problem
         return None, "", [Problem(path, 1, 1, f"file is too large ({len(data)} bytes; a case file may have at most {MAX_FILE_BYTES})")]
     # The BOM is dropped before decoding so that the error offset below counts
     # from the text's start (``utf-8-sig`` reports offsets without the BOM).
-    body = data[len(codecs.BOM_UTF8):] if data.startswith(codecs.BOM_UTF8) else data
+    body = data.removeprefix(codecs.BOM_UTF8)
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
