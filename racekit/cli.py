@@ -9,6 +9,7 @@ Heavy modules load inside commands so that ``racekit --help`` stays fast.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -41,7 +42,7 @@ class Lang(str, Enum):
     zh = "zh"
 
 
-Paths = Annotated[list[Path], typer.Argument(help="Case files, or folders to search for *.yaml case files.", show_default=False)]
+Paths = Annotated[list[Path], typer.Argument(help="Case files, or folders to search for *.yaml case files.", show_default=False, metavar="FILE_OR_DIR")]
 FormatOpt = Annotated[Optional[Format], typer.Option("--format", "-f", help="text (default) or json.")]
 
 
@@ -89,17 +90,17 @@ def _parse_params(values: Optional[list[str]]) -> dict[str, Any]:
 @app.command()
 def run(
     paths: Paths,
-    mode: Annotated[Optional[list[str]], typer.Option("--mode", "-m", help="native, line or opcode (default); several, comma-separated or repeated, are compared side by side.")] = None,
-    runs: Annotated[Optional[int], typer.Option("--runs", "-n", min=1, help="Trials per variant and mode (default: the case's `runs`).")] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", min=0, help="Base seed; the default is random and printed.")] = None,
-    variant: Annotated[Optional[list[str]], typer.Option("--variant", "-V", help="Only these variants (comma-separated or repeated).")] = None,
-    param: Annotated[Optional[list[str]], typer.Option("--param", "-p", help="Override a case param: NAME=VALUE (VALUE read as YAML).")] = None,
+    mode: Annotated[Optional[list[str]], typer.Option("--mode", "-m", metavar="MODE", help="native, line or opcode (default); several, comma-separated or repeated, are compared side by side.")] = None,
+    runs: Annotated[Optional[int], typer.Option("--runs", "-n", min=1, metavar="N", help="Trials per variant and mode (default: the case's `runs`).")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", min=0, metavar="SEED", help="Base seed; the default is random and printed.")] = None,
+    variant: Annotated[Optional[list[str]], typer.Option("--variant", "-V", metavar="NAME", help="Only these variants (comma-separated or repeated).")] = None,
+    param: Annotated[Optional[list[str]], typer.Option("--param", "-p", metavar="NAME=VALUE", help="Override a case param: NAME=VALUE (VALUE read as YAML).")] = None,
     format: FormatOpt = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the report (in --format) to this file; with json, the text report still goes to the terminal.")] = None,
-    config: Annotated[Optional[str], typer.Option("--config", "-c", help="A run profile: quick, ci, lecture, or a path to a profile YAML file.")] = None,
-    switch_interval: Annotated[Optional[float], typer.Option("--switch-interval", help="sys.setswitchinterval during trials, in seconds (default 1e-6).")] = None,
-    timeout: Annotated[Optional[float], typer.Option("--timeout", help="Seconds a trial may take before it counts as a deadlock (default: the case's).")] = None,
-    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Worker processes (default: one per core).")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", metavar="PATH", help="Write the report (in --format) to this file; with json, the text report still goes to the terminal.")] = None,
+    config: Annotated[Optional[str], typer.Option("--config", "-c", metavar="PROFILE", help="A run profile: quick, ci, lecture, or a path to a profile YAML file.")] = None,
+    switch_interval: Annotated[Optional[float], typer.Option("--switch-interval", metavar="SECONDS", help="sys.setswitchinterval during trials, in seconds (default 1e-6).")] = None,
+    timeout: Annotated[Optional[float], typer.Option("--timeout", metavar="SECONDS", help="Seconds a trial may take before it counts as a deadlock (default: the case's).")] = None,
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, metavar="N", help="Worker processes (default: one per core).")] = None,
     lang: Annotated[Optional[Lang], typer.Option("--lang", help="Language of the report: en or zh.")] = None,
     verbose: Annotated[Optional[bool], typer.Option("--verbose", "-v", help="Show every failure sample and the case's notes.")] = None,
     fail_fast: Annotated[Optional[bool], typer.Option("--fail-fast", "-x", help="Stop a variant at its first wrong outcome.")] = None,
@@ -282,3 +283,7 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        # `racekit run … | head`: the reader left; say nothing more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(EXIT_FAILED)

@@ -71,6 +71,8 @@ def plan(cases: list[Case], options: RunOptions) -> list[Planned]:
             raise UsageError(f"unknown mode {mode!r}; choose from {', '.join(STRESS_MODES)}{_hint(mode, STRESS_MODES)}")
     if options.runs is not None and options.runs < 1:
         raise UsageError(f"--runs must be at least 1, got {options.runs}")
+    if options.timeout is not None and not options.timeout > 0:
+        raise UsageError(f"--timeout must be more than 0 seconds, got {options.timeout}")
     if not options.switch_interval > 0:
         raise UsageError(f"--switch-interval must be more than 0 seconds, got {options.switch_interval}")
     _check_names(cases, options)

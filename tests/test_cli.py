@@ -90,6 +90,10 @@ def test_malformed_case_exits_2_with_position_and_no_traceback(tmp_path):
     (["run", "no/such.yaml"], "no/such.yaml:1:1: error: no such file or directory"),
     (["run", "cases/balance.yaml", "--config", "nosuch"], "error: --config: no profile named 'nosuch'"),
     (["run", "cases/balance.yaml", "--runs", "0"], "Invalid value for '--runs' / '-n'"),
+    (["run", "cases/balance.yaml", "--timeout", "0"], "error: --timeout must be more than 0 seconds, got 0.0"),
+    (["run", "cases/balance.yaml", "--switch-interval", "-1"], "error: --switch-interval must be more than 0 seconds, got -1.0"),
+    (["run", "racekit"], "racekit:1:1: error: no case files here"),
+    (["run"], "Missing argument 'FILE_OR_DIR'"),
 ])
 def test_usage_errors_exit_2_without_traceback(args, message):
     proc = racekit(*args)

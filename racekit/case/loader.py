@@ -96,7 +96,10 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and is_case_file(p)))
+            in_dir = sorted(p for p in path.rglob("*") if p.is_file() and is_case_file(p))
+            if not in_dir:
+                problems.append(Problem(str(raw), 1, 1, "no case files here (YAML files with a top-level `racekit:` key)"))
+            found.extend(in_dir)
         elif path.exists():
             found.append(path)
         else:
