@@ -11,6 +11,7 @@ is the parent's), and a case may itself use ``multiprocessing`` inside them.
 from __future__ import annotations
 
 import os
+import selectors
 import signal
 import subprocess
 import sys
@@ -19,13 +20,13 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing import Pipe
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from typing import Callable, Iterable
 
 from racekit.case.model import Variant
 from racekit.runtime.forcing import ModeSpec
 from racekit.runtime.records import Status, Trial, TrialPlan
-from racekit.runtime.worker import HARD_STOP_GRACE
+from racekit.runtime.worker import HARD_STOP_GRACE, MARKER
 
 # Beyond the faulthandler watchdog: if a worker sends nothing for this long past
 # a trial's timeout, it is killed from outside.
@@ -67,12 +68,16 @@ class _Worker:
         parent_end, child_end = Pipe(duplex=True)
         fd, self.dump_path = tempfile.mkstemp(prefix="racekit-worker-", suffix=".dump")
         os.close(fd)
+        fd, self.marker_path = tempfile.mkstemp(prefix="racekit-worker-", suffix=".marker")
+        os.write(fd, MARKER.pack(-1, -1))
+        os.close(fd)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
         env.pop("PYTHONFAULTHANDLER", None)
         with open(self.dump_path, "w") as stderr:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "racekit.runtime.worker", str(child_end.fileno()), self.dump_path],
+                [sys.executable, "-m", "racekit.runtime.worker", str(child_end.fileno()), self.dump_path,
+                 self.marker_path],
                 pass_fds=[child_end.fileno()],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -104,6 +109,15 @@ class _Worker:
         except OSError:
             return ""
 
+    def running(self) -> tuple[int, int] | None:
+        """``(job key, trial index)`` of the trial the worker was running, if any."""
+        try:
+            with open(self.marker_path, "rb") as f:
+                key, index = MARKER.unpack(f.read(MARKER.size))
+        except (OSError, ValueError):  # struct.error is a ValueError
+            return None
+        return None if key < 0 else (key, index)
+
     def exit_description(self) -> str:
         code = self.process.poll()
         if code is None:
@@ -123,18 +137,11 @@ class _Worker:
         except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL is not ignorable
             pass
         self.conn.close()
-        try:
-            os.unlink(self.dump_path)
-        except OSError:
-            pass
-
-    def stop(self) -> None:
-        if self.send(("stop",)):
+        for path in (self.dump_path, self.marker_path):
             try:
-                self.process.wait(timeout=2)
-            except subprocess.TimeoutExpired:
+                os.unlink(path)
+            except OSError:
                 pass
-        self.kill()
 
 
 class Pool:
@@ -143,6 +150,7 @@ class Pool:
     def __init__(self, size: int | None = None):
         self.size = max(1, size or default_workers())
         self._workers: list[_Worker] = []
+        self._selector = selectors.DefaultSelector()
         self.interpreter: dict[str, object] = {}
 
     def __enter__(self) -> Pool:
@@ -152,9 +160,18 @@ class Pool:
         self.close()
 
     def close(self) -> None:
-        for worker in self._workers:
-            worker.stop()
-        self._workers.clear()
+        """Ask every worker to stop, then wait for them together (not one by one)."""
+        workers = list(self._workers)
+        for worker in workers:
+            worker.send(("stop",))
+        deadline = time.monotonic() + 2
+        for worker in workers:
+            try:
+                worker.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            self._remove(worker)
+        self._selector.close()
 
     def run(self, jobs: Iterable[Job], on_trial: TrialCallback | None = None,
             stop_on_failure: bool = False) -> None:
@@ -179,16 +196,23 @@ class Pool:
                         self._feed(worker, queued, chunk)
                 self._receive(on_trial, stop_on_failure)
         except BaseException:
-            for worker in self._workers:
-                worker.kill()
-            self._workers.clear()
+            for worker in list(self._workers):
+                self._remove(worker)
             raise
 
     # -- internals -----------------------------------------------------------
 
     def _grow(self, work: int) -> None:
         while len(self._workers) < min(self.size, max(work, 1)):
-            self._workers.append(_Worker())
+            worker = _Worker()
+            self._workers.append(worker)
+            self._selector.register(worker.conn, selectors.EVENT_READ, worker)
+
+    def _remove(self, worker: _Worker) -> None:
+        if worker in self._workers:
+            self._workers.remove(worker)
+            self._selector.unregister(worker.conn)
+        worker.kill()
 
     def _feed(self, worker: _Worker, queued: list[Job], chunk: dict[int, int]) -> None:
         # Keep two chunks in flight per worker so it never idles waiting for us.
@@ -204,13 +228,14 @@ class Pool:
                 return
 
     def _receive(self, on_trial: TrialCallback | None, stop_on_failure: bool) -> None:
-        conns = {w.conn: w for w in self._workers}
-        ready = wait(list(conns), timeout=0.25)
+        ready = self._selector.select(timeout=0.25)
         now = time.monotonic()
-        for conn in ready:
-            worker = conns[conn]
+        for key, _events in ready:
+            worker: _Worker = key.data
+            if worker not in self._workers:
+                continue  # removed while handling an earlier message
             try:
-                message = conn.recv()
+                message = worker.conn.recv()
             except (EOFError, OSError):
                 self._lost(worker, on_trial)
                 continue
@@ -224,15 +249,15 @@ class Pool:
         if kind == "ready":
             worker.ready = True
             self.interpreter = message[1]
-        elif kind == "trial":
-            job, plan = worker.outstanding.popleft()
-            trial: Trial = message[2]
-            self._record(job, trial, on_trial)
-            if trial.status is Status.DEADLOCK:
-                worker.retiring = True  # it exits: its stuck threads cannot be stopped
-                self._stop(job, "deadlock")
-            elif stop_on_failure and not trial.matches:
-                self._stop(job, "first failure found")
+        elif kind == "trials":
+            for _key, trial in message[1]:
+                job, _plan = worker.outstanding.popleft()
+                self._record(job, trial, on_trial)
+                if trial.status is Status.DEADLOCK:
+                    worker.retiring = True  # it exits: its stuck threads cannot be stopped
+                    self._stop(job, "deadlock")
+                elif stop_on_failure and not trial.matches:
+                    self._stop(job, "first failure found")
         elif kind == "cancelled":
             # The worker reads messages only between trials, so every plan of
             # this job still outstanding on it was in its queue and is dropped.
@@ -268,7 +293,7 @@ class Pool:
         except subprocess.TimeoutExpired:
             pass
         if worker.outstanding and not worker.retiring:
-            job, plan = worker.outstanding.popleft()
+            job, plan = self._blamed(worker)
             dump = clean_fault_dump(worker.dump_text())
             if not worker.ready:
                 job.failure = f"the worker process could not start ({worker.exit_description()}):\n{dump}".rstrip()
@@ -284,8 +309,17 @@ class Pool:
                 detail = f"the worker process {what} during this trial\n{dump}".rstrip()
                 self._record(job, Trial(plan.index, plan.seed, Status.CRASH, f"crash: {what.removeprefix('was ')}", detail=detail), on_trial)
         self._requeue(worker)
-        self._workers.remove(worker)
-        worker.kill()
+        self._remove(worker)
+
+    def _blamed(self, worker: _Worker) -> tuple[Job, TrialPlan]:
+        """The plan that was running when the worker died (results of trials
+        finished since its last batch are lost, and those trials run again)."""
+        running = worker.running()
+        for item in worker.outstanding:
+            if running == (item[0].key, item[1].index):
+                worker.outstanding.remove(item)
+                return item
+        return worker.outstanding.popleft()
 
     def _requeue(self, worker: _Worker) -> None:
         for job, plan in reversed(worker.outstanding):

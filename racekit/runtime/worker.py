@@ -1,42 +1,91 @@
-"""The worker process: runs trials it is sent, one at a time, and reports each.
+"""The worker process: runs trials it is sent, one at a time, and reports them.
 
 Started by :mod:`racekit.runtime.pool` as ``python -m racekit.runtime.worker FD
-DUMPFILE``. A worker is disposable: after a deadlock it reports the stacks and
-exits (its stuck threads cannot be stopped), and the pool starts another. The
-faulthandler watchdog covers what Python code cannot: a trial that holds the
-GIL forever, or a crash, still leaves its stacks in the dump file.
+DUMPFILE MARKERFILE``. A worker is disposable: after a deadlock it reports the
+stacks and exits (its stuck threads cannot be stopped), and the pool starts
+another. The faulthandler watchdog covers what Python code cannot: a trial that
+holds the GIL forever, or a crash, still leaves its stacks in the dump file.
+
+Results go back in small batches (a message per trial would cost more than a
+short trial), so a crash could lose the results of finished trials; the marker
+file therefore always names the trial running now, and the pool reads it to
+blame the right one.
 
 Protocol (pickled tuples over one connection):
   parent -> worker  ("task", key, variant, mode, [TrialPlan]) | ("cancel", key) | ("stop",)
-  worker -> parent  ("ready", info) | ("trial", key, Trial) | ("cancelled", key, n)
-                    | ("failed", key, message)
+  worker -> parent  ("ready", info) | ("trials", [(key, Trial)]) | ("cancelled", key, n)
+                    | ("failed", key, message, n)
 """
 
 from __future__ import annotations
 
 import collections
 import faulthandler
+import mmap
 import os
 import signal
+import struct
 import sys
+import time
 from multiprocessing.connection import Connection
 from typing import Any
 
 # Seconds the faulthandler watchdog grants beyond a trial's own timeout before
 # it dumps every stack and ends the process.
 HARD_STOP_GRACE = 2.0
+# Results are sent when this many are ready, or when the oldest waited this long.
+BATCH_SIZE = 32
+BATCH_DELAY = 0.05
+MARKER = struct.Struct("<qq")  # (job key, trial index) running now; key -1: none
 
 
-def serve(conn: Connection, dump: Any) -> None:
+class Watchdog:
+    """faulthandler's dump-and-exit timer, re-armed only when needed.
+
+    Arming starts a native thread, which costs more than a short trial, so it
+    is armed for twice the trial budget and re-armed only when less than one
+    budget is left: a hung trial is still stopped at most two budgets after it
+    started."""
+
+    def __init__(self, dump: Any):
+        self._dump = dump
+        self._deadline = 0.0
+
+    def cover(self, budget: float) -> None:
+        now = time.monotonic()
+        if self._deadline - now < budget:
+            faulthandler.dump_traceback_later(2 * budget, exit=True, file=self._dump)
+            self._deadline = now + 2 * budget
+
+    def cancel(self) -> None:
+        faulthandler.cancel_dump_traceback_later()
+        self._deadline = 0.0
+
+
+def serve(conn: Connection, dump: Any, marker: mmap.mmap) -> None:
     from racekit.runtime.forcing import interpreter_info
     from racekit.runtime.program import Program
     from racekit.runtime.records import Status
 
     programs: dict[int, Program] = {}
     queue: collections.deque[tuple[int, Any]] = collections.deque()
+    unsent: list[tuple[int, Any]] = []
+    oldest = 0.0
+    watchdog = Watchdog(dump)
+
+    def flush() -> None:
+        if unsent:
+            conn.send(("trials", list(unsent)))
+            unsent.clear()
+
     conn.send(("ready", interpreter_info()))
     while True:
+        if unsent and (not queue or len(unsent) >= BATCH_SIZE or time.monotonic() - oldest >= BATCH_DELAY):
+            flush()
         if not queue or conn.poll():
+            flush()  # answers must follow the results sent before them
+            if not queue:
+                watchdog.cancel()
             try:
                 message = conn.recv()
             except (EOFError, OSError):
@@ -60,27 +109,31 @@ def serve(conn: Connection, dump: Any) -> None:
             continue
         key, plan = queue.popleft()
         program = programs[key]
+        watchdog.cover(program.variant.timeout + HARD_STOP_GRACE)
         dump.seek(0)
         dump.truncate()
-        faulthandler.dump_traceback_later(program.variant.timeout + HARD_STOP_GRACE, exit=True, file=dump)
-        try:
-            trial = program.run(plan.index, plan.seed)
-        finally:
-            faulthandler.cancel_dump_traceback_later()
-        conn.send(("trial", key, trial))
+        MARKER.pack_into(marker, 0, key, plan.index)
+        trial = program.run(plan.index, plan.seed)
+        MARKER.pack_into(marker, 0, -1, -1)
+        if not unsent:
+            oldest = time.monotonic()
+        unsent.append((key, trial))
         if trial.status is Status.DEADLOCK:
             # Its threads are stuck for good; the pool replaces this process.
+            flush()
             os._exit(0)
 
 
 def main(argv: list[str]) -> None:
-    fd, dump_path = int(argv[0]), argv[1]
+    fd, dump_path, marker_path = int(argv[0]), argv[1], argv[2]
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     dump = open(dump_path, "w+")  # noqa: SIM115 - lives as long as the process
     faulthandler.enable(file=dump, all_threads=True)
+    with open(marker_path, "r+b") as f:
+        marker = mmap.mmap(f.fileno(), MARKER.size)
     conn = Connection(fd)
     try:
-        serve(conn, dump)
+        serve(conn, dump, marker)
     finally:
         conn.close()
 
