@@ -11,8 +11,9 @@ import hashlib
 import os
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+from collections.abc import Callable
 
 from racekit import __version__
 from racekit.analysis.grading import grade
@@ -86,8 +87,6 @@ def plan(cases: list[Case], options: RunOptions) -> list[Planned]:
             if overrides:
                 variant = variant.with_params(overrides)
             if options.timeout is not None:
-                from dataclasses import replace
-
                 variant = replace(variant, timeout=options.timeout)
             for mode in options.modes:
                 spec = ModeSpec(mode, options.switch_interval)  # type: ignore[arg-type]

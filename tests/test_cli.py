@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import CASES, ROOT, TEST_CASES, racekit
+from conftest import ROOT, TEST_CASES, racekit
 
 
 def test_run_json_follows_the_results_contract():

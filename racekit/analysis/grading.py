@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from typing import Iterable
+from collections.abc import Iterable
 
 from racekit.analysis.results import Grade, LostUpdates, Row, Verdict, VariantResult
 from racekit.case.model import Variant
@@ -149,8 +149,9 @@ def _samples(trials: list[Trial], failure: str | None) -> tuple[str, ...]:
     if failure:
         found[failure] = failure
     for t in trials:
+        printed = f"\nit printed (last lines):\n{t.output.rstrip()}" if t.output.strip() else ""
         for text in ([t.detail] if t.detail else []) + t.errors:
             key = text.strip().splitlines()[-1] if text.strip() else ""
             if key not in found and len(found) < MAX_SAMPLES:
-                found[key] = text
+                found[key] = text + printed
     return tuple(found.values())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 KINDS = ("threads", "processes", "script", "timing")
@@ -172,8 +172,6 @@ class Variant:
         return sum(t.count for t in self.threads)
 
     def with_params(self, overrides: dict[str, Any]) -> Variant:
-        from dataclasses import replace
-
         return replace(self, params={**self.params, **overrides})
 
     def text(self, key: Literal["title", "description", "notes"], lang: str | None) -> str:

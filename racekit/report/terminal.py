@@ -9,7 +9,7 @@ what was not.
 from __future__ import annotations
 
 import shlex
-from typing import Iterable
+from collections.abc import Iterable
 
 from rich.console import Console
 from rich.markdown import Markdown
@@ -70,8 +70,9 @@ class TerminalReport:
             self.console.print(Padding(Text(summary), (0, 0, 0, 2), expand=False))
         notes = case.text("notes", self.lang).strip()
         if notes and self.verbose:
-            self.console.print(Padding(Markdown(notes), (1, 0, 0, 2), expand=False))
-        self.console.print()
+            self.console.print(Padding(Markdown(notes), (0, 0, 0, 2), expand=False))
+        if summary or (notes and self.verbose):
+            self.console.print()
 
     def footer(self, result: RunResult) -> None:
         variants = result.variants

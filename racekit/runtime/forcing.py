@@ -21,7 +21,8 @@ import sysconfig
 import types
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator, Literal
+from typing import Literal
+from collections.abc import Callable, Iterator
 
 ModeName = Literal["native", "line", "opcode"]
 STRESS_MODES: tuple[ModeName, ...] = ("native", "line", "opcode")

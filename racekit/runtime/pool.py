@@ -10,6 +10,7 @@ is the parent's), and a case may itself use ``multiprocessing`` inside them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import selectors
 import signal
@@ -19,11 +20,10 @@ import tempfile
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from multiprocessing import Pipe
-from multiprocessing.connection import Connection
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from racekit.case.model import Variant
+from racekit.runtime.channel import Channel, channel_pair
 from racekit.runtime.forcing import ModeSpec
 from racekit.runtime.records import Status, Trial, TrialPlan
 from racekit.runtime.worker import HARD_STOP_GRACE, MARKER
@@ -65,7 +65,7 @@ TrialCallback = Callable[[Job, Trial], None]
 
 class _Worker:
     def __init__(self) -> None:
-        parent_end, child_end = Pipe(duplex=True)
+        parent_end, child_fds = channel_pair()
         fd, self.dump_path = tempfile.mkstemp(prefix="racekit-worker-", suffix=".dump")
         os.close(fd)
         fd, self.marker_path = tempfile.mkstemp(prefix="racekit-worker-", suffix=".marker")
@@ -76,17 +76,18 @@ class _Worker:
         env.pop("PYTHONFAULTHANDLER", None)
         with open(self.dump_path, "w") as stderr:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "racekit.runtime.worker", str(child_end.fileno()), self.dump_path,
+                [sys.executable, "-m", "racekit.runtime.worker", *map(str, child_fds), self.dump_path,
                  self.marker_path],
-                pass_fds=[child_end.fileno()],
+                pass_fds=child_fds,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,
                 env=env,
                 start_new_session=True,
             )
-        child_end.close()
-        self.conn: Connection = parent_end
+        for fd in child_fds:
+            os.close(fd)
+        self.conn: Channel = parent_end
         self.ready = False
         self.retiring = False
         self.info: dict[str, object] = {}
@@ -132,16 +133,12 @@ class _Worker:
     def kill(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):  # SIGKILL cannot be ignored
             self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL is not ignorable
-            pass
         self.conn.close()
         for path in (self.dump_path, self.marker_path):
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(path)
-            except OSError:
-                pass
 
 
 class Pool:
@@ -166,10 +163,8 @@ class Pool:
             worker.send(("stop",))
         deadline = time.monotonic() + 2
         for worker in workers:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 worker.process.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
             self._remove(worker)
         self._selector.close()
 
@@ -288,10 +283,8 @@ class Pool:
     def _lost(self, worker: _Worker, on_trial: TrialCallback | None, unresponsive: bool = False) -> None:
         """The worker's connection closed: after a deadlock that is expected;
         otherwise the trial it was running crashed it (or hung it)."""
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             worker.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
         if worker.outstanding and not worker.retiring:
             job, plan = self._blamed(worker)
             dump = clean_fault_dump(worker.dump_text())

@@ -81,7 +81,8 @@ class Program:
             sys.stdout, sys.stderr = real_stdout, real_stderr
             self._forget_case_modules(modules_before)
         trial.duration = time.perf_counter() - started
-        trial.output = out.tail()
+        if not trial.matches:
+            trial.output = out.tail()  # what a failing trial printed helps explain it
         return trial
 
     def _run(self, index: int, seed: int) -> Trial:

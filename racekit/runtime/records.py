@@ -33,7 +33,7 @@ class Trial:
     errors: list[str] = field(default_factory=list)  # thread exceptions, formatted, first few
     detail: str = ""  # stacks of a deadlock or crash, traceback of a case error
     case_bug: bool = False  # a thread raised an error no interleaving can cause (NameError…)
-    output: str = ""  # the tail of what the trial printed
+    output: str = ""  # the tail of what a failing trial printed
 
 
 @dataclass(frozen=True)

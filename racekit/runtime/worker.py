@@ -1,7 +1,7 @@
 """The worker process: runs trials it is sent, one at a time, and reports them.
 
-Started by :mod:`racekit.runtime.pool` as ``python -m racekit.runtime.worker FD
-DUMPFILE MARKERFILE``. A worker is disposable: after a deadlock it reports the
+Started by :mod:`racekit.runtime.pool` as ``python -m racekit.runtime.worker
+READ_FD WRITE_FD DUMPFILE MARKERFILE``. A worker is disposable: after a deadlock it reports the
 stacks and exits (its stuck threads cannot be stopped), and the pool starts
 another. The faulthandler watchdog covers what Python code cannot: a trial that
 holds the GIL forever, or a crash, still leaves its stacks in the dump file.
@@ -11,7 +11,7 @@ short trial), so a crash could lose the results of finished trials; the marker
 file therefore always names the trial running now, and the pool reads it to
 blame the right one.
 
-Protocol (pickled tuples over one connection):
+Protocol (pickled tuples over a :class:`~racekit.runtime.channel.Channel`):
   parent -> worker  ("task", key, variant, mode, [TrialPlan]) | ("cancel", key) | ("stop",)
   worker -> parent  ("ready", info) | ("trials", [(key, Trial)]) | ("cancelled", key, n)
                     | ("failed", key, message, n)
@@ -27,8 +27,9 @@ import signal
 import struct
 import sys
 import time
-from multiprocessing.connection import Connection
 from typing import Any
+
+from racekit.runtime.channel import Channel
 
 # Seconds the faulthandler watchdog grants beyond a trial's own timeout before
 # it dumps every stack and ends the process.
@@ -62,7 +63,7 @@ class Watchdog:
         self._deadline = 0.0
 
 
-def serve(conn: Connection, dump: Any, marker: mmap.mmap) -> None:
+def serve(conn: Channel, dump: Any, marker: mmap.mmap) -> None:
     from racekit.runtime.forcing import interpreter_info
     from racekit.runtime.program import Program
     from racekit.runtime.records import Status
@@ -125,13 +126,13 @@ def serve(conn: Connection, dump: Any, marker: mmap.mmap) -> None:
 
 
 def main(argv: list[str]) -> None:
-    fd, dump_path, marker_path = int(argv[0]), argv[1], argv[2]
+    read_fd, write_fd, dump_path, marker_path = int(argv[0]), int(argv[1]), argv[2], argv[3]
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     dump = open(dump_path, "w+")  # noqa: SIM115 - lives as long as the process
     faulthandler.enable(file=dump, all_threads=True)
     with open(marker_path, "r+b") as f:
         marker = mmap.mmap(f.fileno(), MARKER.size)
-    conn = Connection(fd)
+    conn = Channel(read_fd, write_fd)
     try:
         serve(conn, dump, marker)
     finally:
