@@ -133,6 +133,8 @@ def run(
         planned = plan(cases, options)
     except RacekitError as exc:
         raise _fail(_message(exc)) from None
+    # The text report goes to the terminal unless JSON goes there instead.
+    settings["terminal_text"] = settings["format"] == "text" or output is not None
     result = _execute(cases, options, planned, settings)
     _emit(result, settings, output)
     if result.interrupted:
@@ -158,8 +160,7 @@ def _execute(cases, options, planned, settings) -> RunResult:
     from racekit.runtime.pool import default_workers
 
     stderr = Console(stderr=True)
-    text_out = settings["format"] == "text"
-    if text_out:
+    if settings["terminal_text"]:
         workers = min(options.workers or default_workers(), max(1, sum(p.runs for p in planned)))
         report = TerminalReport(report_console(), settings["lang"], settings["verbose"])
         from racekit.runtime.forcing import ModeSpec, interpreter_info
