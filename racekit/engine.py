@@ -38,6 +38,9 @@ class RunOptions:
     timeout: float | None = None  # overrides every variant's timeout
     workers: int | None = None
     stop_on_failure: bool = False
+    # Folders whose code the forcing modes instrument, besides each case's own
+    # folder: by default the project racekit runs in (its working directory).
+    scope: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -118,9 +121,10 @@ def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | Non
     with ``interrupted=True`` and the trials gathered so far."""
     planned = planned if planned is not None else plan(cases, options)
     started = time.perf_counter()
+    roots = tuple(os.path.abspath(r) for r in (options.scope if options.scope is not None else (os.getcwd(),)))
     jobs = [
         Job(key, p.variant, p.mode,
-            deque(TrialPlan(i, trial_seed(p.seed, p.variant.id, p.mode.name, i)) for i in range(p.runs)))
+            deque(TrialPlan(i, trial_seed(p.seed, p.variant.id, p.mode.name, i)) for i in range(p.runs)), roots)
         for key, p in enumerate(planned)
     ]
     by_key = {job.key: p for job, p in zip(jobs, planned)}

@@ -17,7 +17,7 @@ from racekit.analysis.results import Grade, Verdict
 from racekit.case.loader import load_case, parse_case
 from racekit.engine import RunOptions, run, trial_seed
 from racekit.runtime.forcing import STRESS_MODES, ModeSpec
-from racekit.runtime.program import Program
+from racekit.runtime.program import compile_program
 from racekit.runtime.records import Status
 
 
@@ -136,7 +136,7 @@ def test_interpreter_state_is_restored_after_a_trial(mode):
     variant = parse_case(CASE, str(TEST_CASES / "restore.yaml")).variants[0]
     before_interval, before_trace = sys.getswitchinterval(), sys.gettrace()
     before_threads = threading.active_count()
-    program = Program.compile(variant, ModeSpec(mode, 1e-5))
+    program = compile_program(variant, ModeSpec(mode, 1e-5))
     trial = program.run(0, 1)
     assert trial.status is Status.DONE
     assert sys.getswitchinterval() == before_interval
@@ -144,3 +144,16 @@ def test_interpreter_state_is_restored_after_a_trial(mode):
     assert threading.active_count() == before_threads
     if sys.version_info >= (3, 12):
         assert all(sys.monitoring.get_tool(t) != "racekit" for t in range(6))
+
+
+@pytest.mark.parametrize("variant", ["tracer_removed", "interval_changed"])
+def test_forcing_switched_off_fails_loudly_instead_of_passing(variant):
+    v = run_variants(TEST_CASES / "sabotage.yaml", variant)[variant]
+    assert v.verdict is Verdict.ERROR and not v.ok
+    assert v.reason == "error: forcing was switched off during the trial"
+    assert "the forced switch points were not in effect" in v.samples[0]
+
+
+def test_native_mode_does_not_police_the_switch_interval():
+    v = run_variants(TEST_CASES / "sabotage.yaml", "interval_changed", mode="native")["interval_changed"]
+    assert v.verdict is Verdict.NO_RACE

@@ -25,20 +25,21 @@ def grade_trial(trial: Trial) -> Grade:
         return Grade.DEADLOCK
     if trial.status is Status.CRASH:
         return Grade.CRASH
-    if trial.status is Status.ERROR:
+    if trial.status is Status.ERROR or trial.case_bug:
         return Grade.ERROR
     return Grade.EXPECTED if trial.matches else Grade.WRONG
 
 
-def verdict_of(trials: Iterable[Trial], failure: str | None = None) -> Verdict:
-    trials = list(trials)
+def verdict_from_grades(grades: Iterable[Grade], failure: str | None = None) -> Verdict:
+    """The verdict from the histogram's grades alone, so merged shards agree with one run."""
+    present = set(grades)
     if failure:
         return Verdict.ERROR
-    if any(t.status is Status.DEADLOCK for t in trials):
+    if Grade.DEADLOCK in present:
         return Verdict.DEADLOCK
-    if any(t.status in (Status.ERROR, Status.CRASH) or (t.case_bug and not t.matches) for t in trials):
+    if Grade.ERROR in present or Grade.CRASH in present:
         return Verdict.ERROR
-    if any(not t.matches for t in trials):
+    if Grade.WRONG in present:
         return Verdict.RACE
     return Verdict.NO_RACE
 
@@ -80,12 +81,15 @@ def grade(variant: Variant, mode: ModeSpec, trials: list[Trial], seed: int, plan
     counts: Counter[tuple[str, Grade]] = Counter((t.outcome, grade_trial(t)) for t in trials)
     rows = sorted((Row(outcome, n, g) for (outcome, g), n in counts.items()),
                   key=lambda r: (r.grade is not Grade.EXPECTED, -r.count, *_natural(r.outcome)))
-    verdict = verdict_of(trials, failure)
+    verdict = verdict_from_grades((r.grade for r in rows), failure)
     matched = {t.matched for t in trials if t.matched is not None}
     never = tuple(repr(v) for i, v in enumerate(variant.expect.values) if i not in matched) if variant.expect.kind != "check" else ()
     samples = _samples(trials, failure)
     outcome = variant.outcome
-    outcome_text = outcome.text.strip() if not isinstance(outcome, dict) else ", ".join(outcome)
+    if outcome is None:
+        outcome_text = "the outcome"
+    else:
+        outcome_text = outcome.text.strip() if not isinstance(outcome, dict) else ", ".join(outcome)
     expect_text = variant.expect.describe()
     targets = {t.target for t in trials if t.target is not None}
     if len(targets) == 1:  # `check: outcome == 2 * iterations` reads better as "= 2000"
@@ -126,7 +130,7 @@ def _reason(verdict: Verdict, trials: list[Trial], failure: str | None) -> str |
     if failure:
         return failure.splitlines()[0]
     for t in trials:
-        if t.status in (Status.ERROR, Status.CRASH) or (t.case_bug and not t.matches):
+        if grade_trial(t) in (Grade.ERROR, Grade.CRASH):
             return t.outcome
     return None
 

@@ -112,6 +112,7 @@ class Expectation:
     kind: Literal["value", "any_of", "check"]
     values: tuple[Any, ...] = ()
     check: Source | None = None
+    label: str = ""  # how a check written in Python (a callable) is shown
 
     def to_json(self) -> Any:
         """The expectation as the case file spelled it."""
@@ -119,8 +120,7 @@ class Expectation:
             return self.values[0]
         if self.kind == "any_of":
             return {"any_of": list(self.values)}
-        assert self.check is not None
-        return {"check": self.check.text}
+        return {"check": self.check.text if self.check is not None else self.label}
 
     def numeric_targets(self) -> list[float]:
         """Expected numbers, when every expected value is one (for lost-update bounds)."""
@@ -135,12 +135,21 @@ class Expectation:
             return f"= {self.values[0]!r}"
         if self.kind == "any_of":
             return "one of " + ", ".join(repr(v) for v in self.values)
-        assert self.check is not None
-        return self.check.text.strip()
+        return self.check.text.strip() if self.check is not None else self.label
 
 
 def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass(frozen=True)
+class PythonTarget:
+    """Where a case written in Python lives, so a worker process can import it."""
+
+    path: str  # the module's file
+    module: str  # its importable name
+    qualname: str  # the decorated function
+    sys_path: tuple[str, ...] = ()  # folders that make ``module`` importable
 
 
 @dataclass(frozen=True)
@@ -154,7 +163,7 @@ class Variant:
     params: dict[str, Any]
     setup: Source | None
     threads: tuple[ThreadSpec, ...]
-    outcome: Source | dict[str, Source]
+    outcome: Source | dict[str, Source] | None  # None for cases written in Python
     expect: Expectation
     timeout: float = DEFAULT_TIMEOUT
     runs: int = DEFAULT_RUNS
@@ -163,6 +172,7 @@ class Variant:
     description: str = ""
     notes: str = ""
     i18n: dict[str, dict[str, str]] = field(default_factory=dict)
+    target: PythonTarget | None = None  # set for cases written in Python
 
     @property
     def id(self) -> str:

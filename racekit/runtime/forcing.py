@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import sys
 import sysconfig
+import threading
 import types
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -93,33 +94,52 @@ def _all_code_objects(codes: list[types.CodeType]) -> Iterator[types.CodeType]:
 
 class Forcing:
     """Per-trial control of switch points. ``trial`` wraps the whole trial in the
-    worker's main thread; ``thread`` wraps each case thread's body."""
+    worker's main thread; ``thread`` wraps each case thread's body.
+
+    Both also check themselves: a forcing mode whose switch points were not in
+    effect (another tool replaced the trace function, the case changed the
+    switch interval) appends a sentence to ``problems``, and the trial is then
+    an error instead of a silent pass. Concurrency testers have passed green
+    with their instrumentation off; racekit must not.
+    """
+
+    forced = False  # whether this mode adds switch points that can be switched off
 
     def __init__(self, spec: ModeSpec, scope: Scope):
         self.spec = spec
         self.scope = scope
 
     @contextmanager
-    def trial(self) -> Iterator[None]:
+    def trial(self, problems: list[str]) -> Iterator[None]:
         previous = sys.getswitchinterval()
         sys.setswitchinterval(self.spec.switch_interval)
+        applied = sys.getswitchinterval()  # CPython keeps whole microseconds
         try:
             yield
+            if self.forced and sys.getswitchinterval() != applied:
+                problems.append(
+                    f"the switch interval was changed to {format_interval(sys.getswitchinterval())} during "
+                    f"the trial (racekit set {format_interval(self.spec.switch_interval)})"
+                )
         finally:
             sys.setswitchinterval(previous)
 
     @contextmanager
-    def thread(self) -> Iterator[None]:
+    def thread(self, problems: list[str]) -> Iterator[None]:
         yield
 
 
 class TraceForcing(Forcing):
     """``sys.settrace`` in each case thread: line events, or opcode events (3.10–3.11)."""
 
+    forced = True
+
     def __init__(self, spec: ModeSpec, scope: Scope):
         super().__init__(spec, scope)
         opcodes = spec.name == "opcode"
         in_scope = scope.__contains__
+        traced = self._traced = set()  # idents of threads whose case code ran traced
+        get_ident = threading.get_ident
 
         def local(frame: types.FrameType, event: str, arg: object) -> Callable | None:
             return local  # being called at all is the switch point
@@ -129,16 +149,26 @@ class TraceForcing(Forcing):
                 return None
             frame.f_trace_opcodes = opcodes
             frame.f_trace_lines = not opcodes
+            traced.add(get_ident())
             return local
 
         self._trace = global_trace
 
     @contextmanager
-    def thread(self) -> Iterator[None]:
+    def thread(self, problems: list[str]) -> Iterator[None]:
         previous = sys.gettrace()
+        ident = threading.get_ident()
+        self._traced.discard(ident)
         sys.settrace(self._trace)
         try:
             yield
+            current = sys.gettrace()
+            name = threading.current_thread().name
+            if current is not self._trace:
+                problems.append(f"in thread {name}, the trace function was replaced by {_describe(current)} "
+                                "(a debugger, a coverage tool, or the case itself)")
+            elif ident not in self._traced:
+                problems.append(f"thread {name} never ran case code under racekit's tracer")
         finally:
             sys.settrace(previous)
 
@@ -146,6 +176,8 @@ class TraceForcing(Forcing):
 class MonitoringForcing(Forcing):
     """PEP 669 events on 3.12+: they reach every thread, and unlike opcode tracing
     they do not miss the opcodes of a code object's first frame."""
+
+    forced = True
 
     _TOOL_IDS = (4, 3, 2, 1)  # free ids for tools that are neither debugger nor coverage
 
@@ -155,7 +187,7 @@ class MonitoringForcing(Forcing):
         self._event = mon.events.INSTRUCTION if spec.name == "opcode" else mon.events.LINE
 
     @contextmanager
-    def trial(self) -> Iterator[None]:
+    def trial(self, problems: list[str]) -> Iterator[None]:
         mon = sys.monitoring
         tool = self._acquire_tool()
         event = self._event
@@ -185,8 +217,9 @@ class MonitoringForcing(Forcing):
             for code in enabled.values():
                 mon.set_local_events(tool, code, event)
             mon.set_events(tool, mon.events.PY_START)
-            with super().trial():
+            with super().trial(problems):
                 yield
+            self._check(tool, switch_point, problems)
         finally:
             mon.set_events(tool, 0)
             for code in enabled.values():
@@ -195,6 +228,19 @@ class MonitoringForcing(Forcing):
             mon.register_callback(tool, mon.events.PY_START, None)
             mon.free_tool_id(tool)
 
+    def _check(self, tool: int, switch_point: Callable, problems: list[str]) -> None:
+        mon = sys.monitoring
+        if mon.get_tool(tool) != "racekit":
+            problems.append(f"sys.monitoring tool {tool} was taken from racekit during the trial")
+            return
+        replaced = mon.register_callback(tool, self._event, switch_point)
+        if replaced is not switch_point:
+            problems.append(f"racekit's sys.monitoring callback was replaced by {_describe(replaced)}")
+        off = [c.co_name for c in self.scope.codes.values()
+               if c.co_name != "<module>" and not mon.get_local_events(tool, c) & self._event]
+        if off:
+            problems.append(f"switch points were removed from {', '.join(sorted(set(off))[:5])}")
+
     def _acquire_tool(self) -> int:
         mon = sys.monitoring
         for tool in self._TOOL_IDS:
@@ -202,6 +248,14 @@ class MonitoringForcing(Forcing):
                 mon.use_tool_id(tool, "racekit")
                 return tool
         raise RuntimeError("no free sys.monitoring tool id: another tool holds all of them")
+
+
+def _describe(function: object) -> str:
+    if function is None:
+        return "nothing (tracing was switched off)"
+    module = getattr(function, "__module__", None) or type(function).__module__
+    name = getattr(function, "__qualname__", None) or type(function).__qualname__
+    return f"{module}.{name}"
 
 
 def make_forcing(spec: ModeSpec, scope: Scope) -> Forcing:

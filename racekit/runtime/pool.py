@@ -51,6 +51,7 @@ class Job:
     variant: Variant
     mode: ModeSpec
     pending: deque[TrialPlan]
+    roots: tuple[str, ...] = ()  # folders whose code the forcing modes instrument
     trials: list[Trial] = field(default_factory=list)
     stop_reason: str | None = None  # why remaining trials were not run
     failure: str | None = None  # the variant could not even be compiled in a worker
@@ -215,7 +216,7 @@ class Pool:
             while job.pending and len(worker.outstanding) < 2 * chunk[job.key]:
                 size = min(chunk[job.key], len(job.pending))
                 plans = [job.pending.popleft() for _ in range(size)]
-                if not worker.send(("task", job.key, job.variant, job.mode, plans)):
+                if not worker.send(("task", job.key, job.variant, job.mode, job.roots, plans)):
                     job.pending.extendleft(reversed(plans))
                     return
                 worker.outstanding.extend((job, plan) for plan in plans)

@@ -12,7 +12,7 @@ file therefore always names the trial running now, and the pool reads it to
 blame the right one.
 
 Protocol (pickled tuples over a :class:`~racekit.runtime.channel.Channel`):
-  parent -> worker  ("task", key, variant, mode, [TrialPlan]) | ("cancel", key) | ("stop",)
+  parent -> worker  ("task", key, variant, mode, roots, [TrialPlan]) | ("cancel", key) | ("stop",)
   worker -> parent  ("ready", info) | ("trials", [(key, Trial)]) | ("cancelled", key, n)
                     | ("failed", key, message, n)
 """
@@ -65,8 +65,9 @@ class Watchdog:
 
 def serve(conn: Channel, dump: Any, marker: mmap.mmap) -> None:
     from racekit.runtime.forcing import interpreter_info
-    from racekit.runtime.program import Program
+    from racekit.runtime.program import compile_program
     from racekit.runtime.records import Status
+    from racekit.runtime.trial import Program
 
     programs: dict[int, Program] = {}
     queue: collections.deque[tuple[int, Any]] = collections.deque()
@@ -99,10 +100,10 @@ def serve(conn: Channel, dump: Any, marker: mmap.mmap) -> None:
                 queue = collections.deque(item for item in queue if item[0] != message[1])
                 conn.send(("cancelled", message[1], before - len(queue)))
             elif kind == "task":
-                _, key, variant, mode, plans = message
+                _, key, variant, mode, roots, plans = message
                 if key not in programs:
                     try:
-                        programs[key] = Program.compile(variant, mode)
+                        programs[key] = compile_program(variant, mode, roots)
                     except Exception as exc:  # noqa: BLE001 - reported, never fatal
                         conn.send(("failed", key, f"{type(exc).__name__}: {exc}", len(plans)))
                         continue

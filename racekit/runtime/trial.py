@@ -1,0 +1,273 @@
+"""One trial on real threads, whatever built it: the machinery every program shares.
+
+A program (a YAML case compiled by :mod:`racekit.runtime.program`, or a case
+written in Python, :mod:`racekit.runtime.pyprogram`) only has to *prepare* a
+trial: the callables its threads run, how to read the outcome, how to judge
+it. Running them is the same for both: threads released together by a
+barrier, switch points forced, a deadline, errors and stacks collected, the
+outcome judged, prints captured, interpreter state restored.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import sys
+import threading
+import time
+import traceback
+import types
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from racekit.case.model import Variant
+from racekit.runtime.forcing import Forcing
+from racekit.runtime.records import Status, Trial
+
+# Exceptions that no interleaving can cause: a bug in the case, not a race.
+CASE_BUG_ERRORS = (NameError, SyntaxError, ImportError)
+OUTPUT_TAIL = 2000
+MAX_ERRORS_KEPT = 3
+
+
+class CaseFailure(Exception):
+    """The case itself failed while a trial was prepared or judged (``where`` says where)."""
+
+    def __init__(self, where: str, error: BaseException):
+        super().__init__(where)
+        self.where = where
+        self.error = error
+
+
+@dataclass
+class Prepared:
+    """A trial ready to start."""
+
+    threads: list[tuple[str, Callable[[], Any]]]  # (thread name, what it runs)
+    outcome: Callable[[], Any]
+    judge: Callable[[Any], int | bool]  # False, or the index of the matched value, or True
+    target: Callable[[], Any] = lambda: None  # the number the outcome should have been
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Program:
+    """A variant ready to run trials in this process."""
+
+    def __init__(self, variant: Variant, forcing: Forcing):
+        self.variant = variant
+        self.forcing = forcing
+
+    def prepare(self, seed: int) -> Prepared:
+        """Build one trial's shared state; raise CaseFailure if the case fails."""
+        raise NotImplementedError
+
+    def run(self, index: int, seed: int) -> Trial:
+        """One trial: prepared afresh, all threads released together, joined, judged."""
+        started = time.perf_counter()
+        modules_before = set(sys.modules)
+        out = _Tail()
+        real_stdout, real_stderr = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = out
+        try:
+            trial = self._run(index, seed)
+        finally:
+            sys.stdout, sys.stderr = real_stdout, real_stderr
+            self._forget_case_modules(modules_before)
+        trial.duration = time.perf_counter() - started
+        if not trial.matches:
+            trial.output = out.tail()  # what a failing trial printed helps explain it
+        return trial
+
+    def _run(self, index: int, seed: int) -> Trial:
+        try:
+            prepared = self.prepare(seed)
+        except CaseFailure as failure:
+            return _case_error(index, seed, failure.where, failure.error)
+        if not prepared.threads:
+            return _case_error(index, seed, "setup", ValueError("the case starts no threads"))
+        errors: list[tuple[float, BaseException, str]] = []
+        barrier = threading.Barrier(len(prepared.threads))
+        forcing = self.forcing
+        problems: list[str] = []
+
+        def body(function: Callable[[], Any], name: str) -> None:
+            with forcing.thread(problems):
+                try:
+                    barrier.wait()
+                    function()
+                except BaseException as exc:  # noqa: BLE001 - anything the case raises is a result
+                    errors.append((time.perf_counter(), exc, _format_exception(exc, name)))
+
+        threads = [threading.Thread(target=body, args=(fn, name), name=name, daemon=True)
+                   for name, fn in prepared.threads]
+        deadline = time.monotonic() + self.variant.timeout
+        with forcing.trial(problems):
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(max(0.0, deadline - time.monotonic()))
+        hung = [t for t in threads if t.is_alive()]
+        if hung:
+            return Trial(index, seed, Status.DEADLOCK, "deadlock", detail=_stacks(hung, self.variant.timeout))
+        if problems:
+            # Self-check: a forcing mode that was switched off during the
+            # trial proves nothing, whatever the outcome; say so loudly.
+            detail = "the forced switch points were not in effect:\n" + "\n".join(f"- {p}" for p in problems)
+            return Trial(index, seed, Status.ERROR, "error: forcing was switched off during the trial", detail=detail)
+        errors.sort(key=lambda e: e[0])
+        formatted = [e[2] for e in errors[:MAX_ERRORS_KEPT]]
+        if errors:
+            first = errors[0][1]
+            outcome_value: Any = error_outcome(first)
+            case_bug = isinstance(first, CASE_BUG_ERRORS)
+        else:
+            case_bug = False
+            try:
+                outcome_value = prepared.outcome()
+            except BaseException as exc:  # noqa: BLE001
+                return _case_error(index, seed, "outcome", exc)
+        try:
+            matched = prepared.judge(outcome_value)
+        except BaseException as exc:  # noqa: BLE001
+            return _case_error(index, seed, "expect", exc)
+        return Trial(
+            index, seed, Status.DONE, outcome_repr(outcome_value), matches=matched is not False,
+            matched=matched if type(matched) is int else None,
+            value=_number(outcome_value), target=_safe_number(prepared.target), errors=formatted,
+            case_bug=case_bug and matched is False,
+        )
+
+    def _forget_case_modules(self, before: set[str]) -> None:
+        """Python modules the case imported from its own folder (or project)
+        start fresh in the next trial: no state leaks between trials."""
+        for name in set(sys.modules) - before:
+            module = sys.modules.get(name)
+            file = getattr(module, "__file__", None)
+            if file and file.endswith(".py") and self.forcing.scope.covers_file(file):
+                del sys.modules[name]
+
+
+def judge_against(values: tuple[Any, ...], outcome: Any) -> int | bool:
+    """The index of the first expected value the outcome equals, or False."""
+    for index, expected in enumerate(values):
+        if same_outcome(outcome, expected):
+            return index
+    return False
+
+
+def _safe_number(target: Callable[[], Any]) -> float | None:
+    try:
+        return _number(target())
+    except Exception:  # noqa: BLE001 - only a bonus figure; the expectation decides
+        return None
+
+
+def same_outcome(observed: Any, expected: Any) -> bool:
+    """Equality as a case author means it: YAML lists match tuples, 1 matches 1.0."""
+    try:
+        if bool(observed == expected):
+            return True
+    except Exception:  # noqa: BLE001 - an __eq__ that cannot answer is a mismatch
+        return False
+    if isinstance(observed, (list, tuple)) and isinstance(expected, (list, tuple)):
+        return len(observed) == len(expected) and all(same_outcome(o, e) for o, e in zip(observed, expected))
+    if isinstance(observed, dict) and isinstance(expected, dict):
+        return observed.keys() == expected.keys() and all(same_outcome(observed[k], expected[k]) for k in observed)
+    if isinstance(observed, (set, frozenset)) and isinstance(expected, list):
+        return observed == set(_hashable(e) for e in expected)
+    return False
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def outcome_repr(value: Any) -> str:
+    """The histogram key of an outcome: ``repr``, and ``a=1, b=2`` for named outcomes."""
+    if isinstance(value, str) and value.startswith("error: "):
+        return value
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return ", ".join(f"{k}={_safe_repr(v)}" for k, v in value.items())
+    return _safe_repr(value)
+
+
+def _safe_repr(value: Any) -> str:
+    try:
+        text = repr(value)
+    except Exception as exc:  # noqa: BLE001
+        text = f"<unprintable {type(value).__name__}: {type(exc).__name__}>"
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    return None
+
+
+def error_outcome(exc: BaseException) -> str:
+    """``error: TypeName: message``, the outcome of a trial in which a thread raised."""
+    message = str(exc)
+    return f"error: {type(exc).__name__}: {message}" if message else f"error: {type(exc).__name__}"
+
+
+def _case_error(index: int, seed: int, where: str, exc: BaseException) -> Trial:
+    if isinstance(exc, CaseFailure):
+        where, exc = exc.where, exc.error
+    message = error_outcome(exc).replace("error: ", f"error in {where}: ", 1)
+    return Trial(index, seed, Status.ERROR, message, detail=_format_exception(exc, where))
+
+
+def _format_exception(exc: BaseException, where: str) -> str:
+    """The traceback, without racekit's own frames (students see only their code)."""
+    tb = exc.__traceback__
+    frames = [f for f in traceback.extract_tb(tb) if not _is_racekit_frame(f.filename)]
+    lines = [f"in {where}:\n"] + traceback.format_list(frames) + traceback.format_exception_only(type(exc), exc)
+    return "".join(lines).rstrip()
+
+
+def _stacks(threads: list[threading.Thread], timeout: float) -> str:
+    frames = sys._current_frames()
+    parts = [f"still running after the {timeout:g} s timeout:"]
+    for t in threads:
+        frame = frames.get(t.ident or -1)
+        if frame is None:
+            continue
+        stack = [f for f in traceback.extract_stack(frame) if not _is_racekit_frame(f.filename)]
+        parts.append(f'Thread "{t.name}":\n' + "".join(traceback.format_list(stack)).rstrip())
+    return "\n".join(parts)
+
+
+_RACEKIT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_THREADING_FILE = os.path.abspath(threading.__file__)
+
+
+def _is_racekit_frame(filename: str) -> bool:
+    path = os.path.abspath(filename)
+    return path.startswith(_RACEKIT_DIR + os.sep) or path == _THREADING_FILE
+
+
+class _Tail(io.TextIOBase):
+    """Where a trial's prints go: keeps only the last characters, thread-safely."""
+
+    def __init__(self) -> None:
+        self._chunks: list[str] = []
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self._chunks.append(text)
+            self._size += len(text)
+            if self._size > 4 * OUTPUT_TAIL:
+                joined = "".join(self._chunks)[-OUTPUT_TAIL:]
+                self._chunks, self._size = [joined], len(joined)
+        return len(text)
+
+    def tail(self) -> str:
+        return "".join(self._chunks)[-OUTPUT_TAIL:]
