@@ -1,9 +1,24 @@
 """racekit: find and teach race conditions in Python.
 
-The package root stays import-light on purpose: ``racekit --help`` and the
-pytest plugin import it, and neither should pay for the runtime or rich.
+The package root stays import-light on purpose: ``racekit --help``, worker
+processes and the pytest plugin import it, and none of them should pay for the
+runtime or rich. The public names load on first use.
 """
+
+from __future__ import annotations
+
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+_LAZY = {"race_test": "racekit.pycase", "any_of": "racekit.pycase", "Race": "racekit.pycase"}
+
+__all__ = ["Race", "__version__", "any_of", "race_test"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'racekit' has no attribute {name!r}")

@@ -104,6 +104,7 @@ def run(
     lang: Annotated[Optional[Lang], typer.Option("--lang", help="Language of the report: en or zh.")] = None,
     verbose: Annotated[Optional[bool], typer.Option("--verbose", "-v", help="Show every failure sample and the case's notes.")] = None,
     fail_fast: Annotated[Optional[bool], typer.Option("--fail-fast", "-x", help="Stop a variant at its first wrong outcome.")] = None,
+    shard: Annotated[Optional[str], typer.Option("--shard", metavar="K/N", help="Run only the K-th of N disjoint parts of every variant's trials (merge the parts with `racekit merge`).")] = None,
 ) -> None:
     """Run cases and report which outcomes appeared, how often, and whether each variant behaved as expected."""
     from racekit.errors import RacekitError
@@ -128,7 +129,7 @@ def run(
         options = RunOptions(
             modes=settings["mode"], runs=settings["runs"], seed=settings["seed"], variants=_split(variant),
             params=_parse_params(param), switch_interval=settings["switch_interval"], timeout=settings["timeout"],
-            workers=settings["jobs"], stop_on_failure=settings["fail_fast"],
+            workers=settings["jobs"], stop_on_failure=settings["fail_fast"], shard=_parse_shard(shard),
         )
         planned = plan(cases, options)
     except RacekitError as exc:
@@ -140,6 +141,17 @@ def run(
     if result.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
+
+
+def _parse_shard(value: Optional[str]) -> Optional[tuple[int, int]]:
+    from racekit.errors import UsageError
+
+    if value is None:
+        return None
+    k, sep, n = value.partition("/")
+    if not sep or not k.strip().isdigit() or not n.strip().isdigit():
+        raise UsageError(f"--shard expects K/N such as 1/4, got {value!r}")
+    return int(k), int(n)
 
 
 def _profile(config: Optional[str]) -> dict[str, Any]:
@@ -218,6 +230,34 @@ def _open(path: Path):
 def _write(path: Path, text: str) -> None:
     with _open(path) as f:
         f.write(text)
+
+
+@app.command()
+def merge(
+    files: Annotated[list[Path], typer.Argument(help="JSON results of `racekit run --shard K/N --format json`.", show_default=False, metavar="RESULT_JSON")],
+    format: FormatOpt = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", metavar="PATH", help="Write the merged report (in --format) to this file.")] = None,
+    lang: Annotated[Optional[Lang], typer.Option("--lang", help="Language of the report: en or zh.")] = None,
+) -> None:
+    """Combine shard results: histograms add up, verdicts are recomputed."""
+    from racekit.analysis.merge import merge_documents
+    from racekit.errors import RacekitError
+
+    documents = []
+    for path in files:
+        try:
+            documents.append((str(path), json.loads(path.read_text(encoding="utf-8"))))
+        except OSError as exc:
+            raise _fail(f"error: cannot read {str(path)!r}: {exc.strerror or exc}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise _fail(f"error: {path}: not valid JSON ({exc})") from None
+    try:
+        result = merge_documents(documents)
+    except RacekitError as exc:
+        raise _fail(_message(exc)) from None
+    _emit(result, {"format": (format.value if format else "text"), "lang": (lang.value if lang else "en"),
+                   "verbose": False}, output)
+    raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
 
 
 @app.command()

@@ -41,6 +41,7 @@ class RunOptions:
     # Folders whose code the forcing modes instrument, besides each case's own
     # folder: by default the project racekit runs in (its working directory).
     scope: tuple[str, ...] | None = None
+    shard: tuple[int, int] | None = None  # (K, N): run only the K-th of N parts of every variant's trials
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,20 @@ class Planned:
     mode: ModeSpec
     seed: int
     runs: int
+    shard: tuple[int, int] | None = None
+
+    def trial_range(self) -> tuple[int, int]:
+        """The trial indices this run covers: all, or one shard's contiguous part.
+
+        Trial seeds derive from the index, so the shards of a run are exactly
+        the unsharded run's trials, split."""
+        if self.shard is None:
+            return 0, self.runs
+        k, n = self.shard
+        return self.runs * (k - 1) // n, self.runs * k // n
+
+    def indices(self) -> range:
+        return range(*self.trial_range())
 
 
 ProgressCallback = Callable[[Planned, Trial], None]
@@ -75,6 +90,10 @@ def plan(cases: list[Case], options: RunOptions) -> list[Planned]:
             raise UsageError(f"unknown mode {mode!r}; choose from {', '.join(STRESS_MODES)}{_hint(mode, STRESS_MODES)}")
     if options.runs is not None and options.runs < 1:
         raise UsageError(f"--runs must be at least 1, got {options.runs}")
+    if options.shard is not None:
+        k, n = options.shard
+        if not 1 <= k <= n:
+            raise UsageError(f"--shard K/N needs 1 <= K <= N, got {k}/{n}")
     if options.timeout is not None and not options.timeout > 0:
         raise UsageError(f"--timeout must be more than 0 seconds, got {options.timeout}")
     if not options.switch_interval > 0:
@@ -93,7 +112,7 @@ def plan(cases: list[Case], options: RunOptions) -> list[Planned]:
                 variant = replace(variant, timeout=options.timeout)
             for mode in options.modes:
                 spec = ModeSpec(mode, options.switch_interval)  # type: ignore[arg-type]
-                planned.append(Planned(case, variant, spec, seed, options.runs or variant.runs))
+                planned.append(Planned(case, variant, spec, seed, options.runs or variant.runs, options.shard))
     return planned
 
 
@@ -116,32 +135,39 @@ def _hint(word: str, options: Any) -> str:
 
 
 def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | None = None,
-        planned: list[Planned] | None = None) -> RunResult:
+        planned: list[Planned] | None = None, pool: Pool | None = None) -> RunResult:
     """Run every selected variant under every mode. Ctrl-C ends the run early
-    with ``interrupted=True`` and the trials gathered so far."""
+    with ``interrupted=True`` and the trials gathered so far.
+
+    A ``pool`` passed in (the pytest plugin keeps one per session) is left
+    open; otherwise one is started and stopped here.
+    """
     planned = planned if planned is not None else plan(cases, options)
     started = time.perf_counter()
     roots = tuple(os.path.abspath(r) for r in (options.scope if options.scope is not None else (os.getcwd(),)))
+    own_pool = pool is None
+    pool = pool if pool is not None else Pool(options.workers)
     jobs = [
-        Job(key, p.variant, p.mode,
-            deque(TrialPlan(i, trial_seed(p.seed, p.variant.id, p.mode.name, i)) for i in range(p.runs)), roots)
-        for key, p in enumerate(planned)
+        Job(pool.new_key(), p.variant, p.mode,
+            deque(TrialPlan(i, trial_seed(p.seed, p.variant.id, p.mode.name, i)) for i in p.indices()), roots)
+        for p in planned
     ]
     by_key = {job.key: p for job, p in zip(jobs, planned)}
     interrupted = False
-    pool = Pool(options.workers)
     try:
         on_trial = (lambda job, trial: progress(by_key[job.key], trial)) if progress else None
         pool.run(jobs, on_trial, stop_on_failure=options.stop_on_failure)
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        pool.close()
+        if own_pool:
+            pool.close()
     results: dict[str, list] = {}
     for job, p in zip(jobs, planned):
-        stop = job.stop_reason or ("interrupted" if interrupted and len(job.trials) < p.runs else None)
+        planned_runs = len(p.indices())
+        stop = job.stop_reason or ("interrupted" if interrupted and len(job.trials) < planned_runs else None)
         results.setdefault(p.case.name, []).append(
-            grade(p.variant, p.mode, job.trials, p.seed, p.runs, stop, job.failure)
+            grade(p.variant, p.mode, job.trials, p.seed, planned_runs, stop, job.failure, p.trial_range())
         )
     case_results = tuple(
         CaseResult(c.name, c.path, c.title, c.description, c.notes, tuple(results[c.name]), c.i18n)
@@ -149,4 +175,4 @@ def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | Non
     )
     seed = planned[0].seed if planned else (options.seed or 0)
     return RunResult(__version__, pool.interpreter or interpreter_info(), case_results, seed,
-                     interrupted, time.perf_counter() - started)
+                     interrupted, time.perf_counter() - started, options.shard)

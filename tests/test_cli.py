@@ -171,3 +171,42 @@ def test_ctrl_c_keeps_partial_results_and_exits_130(tmp_path):
     assert doc["interrupted"] is True
     assert 0 < variant["runs"] < 2000 and variant["stopped"] == "interrupted"
     assert "Interrupted" in out
+
+
+def test_shards_merge_into_the_unsharded_run(tmp_path):
+    # The seeded case's outcome is a random draw from each trial's seed, so the
+    # histograms are exact: two shards must add up to the single run.
+    case = str(TEST_CASES / "seeded.yaml")
+    for k in (1, 2):
+        proc = racekit("run", case, "--seed", "31", "--shard", f"{k}/2", "-n", "20", "-f", "json",
+                       "-o", str(tmp_path / f"shard{k}.json"))
+        assert proc.returncode == 0, proc.stderr
+    whole = json.loads(racekit("run", case, "--seed", "31", "-n", "20", "-f", "json").stdout)
+    shard1 = json.loads((tmp_path / "shard1.json").read_text())
+    assert shard1["shard"] == "1/2" and shard1["cases"][0]["variants"][0]["trial_range"] == [0, 10]
+    proc = racekit("merge", str(tmp_path / "shard1.json"), str(tmp_path / "shard2.json"), "-f", "json")
+    assert proc.returncode == 0, proc.stderr
+    merged = json.loads(proc.stdout)
+    a, b = whole["cases"][0]["variants"][0], merged["cases"][0]["variants"][0]
+    for key in ("outcomes", "histogram", "runs", "wrong", "verdict", "ok", "trial_range", "seed", "never_observed"):
+        assert a[key] == b[key], key
+    assert sum(a["outcomes"].values()) == 20 and len(a["outcomes"]) > 5
+
+
+def test_merge_recomputes_verdicts_and_refuses_overlaps(tmp_path):
+    first = tmp_path / "a.json"
+    racekit("run", "cases/balance.yaml", "-V", "locked", "-n", "4", "--shard", "1/2", "-f", "json", "-o", str(first))
+    proc = racekit("merge", str(first), str(first))
+    assert proc.returncode == 2
+    assert "overlap; merge each shard once" in proc.stderr
+    other = tmp_path / "b.json"
+    racekit("run", "cases/balance.yaml", "-V", "locked", "-n", "4", "--shard", "2/2", "--seed", "1", "-f", "json",
+            "-o", str(other))
+    proc = racekit("merge", str(first), str(other))
+    assert proc.returncode == 2 and "different seeds" in proc.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text("{\"not\": \"racekit\"}")
+    proc = racekit("merge", str(bad))
+    assert proc.returncode == 2 and "not a racekit results file" in proc.stderr
+    proc = racekit("run", "cases/balance.yaml", "--shard", "3/2")
+    assert proc.returncode == 2 and "--shard K/N needs 1 <= K <= N, got 3/2" in proc.stderr

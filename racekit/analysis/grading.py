@@ -64,6 +64,12 @@ def lost_update_bound(variant: Variant, trials: list[Trial]) -> LostUpdates | No
             deviations.append(min(abs(t.value - e) for e in targets))
     if not deviations:
         return None
+    return lost_updates_from(Counter(deviations))
+
+
+def lost_updates_from(counts: Counter[float]) -> LostUpdates:
+    """Statistics of per-run lost updates from their histogram (runs per value)."""
+    deviations = sorted(counts.elements())
     return LostUpdates(
         exact=False,
         min=min(deviations),
@@ -72,15 +78,16 @@ def lost_update_bound(variant: Variant, trials: list[Trial]) -> LostUpdates | No
         total=sum(deviations),
         runs_with_loss=sum(1 for d in deviations if d),
         median_of_wrong=statistics.median([d for d in deviations if d] or [0]),
+        histogram=tuple(sorted(counts.items())),
     )
 
 
 def grade(variant: Variant, mode: ModeSpec, trials: list[Trial], seed: int, planned: int,
-          stop_reason: str | None = None, failure: str | None = None) -> VariantResult:
+          stop_reason: str | None = None, failure: str | None = None,
+          trial_range: tuple[int, int] | None = None) -> VariantResult:
     trials = sorted(trials, key=lambda t: t.index)
     counts: Counter[tuple[str, Grade]] = Counter((t.outcome, grade_trial(t)) for t in trials)
-    rows = sorted((Row(outcome, n, g) for (outcome, g), n in counts.items()),
-                  key=lambda r: (r.grade is not Grade.EXPECTED, -r.count, *_natural(r.outcome)))
+    rows = sort_rows(Row(outcome, n, g) for (outcome, g), n in counts.items())
     verdict = verdict_from_grades((r.grade for r in rows), failure)
     matched = {t.matched for t in trials if t.matched is not None}
     never = tuple(repr(v) for i, v in enumerate(variant.expect.values) if i not in matched) if variant.expect.kind != "check" else ()
@@ -103,7 +110,7 @@ def grade(variant: Variant, mode: ModeSpec, trials: list[Trial], seed: int, plan
         switch_interval=mode.switch_interval,
         runs=len(trials),
         planned_runs=planned,
-        rows=tuple(rows),
+        rows=rows,
         expected=variant.expect.to_json(),
         expect_text=expect_text,
         outcome_text=outcome_text,
@@ -120,6 +127,7 @@ def grade(variant: Variant, mode: ModeSpec, trials: list[Trial], seed: int, plan
         duration=sum(t.duration for t in trials),
         timeout=variant.timeout,
         reason=_reason(verdict, trials, failure),
+        trial_range=trial_range or (0, planned),
     )
 
 
@@ -137,6 +145,11 @@ def _reason(verdict: Verdict, trials: list[Trial], failure: str | None) -> str |
 
 def _plain_number(x: float) -> int | float:
     return int(x) if float(x).is_integer() else x
+
+
+def sort_rows(rows: Iterable[Row]) -> tuple[Row, ...]:
+    """Expected outcomes first, then the most frequent; ties by value."""
+    return tuple(sorted(rows, key=lambda r: (r.grade is not Grade.EXPECTED, -r.count, *_natural(r.outcome))))
 
 
 def _natural(outcome: str) -> tuple[float, str]:

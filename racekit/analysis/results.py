@@ -47,6 +47,7 @@ class LostUpdates:
     total: float
     runs_with_loss: int
     median_of_wrong: float  # the median over runs that lost something
+    histogram: tuple[tuple[float, int], ...] = ()  # (lost updates, runs): lets shards merge exactly
 
 
     def to_json(self) -> dict[str, Any]:
@@ -86,6 +87,7 @@ class VariantResult:
     duration: float = 0.0
     timeout: float = 0.0
     reason: str | None = None  # why the verdict is `error`, in one line
+    trial_range: tuple[int, int] = (0, 0)  # trial indices covered (a shard covers part)
 
     @property
     def id(self) -> str:
@@ -115,6 +117,9 @@ class VariantResult:
             "schedule": self.schedule,
             # Extensions (README, "JSON output"):
             "histogram": [{"outcome": r.outcome, "count": r.count, "grade": r.grade.value} for r in self.rows],
+            "title": self.title,
+            "expect_text": self.expect_text,
+            "outcome_text": self.outcome_text,
             "right": self.right,
             "never_observed": list(self.never_observed),
             "planned_runs": self.planned_runs,
@@ -125,6 +130,10 @@ class VariantResult:
             "duration": round(self.duration, 4),
             "timeout": self.timeout,
             "reason": self.reason,
+            "trial_range": list(self.trial_range),
+            "lost_update_histogram": (
+                {str(_num(k)): n for k, n in self.lost_updates.histogram} if self.lost_updates else None
+            ),
         }
 
 
@@ -160,6 +169,7 @@ class RunResult:
     seed: int
     interrupted: bool = False
     duration: float = 0.0
+    shard: tuple[int, int] | None = None
 
     @property
     def ok(self) -> bool:
@@ -176,6 +186,7 @@ class RunResult:
             "cases": [c.to_json() for c in self.cases],
             "seed": self.seed,
             "interrupted": self.interrupted,
+            "shard": f"{self.shard[0]}/{self.shard[1]}" if self.shard else None,
             "ok": self.ok,
             "duration": round(self.duration, 3),
         }

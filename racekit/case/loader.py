@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import keyword
 import os
-import re
 from pathlib import Path
 from typing import Any
 from collections.abc import Iterable
 
 import yaml
 
-from racekit.case import format as fmt
+from racekit.case.format import CASE, MAX_THREADS
+from racekit.case.files import is_case_file
 from racekit.case.model import (
     DEFAULT_RUNS,
     DEFAULT_TIMEOUT,
@@ -35,8 +35,6 @@ from racekit.case.spec import INVALID
 from racekit.case.yamlsource import Reader, compose, position
 from racekit.errors import CaseError, Problem
 
-CASE_SUFFIXES = (".yaml", ".yml")
-_CASE_MARKER = re.compile(rb"^racekit\s*:", re.MULTILINE)
 _INHERITED = ("title", "description", "notes", "i18n", "params", "setup", "threads",
               "outcome", "expect", "timeout", "runs", "racy")
 
@@ -65,7 +63,7 @@ def parse_case(data: bytes | str, path: str = "<case>") -> Case:
         if not reader.foreign_tag(node):
             reader.error(node, "a case file must be a mapping of keys (racekit:, name:, threads:, …)")
         raise CaseError(reader.problems)
-    top = fmt.CASE.load(node, reader, "")
+    top = CASE.load(node, reader, "")
     case = None
     if top is not INVALID:
         case = _build_case(top, node, reader)
@@ -77,17 +75,6 @@ def parse_case(data: bytes | str, path: str = "<case>") -> Case:
 def _is_empty_document(node: yaml.Node) -> bool:
     """A document with no content at all (a lone ``---``), as opposed to ``null``."""
     return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null" and node.value == "" and node.style is None
-
-
-def is_case_file(path: Path) -> bool:
-    """A YAML file with a top-level ``racekit:`` key (checked on text, so a broken one still counts)."""
-    if path.suffix not in CASE_SUFFIXES:
-        return False
-    try:
-        with path.open("rb") as f:
-            return bool(_CASE_MARKER.search(f.read(256 * 1024)))
-    except OSError:
-        return False
 
 
 def discover(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
@@ -238,8 +225,8 @@ def _build_variant(m: dict[str, Any], case: str, name: str, kind: str, r: Reader
         else:
             ok = False
     total = sum(s.count for s in specs)
-    if total > fmt.MAX_THREADS:
-        r.error(_pos(r, where, "threads"), f"{label} starts {total} threads; at most {fmt.MAX_THREADS} are allowed")
+    if total > MAX_THREADS:
+        r.error(_pos(r, where, "threads"), f"{label} starts {total} threads; at most {MAX_THREADS} are allowed")
         ok = False
     if not ok or not isinstance(outcome, (Source, dict)) or not isinstance(expect, Expectation):
         return None

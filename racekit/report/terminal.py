@@ -85,9 +85,10 @@ class TerminalReport:
 
     # -- one variant ---------------------------------------------------------
 
-    def variant(self, v: VariantResult, show_mode: bool = True) -> None:
+    def variant(self, v: VariantResult, show_mode: bool = True, reproduce: bool = True) -> None:
         tag = self.t("racy_tag") if v.racy else self.t("safe_tag")
-        head = Text.assemble(("  " + v.name, "bold"), (" · " + tag, "dim"))
+        label = v.case if v.name == "default" else v.name
+        head = Text.assemble(("  " + label, "bold"), (" · " + tag, "dim"))
         if show_mode:
             head.append(" · " + self.t("mode_tag", mode=v.mode), style="dim")
         self.console.print(head)
@@ -103,7 +104,7 @@ class TerminalReport:
             self.console.print(Padding(Text(sentence), (0, 0, 0, 4), expand=False))
         if not v.ok or v.verdict in (Verdict.DEADLOCK, Verdict.ERROR):
             self._samples(v)
-        if not v.ok:
+        if not v.ok and reproduce:
             # One unbroken line, so it can be copied and pasted.
             self.console.print("    " + self.t("reproduce", command=reproduce_command(v)), style="dim", soft_wrap=True)
         self.console.print()

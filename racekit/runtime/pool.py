@@ -149,7 +149,13 @@ class Pool:
         self.size = max(1, size or default_workers())
         self._workers: list[_Worker] = []
         self._selector = selectors.DefaultSelector()
+        self._keys = 0
         self.interpreter: dict[str, object] = {}
+
+    def new_key(self) -> int:
+        """A job key no earlier job of this pool used (workers cache programs by key)."""
+        self._keys += 1
+        return self._keys
 
     def __enter__(self) -> Pool:
         return self

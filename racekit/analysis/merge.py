@@ -1,0 +1,110 @@
+"""Shard results in, one result out: ``racekit merge a.json b.json …``.
+
+Shards of one run (``racekit run --shard K/N`` with the same seed) cover
+disjoint trial ranges of every variant, so their histograms add up to the
+unsharded run's, and everything else is recomputed from the sums: the verdict
+from the grades, the lost-update statistics from their histogram.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from racekit.analysis.grading import lost_updates_from, meets_expectation, sort_rows, verdict_from_grades
+from racekit.analysis.results import CaseResult, Grade, Row, RunResult, VariantResult
+from racekit.errors import UsageError
+
+MAX_SAMPLES = 3
+
+
+def merge_documents(documents: list[tuple[str, Any]]) -> RunResult:
+    """Merge ``(name, parsed JSON)`` pairs; raises UsageError naming the offending file."""
+    if not documents:
+        raise UsageError("nothing to merge: give at least one results file")
+    for name, doc in documents:
+        _check_document(name, doc)
+    pythons = {(d["python"]["version"], d["python"].get("gil_enabled")) for _, d in documents}
+    if len(pythons) > 1:
+        shown = ", ".join(sorted(f"{v}{'' if gil else ' (free-threaded)'}" for v, gil in pythons))
+        raise UsageError(f"these results come from different interpreters ({shown}); race behaviour differs "
+                         "between versions, so merge the shards of one interpreter at a time")
+    groups: dict[tuple, list[tuple[str, dict, dict]]] = {}
+    case_order: dict[tuple[str, str], dict] = {}
+    for name, doc in documents:
+        for case in doc["cases"]:
+            case_order.setdefault((case["name"], case["file"]), case)
+            for variant in case["variants"]:
+                key = (case["name"], case["file"], variant["name"], variant["mode"])
+                groups.setdefault(key, []).append((name, case, variant))
+    cases = []
+    for (case_name, file), case in case_order.items():
+        variants = tuple(_merge_variant(case_name, file, parts)
+                         for key, parts in groups.items() if key[:2] == (case_name, file))
+        cases.append(CaseResult(case_name, file, case.get("title", case_name), "", "", variants))
+    first = documents[0][1]
+    return RunResult(
+        version=first["racekit"],
+        python=first["python"],
+        cases=tuple(cases),
+        seed=first.get("seed", 0),
+        interrupted=any(d.get("interrupted") for _, d in documents),
+        duration=max(d.get("duration", 0.0) for _, d in documents),
+    )
+
+
+def _check_document(name: str, doc: Any) -> None:
+    if not isinstance(doc, dict) or "cases" not in doc or "python" not in doc or "racekit" not in doc:
+        raise UsageError(f"{name}: not a racekit results file (expected the JSON of `racekit run --format json`)")
+    for case in doc["cases"]:
+        for variant in case.get("variants", []):
+            if "histogram" not in variant or "trial_range" not in variant:
+                raise UsageError(f"{name}: {case.get('name')}[{variant.get('name')}] has no histogram/trial_range; "
+                                 "it was written by an older racekit, which cannot be merged")
+
+
+def _merge_variant(case_name: str, file: str, parts: list[tuple[str, dict, dict]]) -> VariantResult:
+    label = f"{case_name}[{parts[0][2]['name']}] ({parts[0][2]['mode']})"
+    seeds = {v["seed"] for _, _, v in parts}
+    if len(seeds) > 1:
+        raise UsageError(f"{label}: the files come from runs with different seeds ({', '.join(map(str, sorted(seeds)))}); "
+                         "shards of one run share its --seed")
+    ranges = sorted((tuple(v["trial_range"]), name) for name, _, v in parts)
+    for (a, name_a), (b, name_b) in zip(ranges, ranges[1:]):
+        if b[0] < a[1]:
+            raise UsageError(f"{label}: {name_a} (trials {a[0]}-{a[1] - 1}) and {name_b} (trials {b[0]}-{b[1] - 1}) "
+                             "overlap; merge each shard once")
+    counts: Counter[tuple[str, Grade]] = Counter()
+    losses: Counter[float] = Counter()
+    samples: list[str] = []
+    never: set[str] | None = None
+    stops = []
+    for _name, _case, v in parts:
+        for row in v["histogram"]:
+            counts[(row["outcome"], Grade(row["grade"]))] += row["count"]
+        for value, n in (v.get("lost_update_histogram") or {}).items():
+            losses[float(value)] += n
+        samples += [s for s in v.get("samples", []) if s not in samples]
+        never = set(v.get("never_observed", [])) if never is None else never & set(v.get("never_observed", []))
+        if v.get("stopped"):
+            stops.append(v["stopped"])
+    rows = sort_rows(Row(o, n, g) for (o, g), n in counts.items())
+    first = parts[0][2]
+    runs = sum(v["runs"] for _, _, v in parts)
+    verdict = verdict_from_grades(r.grade for r in rows)
+    return VariantResult(
+        case=case_name, name=first["name"], file=file, mode=first["mode"],
+        mode_detail=first.get("mode_detail", ""), switch_interval=first.get("switch_interval"),
+        runs=runs, planned_runs=sum(v.get("planned_runs", v["runs"]) for _, _, v in parts),
+        rows=rows, expected=first["expected"], expect_text=first.get("expect_text", repr(first["expected"])),
+        outcome_text=first.get("outcome_text", "the outcome"),
+        wrong=sum(r.count for r in rows if r.grade is not Grade.EXPECTED),
+        lost_updates=lost_updates_from(losses) if losses else None,
+        verdict=verdict, racy=first["racy"], ok=meets_expectation(verdict, first["racy"], runs),
+        seed=first["seed"], never_observed=tuple(sorted(never or ())),
+        stop_reason="; ".join(dict.fromkeys(stops)) or None, schedule=first.get("schedule"),
+        samples=tuple(samples[:MAX_SAMPLES]), title=first.get("title", ""),
+        duration=sum(v.get("duration", 0.0) for _, _, v in parts), timeout=first.get("timeout", 0.0),
+        reason=next((v.get("reason") for _, _, v in parts if v.get("reason")), None),
+        trial_range=(ranges[0][0][0], ranges[-1][0][1]),
+    )

@@ -1,0 +1,82 @@
+"""A case written in Python (``@racekit.race_test``), run in a worker process.
+
+The worker imports the test module again, finds the decorated function, and
+calls it once per trial to build that trial's state and threads. Forcing
+reaches the test module and the user's code under the scope roots (the
+project), never the standard library or site-packages.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import random
+import sys
+from typing import Any
+
+from racekit.case.model import Variant
+from racekit.runtime.forcing import ModeSpec, Scope, make_forcing
+from racekit.runtime.trial import CaseFailure, Prepared, Program
+
+
+class PythonProgram(Program):
+    def __init__(self, variant: Variant, forcing: Any, spec: Any):
+        super().__init__(variant, forcing)
+        self.spec = spec
+
+    @classmethod
+    def compile(cls, variant: Variant, mode: ModeSpec, roots: tuple[str, ...] = ()) -> PythonProgram:
+        from racekit.pycase import spec_of
+
+        target = variant.target
+        assert target is not None
+        for entry in reversed(target.sys_path):
+            if entry not in sys.path:
+                sys.path.insert(0, entry)
+        function: Any = _import(target.module, target.path)
+        for part in target.qualname.split("."):
+            function = getattr(function, part)
+        spec = spec_of(function)
+        if spec is None:
+            raise TypeError(f"{target.module}.{target.qualname} is no longer a @racekit.race_test function")
+        scope = Scope([spec.builder.__code__], [os.path.dirname(target.path), *roots])
+        return cls(variant, make_forcing(mode, scope), spec)
+
+    def prepare(self, seed: int) -> Prepared:
+        from racekit.pycase import Race
+
+        random.seed(seed)
+        race = Race()
+        try:
+            self.spec.builder(race)
+            if race.outcome_reader is None:
+                raise ValueError("the case function never called race.outcome(...)")
+        except BaseException as exc:  # noqa: BLE001 - anything the case raises is a result
+            raise CaseFailure("setup", exc) from None
+        reader = race.outcome_reader
+        expected = self.spec.expect
+        number_expected = isinstance(expected, (int, float)) and not isinstance(expected, bool)
+        return Prepared(
+            threads=race.threads,
+            outcome=reader,
+            judge=self.spec.judge,
+            target=(lambda: expected) if number_expected else (lambda: None),
+        )
+
+
+def _import(module: str, path: str) -> Any:
+    """The module by its name (as pytest imported it), else from its file."""
+    try:
+        imported = importlib.import_module(module)
+        if os.path.abspath(getattr(imported, "__file__", "") or "") == os.path.abspath(path):
+            return imported
+    except ImportError:
+        pass
+    spec = importlib.util.spec_from_file_location(f"racekit_case_{abs(hash(path))}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    imported = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = imported
+    spec.loader.exec_module(imported)
+    return imported
