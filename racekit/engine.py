@@ -112,7 +112,9 @@ def plan(cases: list[Case], options: RunOptions) -> list[Planned]:
                 variant = replace(variant, timeout=options.timeout)
             for mode in options.modes:
                 spec = ModeSpec(mode, options.switch_interval)  # type: ignore[arg-type]
-                planned.append(Planned(case, variant, spec, seed, options.runs or variant.runs, options.shard))
+                entry = Planned(case, variant, spec, seed, options.runs or variant.runs, options.shard)
+                if len(entry.indices()):  # a shard may hold none of a small variant's trials
+                    planned.append(entry)
     return planned
 
 
@@ -145,11 +147,17 @@ def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | Non
     planned = planned if planned is not None else plan(cases, options)
     started = time.perf_counter()
     roots = tuple(os.path.abspath(r) for r in (options.scope if options.scope is not None else (os.getcwd(),)))
+    # Workers see what this process imports from (pytest's rootdir and
+    # `pythonpath` entries included), so case setup imports the same modules.
+    import sys
+
+    sys_path = tuple(os.path.abspath(p) for p in sys.path if p)
     own_pool = pool is None
     pool = pool if pool is not None else Pool(options.workers)
     jobs = [
         Job(pool.new_key(), p.variant, p.mode,
-            deque(TrialPlan(i, trial_seed(p.seed, p.variant.id, p.mode.name, i)) for i in p.indices()), roots)
+            deque(TrialPlan(i, trial_seed(p.seed, p.variant.id, p.mode.name, i)) for i in p.indices()), roots,
+            sys_path)
         for p in planned
     ]
     by_key = {job.key: p for job, p in zip(jobs, planned)}
@@ -167,7 +175,8 @@ def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | Non
         planned_runs = len(p.indices())
         stop = job.stop_reason or ("interrupted" if interrupted and len(job.trials) < planned_runs else None)
         results.setdefault(p.case.name, []).append(
-            grade(p.variant, p.mode, job.trials, p.seed, planned_runs, stop, job.failure, p.trial_range())
+            grade(p.variant, p.mode, job.trials, p.seed, planned_runs, stop, job.failure, p.trial_range(),
+                  shard=p.shard, total_runs=p.runs)
         )
     case_results = tuple(
         CaseResult(c.name, c.path, c.title, c.description, c.notes, tuple(results[c.name]), c.i18n)

@@ -232,10 +232,10 @@ def run_item(session: RacekitSession, item: pytest.Item, case: Any, variant: Any
     ])
     if not ok:
         # The report is the whole story; a traceback into racekit would only hide it.
-        pytest.fail(failure_report(results, item.nodeid, session.settings.seed), pytrace=False)
+        pytest.fail(failure_report(results, item.nodeid, session.settings), pytrace=False)
 
 
-def failure_report(results: list[Any], nodeid: str, base_seed: int) -> str:
+def failure_report(results: list[Any], nodeid: str, settings: Settings) -> str:
     """The histogram(s), verdict, mode and seed, and the lines that reproduce the run."""
     from io import StringIO
 
@@ -248,13 +248,20 @@ def failure_report(results: list[Any], nodeid: str, base_seed: int) -> str:
     for result in results:
         report.variant(result, show_mode=True, reproduce=False)
     first = next((r for r in results if not r.ok), results[0])
-    if first.racy:
+    if first.verdict.value == "error":
+        headline = f"racekit: the case itself failed ({first.reason}), so it proves nothing"
+    elif first.racy:
         headline = f"racekit: no race or deadlock in {sum(r.runs for r in results)} runs, but this case should show one"
     else:
         headline = (f"racekit: {first.verdict.value} in {first.wrong} of {first.runs} runs "
                     f"(mode {first.mode}, seed {first.seed}), but this case should have none")
     body = "\n".join(line.rstrip() for line in buffer.getvalue().rstrip().splitlines())
-    lines = [headline, body, "", "reproduce:", f"  pytest '{nodeid}' --racekit-seed {base_seed}"]
+    command = f"  pytest '{nodeid}' --racekit-seed {settings.seed} --racekit-mode {','.join(settings.modes)}"
+    if settings.runs:
+        command += f" --racekit-runs {settings.runs}"
+    if settings.timeout:
+        command += f" --racekit-timeout {settings.timeout:g}"
+    lines = [headline, body, "", "reproduce:", command]
     if results[0].file.endswith((".yaml", ".yml")):
         lines += [f"  {reproduce_command(r)}" for r in results]
     return "\n".join(lines)

@@ -53,7 +53,7 @@ def test_text_report_names_mode_and_summarises_in_plain_language():
     assert "mode opcode" in out
     assert "OUTCOME" in out and "RUNS" in out and "FREQ" in out and "EXPECT" in out
     assert "account.balance ended ≠ 0: at least" in out
-    assert "account.balance was 0 in all 150 runs." in out
+    assert "In all 150 runs, account.balance was 0." in out
     assert "\x1b[" not in out  # no colour codes when not on a terminal
     assert not any(line.endswith(" ") for line in out.splitlines())
 
@@ -196,7 +196,12 @@ def test_shards_merge_into_the_unsharded_run(tmp_path):
 def test_merge_recomputes_verdicts_and_refuses_overlaps(tmp_path):
     first = tmp_path / "a.json"
     racekit("run", "cases/balance.yaml", "-V", "locked", "-n", "4", "--shard", "1/2", "-f", "json", "-o", str(first))
-    proc = racekit("merge", str(first), str(first))
+    proc = racekit("merge", str(first))
+    assert proc.returncode == 2
+    assert "error: shard 2/2 missing: give all 2 shards" in proc.stderr
+    whole = tmp_path / "whole.json"
+    racekit("run", "cases/balance.yaml", "-V", "locked", "-n", "4", "-f", "json", "-o", str(whole))
+    proc = racekit("merge", str(whole), str(whole))
     assert proc.returncode == 2
     assert "overlap; merge each shard once" in proc.stderr
     other = tmp_path / "b.json"

@@ -84,7 +84,8 @@ def lost_updates_from(counts: Counter[float]) -> LostUpdates:
 
 def grade(variant: Variant, mode: ModeSpec, trials: list[Trial], seed: int, planned: int,
           stop_reason: str | None = None, failure: str | None = None,
-          trial_range: tuple[int, int] | None = None) -> VariantResult:
+          trial_range: tuple[int, int] | None = None, shard: tuple[int, int] | None = None,
+          total_runs: int | None = None) -> VariantResult:
     trials = sorted(trials, key=lambda t: t.index)
     counts: Counter[tuple[str, Grade]] = Counter((t.outcome, grade_trial(t)) for t in trials)
     rows = sort_rows(Row(outcome, n, g) for (outcome, g), n in counts.items())
@@ -128,6 +129,9 @@ def grade(variant: Variant, mode: ModeSpec, trials: list[Trial], seed: int, plan
         timeout=variant.timeout,
         reason=_reason(verdict, trials, failure),
         trial_range=trial_range or (0, planned),
+        shard=shard,
+        total_runs=total_runs or planned,
+        warnings=tuple(dict.fromkeys(w for t in trials for w in t.warnings)),
     )
 
 

@@ -29,6 +29,7 @@ def merge_documents(documents: list[tuple[str, Any]]) -> RunResult:
         shown = ", ".join(sorted(f"{v}{'' if gil else ' (free-threaded)'}" for v, gil in pythons))
         raise UsageError(f"these results come from different interpreters ({shown}); race behaviour differs "
                          "between versions, so merge the shards of one interpreter at a time")
+    _check_shards(documents)
     groups: dict[tuple, list[tuple[str, dict, dict]]] = {}
     case_order: dict[tuple[str, str], dict] = {}
     for name, doc in documents:
@@ -51,6 +52,24 @@ def merge_documents(documents: list[tuple[str, Any]]) -> RunResult:
         interrupted=any(d.get("interrupted") for _, d in documents),
         duration=max(d.get("duration", 0.0) for _, d in documents),
     )
+
+
+def _check_shards(documents: list[tuple[str, Any]]) -> None:
+    """Shards of a split run must all be there, or the merge is silently partial."""
+    shards = [(name, doc.get("shard")) for name, doc in documents if doc.get("shard")]
+    if not shards:
+        return
+    totals = {str(s).split("/")[1] for _, s in shards}
+    if len(totals) > 1 or len(shards) != len(documents):
+        listed = ", ".join(f"{name} ({s or 'not a shard'})" for name, s in
+                           ((n, d.get("shard")) for n, d in documents))
+        raise UsageError(f"these files are not the shards of one split run: {listed}")
+    total = int(totals.pop())
+    present = {int(str(s).split("/")[0]) for _, s in shards}
+    missing = sorted(set(range(1, total + 1)) - present)
+    if missing:
+        raise UsageError(f"shard{'s' if len(missing) > 1 else ''} {', '.join(f'{k}/{total}' for k in missing)} "
+                         f"missing: give all {total} shards (the merged result would count only some trials)")
 
 
 def _check_document(name: str, doc: Any) -> None:
@@ -107,4 +126,6 @@ def _merge_variant(case_name: str, file: str, parts: list[tuple[str, dict, dict]
         duration=sum(v.get("duration", 0.0) for _, _, v in parts), timeout=first.get("timeout", 0.0),
         reason=next((v.get("reason") for _, _, v in parts if v.get("reason")), None),
         trial_range=(ranges[0][0][0], ranges[-1][0][1]),
+        total_runs=first.get("total_runs", runs),
+        warnings=tuple(dict.fromkeys(w for _, _, v in parts for w in v.get("warnings", []))),
     )

@@ -88,6 +88,9 @@ class VariantResult:
     timeout: float = 0.0
     reason: str | None = None  # why the verdict is `error`, in one line
     trial_range: tuple[int, int] = (0, 0)  # trial indices covered (a shard covers part)
+    shard: tuple[int, int] | None = None
+    total_runs: int = 0  # the unsharded run's trials
+    warnings: tuple[str, ...] = ()  # things the user should know about how the trials ran
 
     @property
     def id(self) -> str:
@@ -131,6 +134,8 @@ class VariantResult:
             "timeout": self.timeout,
             "reason": self.reason,
             "trial_range": list(self.trial_range),
+            "total_runs": self.total_runs,
+            "warnings": list(self.warnings),
             "lost_update_histogram": (
                 {str(_num(k)): n for k, n in self.lost_updates.histogram} if self.lost_updates else None
             ),

@@ -81,6 +81,8 @@ class TerminalReport:
             self.console.print(self.t("interrupted"), style="yellow")
         line = self.t("footer", variants=len(variants), plural="" if len(variants) == 1 else "s", ok=ok,
                       bad=len(variants) - ok, seconds=result.duration)
+        if result.interrupted:
+            line += self.t("footer_interrupted")
         self.console.print(line, style="bold green" if result.ok else "bold red", highlight=False)
 
     # -- one variant ---------------------------------------------------------
@@ -102,6 +104,9 @@ class TerminalReport:
         self.console.print(verdict)
         for sentence in self.sentences(v):
             self.console.print(Padding(Text(sentence), (0, 0, 0, 4), expand=False))
+        for warning in v.warnings:
+            self.console.print(Padding(Text(self.t("warning", text=warning), style="yellow"), (0, 0, 0, 4),
+                                       expand=False))
         if not v.ok or v.verdict in (Verdict.DEADLOCK, Verdict.ERROR):
             self._samples(v)
         if not v.ok and reproduce:
@@ -113,7 +118,7 @@ class TerminalReport:
         table = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False, show_edge=False, header_style="bold")
         table.add_column(self.t("col_outcome"), overflow="ellipsis", no_wrap=True, max_width=48)
         table.add_column(self.t("col_runs"), justify="right")
-        table.add_column(self.t("col_freq"), justify="right")
+        table.add_column(self.t("col_freq"), justify="right", no_wrap=True, min_width=6)
         table.add_column(self.t("col_expect"), no_wrap=True)
         table.add_column("", no_wrap=True, min_width=BAR_WIDTH)
         rows = list(v.rows)
@@ -221,8 +226,11 @@ def bar(fraction: float, width: int = BAR_WIDTH) -> str:
 
 
 def reproduce_command(v: VariantResult) -> str:
-    return " ".join(shlex.quote(p) for p in ("racekit", "run", v.file, "--variant", v.name, "--mode", v.mode,
-                                             "--seed", str(v.seed), "--runs", str(v.planned_runs)))
+    parts = ["racekit", "run", v.file, "--variant", v.name, "--mode", v.mode, "--seed", str(v.seed),
+             "--runs", str(v.total_runs or v.planned_runs)]
+    if v.shard:
+        parts += ["--shard", f"{v.shard[0]}/{v.shard[1]}"]
+    return " ".join(shlex.quote(p) for p in parts)
 
 
 def _negate(expect_text: str) -> str:

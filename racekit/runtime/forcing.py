@@ -108,6 +108,7 @@ class Forcing:
     def __init__(self, spec: ModeSpec, scope: Scope):
         self.spec = spec
         self.scope = scope
+        self.notes: set[str] = set()  # worth telling the user; drained after each trial
 
     @contextmanager
     def trial(self, problems: list[str]) -> Iterator[None]:
@@ -157,6 +158,10 @@ class TraceForcing(Forcing):
     @contextmanager
     def thread(self, problems: list[str]) -> Iterator[None]:
         previous = sys.gettrace()
+        if previous is not None:
+            self.notes.add(f"{self.spec.name} mode replaced another trace function ({_describe(previous)}, "
+                           "e.g. coverage.py) in the case threads: that tool saw nothing they ran. On Python "
+                           "3.12+ racekit uses sys.monitoring and both work.")
         ident = threading.get_ident()
         self._traced.discard(ident)
         sys.settrace(self._trace)

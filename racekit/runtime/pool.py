@@ -52,6 +52,7 @@ class Job:
     mode: ModeSpec
     pending: deque[TrialPlan]
     roots: tuple[str, ...] = ()  # folders whose code the forcing modes instrument
+    sys_path: tuple[str, ...] = ()  # the parent's import path, added to the worker's
     trials: list[Trial] = field(default_factory=list)
     stop_reason: str | None = None  # why remaining trials were not run
     failure: str | None = None  # the variant could not even be compiled in a worker
@@ -222,7 +223,7 @@ class Pool:
             while job.pending and len(worker.outstanding) < 2 * chunk[job.key]:
                 size = min(chunk[job.key], len(job.pending))
                 plans = [job.pending.popleft() for _ in range(size)]
-                if not worker.send(("task", job.key, job.variant, job.mode, job.roots, plans)):
+                if not worker.send(("task", job.key, job.variant, job.mode, job.roots, job.sys_path, plans)):
                     job.pending.extendleft(reversed(plans))
                     return
                 worker.outstanding.extend((job, plan) for plan in plans)

@@ -34,6 +34,7 @@ class Trial:
     detail: str = ""  # stacks of a deadlock or crash, traceback of a case error
     case_bug: bool = False  # a thread raised an error no interleaving can cause (NameError…)
     output: str = ""  # the tail of what a failing trial printed
+    warnings: list[str] = field(default_factory=list)  # e.g. another tracer was displaced
 
 
 @dataclass(frozen=True)

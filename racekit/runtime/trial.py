@@ -75,6 +75,9 @@ class Program:
             sys.stdout, sys.stderr = real_stdout, real_stderr
             self._forget_case_modules(modules_before)
         trial.duration = time.perf_counter() - started
+        if self.forcing.notes:
+            trial.warnings = sorted(self.forcing.notes)
+            self.forcing.notes.clear()
         if not trial.matches:
             trial.output = out.tail()  # what a failing trial printed helps explain it
         return trial

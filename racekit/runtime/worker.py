@@ -12,7 +12,7 @@ file therefore always names the trial running now, and the pool reads it to
 blame the right one.
 
 Protocol (pickled tuples over a :class:`~racekit.runtime.channel.Channel`):
-  parent -> worker  ("task", key, variant, mode, roots, [TrialPlan]) | ("cancel", key) | ("stop",)
+  parent -> worker  ("task", key, variant, mode, roots, sys_path, [TrialPlan]) | ("cancel", key) | ("stop",)
   worker -> parent  ("ready", info) | ("trials", [(key, Trial)]) | ("cancelled", key, n)
                     | ("failed", key, message, n)
 """
@@ -100,7 +100,8 @@ def serve(conn: Channel, dump: Any, marker: mmap.mmap) -> None:
                 queue = collections.deque(item for item in queue if item[0] != message[1])
                 conn.send(("cancelled", message[1], before - len(queue)))
             elif kind == "task":
-                _, key, variant, mode, roots, plans = message
+                _, key, variant, mode, roots, sys_path, plans = message
+                sys.path.extend(p for p in sys_path if p not in sys.path)
                 if key not in programs:
                     try:
                         programs[key] = compile_program(variant, mode, roots)
