@@ -25,8 +25,11 @@ from dataclasses import dataclass
 from typing import Literal
 from collections.abc import Callable, Iterator
 
-ModeName = Literal["native", "line", "opcode"]
+ModeName = Literal["native", "line", "opcode", "yield", "controlled"]
 STRESS_MODES: tuple[ModeName, ...] = ("native", "line", "opcode")
+MODES: tuple[ModeName, ...] = (*STRESS_MODES, "yield", "controlled")
+INSTRUMENTED_MODES = ("yield", "controlled")  # modes that rewrite the case's code (racekit.runtime.instrument)
+STRATEGIES = ("random", "pct", "exhaustive")
 DEFAULT_SWITCH_INTERVAL = 1e-6
 HAS_MONITORING = sys.version_info >= (3, 12)
 
@@ -37,8 +40,24 @@ class ModeSpec:
 
     name: ModeName
     switch_interval: float = DEFAULT_SWITCH_INTERVAL
+    strategy: str = "random"  # controlled mode: random | pct | exhaustive
+    depth: int = 3  # pct: bug depth d
+    preemptions: int | None = None  # exhaustive: preemption bound (None: unbounded)
+    yield_probability: float = 0.5  # yield mode: chance of os.sched_yield() after an access
+
+    @property
+    def instrumented(self) -> bool:
+        return self.name in INSTRUMENTED_MODES
 
     def describe(self) -> str:
+        if self.name == "controlled":
+            detail = {"random": "seeded random choices", "pct": f"PCT, depth {self.depth}",
+                      "exhaustive": "every interleaving" + (f", at most {self.preemptions} preemptions"
+                                                            if self.preemptions is not None else "")}[self.strategy]
+            return f"one thread at a time, {detail}"
+        if self.name == "yield":
+            return (f"os.sched_yield() after {self.yield_probability:.0%} of shared accesses, "
+                    f"switch interval {format_interval(self.switch_interval)}")
         backend = ""
         if self.name == "opcode":
             backend = "sys.monitoring INSTRUCTION events" if HAS_MONITORING else "opcode tracing"

@@ -21,11 +21,16 @@ from typing import Any
 
 from racekit.case.model import THREAD_FUNCTION, Source, Variant, thread_function
 from racekit.runtime.forcing import ModeSpec, Scope, make_forcing
+from racekit.runtime.hooks import PlainHooks
+from racekit.runtime.instrument import instrument_setup, instrument_thread, written_globals
 from racekit.runtime.trial import CaseFailure, Prepared, Program, judge_against
 
 
 def compile_program(variant: Variant, mode: ModeSpec, roots: tuple[str, ...] = ()) -> Program:
     """The program for any variant: a YAML case, or a case written in Python."""
+    if variant.target is not None and mode.instrumented:
+        raise ValueError(f"{mode.name} mode runs case files only: it rewrites the case's code, and a case "
+                         "written in Python has none it can rewrite; use native, line or opcode")
     if variant.target is not None:
         from racekit.runtime.pyprogram import PythonProgram
 
@@ -49,10 +54,17 @@ class CaseProgram(Program):
         case_dir = os.path.dirname(os.path.abspath(variant.path))
         if case_dir not in sys.path:
             sys.path.insert(0, case_dir)  # `setup: from bank import Account`
-        setup = _compile(variant.setup, "exec") if variant.setup else None
+        setup_tree = variant.setup.parse("exec") if variant.setup else None
+        thread_trees = [thread_function(spec.code) for spec in variant.threads]
+        if mode.instrumented:
+            # Every shared access becomes a visible operation (racekit.runtime.instrument).
+            shared = written_globals([t for t in (setup_tree, *thread_trees) if t is not None])
+            setup_tree = instrument_setup(setup_tree, shared) if setup_tree is not None else None
+            thread_trees = [instrument_thread(tree, shared) for tree in thread_trees]
+        setup = compile(setup_tree, variant.path, "exec", dont_inherit=True) if setup_tree is not None else None
         threads = []
-        for spec in variant.threads:
-            module = compile(thread_function(spec.code), spec.code.path, "exec", dont_inherit=True)
+        for spec, tree in zip(variant.threads, thread_trees):
+            module = compile(tree, spec.code.path, "exec", dont_inherit=True)
             function_code = next(c for c in module.co_consts if isinstance(c, types.CodeType) and c.co_name == THREAD_FUNCTION)
             # Tracebacks and deadlock stacks then say "in depositor".
             label = spec.name if spec.name.isidentifier() else f"thread {spec.name}"
@@ -71,8 +83,8 @@ class CaseProgram(Program):
         forcing = make_forcing(mode, Scope(codes, [case_dir, *roots]))
         return cls(variant, forcing, setup, threads, outcome, check, target)
 
-    def prepare(self, seed: int) -> Prepared:
-        ns = self._namespace(seed)
+    def prepare(self, seed: int, modules: dict[str, Any] | None = None) -> Prepared:
+        ns = self._namespace(seed, modules)
         if self.setup is not None:
             try:
                 exec(self.setup, ns)
@@ -87,17 +99,21 @@ class CaseProgram(Program):
             outcome=lambda: self._outcome(ns),
             judge=lambda outcome: self._judge(outcome, ns),
             target=(lambda: eval(self.target, ns)) if self.target is not None else (lambda: None),
+            namespace=ns,
         )
 
-    def _namespace(self, seed: int) -> dict[str, Any]:
+    def _namespace(self, seed: int, modules: dict[str, Any] | None) -> dict[str, Any]:
         random.seed(seed)  # case code that uses `random` replays with the trial's seed
         ns: dict[str, Any] = {
             "__name__": "__racekit_case__",
-            "__builtins__": builtins,
+            "__builtins__": builtins if not modules else _builtins_importing(modules),
             "threading": threading,
             "queue": queue,
             "time": time,
         }
+        ns.update(modules or {})
+        if self.forcing.spec.instrumented:
+            ns["__racekit__"] = PlainHooks(ns)  # until the trial's threads start
         ns.update(self.variant.params)
         return ns
 
@@ -116,6 +132,20 @@ class CaseProgram(Program):
             bound["outcome"] = outcome
             return bool(eval(self.check, bound))
         return judge_against(expect.values, outcome)
+
+
+def _builtins_importing(modules: dict[str, Any]) -> dict[str, Any]:
+    """Builtins whose ``import threading`` (``queue``, ``time``) gives the stand-ins."""
+    real_import = builtins.__import__
+
+    def racekit_import(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0) -> Any:
+        if level == 0 and name in modules:
+            return modules[name]
+        return real_import(name, globals, locals, fromlist, level)
+
+    table = dict(vars(builtins))
+    table["__import__"] = racekit_import
+    return table
 
 
 def _bind(function: types.FunctionType, thread_index: int, name: str) -> Any:

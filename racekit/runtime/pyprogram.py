@@ -43,7 +43,7 @@ class PythonProgram(Program):
         scope = Scope([spec.builder.__code__], [os.path.dirname(target.path), *roots])
         return cls(variant, make_forcing(mode, scope), spec)
 
-    def prepare(self, seed: int) -> Prepared:
+    def prepare(self, seed: int, modules: dict[str, Any] | None = None) -> Prepared:
         from racekit.pycase import Race
 
         random.seed(seed)

@@ -7,6 +7,7 @@ plain. Analysis folds trials into results; reporters never see trials.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 from enum import Enum
 
 
@@ -35,6 +36,16 @@ class Trial:
     case_bug: bool = False  # a thread raised an error no interleaving can cause (NameError…)
     output: str = ""  # the tail of what a failing trial printed
     warnings: list[str] = field(default_factory=list)  # e.g. another tracer was displaced
+    # From an access log (yield and controlled modes):
+    lost: int | None = None  # exact lost updates
+    race: str | None = None  # the first data race, described
+    schedule: str | None = None  # controlled: the replayable schedule (shrunk, for the first failure)
+    preemptions: int | None = None
+    shrunk_from: int | None = None  # preemptions of the failing schedule before shrinking
+    steps: int | None = None
+    trace: list[dict[str, Any]] | None = None  # controlled: the failing interleaving, as rows
+    story: dict[str, Any] | None = None  # what went wrong, as facts a report turns into sentences
+    lock_pairs: list[tuple[str, str]] = field(default_factory=list)  # (held, then acquired)
 
 
 @dataclass(frozen=True)
@@ -43,3 +54,5 @@ class TrialPlan:
 
     index: int
     seed: int
+    schedule: str | None = None  # controlled: replay this schedule (a saved failure)
+    search: bool = False  # controlled exhaustive: this plan is the whole search

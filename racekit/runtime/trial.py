@@ -48,7 +48,7 @@ class Prepared:
     outcome: Callable[[], Any]
     judge: Callable[[Any], int | bool]  # False, or the index of the matched value, or True
     target: Callable[[], Any] = lambda: None  # the number the outcome should have been
-    extra: dict[str, Any] = field(default_factory=dict)
+    namespace: dict[str, Any] | None = None  # a YAML case's globals (instrumented modes put their hooks there)
 
 
 class Program:
@@ -58,19 +58,29 @@ class Program:
         self.variant = variant
         self.forcing = forcing
 
-    def prepare(self, seed: int) -> Prepared:
-        """Build one trial's shared state; raise CaseFailure if the case fails."""
+    def prepare(self, seed: int, modules: dict[str, Any] | None = None) -> Prepared:
+        """Build one trial's shared state; raise CaseFailure if the case fails.
+
+        ``modules`` replaces ``threading``/``queue``/``time`` for the case
+        (controlled mode's scheduler-aware stand-ins)."""
         raise NotImplementedError
 
-    def run(self, index: int, seed: int) -> Trial:
-        """One trial: prepared afresh, all threads released together, joined, judged."""
+    def run(self, index: int, seed: int, schedule: str | None = None) -> Trial:
+        """One trial: prepared afresh, all threads released together, joined, judged.
+
+        In controlled mode ``schedule`` replays a recorded interleaving."""
         started = time.perf_counter()
         modules_before = set(sys.modules)
         out = _Tail()
         real_stdout, real_stderr = sys.stdout, sys.stderr
         sys.stdout = sys.stderr = out
         try:
-            trial = self._run(index, seed)
+            if self.forcing.spec.name == "controlled":
+                from racekit.runtime.control_trial import run_controlled
+
+                trial = run_controlled(self, index, seed, schedule)
+            else:
+                trial = self._run(index, seed)
         finally:
             sys.stdout, sys.stderr = real_stdout, real_stderr
             self._forget_case_modules(modules_before)
@@ -86,24 +96,33 @@ class Program:
         try:
             prepared = self.prepare(seed)
         except CaseFailure as failure:
-            return _case_error(index, seed, failure.where, failure.error)
+            return case_error(index, seed, failure.where, failure.error)
         if not prepared.threads:
-            return _case_error(index, seed, "setup", ValueError("the case starts no threads"))
+            return case_error(index, seed, "setup", ValueError("the case starts no threads"))
         errors: list[tuple[float, BaseException, str]] = []
         barrier = threading.Barrier(len(prepared.threads))
         forcing = self.forcing
         problems: list[str] = []
+        hooks = None
+        if forcing.spec.name == "yield" and prepared.namespace is not None:
+            from racekit.runtime.hooks import Labels, YieldHooks
 
-        def body(function: Callable[[], Any], name: str) -> None:
+            hooks = YieldHooks(prepared.namespace, Labels(prepared.namespace), seed,
+                               forcing.spec.yield_probability)
+            prepared.namespace["__racekit__"] = hooks
+
+        def body(function: Callable[[], Any], name: str, thread_index: int) -> None:
             with forcing.thread(problems):
                 try:
+                    if hooks is not None:
+                        hooks.register(thread_index)
                     barrier.wait()
                     function()
                 except BaseException as exc:  # noqa: BLE001 - anything the case raises is a result
-                    errors.append((time.perf_counter(), exc, _format_exception(exc, name)))
+                    errors.append((time.perf_counter(), exc, format_exception(exc, name)))
 
-        threads = [threading.Thread(target=body, args=(fn, name), name=name, daemon=True)
-                   for name, fn in prepared.threads]
+        threads = [threading.Thread(target=body, args=(fn, name, i), name=name, daemon=True)
+                   for i, (name, fn) in enumerate(prepared.threads)]
         deadline = time.monotonic() + self.variant.timeout
         with forcing.trial(problems):
             for t in threads:
@@ -118,28 +137,12 @@ class Program:
             # trial proves nothing, whatever the outcome; say so loudly.
             detail = "the forced switch points were not in effect:\n" + "\n".join(f"- {p}" for p in problems)
             return Trial(index, seed, Status.ERROR, "error: forcing was switched off during the trial", detail=detail)
-        errors.sort(key=lambda e: e[0])
-        formatted = [e[2] for e in errors[:MAX_ERRORS_KEPT]]
-        if errors:
-            first = errors[0][1]
-            outcome_value: Any = error_outcome(first)
-            case_bug = isinstance(first, CASE_BUG_ERRORS)
-        else:
-            case_bug = False
-            try:
-                outcome_value = prepared.outcome()
-            except BaseException as exc:  # noqa: BLE001
-                return _case_error(index, seed, "outcome", exc)
-        try:
-            matched = prepared.judge(outcome_value)
-        except BaseException as exc:  # noqa: BLE001
-            return _case_error(index, seed, "expect", exc)
-        return Trial(
-            index, seed, Status.DONE, outcome_repr(outcome_value), matches=matched is not False,
-            matched=matched if type(matched) is int else None,
-            value=_number(outcome_value), target=_safe_number(prepared.target), errors=formatted,
-            case_bug=case_bug and matched is False,
-        )
+        trial = judged(index, seed, prepared, errors)
+        if hooks is not None:
+            from racekit.analysis.accesses import count_lost, lost_updates
+
+            trial.lost = count_lost(lost_updates(hooks.log))
+        return trial
 
     def _forget_case_modules(self, before: set[str]) -> None:
         """Python modules the case imported from its own folder (or project)
@@ -149,6 +152,32 @@ class Program:
             file = getattr(module, "__file__", None)
             if file and file.endswith(".py") and self.forcing.scope.covers_file(file):
                 del sys.modules[name]
+
+
+def judged(index: int, seed: int, prepared: Prepared, errors: list[tuple[float, BaseException, str]]) -> Trial:
+    """The trial record once its threads ended: the first error, or the outcome, judged."""
+    errors.sort(key=lambda e: e[0])
+    formatted = [e[2] for e in errors[:MAX_ERRORS_KEPT]]
+    if errors:
+        first = errors[0][1]
+        outcome_value: Any = error_outcome(first)
+        case_bug = isinstance(first, CASE_BUG_ERRORS)
+    else:
+        case_bug = False
+        try:
+            outcome_value = prepared.outcome()
+        except BaseException as exc:  # noqa: BLE001
+            return case_error(index, seed, "outcome", exc)
+    try:
+        matched = prepared.judge(outcome_value)
+    except BaseException as exc:  # noqa: BLE001
+        return case_error(index, seed, "expect", exc)
+    return Trial(
+        index, seed, Status.DONE, outcome_repr(outcome_value), matches=matched is not False,
+        matched=matched if type(matched) is int else None,
+        value=_number(outcome_value), target=_safe_number(prepared.target), errors=formatted,
+        case_bug=case_bug and matched is False,
+    )
 
 
 def judge_against(values: tuple[Any, ...], outcome: Any) -> int | bool:
@@ -216,14 +245,14 @@ def error_outcome(exc: BaseException) -> str:
     return f"error: {type(exc).__name__}: {message}" if message else f"error: {type(exc).__name__}"
 
 
-def _case_error(index: int, seed: int, where: str, exc: BaseException) -> Trial:
+def case_error(index: int, seed: int, where: str, exc: BaseException) -> Trial:
     if isinstance(exc, CaseFailure):
         where, exc = exc.where, exc.error
     message = error_outcome(exc).replace("error: ", f"error in {where}: ", 1)
-    return Trial(index, seed, Status.ERROR, message, detail=_format_exception(exc, where))
+    return Trial(index, seed, Status.ERROR, message, detail=format_exception(exc, where))
 
 
-def _format_exception(exc: BaseException, where: str) -> str:
+def format_exception(exc: BaseException, where: str) -> str:
     """The traceback, without racekit's own frames (students see only their code)."""
     tb = exc.__traceback__
     frames = [f for f in traceback.extract_tb(tb) if not _is_racekit_frame(f.filename)]
