@@ -105,6 +105,10 @@ def run(
     verbose: Annotated[Optional[bool], typer.Option("--verbose", "-v", help="Show every failure sample and the case's notes.")] = None,
     fail_fast: Annotated[Optional[bool], typer.Option("--fail-fast", "-x", help="Stop a variant at its first wrong outcome.")] = None,
     shard: Annotated[Optional[str], typer.Option("--shard", metavar="K/N", help="Run only the K-th of N disjoint parts of every variant's trials (merge the parts with `racekit merge`).")] = None,
+    strategy: Annotated[Optional[str], typer.Option("--strategy", metavar="NAME", help="controlled mode: random (default), pct, or exhaustive.")] = None,
+    depth: Annotated[Optional[int], typer.Option("--depth", min=1, metavar="D", help="pct strategy: the bug depth (default 3).")] = None,
+    preemptions: Annotated[Optional[int], typer.Option("--preemptions", min=0, metavar="K", help="exhaustive strategy: explore schedules with at most K preemptions (default: grow the bound until the search is complete).")] = None,
+    save_schedules: Annotated[Optional[Path], typer.Option("--save-schedules", metavar="PATH", help="controlled mode: write each failing variant's schedule to this file (one line each).")] = None,
 ) -> None:
     """Run cases and report which outcomes appeared, how often, and whether each variant behaved as expected."""
     from racekit.errors import RacekitError
@@ -130,6 +134,7 @@ def run(
             modes=settings["mode"], runs=settings["runs"], seed=settings["seed"], variants=_split(variant),
             params=_parse_params(param), switch_interval=settings["switch_interval"], timeout=settings["timeout"],
             workers=settings["jobs"], stop_on_failure=settings["fail_fast"], shard=_parse_shard(shard),
+            strategy=strategy or profile.get("strategy", "random"), depth=depth or 3, preemptions=preemptions,
         )
         planned = plan(cases, options)
     except RacekitError as exc:
@@ -138,9 +143,45 @@ def run(
     settings["terminal_text"] = settings["format"] == "text" or output is not None
     result = _execute(cases, options, planned, settings)
     _emit(result, settings, output)
+    if save_schedules is not None:
+        lines = [f"{v.file} {v.id} {v.schedule}\n" for v in result.variants if v.schedule]
+        _write(save_schedules, "".join(lines))
     if result.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
+
+
+@app.command()
+def replay(
+    path: Annotated[Path, typer.Argument(help="The case file.", show_default=False, metavar="FILE")],
+    schedule: Annotated[str, typer.Option("--schedule", "-s", metavar="SCHEDULE", help="The schedule a controlled run printed, e.g. 2:b803a2000.")],
+    variant: Annotated[Optional[str], typer.Option("--variant", "-V", metavar="NAME", help="The variant (needed when the case has several).")] = None,
+    param: Annotated[Optional[list[str]], typer.Option("--param", "-p", metavar="NAME=VALUE", help="The same param overrides as the run that found the schedule.")] = None,
+    format: FormatOpt = None,
+    lang: Annotated[Optional[Lang], typer.Option("--lang", help="Language of the report: en or zh.")] = None,
+) -> None:
+    """Run one controlled trial that follows SCHEDULE: the same operations, in the same order, every time."""
+    from racekit.errors import RacekitError
+
+    cases = _load([path])
+    case = cases[0]
+    names = [v.name for v in case.variants]
+    if variant is None and len(names) > 1:
+        raise _fail(f"error: {case.name} has several variants ({', '.join(names)}): choose one with --variant")
+    try:
+        from racekit.engine import replay_schedule
+
+        result = replay_schedule(case, variant or names[0], schedule, _parse_params(param))
+    except RacekitError as exc:
+        raise _fail(_message(exc)) from None
+    replayed = result.variants[0]
+    if replayed.reason and "schedule" in replayed.reason:
+        detail = replayed.samples[0] if replayed.samples else ""
+        raise _fail(f"error: {replayed.reason.removeprefix('error: ')}: {detail}".rstrip(": "))
+    _emit(result, {"format": (format.value if format else "text"), "lang": (lang.value if lang else "en"),
+                   "verbose": False}, None)
+    # 1 when the replayed interleaving fails (what one usually replays), 0 when it passes.
+    raise typer.Exit(EXIT_FAILED if replayed.wrong or replayed.data_races else EXIT_OK)
 
 
 def _parse_shard(value: Optional[str]) -> Optional[tuple[int, int]]:
@@ -177,7 +218,9 @@ def _execute(cases, options, planned, settings) -> RunResult:
         report = TerminalReport(report_console(), settings["lang"], settings["verbose"])
         from racekit.runtime.forcing import ModeSpec, interpreter_info
 
-        details = {m: ModeSpec(m, options.switch_interval).describe() for m in options.modes}  # type: ignore[arg-type]
+        details = {p.mode.name: p.mode.describe() for p in planned}
+        details.update({m: ModeSpec(m, options.switch_interval).describe() for m in options.modes  # type: ignore[arg-type]
+                        if m not in details})
         seed = planned[0].seed if planned else 0
         report.header(interpreter_info(), seed, workers, options.modes, details)
     total = sum(p.runs for p in planned)

@@ -20,11 +20,19 @@ from racekit.analysis.grading import grade
 from racekit.analysis.results import CaseResult, RunResult
 from racekit.case.model import Case, Variant
 from racekit.errors import UsageError
-from racekit.runtime.forcing import DEFAULT_SWITCH_INTERVAL, STRESS_MODES, ModeSpec, interpreter_info
+from racekit.runtime.forcing import (
+    DEFAULT_SWITCH_INTERVAL,
+    INSTRUMENTED_MODES,
+    MODES,
+    STRATEGIES,
+    ModeSpec,
+    interpreter_info,
+)
 from racekit.runtime.pool import Job, Pool
 from racekit.runtime.records import Trial, TrialPlan
 
 DEFAULT_MODE = "opcode"
+EXHAUSTIVE_CAP = 20_000  # schedules an exhaustive search may run unless --runs says otherwise
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,11 @@ class RunOptions:
     # folder: by default the project racekit runs in (its working directory).
     scope: tuple[str, ...] | None = None
     shard: tuple[int, int] | None = None  # (K, N): run only the K-th of N parts of every variant's trials
+    # Controlled mode:
+    strategy: str = "random"
+    depth: int = 3  # pct
+    preemptions: int | None = None  # exhaustive: the bound (None: grow it until the search is complete)
+    replay_saved: bool = True  # replay failing schedules kept in .racekit/ first
 
 
 @dataclass(frozen=True)
@@ -86,8 +99,19 @@ def trial_seed(base: int, variant_id: str, mode: str, index: int) -> int:
 def plan(cases: list[Case], options: RunOptions) -> list[Planned]:
     """Select variants, apply overrides and fix seeds; raises UsageError on bad options."""
     for mode in options.modes:
-        if mode not in STRESS_MODES:
-            raise UsageError(f"unknown mode {mode!r}; choose from {', '.join(STRESS_MODES)}{_hint(mode, STRESS_MODES)}")
+        if mode not in MODES:
+            raise UsageError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}{_hint(mode, MODES)}")
+    if options.strategy not in STRATEGIES:
+        raise UsageError(f"unknown strategy {options.strategy!r}; choose from {', '.join(STRATEGIES)}"
+                         f"{_hint(options.strategy, STRATEGIES)}")
+    if options.depth < 1:
+        raise UsageError(f"--depth must be at least 1, got {options.depth}")
+    if options.preemptions is not None and options.preemptions < 0:
+        raise UsageError(f"--preemptions must be 0 or more, got {options.preemptions}")
+    for case in cases:
+        if case.kind == "python" and any(m in INSTRUMENTED_MODES for m in options.modes):
+            raise UsageError(f"{case.name}: the yield and controlled modes run case files only (they rewrite the "
+                             "case's code); use native, line or opcode for cases written in Python")
     if options.runs is not None and options.runs < 1:
         raise UsageError(f"--runs must be at least 1, got {options.runs}")
     if options.shard is not None:
@@ -111,11 +135,45 @@ def plan(cases: list[Case], options: RunOptions) -> list[Planned]:
             if options.timeout is not None:
                 variant = replace(variant, timeout=options.timeout)
             for mode in options.modes:
-                spec = ModeSpec(mode, options.switch_interval)  # type: ignore[arg-type]
-                entry = Planned(case, variant, spec, seed, options.runs or variant.runs, options.shard)
+                spec = ModeSpec(mode, options.switch_interval, options.strategy, options.depth,  # type: ignore[arg-type]
+                                options.preemptions)
+                runs = options.runs or variant.runs
+                if spec.name == "controlled" and spec.strategy == "exhaustive":
+                    runs = options.runs or EXHAUSTIVE_CAP  # a cap on schedules; the search decides
+                entry = Planned(case, variant, spec, seed, runs, options.shard)
                 if len(entry.indices()):  # a shard may hold none of a small variant's trials
                     planned.append(entry)
     return planned
+
+
+def replay_schedule(case: Case, variant_name: str, schedule: str, params: dict[str, Any] | None = None) -> RunResult:
+    """One controlled trial of a variant that follows ``schedule`` exactly."""
+    from racekit.runtime.controlled import decode_schedule
+
+    try:
+        decode_schedule(schedule)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    options = RunOptions(modes=("controlled",), runs=1, seed=0, variants=(variant_name,), params=params or {},
+                         replay_saved=False, workers=1)
+    planned = plan([case], options)
+    one = planned[0]
+    jobs_plan = [TrialPlan(0, one.seed, schedule=schedule)]
+    return run([case], options, planned=planned, plans={0: jobs_plan})
+
+
+def _plans(p: Planned, options: RunOptions) -> list[TrialPlan]:
+    """The trials of one variant and mode: for an exhaustive search, one plan
+    that is the whole search; else one per trial, after any saved failures."""
+    if p.mode.name == "controlled" and p.mode.strategy == "exhaustive":
+        return [TrialPlan(0, p.seed, search=True, cap=p.runs, stop_on_failure=options.stop_on_failure)]
+    plans = [TrialPlan(i, trial_seed(p.seed, p.variant.id, p.mode.name, i)) for i in p.indices()]
+    if p.mode.name == "controlled" and options.replay_saved and p.shard is None:
+        from racekit.runtime import schedules
+
+        saved = schedules.load(p.variant)
+        plans = [TrialPlan(-1 - i, p.seed, schedule=s) for i, s in enumerate(saved)] + plans[:max(0, len(plans) - len(saved))]
+    return plans
 
 
 def _check_names(cases: list[Case], options: RunOptions) -> None:
@@ -137,7 +195,8 @@ def _hint(word: str, options: Any) -> str:
 
 
 def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | None = None,
-        planned: list[Planned] | None = None, pool: Pool | None = None) -> RunResult:
+        planned: list[Planned] | None = None, pool: Pool | None = None,
+        plans: dict[int, list[TrialPlan]] | None = None) -> RunResult:
     """Run every selected variant under every mode. Ctrl-C ends the run early
     with ``interrupted=True`` and the trials gathered so far.
 
@@ -154,12 +213,8 @@ def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | Non
     sys_path = tuple(os.path.abspath(p) for p in sys.path if p)
     own_pool = pool is None
     pool = pool if pool is not None else Pool(options.workers)
-    jobs = [
-        Job(pool.new_key(), p.variant, p.mode,
-            deque(TrialPlan(i, trial_seed(p.seed, p.variant.id, p.mode.name, i)) for i in p.indices()), roots,
-            sys_path)
-        for p in planned
-    ]
+    jobs = [Job(pool.new_key(), p.variant, p.mode, deque((plans or {}).get(i) or _plans(p, options)), roots, sys_path)
+            for i, p in enumerate(planned)]
     by_key = {job.key: p for job, p in zip(jobs, planned)}
     interrupted = False
     try:
@@ -174,10 +229,13 @@ def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | Non
     for job, p in zip(jobs, planned):
         planned_runs = len(p.indices())
         stop = job.stop_reason or ("interrupted" if interrupted and len(job.trials) < planned_runs else None)
-        results.setdefault(p.case.name, []).append(
-            grade(p.variant, p.mode, job.trials, p.seed, planned_runs, stop, job.failure, p.trial_range(),
-                  shard=p.shard, total_runs=p.runs)
-        )
+        result = grade(p.variant, p.mode, job.trials, p.seed, planned_runs, stop, job.failure, p.trial_range(),
+                       shard=p.shard, total_runs=p.runs, search=job.search)
+        results.setdefault(p.case.name, []).append(result)
+        if result.schedule and options.replay_saved:
+            from racekit.runtime import schedules
+
+            schedules.save(p.variant, result.schedule)
     case_results = tuple(
         CaseResult(c.name, c.path, c.title, c.description, c.notes, tuple(results[c.name]), c.i18n)
         for c in cases if c.name in results

@@ -83,7 +83,7 @@ def test_malformed_case_exits_2_with_position_and_no_traceback(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["run", "cases/balance.yaml", "--mode", "opcodes"], "error: unknown mode 'opcodes'; choose from native, line, opcode (did you mean 'opcode'?)"),
+    (["run", "cases/balance.yaml", "--mode", "opcodes"], "error: unknown mode 'opcodes'; choose from native, line, opcode, yield, controlled (did you mean 'opcode'?)"),
     (["run", "cases/balance.yaml", "--variant", "lockd"], "error: no case has a variant named 'lockd'"),
     (["run", "cases/balance.yaml", "--param", "iteration=3"], "error: no case declares a param named 'iteration' (params: iterations) (did you mean 'iterations'?)"),
     (["run", "cases/balance.yaml", "--param", "oops"], "error: --param expects NAME=VALUE, got 'oops'"),

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
+from dataclasses import replace
 from collections.abc import Iterable
 
+from racekit.analysis.accesses import lock_cycles
 from racekit.analysis.results import Grade, LostUpdates, Row, Verdict, VariantResult
 from racekit.case.model import Variant
 from racekit.runtime.forcing import ModeSpec
@@ -30,8 +32,9 @@ def grade_trial(trial: Trial) -> Grade:
     return Grade.EXPECTED if trial.matches else Grade.WRONG
 
 
-def verdict_from_grades(grades: Iterable[Grade], failure: str | None = None) -> Verdict:
-    """The verdict from the histogram's grades alone, so merged shards agree with one run."""
+def verdict_from_grades(grades: Iterable[Grade], failure: str | None = None, data_races: int = 0) -> Verdict:
+    """The verdict from the histogram's grades (and the count of trials with a
+    data race), so merged shards agree with one run."""
     present = set(grades)
     if failure:
         return Verdict.ERROR
@@ -39,7 +42,7 @@ def verdict_from_grades(grades: Iterable[Grade], failure: str | None = None) -> 
         return Verdict.DEADLOCK
     if Grade.ERROR in present or Grade.CRASH in present:
         return Verdict.ERROR
-    if Grade.WRONG in present:
+    if Grade.WRONG in present or data_races:
         return Verdict.RACE
     return Verdict.NO_RACE
 
@@ -67,6 +70,14 @@ def lost_update_bound(variant: Variant, trials: list[Trial]) -> LostUpdates | No
     return lost_updates_from(Counter(deviations))
 
 
+def exact_lost_updates(trials: list[Trial]) -> LostUpdates | None:
+    """From access logs (yield and controlled modes): counted, not bounded."""
+    done = [t for t in trials if t.status is Status.DONE]
+    if not done or any(t.lost is None for t in done):
+        return None
+    return replace(lost_updates_from(Counter(float(t.lost) for t in done)), exact=True)  # type: ignore[arg-type]
+
+
 def lost_updates_from(counts: Counter[float]) -> LostUpdates:
     """Statistics of per-run lost updates from their histogram (runs per value)."""
     deviations = sorted(counts.elements())
@@ -85,19 +96,23 @@ def lost_updates_from(counts: Counter[float]) -> LostUpdates:
 def grade(variant: Variant, mode: ModeSpec, trials: list[Trial], seed: int, planned: int,
           stop_reason: str | None = None, failure: str | None = None,
           trial_range: tuple[int, int] | None = None, shard: tuple[int, int] | None = None,
-          total_runs: int | None = None) -> VariantResult:
+          total_runs: int | None = None, search: dict | None = None) -> VariantResult:
     trials = sorted(trials, key=lambda t: t.index)
     counts: Counter[tuple[str, Grade]] = Counter((t.outcome, grade_trial(t)) for t in trials)
     rows = sort_rows(Row(outcome, n, g) for (outcome, g), n in counts.items())
-    verdict = verdict_from_grades((r.grade for r in rows), failure)
+    raced = [t for t in trials if t.race]
+    verdict = verdict_from_grades((r.grade for r in rows), failure, len(raced))
+    stories = [t for t in trials if t.trace is not None or t.story is not None]
+    explained = next((t for t in stories if not t.matches), stories[0] if stories else None)
+    lock_pairs = {tuple(pair) for t in trials for pair in t.lock_pairs}
     matched = {t.matched for t in trials if t.matched is not None}
     never = tuple(repr(v) for i, v in enumerate(variant.expect.values) if i not in matched) if variant.expect.kind != "check" else ()
     samples = _samples(trials, failure)
     outcome = variant.outcome
-    if outcome is None:
+    if outcome is None or isinstance(outcome, dict):
         outcome_text = "the outcome"
     else:
-        outcome_text = outcome.text.strip() if not isinstance(outcome, dict) else ", ".join(outcome)
+        outcome_text = outcome.text.strip()
     expect_text = variant.expect.describe()
     targets = {t.target for t in trials if t.target is not None}
     if len(targets) == 1:  # `check: outcome == 2 * iterations` reads better as "= 2000"
@@ -116,7 +131,7 @@ def grade(variant: Variant, mode: ModeSpec, trials: list[Trial], seed: int, plan
         expect_text=expect_text,
         outcome_text=outcome_text,
         wrong=sum(1 for t in trials if grade_trial(t) is not Grade.EXPECTED),
-        lost_updates=lost_update_bound(variant, trials),
+        lost_updates=exact_lost_updates(trials) or lost_update_bound(variant, trials),
         verdict=verdict,
         racy=variant.racy,
         ok=meets_expectation(verdict, variant.racy, len(trials)),
@@ -132,6 +147,15 @@ def grade(variant: Variant, mode: ModeSpec, trials: list[Trial], seed: int, plan
         shard=shard,
         total_runs=total_runs or planned,
         warnings=tuple(dict.fromkeys(w for t in trials for w in t.warnings)),
+        schedule=explained.schedule if explained else None,
+        trace=tuple(explained.trace or ()) if explained else (),
+        story=explained.story if explained else None,
+        schedule_preemptions=explained.preemptions if explained else None,
+        shrunk_from=explained.shrunk_from if explained else None,
+        data_races=len(raced),
+        race_example=raced[0].race if raced else None,
+        lock_cycles=tuple(tuple(c) for c in lock_cycles(lock_pairs)),
+        search=search,
     )
 
 

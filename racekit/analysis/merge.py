@@ -110,7 +110,8 @@ def _merge_variant(case_name: str, file: str, parts: list[tuple[str, dict, dict]
     rows = sort_rows(Row(o, n, g) for (o, g), n in counts.items())
     first = parts[0][2]
     runs = sum(v["runs"] for _, _, v in parts)
-    verdict = verdict_from_grades(r.grade for r in rows)
+    races = sum(v.get("data_races", 0) for _, _, v in parts)
+    verdict = verdict_from_grades((r.grade for r in rows), None, races)
     return VariantResult(
         case=case_name, name=first["name"], file=file, mode=first["mode"],
         mode_detail=first.get("mode_detail", ""), switch_interval=first.get("switch_interval"),
@@ -121,11 +122,18 @@ def _merge_variant(case_name: str, file: str, parts: list[tuple[str, dict, dict]
         lost_updates=lost_updates_from(losses) if losses else None,
         verdict=verdict, racy=first["racy"], ok=meets_expectation(verdict, first["racy"], runs),
         seed=first["seed"], never_observed=tuple(sorted(never or ())),
-        stop_reason="; ".join(dict.fromkeys(stops)) or None, schedule=first.get("schedule"),
+        stop_reason="; ".join(dict.fromkeys(stops)) or None,
+        schedule=next((v.get("schedule") for _, _, v in parts if v.get("schedule")), None),
         samples=tuple(samples[:MAX_SAMPLES]), title=first.get("title", ""),
         duration=sum(v.get("duration", 0.0) for _, _, v in parts), timeout=first.get("timeout", 0.0),
         reason=next((v.get("reason") for _, _, v in parts if v.get("reason")), None),
         trial_range=(ranges[0][0][0], ranges[-1][0][1]),
         total_runs=first.get("total_runs", runs),
         warnings=tuple(dict.fromkeys(w for _, _, v in parts for w in v.get("warnings", []))),
+        data_races=races,
+        race_example=next((v.get("race_example") for _, _, v in parts if v.get("race_example")), None),
+        trace=tuple(next((v.get("trace") for _, _, v in parts if v.get("trace")), None) or ()),
+        story=next((v.get("story") for _, _, v in parts if v.get("story")), None),
+        schedule_preemptions=next((v.get("schedule_preemptions") for _, _, v in parts if v.get("schedule")), None),
+        lock_cycles=tuple(dict.fromkeys(tuple(c) for _, _, v in parts for c in v.get("lock_cycles", []))),
     )

@@ -91,6 +91,15 @@ class VariantResult:
     shard: tuple[int, int] | None = None
     total_runs: int = 0  # the unsharded run's trials
     warnings: tuple[str, ...] = ()  # things the user should know about how the trials ran
+    # Controlled mode (and yield mode's access log):
+    trace: tuple[dict[str, Any], ...] = ()  # the first failure's interleaving, shrunk
+    story: dict[str, Any] | None = None  # what went wrong in it, as facts
+    schedule_preemptions: int | None = None
+    shrunk_from: int | None = None
+    data_races: int = 0  # trials with a data race
+    race_example: str | None = None
+    lock_cycles: tuple[tuple[str, ...], ...] = ()  # lock-order inversions seen in any trial
+    search: dict[str, Any] | None = None  # an exhaustive search's summary
 
     @property
     def id(self) -> str:
@@ -136,6 +145,13 @@ class VariantResult:
             "trial_range": list(self.trial_range),
             "total_runs": self.total_runs,
             "warnings": list(self.warnings),
+            "trace": list(self.trace) or None,
+            "story": self.story,
+            "schedule_preemptions": self.schedule_preemptions,
+            "data_races": self.data_races,
+            "race_example": self.race_example,
+            "lock_cycles": [list(c) for c in self.lock_cycles],
+            "search": self.search,
             "lost_update_histogram": (
                 {str(_num(k)): n for k, n in self.lost_updates.histogram} if self.lost_updates else None
             ),

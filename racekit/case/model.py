@@ -131,6 +131,8 @@ class Expectation:
         return []
 
     def describe(self) -> str:
+        if self.kind == "value" and isinstance(self.values[0], dict):
+            return "= " + ", ".join(f"{k}={v!r}" for k, v in self.values[0].items())
         if self.kind == "value":
             return f"= {self.values[0]!r}"
         if self.kind == "any_of":

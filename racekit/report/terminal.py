@@ -107,7 +107,9 @@ class TerminalReport:
         for warning in v.warnings:
             self.console.print(Padding(Text(self.t("warning", text=warning), style="yellow"), (0, 0, 0, 4),
                                        expand=False))
-        if not v.ok or v.verdict in (Verdict.DEADLOCK, Verdict.ERROR):
+        if v.trace or v.story:
+            self._explanation(v)
+        elif not v.ok or v.verdict in (Verdict.DEADLOCK, Verdict.ERROR):
             self._samples(v)
         if not v.ok and reproduce:
             # One unbroken line, so it can be copied and pasted.
@@ -145,7 +147,8 @@ class TerminalReport:
             wrong_rows = [r for r in v.rows if r.grade is not Grade.EXPECTED]
             lost = v.lost_updates
             if lost is not None and lost.max > 0:
-                out.append(self.t("race_numeric", wrong=v.wrong, runs=v.runs, outcome=v.outcome_text,
+                out.append(self.t("race_numeric_exact" if lost.exact else "race_numeric", wrong=v.wrong, runs=v.runs,
+                                  outcome=v.outcome_text,
                                   expect_not=_negate(v.expect_text), max=_n(lost.max), max_s="" if lost.max == 1 else "s",
                                   max_were="was" if lost.max == 1 else "were", typical=_n(round(lost.median_of_wrong))))
             elif wrong_rows:
@@ -157,6 +160,9 @@ class TerminalReport:
                 out.append(self.t("right_all", outcome=v.outcome_text, expect=v.expect_text[2:], runs=v.runs))
             else:
                 out.append(self.t("right_all_check", outcome=v.outcome_text, check=v.expect_text, runs=v.runs))
+        elif v.verdict is Verdict.DEADLOCK and v.mode == "controlled":
+            deadlocks = sum(r.count for r in v.rows if r.grade is Grade.DEADLOCK)
+            out.append(self.t("deadlock_controlled", count=deadlocks, runs=v.runs))
         elif v.verdict is Verdict.DEADLOCK:
             out.append(self.t("deadlock", timeout=f"{v.timeout:g}"))
         elif v.verdict is Verdict.ERROR:
@@ -167,9 +173,37 @@ class TerminalReport:
                 out.append(self.t("native_hint"))
         elif not v.racy and not v.ok and v.verdict is not Verdict.ERROR:
             out.append(self.t("safe_failed"))
-        if v.stop_reason and v.runs < v.planned_runs:
+        if v.stop_reason and v.runs < v.planned_runs and not v.search:
             out.append(self.t("stopped", runs=v.runs, planned=v.planned_runs, reason=v.stop_reason))
+        lost = v.lost_updates
+        if lost is not None and lost.exact and lost.max > 0 and v.verdict is not Verdict.RACE:
+            out.append(self.t("lost_exact", max=_n(lost.max), s="" if lost.max == 1 else "s", total=_n(lost.total)))
+        if v.data_races and v.race_example:
+            out.append(self.t("races_seen", count=v.data_races, runs=v.runs, example=v.race_example))
+        for cycle in v.lock_cycles[:3]:
+            out.append(self.t("lock_cycle", cycle=" → ".join([*cycle, cycle[0]])))
+        if v.search:
+            out.extend(search_sentences(v.search, self.t))
         return out
+
+    def _explanation(self, v: VariantResult) -> None:
+        """Controlled mode: the failing interleaving as a table, then what it means."""
+        preemptions = v.schedule_preemptions or 0
+        if v.trace:
+            self.console.print(Padding(Text(self.t("trace_title", preemptions=preemptions,
+                                                   s="" if preemptions == 1 else "s")), (0, 0, 0, 4), expand=False))
+            order = (v.story or {}).get("threads")
+            self.console.print(Padding(trace_table(v.trace, self.t, order), (0, 0, 0, 6), expand=False))
+        for sentence in story_sentences(v.story, self.t):
+            self.console.print(Padding(Text(sentence), (0, 0, 0, 4), expand=False))
+        if v.story and v.story.get("kind") == "deadlock" and v.samples:
+            self.console.print(Padding(Text(v.samples[0], style="dim"), (0, 0, 0, 6), expand=False))
+        if v.schedule:
+            shrunk = self.t("shrunk", count=v.shrunk_from) if v.shrunk_from and v.shrunk_from > preemptions else ""
+            command = replay_command(v)
+            self.console.print("    " + self.t("schedule_line", schedule=v.schedule, preemptions=preemptions,
+                                               s="" if preemptions == 1 else "s", shrunk=shrunk, command=command),
+                               soft_wrap=True, highlight=False)
 
     def _samples(self, v: VariantResult) -> None:
         for sample in v.samples[: 1 if not self.verbose else None]:
@@ -214,6 +248,78 @@ class TerminalReport:
                 parts.append(self.t("summary_right", variant=name, runs=v.runs))
         sep = "；" if self.lang == "zh" else "; "
         return self.t("summary_case", parts=sep.join(parts))
+
+
+def trace_table(rows: Iterable[dict], t, order: list[str] | None = None) -> Table:
+    """One column per thread, one row per operation, in the order they happened."""
+    rows = list(rows)
+    present = set(r["thread"] for r in rows if "thread" in r)
+    threads = [name for name in (order or []) if name in present]
+    threads += [name for name in dict.fromkeys(r["thread"] for r in rows if "thread" in r) if name not in threads]
+    table = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False, show_edge=False, header_style="bold")
+    table.add_column(t("col_step"), justify="right")
+    table.add_column(t("col_line"), justify="right")
+    for name in threads:
+        table.add_column(name)
+    for row in rows:
+        if "skipped" in row:
+            note = t("skipped", count=row["skipped"], s="" if row["skipped"] == 1 else "s",
+                     threads=", ".join(row["threads"]))
+            table.add_row("", "", Text(note, style="dim"), *[""] * (len(threads) - 1))
+            continue
+        cells: list[Text | str] = [""] * len(threads)
+        text = _operation(row)
+        style = "red" if row.get("lost") else "bold red" if row.get("stale") else "yellow" if row.get("preempted") else ""
+        marker = "✗ " if row.get("lost") else "! " if row.get("stale") else "⇢ " if row.get("preempted") else ""
+        cells[threads.index(row["thread"])] = Text(marker + text, style=style)
+        table.add_row(str(row["step"]), str(row["line"] or ""), *cells)
+    return table
+
+
+def _operation(row: dict) -> str:
+    kind, what, value = row["kind"], row["what"], row.get("value", "")
+    if kind == "read":
+        return f"read {what} → {value}"
+    if kind == "write":
+        return f"write {what} ← {value}"
+    return f"{kind} {what}" + (f" ({value})" if value else "")
+
+
+def story_sentences(story: dict | None, t) -> list[str]:
+    if not story:
+        return []
+    kind = story.get("kind")
+    if kind == "lost update":
+        n = story["overwrites"]
+        return [t("story_lost", **{**story, "s": "" if n == 1 else "s", "were": "was" if n == 1 else "were"}),
+                t("story_lost_fix")]
+    if kind == "deadlock":
+        return [t("story_deadlock_fix")]
+    if kind == "data race":
+        return [t("story_race", **story), t("story_race_fix") if story.get("right", True)
+                else t("story_race_wrong", outcome=story.get("outcome", "?"))]
+    if kind == "wrong outcome":
+        n = story.get("preemptions") or 0
+        return [t("story_wrong", outcome=story["outcome"], preemptions=n, s="" if n == 1 else "s")]
+    return []
+
+
+def search_sentences(search: dict, t) -> list[str]:
+    bound = search.get("bound")
+    bound_text = t("search_bound", bound=bound, s="" if bound == 1 else "s") if bound is not None and not search.get(
+        "complete") else ""
+    out = [t("search_complete", schedules=search["schedules"], bound=bound_text) if search.get("complete")
+           else t("search_partial", schedules=search["schedules"], bound=bound_text, stopped=search.get("stopped") or "")]
+    first = search.get("first_wrong_preemptions")
+    if first is None:
+        first = search.get("first_failure_preemptions")
+    if first is not None:
+        out.append(t("search_first", count=first, s="" if first == 1 else "s"))
+    return out
+
+
+def replay_command(v: VariantResult) -> str:
+    return " ".join(shlex.quote(p) for p in ("racekit", "replay", v.file, "--variant", v.name, "--schedule", v.schedule or ""))
 
 
 def bar(fraction: float, width: int = BAR_WIDTH) -> str:

@@ -64,11 +64,13 @@ def run_controlled(program: Program, index: int, seed: int, schedule: str | None
         return Trial(index, seed, Status.ERROR, "error: the schedule does not fit this case",
                      detail=f"the schedule is for {declared} threads; this case starts {len(controller.threads)}")
     failing = not trial.matches or trial.race is not None or trial.status is Status.DEADLOCK
-    # Only a variant's first failure is shrunk and explained (a replay always
-    # is): the others add to the histogram, not to the story.
-    first = not getattr(program, "explained", False)
-    if failing and controller is not None and (first or schedule is not None):
-        program.explained = True  # type: ignore[attr-defined]
+    # Only a variant's first failure of each kind is shrunk and explained (a
+    # replay always is): a wrong outcome or deadlock teaches more than a race
+    # that happened to end right, so the report prefers it when both occur.
+    kind = "race" if trial.matches and trial.status is Status.DONE else "wrong"
+    explained: set[str] = program.__dict__.setdefault("explained", set())
+    if failing and controller is not None and (kind not in explained or schedule is not None):
+        explained.add(kind)
         if schedule is None and may_shrink:
             smaller = shrink(program, index, seed, trial, controller)
             if smaller is not None:
@@ -218,10 +220,12 @@ def _explain(trial: Trial, controller: Controller) -> None:
     focus: list[Op] = []
     story: dict[str, Any] | None = None
     lost_steps: set[int] = set()
+    stale: set[int] = set()
     if losses:
         lost = losses[0]
-        focus = [lost.read, *lost.overwritten, lost.write]
-        lost_steps = {id(op) for op in lost.overwritten} | {id(lost.write)}
+        focus = [lost.read, lost.overwritten[0], lost.overwritten[-1], lost.write]
+        lost_steps = {id(op) for op in lost.overwritten}
+        stale = {id(lost.write)}
         other = lost.overwritten[0]
         story = {"kind": "lost update", "reader": names[lost.read.thread], "what": lost.read.what,
                  "read_value": lost.read.value, "read_line": lost.read.line,
@@ -238,17 +242,18 @@ def _explain(trial: Trial, controller: Controller) -> None:
             story = {"kind": "data race", "first": names[race.first.thread], "first_kind": race.first.kind,
                      "what": race.first.what, "first_line": race.first.line,
                      "second": names[race.second.thread], "second_kind": race.second.kind,
-                     "second_line": race.second.line}
+                     "second_line": race.second.line, "right": trial.matches, "outcome": trial.outcome}
         else:
             focus = [op for op in log if op.preempted][:4] or log[-2 * TRACE_CONTEXT:]
             story = {"kind": "wrong outcome", "outcome": trial.outcome, "preemptions": controller.preemptions}
-    trial.trace = trace_rows(log, names, focus, lost_steps)
-    trial.story = story
+    trial.trace = trace_rows(log, names, focus, lost_steps, stale)
+    trial.story = {**(story or {}), "threads": names}
     trial.preemptions = controller.preemptions
     trial.schedule = encode_schedule(controller.choices, len(names))
 
 
-def trace_rows(log: list[Op], names: list[str], focus: list[Op], marked: set[int]) -> list[dict[str, Any]]:
+def trace_rows(log: list[Op], names: list[str], focus: list[Op], marked: set[int],
+               stale: set[int] = frozenset()) -> list[dict[str, Any]]:
     """The operations from just before the first focus operation to just after the
     last, one row each; longer stretches in between are summarised."""
     if not log:
@@ -271,7 +276,7 @@ def trace_rows(log: list[Op], names: list[str], focus: list[Op], marked: set[int
         op = log[i]
         rows.append({"step": i + 1, "thread": names[op.thread], "kind": op.kind, "what": op.what,
                      "value": op.value, "line": op.line, "preempted": op.preempted,
-                     "lost": id(op) in marked})
+                     "lost": id(op) in marked, "stale": id(op) in stale})
         previous = i
     if previous < len(log) - 1:
         rows.append({"skipped": len(log) - 1 - previous, "threads": sorted({names[op.thread] for op in log[previous + 1:]})})

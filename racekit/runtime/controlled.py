@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import random
 import re
+import sys
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -166,7 +167,16 @@ class Controller:
         self.shim_classes: dict[type, type] = {}  # racekit.runtime.shims classes bound to this trial
         self.extra_threads: list[threading.Thread] = []  # threads the case code started itself
         self.preemptions = 0
+        self._numbers: dict[int, tuple[int, object]] = {}
         strategy.thread_count(len(names))
+
+    def number(self, obj: object) -> int:
+        """A small number for an unnamed object, stable within this trial."""
+        entry = self._numbers.get(id(obj))
+        if entry is None or entry[1] is not obj:
+            entry = (len(self._numbers) + 1, obj)
+            self._numbers[id(obj)] = entry
+        return entry[0]
 
     def set_threads(self, names: list[str]) -> None:
         """Name the trial's threads once setup has run (before :meth:`start`)."""
@@ -241,6 +251,8 @@ class Controller:
 
     def record(self, kind: str, what: str, *, location: tuple[int, str] | None = None, value: str = "",
                line: int = 0, sync: int | None = None) -> None:
+        if not line:
+            line = _case_line()
         state = self.threads[self.me()]
         self.log.append(Op(self.steps, state.index, kind, what, location, value, line, state.preempting, sync))
         state.preempting = False
@@ -317,6 +329,21 @@ class Controller:
     def outcome(self) -> Outcome:
         return Outcome(self.choices, self.log, self.steps, self.deadlock,
                        self.aborted == "step limit", self.mismatch)
+
+
+_RACEKIT_DIR = __file__.rsplit("/runtime/", 1)[0]
+_THREADING = threading.__file__
+
+
+def _case_line() -> int:
+    """The line of case code that called into racekit (a lock or queue operation)."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith(_RACEKIT_DIR) and filename != _THREADING:
+            return frame.f_lineno
+        frame = frame.f_back
+    return 0
 
 
 def _always() -> bool:

@@ -74,7 +74,8 @@ class SearchSummary:
     complete: bool = False  # every schedule within the bound was explored
     bound: int | None = None  # the preemption bound reached
     stopped: str | None = None
-    first_failure_preemptions: int | None = None
+    first_failure_preemptions: int | None = None  # a wrong outcome, a deadlock or a data race
+    first_wrong_preemptions: int | None = None  # a wrong outcome or a deadlock
     pruned: bool = False  # at the last bound, some schedules were beyond it
     seen: set[tuple[int, ...]] = field(default_factory=set, repr=False)
 
@@ -115,7 +116,10 @@ def _search(program: Program, seed: int, on_trial: Callable[[Trial], None], summ
             summary.schedules += 1
             trial.index = summary.schedules - 1
             on_trial(trial)
-            failing = not trial.matches or trial.race is not None or trial.status is Status.DEADLOCK
+            wrong = not trial.matches or trial.status is Status.DEADLOCK
+            failing = wrong or trial.race is not None
+            if wrong and summary.first_wrong_preemptions is None:
+                summary.first_wrong_preemptions = strategy.preemptions
             if failing and summary.first_failure_preemptions is None:
                 summary.first_failure_preemptions = strategy.preemptions
                 if stop_on_failure:

@@ -54,7 +54,7 @@ class ModeSpec:
             detail = {"random": "seeded random choices", "pct": f"PCT, depth {self.depth}",
                       "exhaustive": "every interleaving" + (f", at most {self.preemptions} preemptions"
                                                             if self.preemptions is not None else "")}[self.strategy]
-            return f"one thread at a time, {detail}"
+            return f"strategy {self.strategy}: {detail}"
         if self.name == "yield":
             return (f"os.sched_yield() after {self.yield_probability:.0%} of shared accesses, "
                     f"switch interval {format_interval(self.switch_interval)}")

@@ -74,6 +74,9 @@ class Labels:
                        if not k.startswith("_") and not isinstance(v, (types.ModuleType, types.FunctionType, type))
                        and not isinstance(v, (int, float, str, bool, type(None)))}
         self._numbers: dict[int, int] = {}
+        for name, value in namespace.items():
+            if hasattr(value, "_name") and not name.startswith("_"):
+                value._name(name)  # `lock = threading.Lock()` is called "lock" in traces
 
     def of(self, obj: Any) -> str:
         name = self._names.get(id(obj))
@@ -105,6 +108,13 @@ class ControlledHooks(PlainHooks):
     def get(self, obj: Any, attr: str, line: int) -> Any:
         if not self._mine() or isinstance(obj, types.ModuleType):
             return getattr(obj, attr)
+        current = getattr(obj, attr)
+        if not _is_data(current):
+            # A lock, a function, a class: reaching it shares no data (only
+            # one thread runs, so looking before choosing changes nothing).
+            if hasattr(current, "_name"):
+                current._name(self.labels.attribute(obj, attr))
+            return current
         what = self.labels.attribute(obj, attr)
         self.ctl.point(f"read {what}")
         value = getattr(obj, attr)
@@ -171,6 +181,13 @@ class ControlledHooks(PlainHooks):
         self.ctl.point(f"write {name}")
         self.ns[name] = value
         self.ctl.record("write", name, location=(id(self.ns), name), value=_short(value), line=line)
+
+
+def _is_data(value: Any) -> bool:
+    from racekit.runtime.shims import _Sync
+
+    return not isinstance(value, (_Sync, types.FunctionType, types.MethodType, types.BuiltinFunctionType, type,
+                                  types.ModuleType))
 
 
 class YieldHooks(PlainHooks):

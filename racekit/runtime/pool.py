@@ -56,6 +56,7 @@ class Job:
     trials: list[Trial] = field(default_factory=list)
     stop_reason: str | None = None  # why remaining trials were not run
     failure: str | None = None  # the variant could not even be compiled in a worker
+    search: dict | None = None  # an exhaustive search's summary
 
     @property
     def finished(self) -> bool:
@@ -254,13 +255,18 @@ class Pool:
             self.interpreter = message[1]
         elif kind == "trials":
             for _key, trial in message[1]:
-                job, _plan = worker.outstanding.popleft()
+                job, plan = worker.outstanding[0]
+                if not plan.search:  # a search's plan stays until the search is done
+                    worker.outstanding.popleft()
                 self._record(job, trial, on_trial)
-                if trial.status is Status.DEADLOCK:
+                if trial.status is Status.DEADLOCK and job.mode.name != "controlled":
                     worker.retiring = True  # it exits: its stuck threads cannot be stopped
                     self._stop(job, "deadlock")
                 elif stop_on_failure and not trial.matches:
                     self._stop(job, "first failure found")
+        elif kind == "searched":
+            job, _plan = worker.outstanding.popleft()
+            job.search = message[2]
         elif kind == "cancelled":
             # The worker reads messages only between trials, so every plan of
             # this job still outstanding on it was in its queue and is dropped.

@@ -56,3 +56,5 @@ class TrialPlan:
     seed: int
     schedule: str | None = None  # controlled: replay this schedule (a saved failure)
     search: bool = False  # controlled exhaustive: this plan is the whole search
+    cap: int | None = None  # search: at most this many schedules
+    stop_on_failure: bool = False  # search: stop at the first failure

@@ -35,7 +35,13 @@ class _Sync:
 
     def __init__(self, label: str | None = None):
         self._ctl = type(self)._controller
-        self._label = label or f"{self._kind}#{_number(self)}"
+        self._named = label is not None
+        self._label = label or f"{self._kind}#{self._ctl.number(self)}"
+
+    def _name(self, label: str) -> None:
+        """Called when case code is seen reaching this object as ``label`` (``a.lock``)."""
+        if not self._named:
+            self._label, self._named = label, True
 
     def _point(self, action: str, enabled: Callable[[], bool] | None = None, timeout: Any = None) -> bool:
         if enabled is not None and timeout is not None and timeout >= 0:
@@ -44,13 +50,6 @@ class _Sync:
 
     def _record(self, kind: str, value: str = "") -> None:
         self._ctl.record(kind, self._label, value=value, sync=id(self))
-
-
-_numbers: dict[int, int] = {}
-
-
-def _number(obj: object) -> int:
-    return _numbers.setdefault(id(obj), len(_numbers) + 1)
 
 
 def _timeout(blocking: bool, timeout: float) -> float | None:
@@ -448,7 +447,7 @@ class Thread(_Sync):
                  name: str | None = None, args: tuple = (), kwargs: dict | None = None, *, daemon: bool | None = None):
         super().__init__(name)
         self._target, self._args, self._kwargs = target, args, kwargs or {}
-        self.name = name or f"Thread-{_number(self)}"
+        self.name = name or f"Thread-{self._ctl.number(self)}"
         self.daemon = bool(daemon)
         self._index: int | None = None
         self._started = False

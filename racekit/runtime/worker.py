@@ -14,7 +14,7 @@ blame the right one.
 Protocol (pickled tuples over a :class:`~racekit.runtime.channel.Channel`):
   parent -> worker  ("task", key, variant, mode, roots, sys_path, [TrialPlan]) | ("cancel", key) | ("stop",)
   worker -> parent  ("ready", info) | ("trials", [(key, Trial)]) | ("cancelled", key, n)
-                    | ("failed", key, message, n)
+                    | ("failed", key, message, n) | ("searched", key, summary)
 """
 
 from __future__ import annotations
@@ -116,15 +116,47 @@ def serve(conn: Channel, dump: Any, marker: mmap.mmap) -> None:
         dump.seek(0)
         dump.truncate()
         MARKER.pack_into(marker, 0, key, plan.index)
-        trial = program.run(plan.index, plan.seed)
+        if plan.search:
+            flush()
+            _search(conn, key, program, plan, watchdog)
+            MARKER.pack_into(marker, 0, -1, -1)
+            continue
+        trial = program.run(plan.index, plan.seed, plan.schedule)
         MARKER.pack_into(marker, 0, -1, -1)
         if not unsent:
             oldest = time.monotonic()
         unsent.append((key, trial))
-        if trial.status is Status.DEADLOCK:
+        if trial.status is Status.DEADLOCK and program.forcing.spec.name != "controlled":
             # Its threads are stuck for good; the pool replaces this process.
+            # (A controlled deadlock is found at once and its threads unwound.)
             flush()
             os._exit(0)
+
+
+def _search(conn: Channel, key: int, program: Any, plan: Any, watchdog: Watchdog) -> None:
+    """An exhaustive search, run here from start to end; its trials stream back in batches."""
+    from racekit.runtime.explore import explore
+
+    spec = program.forcing.spec
+    batch: list[tuple[int, Any]] = []
+    budget = program.variant.timeout + HARD_STOP_GRACE
+
+    def on_trial(trial: Any) -> None:
+        watchdog.cover(budget)
+        batch.append((key, trial))
+        if len(batch) >= BATCH_SIZE:
+            conn.send(("trials", list(batch)))
+            batch.clear()
+
+    summary = explore(program, plan.seed, on_trial, max_schedules=plan.cap or 20_000, bound=spec.preemptions,
+                      iterate=True, stop_on_failure=plan.stop_on_failure)
+    if batch:
+        conn.send(("trials", list(batch)))
+    conn.send(("searched", key, {"schedules": summary.schedules, "runs": summary.runs,
+                                 "complete": summary.complete, "bound": summary.bound,
+                                 "stopped": summary.stopped,
+                                 "first_failure_preemptions": summary.first_failure_preemptions,
+                                 "first_wrong_preemptions": summary.first_wrong_preemptions}))
 
 
 def main(argv: list[str]) -> None:
