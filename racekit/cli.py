@@ -90,7 +90,7 @@ def _parse_params(values: Optional[list[str]]) -> dict[str, Any]:
 @app.command()
 def run(
     paths: Paths,
-    mode: Annotated[Optional[list[str]], typer.Option("--mode", "-m", metavar="MODE", help="native, line or opcode (default); several, comma-separated or repeated, are compared side by side.")] = None,
+    mode: Annotated[Optional[list[str]], typer.Option("--mode", "-m", metavar="MODE", help="native, line, opcode, yield or controlled (default: the case's `mode:`, else opcode); several, comma-separated or repeated, are compared side by side.")] = None,
     runs: Annotated[Optional[int], typer.Option("--runs", "-n", min=1, metavar="N", help="Trials per variant and mode (default: the case's `runs`).")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", min=0, metavar="SEED", help="Base seed; the default is random and printed.")] = None,
     variant: Annotated[Optional[list[str]], typer.Option("--variant", "-V", metavar="NAME", help="Only these variants (comma-separated or repeated).")] = None,
@@ -116,7 +116,7 @@ def run(
     try:
         profile = _profile(config)
         settings = {
-            "mode": _split(mode) or _split([profile["mode"]] if "mode" in profile else None) or ("opcode",),
+            "mode": _split(mode) or _split([profile["mode"]] if "mode" in profile else None),
             "runs": runs if runs is not None else profile.get("runs"),
             "seed": seed if seed is not None else profile.get("seed"),
             "switch_interval": switch_interval if switch_interval is not None else profile.get("switch_interval", 1e-6),
@@ -221,8 +221,9 @@ def _execute(cases, options, planned, settings) -> RunResult:
         details = {p.mode.name: p.mode.describe() for p in planned}
         details.update({m: ModeSpec(m, options.switch_interval).describe() for m in options.modes  # type: ignore[arg-type]
                         if m not in details})
+        modes = list(details)
         seed = planned[0].seed if planned else 0
-        report.header(interpreter_info(), seed, workers, options.modes, details)
+        report.header(interpreter_info(), seed, workers, modes, details)
     total = sum(p.runs for p in planned)
     if not stderr.is_terminal or total == 0:
         return run_cases(cases, options, planned=planned)

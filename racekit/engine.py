@@ -37,7 +37,7 @@ EXHAUSTIVE_CAP = 20_000  # schedules an exhaustive search may run unless --runs 
 
 @dataclass(frozen=True)
 class RunOptions:
-    modes: tuple[str, ...] = (DEFAULT_MODE,)
+    modes: tuple[str, ...] = ()  # empty: each case's own `mode:`, else opcode
     runs: int | None = None  # None: each variant's own `runs`
     seed: int | None = None  # None: a fresh random seed, reported
     variants: tuple[str, ...] = ()  # empty: all
@@ -134,7 +134,7 @@ def plan(cases: list[Case], options: RunOptions) -> list[Planned]:
                 variant = variant.with_params(overrides)
             if options.timeout is not None:
                 variant = replace(variant, timeout=options.timeout)
-            for mode in options.modes:
+            for mode in options.modes or variant.modes or (DEFAULT_MODE,):
                 spec = ModeSpec(mode, options.switch_interval, options.strategy, options.depth,  # type: ignore[arg-type]
                                 options.preemptions)
                 runs = options.runs or variant.runs

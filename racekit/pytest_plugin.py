@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-MODES = ("native", "line", "opcode")
+MODES = ("native", "line", "opcode", "yield", "controlled")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -34,7 +34,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--racekit-runs", metavar="N", default=None,
                     help="trials per variant (default: each case's `runs`; ini: racekit_runs)")
     group.addoption("--racekit-mode", metavar="MODE[,MODE]", default=None,
-                    help="native, line or opcode, comma-separated (default opcode; ini: racekit_mode)")
+                    help="native, line, opcode, yield or controlled, comma-separated (default: each case's `mode:`, else opcode; ini: racekit_mode)")
     group.addoption("--racekit-seed", metavar="SEED", default=None,
                     help="base seed; each test's seed derives from it and the test's id (ini: racekit_seed)")
     group.addoption("--racekit-timeout", metavar="SECONDS", default=None,
@@ -67,7 +67,7 @@ class Settings:
 
     def __init__(self, config: pytest.Config):
         self.runs = self._get(config, "runs", _positive_int)
-        self.modes = self._get(config, "mode", _modes) or ("opcode",)
+        self.modes = self._get(config, "mode", _modes) or ()  # (): each case's own `mode:`, else opcode
         self.timeout = self._get(config, "timeout", _positive_float)
         seed = self._get(config, "seed", _seed)
         worker_input = getattr(config, "workerinput", None)
@@ -146,7 +146,8 @@ class RacekitSession:
 
     def pytest_report_header(self, config: pytest.Config) -> str:
         runs = self.settings.runs or "each case's own"
-        return (f"racekit: base seed {self.settings.seed} (--racekit-seed), mode {','.join(self.settings.modes)}, "
+        modes = ",".join(self.settings.modes) or "each case's own (else opcode)"
+        return (f"racekit: base seed {self.settings.seed} (--racekit-seed), mode {modes}, "
                 f"runs {runs}")
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -193,7 +194,12 @@ class RacekitSession:
         options = RunOptions(modes=self.settings.modes, runs=self.settings.runs, seed=seed,
                              variants=(variant.name,), timeout=self.settings.timeout,
                              scope=(str(self.config.rootpath),))
-        result = run([case], options, pool=self.pool())
+        from racekit.errors import RacekitError
+
+        try:
+            result = run([case], options, pool=self.pool())
+        except RacekitError as exc:
+            pytest.fail(f"racekit: {exc}", pytrace=False)
         if result.interrupted:
             raise KeyboardInterrupt
         return result.variants, seed
@@ -256,7 +262,9 @@ def failure_report(results: list[Any], nodeid: str, settings: Settings) -> str:
         headline = (f"racekit: {first.verdict.value} in {first.wrong} of {first.runs} runs "
                     f"(mode {first.mode}, seed {first.seed}), but this case should have none")
     body = "\n".join(line.rstrip() for line in buffer.getvalue().rstrip().splitlines())
-    command = f"  pytest '{nodeid}' --racekit-seed {settings.seed} --racekit-mode {','.join(settings.modes)}"
+    command = f"  pytest '{nodeid}' --racekit-seed {settings.seed}"
+    if settings.modes:
+        command += f" --racekit-mode {','.join(settings.modes)}"
     if settings.runs:
         command += f" --racekit-runs {settings.runs}"
     if settings.timeout:

@@ -89,10 +89,10 @@ def test_failure_report_has_histogram_seed_and_reproduce_lines(project):
         "*3*0*0.0%*expected*",
         "*RACE ✗ (NOT as expected)  mode opcode, 5 runs*",
         "reproduce:",
-        "  pytest 'fixed.yaml::fixed?wrong?' --racekit-seed 77 --racekit-mode opcode",
+        "  pytest 'fixed.yaml::fixed?wrong?' --racekit-seed 77",
         "  racekit run fixed.yaml --variant wrong --mode opcode --seed * --runs 5",
     ])
-    result.stdout.fnmatch_lines(["*racekit: base seed 77 (--racekit-seed), mode opcode, runs each case's own*"])
+    result.stdout.fnmatch_lines(["*racekit: base seed 77 (--racekit-seed), mode each case's own (else opcode), runs each case's own*"])
     assert "Traceback" not in result.stdout.str()
 
 
@@ -237,7 +237,7 @@ def test_python_cases_reach_the_users_class(pytester):
         "*racekit: race in * of 150 runs (mode opcode, seed *), but this case should have none*",
         "*test_unlocked_account_claimed_correct*should be correct*",
         "*reproduce:*",
-        "*pytest 'test_account.py::test_unlocked_account_claimed_correct' --racekit-seed 1 --racekit-mode opcode*",
+        "*pytest 'test_account.py::test_unlocked_account_claimed_correct' --racekit-seed 1",
     ])
 
 

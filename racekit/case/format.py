@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from racekit.case.model import KINDS, Expectation
+from racekit.case.model import KINDS, MODES, Expectation
 from racekit.case.spec import (
     INVALID,
     AnyValue,
@@ -35,6 +35,25 @@ MAX_THREADS = 256
 MAX_RUNS = 10_000_000
 
 IDENTIFIER = Name(r"[A-Za-z_][A-Za-z0-9_]*", "a Python identifier")
+
+
+@dataclass
+class Modes(Spec):
+    """``mode: controlled`` or ``mode: [native, opcode]``."""
+
+    description: str = ""
+
+    def read(self, node: yaml.Node, r: Reader, where: str) -> Any:
+        items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        if not items:
+            r.error(node, f"{where} must name at least one mode")
+            return INVALID
+        modes = [Choice(MODES).load(item, r, where) for item in items]
+        return INVALID if any(m is INVALID for m in modes) else tuple(dict.fromkeys(modes))
+
+    def json_schema(self) -> dict[str, Any]:
+        one = {"enum": list(MODES)}
+        return self._doc({"oneOf": [one, {"type": "array", "items": one, "minItems": 1}]})
 
 
 @dataclass
@@ -130,6 +149,8 @@ VARIANT_FIELDS: dict[str, Field] = {
     "timeout": Field(Seconds(description="Seconds one trial may take before it counts as a deadlock (default 10).")),
     "runs": Field(Integer(1, MAX_RUNS, description="Default number of trials (the CLI's --runs overrides).")),
     "racy": Field(Boolean(description="This variant demonstrates a race: it passes when a failure is observed.")),
+    "mode": Field(Modes(description="The scheduler(s) this case teaches best, used when the command line names "
+                                    "none: native, line, opcode, yield, controlled (default opcode).")),
 }
 
 VARIANT = Fields(VARIANT_FIELDS, what="a variant")

@@ -36,7 +36,7 @@ from racekit.case.yamlsource import Reader, compose, position
 from racekit.errors import CaseError, Problem
 
 _INHERITED = ("title", "description", "notes", "i18n", "params", "setup", "threads",
-              "outcome", "expect", "timeout", "runs", "racy")
+              "outcome", "expect", "timeout", "runs", "racy", "mode")
 
 
 def load_case(path: str | os.PathLike[str]) -> Case:
@@ -247,6 +247,7 @@ def _build_variant(m: dict[str, Any], case: str, name: str, kind: str, r: Reader
         description=m.get("description") or "",
         notes=m.get("notes") or "",
         i18n=m.get("i18n") or {},
+        modes=m.get("mode") or (),
     )
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 KINDS = ("threads", "processes", "script", "timing")
+MODES = ("native", "line", "opcode", "yield", "controlled")  # racekit.runtime.forcing implements them
 DEFAULT_RUNS = 100
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_VARIANT = "default"
@@ -175,6 +176,7 @@ class Variant:
     notes: str = ""
     i18n: dict[str, dict[str, str]] = field(default_factory=dict)
     target: PythonTarget | None = None  # set for cases written in Python
+    modes: tuple[str, ...] = ()  # the case's preferred scheduler(s), when the command line names none
 
     @property
     def id(self) -> str:

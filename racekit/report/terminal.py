@@ -168,7 +168,7 @@ class TerminalReport:
         elif v.verdict is Verdict.ERROR:
             out.append(self.t("error", reason=v.reason or "?"))
         if v.racy and v.verdict is Verdict.NO_RACE:
-            out.append(self.t("racy_missed"))
+            out.append(self.t("racy_missed", suggest="opcode" if v.mode in ("native", "line") else "controlled"))
             if v.mode == "native":
                 out.append(self.t("native_hint"))
         elif not v.racy and not v.ok and v.verdict is not Verdict.ERROR:

@@ -1,0 +1,226 @@
+"""Controlled mode: exact interleavings, exhaustive counts, replay, explanations.
+
+Everything here is deterministic: the scheduler, not the operating system,
+decides every interleaving.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+
+import pytest
+
+from conftest import CASES, TEST_CASES, racekit
+from racekit.analysis.results import Verdict
+from racekit.case.loader import load_case
+from racekit.engine import RunOptions, replay_schedule, run
+from racekit.runtime.controlled import decode_schedule, encode_schedule
+from racekit.runtime.explore import explore
+from racekit.runtime.forcing import ModeSpec
+from racekit.runtime.program import compile_program
+
+
+@pytest.fixture(autouse=True)
+def no_saved_schedules(monkeypatch):
+    """Saved failures would be replayed first and change the counts below."""
+    monkeypatch.setenv("RACEKIT_DATABASE", "off")
+
+
+def search(path, variant, bound=None):
+    case = load_case(path)
+    program = compile_program(case.variant(variant), ModeSpec("controlled", strategy="exhaustive",
+                                                              preemptions=bound))
+    outcomes: Counter[str] = Counter()
+    summary = explore(program, 1, lambda t: outcomes.update([t.outcome]), 100_000, bound=bound,
+                      iterate=bound is None)
+    return outcomes, summary
+
+
+def controlled(path, *variants, strategy="random", runs=None, **options):
+    case = load_case(path)
+    result = run([case], RunOptions(modes=("controlled",), strategy=strategy, runs=runs, variants=variants,
+                                    seed=5, workers=1, **options))
+    return {v.name: v for v in result.variants}
+
+
+# -- the correctness table ------------------------------------------------------------
+
+
+def test_two_threads_two_increments_have_exactly_70_interleavings():
+    # C(8, 4): each thread reads and writes twice; every order of the 8
+    # operations that keeps each thread's own order is one schedule.
+    outcomes, summary = search(TEST_CASES / "twice.yaml", "racy")
+    assert summary.schedules == 70 and summary.complete
+    assert outcomes == {"2": 32, "3": 32, "4": 6}
+
+
+@pytest.mark.parametrize("bound, schedules, outcomes", [
+    (0, 1, {"4": 1}),
+    (1, 5, {"4": 3, "2": 2}),
+    (2, 17, {"4": 5, "2": 6, "3": 6}),
+])
+def test_a_preemption_bound_explores_fewer_schedules(bound, schedules, outcomes):
+    found, summary = search(TEST_CASES / "twice.yaml", "racy", bound=bound)
+    assert summary.schedules == schedules and summary.complete
+    assert found == outcomes
+
+
+def test_the_locked_variant_only_ever_ends_at_4():
+    outcomes, summary = search(TEST_CASES / "twice.yaml", "locked")
+    assert outcomes == {"4": 6} and summary.complete
+
+
+def test_withdraw_if_enough_is_found_at_preemption_bound_1():
+    v = controlled(CASES / "check_then_act.yaml", "unlocked", strategy="exhaustive")["unlocked"]
+    assert v.verdict is Verdict.RACE and v.ok
+    assert v.search["complete"] and v.search["first_wrong_preemptions"] == 1
+    assert "-60" in v.outcomes
+    assert v.schedule_preemptions == 1
+
+
+def test_list_append_and_queue_hand_offs_are_never_racy():
+    append = controlled(TEST_CASES / "append.yaml", runs=20, params={"iterations": 5})["default"]
+    assert append.verdict is Verdict.NO_RACE and append.data_races == 0
+    handoff = controlled(TEST_CASES / "handoff.yaml", runs=40)["default"]
+    assert handoff.verdict is Verdict.NO_RACE and handoff.data_races == 0, handoff.rows
+
+
+def test_the_deadlock_case_is_found_as_a_deadlock_in_under_a_second():
+    started = time.monotonic()
+    v = controlled(CASES / "deadlock.yaml", "opposite_order", strategy="exhaustive")["opposite_order"]
+    assert time.monotonic() - started < 1 + 1.5  # the verdict in < 1 s, plus one worker's start-up
+    assert v.verdict is Verdict.DEADLOCK and v.ok
+    assert v.story["kind"] == "deadlock"
+    assert "alice_to_bob waits to acquire b.lock" in v.samples[0]
+    assert "a.lock is held by alice_to_bob" in v.samples[0]
+    assert v.lock_cycles == (("a.lock", "b.lock"),)
+    fixed = controlled(CASES / "deadlock.yaml", "global_order", strategy="exhaustive")["global_order"]
+    assert fixed.verdict is Verdict.NO_RACE and fixed.search["complete"] and not fixed.lock_cycles
+
+
+# -- finding, shrinking, explaining --------------------------------------------------------
+
+
+def test_random_strategy_finds_the_lost_update_and_shrinks_it_to_one_preemption():
+    v = controlled(CASES / "balance.yaml", "unlocked", runs=5)["unlocked"]
+    assert v.verdict is Verdict.RACE
+    assert v.lost_updates.exact and v.lost_updates.max >= 1
+    assert v.schedule_preemptions == 1
+    assert len(v.schedule) < 200
+    story = v.story
+    assert story["kind"] == "lost update" and story["what"] == "account.balance"
+    assert story["reader"] in ("depositor", "withdrawer") and story["overwrites"] >= 1
+    marks = [row for row in v.trace if row.get("stale")]
+    assert len(marks) == 1 and marks[0]["kind"] == "write"
+
+
+def test_pct_strategy_finds_it_too():
+    v = controlled(CASES / "balance.yaml", "unlocked", strategy="pct", runs=20)["unlocked"]
+    assert v.verdict is Verdict.RACE
+
+
+def test_safe_variants_stay_safe_under_every_strategy():
+    for strategy in ("random", "pct"):
+        found = controlled(CASES / "balance.yaml", "locked_fine", strategy=strategy, runs=5,
+                           params={"iterations": 50})
+        assert found["locked_fine"].verdict is Verdict.NO_RACE, strategy
+
+
+def test_locals_are_not_instrumented():
+    v = controlled(CASES / "local_vs_shared.yaml", "local_slots", runs=10)["local_slots"]
+    assert v.verdict is Verdict.NO_RACE and v.data_races == 0
+
+
+# -- replay ---------------------------------------------------------------------------------
+
+
+def test_schedule_strings_round_trip():
+    choices = [0, 0, 0, 1, 1, 0] + [1] * 30
+    text = encode_schedule(choices, 2)
+    assert text == "2:a3b2ab30"
+    assert decode_schedule(text) == (2, choices)
+    with pytest.raises(ValueError):
+        decode_schedule("2:c")
+
+
+def test_replay_is_identical_every_time():
+    case = load_case(CASES / "balance.yaml")
+    traces = set()
+    for _ in range(20):
+        v = replay_schedule(case, "unlocked", "2:b803a2000").variants[0]
+        traces.add(json.dumps([v.outcomes, v.trace, v.story], sort_keys=True))
+    assert len(traces) == 1
+    assert v.outcomes == {"-1000": 1}
+
+
+# A schedule recorded on CPython 3.11: visible operations come from the case's
+# source, so it replays identically on every supported version.
+RECORDED = "2:b803a2000"
+
+
+def test_a_recorded_schedule_replays_on_this_interpreter():
+    proc = racekit("replay", "cases/balance.yaml", "--variant", "unlocked", "--schedule", RECORDED, "-f", "json")
+    assert proc.returncode == 1, proc.stderr  # it replays a failure
+    v = json.loads(proc.stdout)["cases"][0]["variants"][0]
+    assert v["outcomes"] == {"-1000": 1}
+    assert v["story"]["reader"] == "withdrawer" and v["story"]["read_value"] == "-401"
+    assert v["story"]["overwrites"] == 1000 and v["schedule"] == RECORDED
+
+
+def test_replay_rejects_a_schedule_for_another_case():
+    proc = racekit("replay", "cases/balance.yaml", "-V", "unlocked", "-s", "3:abc")
+    assert proc.returncode == 2
+    assert "error: the schedule does not fit this case: the schedule is for 3 threads; this case starts 2" in proc.stderr
+    proc = racekit("replay", "cases/balance.yaml", "-V", "unlocked", "-s", "nonsense")
+    assert proc.returncode == 2 and "not a racekit schedule" in proc.stderr
+
+
+def test_failing_schedules_are_kept_and_replayed_first(tmp_path, monkeypatch):
+    monkeypatch.setenv("RACEKIT_DATABASE", str(tmp_path / "db.json"))
+    first = controlled(CASES / "check_then_act.yaml", "unlocked", runs=30)["unlocked"]
+    assert first.schedule
+    saved = json.loads((tmp_path / "db.json").read_text())
+    assert any(first.schedule in schedules for schedules in saved.values())
+    second = controlled(CASES / "check_then_act.yaml", "unlocked", runs=1)["unlocked"]
+    assert second.verdict is Verdict.RACE  # the one trial is the saved failure, replayed
+
+
+def test_cli_controlled_run_prints_the_trace_and_the_schedule():
+    proc = racekit("run", "cases/check_then_act.yaml", "-V", "unlocked", "-m", "controlled",
+                   "--strategy", "exhaustive", env={"RACEKIT_DATABASE": "off"})
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "STEP  LINE  customer-1" in out
+    assert "Explored all 20 schedules: the search is complete." in out
+    assert "The first failure needs 1 preemption." in out
+    assert "Replay it: racekit replay cases/check_then_act.yaml --variant unlocked --schedule 2:" in out
+
+
+def test_python_cases_are_refused_in_instrumented_modes(pytester):
+    pytester.makepyfile(test_x="""
+import racekit
+
+@racekit.race_test(expect=1)
+def test_one(race):
+    race.thread(lambda: None)
+    race.outcome(lambda: 1)
+""")
+    result = pytester.runpytest("--racekit-mode", "controlled")
+    result.stdout.fnmatch_lines(["*yield and controlled modes run case files only*"])
+
+
+# -- yield mode -------------------------------------------------------------------------------
+
+
+def test_yield_mode_finds_the_lost_update_and_counts_it_exactly():
+    # Measured: every trial of the unlocked balance loses updates under yield
+    # mode (yields after half the accesses); 60 runs leave no room for a miss.
+    case = load_case(CASES / "balance.yaml")
+    result = run([case], RunOptions(modes=("yield",), runs=60, variants=("unlocked", "locked_fine"), seed=2,
+                                    workers=1, stop_on_failure=True))
+    found = {v.name: v for v in result.variants}
+    assert found["unlocked"].verdict is Verdict.RACE
+    assert found["unlocked"].lost_updates.exact
+    assert found["locked_fine"].verdict is Verdict.NO_RACE
