@@ -38,25 +38,27 @@ class LostUpdate:
 
 
 def lost_updates(log: Sequence[Op]) -> list[LostUpdate]:
-    last_read: dict[tuple[int, tuple], Op] = {}
-    writes: dict[tuple, list[Op]] = {}
+    """One pass: for every thread with a read of a location still pending, the
+    other threads' writes to it since (linear in the log, times the threads)."""
+    unseen: dict[tuple, dict[int, tuple[Op, list[Op]]]] = {}  # location -> thread -> (its read, writes since)
     lost_already: set[int] = set()
     found: list[LostUpdate] = []
     for op in log:
         if op.location is None:
             continue
-        key = (op.thread, op.location)
+        pending = unseen.setdefault(op.location, {})
         if op.kind == "read":
-            last_read[key] = op
+            pending[op.thread] = (op, [])
         elif op.kind == "write":
-            read = last_read.pop(key, None)
-            if read is not None:
-                erased = tuple(w for w in writes.get(op.location, ())
-                               if w.step > read.step and w.thread != op.thread and id(w) not in lost_already)
+            mine = pending.pop(op.thread, None)
+            if mine is not None:
+                erased = tuple(w for w in mine[1] if id(w) not in lost_already)
                 if erased:
                     lost_already.update(id(w) for w in erased)
-                    found.append(LostUpdate(read, erased, op))
-            writes.setdefault(op.location, []).append(op)
+                    found.append(LostUpdate(mine[0], erased, op))
+            for thread, (_read, writes) in pending.items():
+                if thread != op.thread:
+                    writes.append(op)
     return found
 
 

@@ -71,15 +71,26 @@ def run_controlled(program: Program, index: int, seed: int, schedule: str | None
     explained: set[str] = program.__dict__.setdefault("explained", set())
     if failing and controller is not None and (kind not in explained or schedule is not None):
         explained.add(kind)
-        if schedule is None and may_shrink:
-            smaller = shrink(program, index, seed, trial, controller)
-            if smaller is not None:
-                trial.schedule, trial.trace, trial.story, trial.preemptions = (
-                    smaller.schedule, smaller.trace, smaller.story, smaller.preemptions)
-                trial.shrunk_from = controller.preemptions
-                return trial
         _explain(trial, controller)
+        if schedule is None and may_shrink and controller.preemptions > 1:
+            # Shrinking takes more runs; the worker reports the failure first
+            # and the smaller schedule after (see finish_shrink).
+            program.pending_shrink = (index, seed, trial, controller)  # type: ignore[attr-defined]
+            trial.shrinking = True
     return trial
+
+
+def finish_shrink(program: Program, each_attempt: Callable[[], None] = lambda: None) -> dict[str, Any] | None:
+    """Shrink the failure :func:`run_controlled` left pending; the fields that change."""
+    pending = program.__dict__.pop("pending_shrink", None)
+    if pending is None:
+        return None
+    index, seed, trial, controller = pending
+    smaller = shrink(program, index, seed, trial, controller, each_attempt)
+    if smaller is None:
+        return None
+    return {"schedule": smaller.schedule, "trace": smaller.trace, "story": smaller.story,
+            "preemptions": smaller.preemptions, "shrunk_from": controller.preemptions}
 
 
 def execute(program: Program, index: int, seed: int, strategy: Strategy) -> tuple[Trial, Controller | None]:
@@ -178,7 +189,8 @@ class PreemptAt(Strategy):
         return current if current in enabled else enabled[0]
 
 
-def shrink(program: Program, index: int, seed: int, failing: Trial, controller: Controller) -> Trial | None:
+def shrink(program: Program, index: int, seed: int, failing: Trial, controller: Controller,
+           each_attempt: Callable[[], None] = lambda: None) -> Trial | None:
     """A schedule that fails the same way with fewer preemptions, if a short search finds one.
 
     Tries 0, 1, 2, … preemptions placed at random choice points (a lost update
@@ -191,6 +203,7 @@ def shrink(program: Program, index: int, seed: int, failing: Trial, controller: 
     for count in range(0, best):
         attempts = 1 if count == 0 else SHRINK_ATTEMPTS
         for _ in range(attempts):
+            each_attempt()
             points = set(rng.sample(range(1, total_points + 1), min(count, total_points)))
             trial, ctl = execute(program, index, seed, PreemptAt(points, rng.randrange(1 << 30)))
             if ctl is not None and _failure_kind(trial) == kind and ctl.preemptions < best:

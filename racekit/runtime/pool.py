@@ -93,6 +93,7 @@ class _Worker:
         self.conn: Channel = parent_end
         self.ready = False
         self.retiring = False
+        self.awaiting = 0  # "explained" messages still to come
         self.info: dict[str, object] = {}
         self.started = time.monotonic()
         self.last_heard = self.started
@@ -152,6 +153,7 @@ class Pool:
         self._workers: list[_Worker] = []
         self._selector = selectors.DefaultSelector()
         self._keys = 0
+        self._jobs_by_key: dict[int, list[Job]] = {}
         self.interpreter: dict[str, object] = {}
 
     def new_key(self) -> int:
@@ -187,11 +189,12 @@ class Pool:
         jobs keep the trials gathered so far.
         """
         jobs = [j for j in jobs if j.pending]
+        self._jobs_by_key = {j.key: [j] for j in jobs}
         chunk = {j.key: _chunk_size(len(j.pending), self.size) for j in jobs}
         try:
             while True:
                 queued = [j for j in jobs if j.pending]
-                busy = [w for w in self._workers if w.outstanding]
+                busy = [w for w in self._workers if w.outstanding or w.awaiting]
                 if not queued and not busy:
                     return
                 self._grow(sum(len(j.pending) for j in queued) + sum(len(w.outstanding) for w in busy))
@@ -258,12 +261,22 @@ class Pool:
                 job, plan = worker.outstanding[0]
                 if not plan.search:  # a search's plan stays until the search is done
                     worker.outstanding.popleft()
+                if trial.shrinking:
+                    worker.awaiting += 1  # its smaller schedule is still to come
                 self._record(job, trial, on_trial)
                 if trial.status is Status.DEADLOCK and job.mode.name != "controlled":
                     worker.retiring = True  # it exits: its stuck threads cannot be stopped
                     self._stop(job, "deadlock")
                 elif stop_on_failure and not trial.matches:
                     self._stop(job, "first failure found")
+        elif kind == "explained":
+            key, index, fields = message[1], message[2], message[3] or {}
+            worker.awaiting = max(0, worker.awaiting - 1)
+            for job in self._jobs_by_key.get(key, ()):
+                for trial in job.trials:
+                    if trial.index == index:
+                        for name, value in fields.items():
+                            setattr(trial, name, value)
         elif kind == "searched":
             job, _plan = worker.outstanding.popleft()
             job.search = message[2]

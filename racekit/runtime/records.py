@@ -42,6 +42,7 @@ class Trial:
     schedule: str | None = None  # controlled: the replayable schedule (shrunk, for the first failure)
     preemptions: int | None = None
     shrunk_from: int | None = None  # preemptions of the failing schedule before shrinking
+    shrinking: bool = False  # a smaller schedule follows in an "explained" message
     steps: int | None = None
     trace: list[dict[str, Any]] | None = None  # controlled: the failing interleaving, as rows
     story: dict[str, Any] | None = None  # what went wrong, as facts a report turns into sentences

@@ -15,6 +15,7 @@ Protocol (pickled tuples over a :class:`~racekit.runtime.channel.Channel`):
   parent -> worker  ("task", key, variant, mode, roots, sys_path, [TrialPlan]) | ("cancel", key) | ("stop",)
   worker -> parent  ("ready", info) | ("trials", [(key, Trial)]) | ("cancelled", key, n)
                     | ("failed", key, message, n) | ("searched", key, summary)
+                    | ("explained", key, trial index, fields of a shrunk failure)
 """
 
 from __future__ import annotations
@@ -126,6 +127,16 @@ def serve(conn: Channel, dump: Any, marker: mmap.mmap) -> None:
         if not unsent:
             oldest = time.monotonic()
         unsent.append((key, trial))
+        if "pending_shrink" in program.__dict__:
+            # Report the failure now; shrink its schedule after.
+            from racekit.runtime.control_trial import finish_shrink
+
+            flush()
+            MARKER.pack_into(marker, 0, key, plan.index)
+            budget = program.variant.timeout + HARD_STOP_GRACE
+            smaller = finish_shrink(program, lambda: watchdog.cover(budget))
+            MARKER.pack_into(marker, 0, -1, -1)
+            conn.send(("explained", key, trial.index, smaller))
         if trial.status is Status.DEADLOCK and program.forcing.spec.name != "controlled":
             # Its threads are stuck for good; the pool replaces this process.
             # (A controlled deadlock is found at once and its threads unwound.)
