@@ -109,6 +109,9 @@ def plan(cases: list[Case], options: RunOptions) -> list[Planned]:
     if options.preemptions is not None and options.preemptions < 0:
         raise UsageError(f"--preemptions must be 0 or more, got {options.preemptions}")
     for case in cases:
+        if case.kind == "processes" and any(m in INSTRUMENTED_MODES for m in options.modes):
+            raise UsageError(f"{case.name}: the yield and controlled modes run threads only (one scheduler cannot "
+                             "steer separate processes); use native, line or opcode for kind: processes")
         if case.kind == "python" and any(m in INSTRUMENTED_MODES for m in options.modes):
             raise UsageError(f"{case.name}: the yield and controlled modes run case files only (they rewrite the "
                              "case's code); use native, line or opcode for cases written in Python")
@@ -134,7 +137,11 @@ def plan(cases: list[Case], options: RunOptions) -> list[Planned]:
                 variant = variant.with_params(overrides)
             if options.timeout is not None:
                 variant = replace(variant, timeout=options.timeout)
-            for mode in options.modes or variant.modes or (DEFAULT_MODE,):
+            modes = options.modes or variant.modes or (DEFAULT_MODE,)
+            if variant.kind in ("script", "timing"):
+                # One run: racekit's schedulers do not reach inside these.
+                modes = options.modes[:1] or ("native",)
+            for mode in modes:
                 spec = ModeSpec(mode, options.switch_interval, options.strategy, options.depth,  # type: ignore[arg-type]
                                 options.preemptions)
                 runs = options.runs or variant.runs

@@ -361,8 +361,10 @@ VALUE_ERRORS = [
     pytest.param(b"kind: thread",
                  "10:7: error: kind must be one of 'threads', 'processes', 'script', 'timing', got 'thread' (did you mean 'threads'?)",
                  id="kind-misspelt"),
-    pytest.param(b"kind: processes", "10:1: error: kind 'processes' is not supported by this version of racekit yet (only 'threads')",
-                 id="kind-unsupported"),
+    pytest.param(b"script: demo.py", "10:1: error: 'script' is for kind: script, not kind: threads",
+                 id="key-of-another-kind"),
+    pytest.param(b"workers: 3", "10:1: error: 'workers' is for kind: timing, not kind: threads",
+                 id="timing-key-in-threads"),
     pytest.param(b"params: {d: 2001-13-45}", "10:13: error: cannot read '2001-13-45' as timestamp: month must be in 1..12",
                  id="bad-date"),
 ]
@@ -371,6 +373,15 @@ VALUE_ERRORS = [
 @pytest.mark.parametrize(("line", "expected"), VALUE_ERRORS)
 def test_values_of_the_wrong_type_or_range(line, expected):
     assert_errors(BASE + line + b"\n", [f"{PATH}:{expected}"])
+
+
+def test_a_script_case_names_what_it_lacks_and_what_does_not_belong():
+    assert_errors(BASE + b"kind: script\n", [
+        f"{PATH}:1:1: error: the case has no 'script' (the program to run); add it to the top level or to the variant",
+        f"{PATH}:3:1: error: 'setup' is for kind: threads or processes or timing, not kind: script",
+        f"{PATH}:5:1: error: 'threads' is for kind: threads or processes, not kind: script",
+        f"{PATH}:8:1: error: 'outcome' is for kind: threads or processes, not kind: script",
+    ])
 
 
 # -- names ----------------------------------------------------------------------------

@@ -156,7 +156,18 @@ def grade(variant: Variant, mode: ModeSpec, trials: list[Trial], seed: int, plan
         race_example=raced[0].race if raced else None,
         lock_cycles=tuple(tuple(c) for c in lock_cycles(lock_pairs)),
         search=search,
+        timing=_median_timing(trials),
+        workers=variant.workers if variant.kind == "timing" else None,
     )
+
+
+def _median_timing(trials: list[Trial]) -> dict[str, dict[str, float]] | None:
+    """kind timing: the median seconds of each work, run each way."""
+    measured = [t.timing for t in trials if t.timing]
+    if not measured:
+        return None
+    return {work: {how: statistics.median(m[work][how] for m in measured) for how in measured[0][work]}
+            for work in measured[0]}
 
 
 def _reason(verdict: Verdict, trials: list[Trial], failure: str | None) -> str | None:

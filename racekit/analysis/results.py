@@ -100,6 +100,8 @@ class VariantResult:
     race_example: str | None = None
     lock_cycles: tuple[tuple[str, ...], ...] = ()  # lock-order inversions seen in any trial
     search: dict[str, Any] | None = None  # an exhaustive search's summary
+    timing: dict[str, dict[str, float]] | None = None  # kind timing: median seconds per work and way
+    workers: int | None = None  # kind timing: N
 
     @property
     def id(self) -> str:
@@ -152,6 +154,7 @@ class VariantResult:
             "race_example": self.race_example,
             "lock_cycles": [list(c) for c in self.lock_cycles],
             "search": self.search,
+            "timing": self.timing,
             "lost_update_histogram": (
                 {str(_num(k)): n for k, n in self.lost_updates.histogram} if self.lost_updates else None
             ),

@@ -6,7 +6,8 @@ JSON Schema, so the two cannot disagree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -35,6 +36,45 @@ MAX_THREADS = 256
 MAX_RUNS = 10_000_000
 
 IDENTIFIER = Name(r"[A-Za-z_][A-Za-z0-9_]*", "a Python identifier")
+
+
+@dataclass
+class ListOf(Spec):
+    """A YAML list of one kind of item."""
+
+    item: Spec = field(default_factory=Text)
+    description: str = ""
+
+    def read(self, node: yaml.Node, r: Reader, where: str) -> Any:
+        if not isinstance(node, yaml.SequenceNode):
+            r.error(node, f"{where} must be a list, got {describe_node(node)}")
+            return INVALID
+        items = [self.item.load(child, r, f"{where}[{i}]") for i, child in enumerate(node.value)]
+        return INVALID if any(i is INVALID for i in items) else tuple(items)
+
+    def json_schema(self) -> dict[str, Any]:
+        return self._doc({"type": "array", "items": self.item.json_schema()})
+
+
+@dataclass
+class Regex(Spec):
+    """A Python regular expression, compiled now so mistakes point into the YAML."""
+
+    description: str = ""
+
+    def read(self, node: yaml.Node, r: Reader, where: str) -> Any:
+        text = Text().load(node, r, where)
+        if text is INVALID:
+            return INVALID
+        try:
+            re.compile(text)
+        except re.error as exc:
+            r.error(node, f"{where} is not a valid regular expression: {exc}")
+            return INVALID
+        return text
+
+    def json_schema(self) -> dict[str, Any]:
+        return self._doc({"type": "string", "format": "regex"})
 
 
 @dataclass
@@ -151,6 +191,26 @@ VARIANT_FIELDS: dict[str, Field] = {
     "racy": Field(Boolean(description="This variant demonstrates a race: it passes when a failure is observed.")),
     "mode": Field(Modes(description="The scheduler(s) this case teaches best, used when the command line names "
                                     "none: native, line, opcode, yield, controlled (default opcode).")),
+    # kind: processes
+    "start_method": Field(Choice(("fork", "spawn", "forkserver"),
+                                 description="kind: processes: how children start (default: the platform's).")),
+    # kind: script
+    "script": Field(Text(description="kind: script: the program to run, relative to the case file.")),
+    "args": Field(ListOf(Text(), description="kind: script: command-line arguments.")),
+    "output": Field(Choice(("stdout", "stderr", "both"),
+                           description="kind: script: which output the outcome is read from (default stdout).")),
+    "capture": Field(Either(Choice(("stdout", "last_line", "exit_code")),
+                            Fields({"regex": Field(Regex(), required=True)}, what="capture"),
+                            description="kind: script: the outcome: its stdout (default), its last line, its exit "
+                                        "code, or {regex: PATTERN} (the first group, else the whole match).")),
+    "normalize": Field(ListOf(Fields({"pattern": Field(Regex(), required=True),
+                                      "replace": Field(Text(), required=True)}, what="a normalize rule"),
+                              description="kind: script: re.sub rules applied to the output first (pids, times).")),
+    # kind: timing
+    "work": Field(MapOf(IDENTIFIER, Code("body"), what="work", min_items=1,
+                        description="kind: timing: name -> code of one unit of work, timed alone, in N threads and "
+                                    "in N processes.")),
+    "workers": Field(Integer(1, 64, description="kind: timing: N, the threads and processes to compare (default 4).")),
 }
 
 VARIANT = Fields(VARIANT_FIELDS, what="a variant")

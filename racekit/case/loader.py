@@ -36,7 +36,21 @@ from racekit.case.yamlsource import Reader, compose, position
 from racekit.errors import CaseError, Problem
 
 _INHERITED = ("title", "description", "notes", "i18n", "params", "setup", "threads",
-              "outcome", "expect", "timeout", "runs", "racy", "mode")
+              "outcome", "expect", "timeout", "runs", "racy", "mode", "start_method", "script", "args",
+              "output", "capture", "normalize", "work", "workers")
+# What each kind needs, and which keys belong to other kinds only.
+_NEEDS = {
+    "threads": (("threads", "the code each thread runs"), ("outcome", "an expression read after the threads end"),
+                ("expect", "the correct outcome")),
+    "processes": (("threads", "the code each process runs"), ("outcome", "an expression read after the processes end"),
+                  ("expect", "the correct outcome")),
+    "script": (("script", "the program to run"), ("expect", "the correct outcome")),
+    "timing": (("work", "the work to time"),),
+}
+_ONLY = {"start_method": ("processes",), "script": ("script",), "args": ("script",), "capture": ("script",),
+         "output": ("script",),
+         "normalize": ("script",), "work": ("timing",), "workers": ("timing",),
+         "threads": ("threads", "processes"), "outcome": ("threads", "processes"), "setup": ("threads", "processes", "timing")}
 
 
 def load_case(path: str | os.PathLike[str]) -> Case:
@@ -129,8 +143,6 @@ def _build_case(top: dict[str, Any], root: yaml.MappingNode, r: Reader) -> Case 
         r.error(root, f"missing required key {key!r}" + (" (the format version: `racekit: 1`)" if key == "racekit" else ""))
     name = top.get("name")
     kind = top.get("kind", "threads")
-    if kind != "threads" and "kind" in top:
-        r.error(r.positions["kind"], f"kind {kind!r} is not supported by this version of racekit yet (only 'threads')")
     overlays: dict[str, dict[str, Any]] = top.get("variants") or {}
     if "variants" in top and not overlays and top["variants"] is not INVALID and "variants" not in r.invalid:
         r.error(r.positions["variants"], "variants is empty: remove it or add at least one variant")
@@ -191,10 +203,13 @@ def _merge_value(base: Any, value: Any, atomic: bool) -> Any:
 def _build_variant(m: dict[str, Any], case: str, name: str, kind: str, r: Reader, anchor: Any, where: str) -> Variant | None:
     label = f"variant {name!r}" if where else "the case"
     ok = True
-    for key, hint in (("threads", "the code each thread runs"), ("outcome", "an expression read after the threads end"),
-                      ("expect", "the correct outcome")):
+    for key, hint in _NEEDS.get(kind, ()):
         if m.get(key) in (None, {}) and not _invalid_somewhere(r, key, where):
             r.error(anchor, f"{label} has no {key!r} ({hint}); add it to the top level or to the variant")
+            ok = False
+    for key, kinds in _ONLY.items():
+        if m.get(key) is not None and kind not in kinds:
+            r.error(_pos(r, where, key), f"{key!r} is for kind: {' or '.join(kinds)}, not kind: {kind}")
             ok = False
     params = m.get("params") or {}
     for pname in params:
@@ -228,8 +243,16 @@ def _build_variant(m: dict[str, Any], case: str, name: str, kind: str, r: Reader
     if total > MAX_THREADS:
         r.error(_pos(r, where, "threads"), f"{label} starts {total} threads; at most {MAX_THREADS} are allowed")
         ok = False
-    if not ok or not isinstance(outcome, (Source, dict)) or not isinstance(expect, Expectation):
+    if kind in ("threads", "processes") and not isinstance(outcome, (Source, dict)):
         return None
+    if not ok or (kind != "timing" and not isinstance(expect, Expectation)):
+        return None
+    script = m.get("script")
+    if script is not None:
+        script = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(r.path)), script))
+        if not os.path.isfile(script):
+            r.error(_pos(r, where, "script"), f"script {m['script']!r} not found (looked for {script})")
+            return None
     return Variant(
         case=case,
         name=name,
@@ -238,8 +261,8 @@ def _build_variant(m: dict[str, Any], case: str, name: str, kind: str, r: Reader
         params=dict(params),
         setup=m.get("setup"),
         threads=tuple(specs),
-        outcome=outcome,
-        expect=expect,
+        outcome=outcome if kind in ("threads", "processes") else None,
+        expect=expect if isinstance(expect, Expectation) else Expectation("check", label="measured only"),
         timeout=m.get("timeout", DEFAULT_TIMEOUT),
         runs=m.get("runs", DEFAULT_RUNS),
         racy=m.get("racy", False),
@@ -248,6 +271,14 @@ def _build_variant(m: dict[str, Any], case: str, name: str, kind: str, r: Reader
         notes=m.get("notes") or "",
         i18n=m.get("i18n") or {},
         modes=m.get("mode") or (),
+        start_method=m.get("start_method"),
+        script=script,
+        script_args=tuple(m.get("args") or ()),
+        capture=m.get("capture", "stdout"),
+        output=m.get("output", "stdout"),
+        normalize=tuple((rule["pattern"], rule["replace"]) for rule in m.get("normalize") or ()),
+        work=dict(m.get("work") or {}),
+        workers=m.get("workers", 4),
     )
 
 

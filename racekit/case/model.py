@@ -177,6 +177,17 @@ class Variant:
     i18n: dict[str, dict[str, str]] = field(default_factory=dict)
     target: PythonTarget | None = None  # set for cases written in Python
     modes: tuple[str, ...] = ()  # the case's preferred scheduler(s), when the command line names none
+    # kind: processes
+    start_method: str | None = None
+    # kind: script
+    script: str | None = None  # absolute path
+    script_args: tuple[str, ...] = ()
+    capture: Any = "stdout"  # "stdout" | "last_line" | "exit_code" | {"regex": PATTERN}
+    output: str = "stdout"  # which stream the outcome is read from: stdout | stderr | both
+    normalize: tuple[tuple[str, str], ...] = ()
+    # kind: timing
+    work: dict[str, Source] = field(default_factory=dict)
+    workers: int = 4
 
     @property
     def id(self) -> str:

@@ -88,16 +88,20 @@ class TerminalReport:
     # -- one variant ---------------------------------------------------------
 
     def variant(self, v: VariantResult, show_mode: bool = True, reproduce: bool = True) -> None:
-        tag = self.t("racy_tag") if v.racy else self.t("safe_tag")
+        tag = self.t("timing_tag") if v.timing else self.t("racy_tag") if v.racy else self.t("safe_tag")
         label = v.case if v.name == "default" else v.name
         head = Text.assemble(("  " + label, "bold"), (" · " + tag, "dim"))
         if show_mode:
             head.append(" · " + self.t("mode_tag", mode=v.mode), style="dim")
         self.console.print(head)
-        self.console.print(Padding(self._histogram(v), (0, 0, 0, 4), expand=False))
+        if v.timing:
+            self.console.print(Padding(self._timing(v), (0, 0, 0, 4), expand=False))
+        else:
+            self.console.print(Padding(self._histogram(v), (0, 0, 0, 4), expand=False))
         verdict = Text("    ")
         mark = "✓" if v.ok else "✗"
-        verdict.append(f"{self.t('verdict_' + v.verdict.value)} {mark} ", style="bold green" if v.ok else "bold red")
+        label = self.t("verdict_measured") if v.timing else self.t("verdict_" + v.verdict.value)
+        verdict.append(f"{label} {mark} ", style="bold green" if v.ok else "bold red")
         judgement = self.t("as_expected") if v.ok else self.t("not_as_expected")
         verdict.append(self.t("verdict_note", judgement=judgement), style="green" if v.ok else "red")
         verdict.append(f"  {self.t('found_by', mode=v.mode, runs=v.runs, runs_s='' if v.runs == 1 else 's')}", style="dim")
@@ -119,7 +123,7 @@ class TerminalReport:
     def _histogram(self, v: VariantResult) -> Table:
         table = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False, show_edge=False, header_style="bold")
         table.add_column(self.t("col_outcome"), overflow="ellipsis", no_wrap=True, max_width=48)
-        table.add_column(self.t("col_runs"), justify="right")
+        table.add_column(self.t("col_runs"), justify="right", no_wrap=True, min_width=4)
         table.add_column(self.t("col_freq"), justify="right", no_wrap=True, min_width=6)
         table.add_column(self.t("col_expect"), no_wrap=True)
         table.add_column("", no_wrap=True, min_width=BAR_WIDTH)
@@ -143,6 +147,8 @@ class TerminalReport:
 
     def sentences(self, v: VariantResult) -> list[str]:
         out: list[str] = []
+        if v.timing:
+            return self.timing_sentences(v)
         if v.verdict is Verdict.RACE:
             wrong_rows = [r for r in v.rows if r.grade is not Grade.EXPECTED]
             lost = v.lost_updates
@@ -184,6 +190,35 @@ class TerminalReport:
             out.append(self.t("lock_cycle", cycle=" → ".join([*cycle, cycle[0]])))
         if v.search:
             out.extend(search_sentences(v.search, self.t))
+        return out
+
+    def _timing(self, v: VariantResult) -> Table:
+        n = v.workers or 0
+        table = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False, show_edge=False, header_style="bold")
+        for column in (self.t("col_work"), self.t("col_sequential", n=n), self.t("col_threads", n=n),
+                       self.t("col_processes", n=n), self.t("col_speedup_threads"), self.t("col_speedup_processes")):
+            table.add_column(column, justify="left" if column == self.t("col_work") else "right")
+        for work, t in (v.timing or {}).items():
+            threads, processes = t["sequential"] / max(t["threads"], 1e-9), t["sequential"] / max(t["processes"], 1e-9)
+            table.add_row(work, f"{t['sequential']:.3f} s", f"{t['threads']:.3f} s", f"{t['processes']:.3f} s",
+                          Text(f"{threads:.1f}x", style="green" if threads > 1.3 else ""),
+                          Text(f"{processes:.1f}x", style="green" if processes > 1.3 else ""))
+        return table
+
+    def timing_sentences(self, v: VariantResult, python: dict | None = None) -> list[str]:
+        """What the numbers show on this machine, in words: nothing a textbook says
+        is assumed, each sentence follows from a measured speed-up."""
+        import os
+
+        out = [self.t("timing_machine", cores=os.cpu_count(), n=v.workers or 0)]
+        for work, t in (v.timing or {}).items():
+            threads, processes = t["sequential"] / max(t["threads"], 1e-9), t["sequential"] / max(t["processes"], 1e-9)
+            out.append(self.t("timing_work", work=work, n=v.workers or 0, threads=f"{threads:.1f}",
+                              processes=f"{processes:.1f}"))
+            if threads < 1.3 <= processes:
+                out.append(self.t("timing_gil", work=work))
+            elif threads >= 1.3:
+                out.append(self.t("timing_threads_help", work=work))
         return out
 
     def _explanation(self, v: VariantResult) -> None:

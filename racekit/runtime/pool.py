@@ -361,7 +361,8 @@ class Pool:
             self._lost(worker, on_trial, unresponsive=True)
 
 
-_NOISE = (os.sep + "racekit" + os.sep + "runtime" + os.sep, os.sep + "threading.py", "<frozen runpy>")
+_NOISE = (os.sep + "racekit" + os.sep + "runtime" + os.sep, os.sep + "threading.py", "<frozen runpy>",
+          os.sep + "multiprocessing" + os.sep)
 
 
 def clean_fault_dump(text: str) -> str:

@@ -35,6 +35,18 @@ def compile_program(variant: Variant, mode: ModeSpec, roots: tuple[str, ...] = (
         from racekit.runtime.pyprogram import PythonProgram
 
         return PythonProgram.compile(variant, mode, roots)
+    if variant.kind == "processes":
+        from racekit.runtime.procprogram import ProcessProgram
+
+        return ProcessProgram.compile(variant, mode, roots)
+    if variant.kind == "script":
+        from racekit.runtime.scriptprogram import ScriptProgram
+
+        return ScriptProgram.compile(variant, mode, roots)
+    if variant.kind == "timing":
+        from racekit.runtime.timingprogram import TimingProgram
+
+        return TimingProgram.compile(variant, mode, roots)
     return CaseProgram.compile(variant, mode, roots)
 
 
@@ -104,13 +116,17 @@ class CaseProgram(Program):
 
     def _namespace(self, seed: int, modules: dict[str, Any] | None) -> dict[str, Any]:
         random.seed(seed)  # case code that uses `random` replays with the trial's seed
-        ns: dict[str, Any] = {
-            "__name__": "__racekit_case__",
+        # A real module, registered, so that what setup defines pickles by
+        # reference (a Pool task, an object put on a multiprocessing.Queue).
+        module = types.ModuleType(CASE_MODULE)
+        sys.modules[CASE_MODULE] = module
+        ns: dict[str, Any] = module.__dict__
+        ns.update({
             "__builtins__": builtins if not modules else _builtins_importing(modules),
             "threading": threading,
             "queue": queue,
             "time": time,
-        }
+        })
         ns.update(modules or {})
         if self.forcing.spec.instrumented:
             ns["__racekit__"] = PlainHooks(ns)  # until the trial's threads start
@@ -132,6 +148,9 @@ class CaseProgram(Program):
             bound["outcome"] = outcome
             return bool(eval(self.check, bound))
         return judge_against(expect.values, outcome)
+
+
+CASE_MODULE = "__racekit_case__"
 
 
 def _builtins_importing(modules: dict[str, Any]) -> dict[str, Any]:

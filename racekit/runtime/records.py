@@ -43,6 +43,7 @@ class Trial:
     preemptions: int | None = None
     shrunk_from: int | None = None  # preemptions of the failing schedule before shrinking
     shrinking: bool = False  # a smaller schedule follows in an "explained" message
+    timing: dict[str, dict[str, float]] | None = None  # kind timing: seconds per work and way
     steps: int | None = None
     trace: list[dict[str, Any]] | None = None  # controlled: the failing interleaving, as rows
     story: dict[str, Any] | None = None  # what went wrong, as facts a report turns into sentences

@@ -27,6 +27,7 @@ from racekit.runtime.records import Status, Trial
 
 # Exceptions that no interleaving can cause: a bug in the case, not a race.
 CASE_BUG_ERRORS = (NameError, SyntaxError, ImportError)
+_CASE_BUG_NAMES = {"NameError", "UnboundLocalError", "SyntaxError", "ImportError", "ModuleNotFoundError"}
 OUTPUT_TAIL = 2000
 MAX_ERRORS_KEPT = 3
 
@@ -161,7 +162,7 @@ def judged(index: int, seed: int, prepared: Prepared, errors: list[tuple[float, 
     if errors:
         first = errors[0][1]
         outcome_value: Any = error_outcome(first)
-        case_bug = isinstance(first, CASE_BUG_ERRORS)
+        case_bug = isinstance(first, CASE_BUG_ERRORS) or getattr(first, "kind", "") in _CASE_BUG_NAMES
     else:
         case_bug = False
         try:
@@ -240,9 +241,16 @@ def _number(value: Any) -> float | None:
 
 
 def error_outcome(exc: BaseException) -> str:
-    """``error: TypeName: message``, the outcome of a trial in which a thread raised."""
+    """``error: TypeName: message``, the outcome of a trial in which a thread raised.
+
+    An exception reported from a child process keeps the child's type name
+    (its ``kind``)."""
     message = str(exc)
-    return f"error: {type(exc).__name__}: {message}" if message else f"error: {type(exc).__name__}"
+    name = getattr(exc, "kind", None)
+    if name == "":
+        return f"error: {message}"
+    name = name or type(exc).__name__
+    return f"error: {name}: {message}" if message else f"error: {name}"
 
 
 def case_error(index: int, seed: int, where: str, exc: BaseException) -> Trial:

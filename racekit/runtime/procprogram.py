@@ -1,0 +1,197 @@
+"""``kind: processes``: each thread entry runs as a ``multiprocessing.Process``.
+
+Setup runs in the worker (the parent); shared state lives in what
+``multiprocessing`` shares between processes (``Value``, ``Array``, ``Queue``,
+``Pipe``, ``Manager()`` objects); the outcome is read in the parent after every
+child ended. Children are released together by a ``multiprocessing.Barrier``.
+An exception in a child comes back as its outcome (``error: TypeName: message``),
+a child that dies is reported with its exit code or signal, and a child still
+running after the timeout has its stacks dumped (faulthandler on SIGUSR1)
+and is killed.
+
+With ``fork`` (Linux's default) children inherit everything. With ``spawn`` or
+``forkserver`` a child imports racekit afresh, runs setup again (it needs the
+functions and classes setup defines) and then takes the parent's
+``multiprocessing`` objects in place of the ones its own setup made.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import multiprocessing
+import os
+import signal
+import tempfile
+import time
+import traceback
+import warnings
+from typing import Any
+
+from racekit.case.model import Variant
+from racekit.runtime.forcing import ModeSpec
+from racekit.runtime.program import CaseProgram
+from racekit.runtime.records import Status, Trial
+from racekit.runtime.trial import CaseFailure, case_error, judged
+
+KILL_GRACE = 0.5
+
+NOTE = ("processes run truly in parallel (one interpreter and GIL each, on {cores} cores): their races need no "
+        "forced switch points; mode {mode} applied only inside each process")
+
+
+class ProcessProgram(CaseProgram):
+    @classmethod
+    def compile(cls, variant: Variant, mode: ModeSpec, roots: tuple[str, ...] = ()) -> ProcessProgram:
+        program = super().compile(variant, mode, roots)
+        program.__class__ = cls
+        return program  # type: ignore[return-value]
+
+    def run(self, index: int, seed: int, schedule: str | None = None) -> Trial:
+        started = time.perf_counter()
+        with warnings.catch_warnings():
+            # Forking a process that has threads (racekit's watchdog) is what
+            # a case about processes does; Python 3.12+ warns about it.
+            warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*fork.*")
+            trial = self._run_processes(index, seed)
+        trial.duration = time.perf_counter() - started
+        if self.forcing.spec.name != "native":
+            trial.warnings = [NOTE.format(cores=os.cpu_count(), mode=self.forcing.spec.name)]
+        return trial
+
+    def prepare_in(self, seed: int) -> Any:
+        """Setup with ``multiprocessing`` being the case's start-method context, so
+        the Value or Queue it makes can go to children started that way."""
+        context = multiprocessing.get_context(self.variant.start_method)
+        return self.prepare(seed, {"multiprocessing": context}), context
+
+    def _run_processes(self, index: int, seed: int) -> Trial:
+        try:
+            prepared, context = self.prepare_in(seed)
+        except CaseFailure as failure:
+            return case_error(index, seed, failure.where, failure.error)
+        ns = prepared.namespace or {}
+        errors = context.SimpleQueue()
+        barrier = context.Barrier(len(self.threads))
+        dumps = tempfile.mkdtemp(prefix="racekit-processes-")
+        forked = context.get_start_method() == "fork"
+        shared = {} if forked else {k: v for k, v in ns.items() if _is_shared(v)}
+        children = []
+        for position, (name, thread_index, _code) in enumerate(self.threads):
+            dump = os.path.join(dumps, f"{position}.txt")
+            if forked:
+                target, args = _forked_child, (self, prepared.threads[position][1], name, barrier, errors, dump)
+            else:
+                target, args = _spawned_child, (self.variant, self.forcing.spec, position, seed, shared, name, barrier,
+                                                errors, dump)
+            children.append(context.Process(target=target, args=args, name=name))
+        try:
+            for child in children:
+                child.start()
+        except Exception as exc:  # noqa: BLE001 - e.g. setup made something spawn cannot send
+            for child in children:
+                if child.pid is not None:
+                    child.kill()
+            return case_error(index, seed, "starting the processes", exc)
+        deadline = time.monotonic() + self.variant.timeout
+        for child in children:
+            child.join(max(0.0, deadline - time.monotonic()))
+        hung = [c for c in children if c.is_alive()]
+        if hung:
+            detail = _stop_and_dump(hung, dumps, children, self.variant.timeout)
+            return Trial(index, seed, Status.DEADLOCK, "deadlock", detail=detail)
+        failures: list[tuple[float, BaseException, str]] = []
+        while not errors.empty():
+            stamp, kind, message, text = errors.get()
+            failures.append((stamp, _Reported(kind, message), text))
+        for child in children:
+            if child.exitcode and not any(f[2].startswith(f"in {child.name}:") for f in failures):
+                failures.append((time.time(), _Died(child.name, child.exitcode), f"in {child.name}:\n{_died(child)}"))
+        return judged(index, seed, prepared, failures)
+
+
+class _Reported(Exception):
+    """An exception raised in a child, as the parent learns of it (type name kept)."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+class _Died(Exception):
+    kind = ""  # the message says it all: "process adder-1 exited with code 5"
+
+    def __init__(self, name: str, code: int):
+        super().__init__(_exit_text(name, code))
+
+
+def _exit_text(name: str, code: int) -> str:
+    if code < 0:
+        try:
+            return f"process {name} was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"process {name} was killed by signal {-code}"
+    return f"process {name} exited with code {code}"
+
+
+def _died(child: Any) -> str:
+    return _exit_text(child.name, child.exitcode)
+
+
+def _is_shared(value: Any) -> bool:
+    return type(value).__module__.startswith("multiprocessing")
+
+
+def _forked_child(program: ProcessProgram, function: Any, name: str, barrier: Any, errors: Any, dump: str) -> None:
+    _prepare_child(dump)
+    _run_child(program, function, name, barrier, errors)
+
+
+def _spawned_child(variant: Variant, mode: ModeSpec, position: int, seed: int, shared: dict[str, Any], name: str,
+                   barrier: Any, errors: Any, dump: str) -> None:
+    _prepare_child(dump)
+    program = ProcessProgram.compile(variant, mode)
+    prepared, _context = program.prepare_in(seed)
+    if prepared.namespace is not None:
+        prepared.namespace.update(shared)  # the parent's Value, Queue, … replace the ones setup made here
+    _run_child(program, prepared.threads[position][1], name, barrier, errors)
+
+
+def _prepare_child(dump: str) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    faulthandler.register(signal.SIGUSR1, file=open(dump, "w"), all_threads=True)  # noqa: SIM115
+
+
+def _run_child(program: ProcessProgram, function: Any, name: str, barrier: Any, errors: Any) -> None:
+    problems: list[str] = []
+    try:
+        with program.forcing.trial(problems), program.forcing.thread(problems):
+            barrier.wait()
+            function()
+    except BaseException as exc:  # noqa: BLE001 - anything the case raises is a result
+        lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
+        frames = [line for line in lines if "racekit/runtime" not in line and "multiprocessing/" not in line]
+        errors.put((time.time(), type(exc).__name__, str(exc), f"in {name}:\n" + "".join(frames).rstrip()))
+        raise SystemExit(1) from None
+
+
+def _stop_and_dump(hung: list[Any], dumps: str, children: list[Any], timeout: float) -> str:
+    parts = [f"still running after the {timeout:g} s timeout:"]
+    for child in hung:
+        try:
+            os.kill(child.pid, signal.SIGUSR1)
+        except OSError:
+            pass
+    time.sleep(0.2)
+    for child in hung:
+        position = children.index(child)
+        try:
+            with open(os.path.join(dumps, f"{position}.txt")) as f:
+                stack = f.read().strip()
+        except OSError:
+            stack = ""
+        from racekit.runtime.pool import clean_fault_dump
+
+        parts.append(f'Process "{child.name}" (pid {child.pid}):\n{clean_fault_dump(stack) or "(no stack)"}')
+        child.kill()
+        child.join(KILL_GRACE)
+    return "\n".join(parts)
