@@ -150,7 +150,13 @@ def test_every_library_case_loads(path):
     assert c.name == path.stem
     assert c.variants
     for v in c.variants:
-        assert v.threads and isinstance(v.expect, Expectation)
+        assert isinstance(v.expect, Expectation)
+        if c.kind in ("threads", "processes"):
+            assert v.threads and v.outcome is not None
+        elif c.kind == "script":
+            assert v.script and Path(v.script).is_file()
+        else:
+            assert c.kind == "timing" and v.work
 
 
 def test_balance_library_case():
@@ -611,8 +617,8 @@ def test_source_positions_in_the_library_cases():
         text = path.read_text(encoding="utf-8")
         c = load_case(path)
         for v in c.variants:
-            sources = [t.code for t in v.threads] + ([v.setup] if v.setup else [])
-            sources += list(v.outcome.values()) if isinstance(v.outcome, dict) else [v.outcome]
+            sources = [t.code for t in v.threads] + ([v.setup] if v.setup else []) + list(v.work.values())
+            sources += list(v.outcome.values()) if isinstance(v.outcome, dict) else [v.outcome] if v.outcome else []
             sources += [v.expect.check] if v.expect.check else []
             for src in sources:
                 assert_points_into_file(src, text)

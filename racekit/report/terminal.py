@@ -47,6 +47,8 @@ class TerminalReport:
         for mode in modes:
             self.console.print(self.t("mode_line", mode=mode, help=self.t("help_" + mode), detail=switch_detail[mode]),
                                style="dim", highlight=False)
+        if not python.get("gil_enabled", True):
+            self.console.print(self.t("free_threaded"), style="yellow", highlight=False)
         self.console.print()
 
     def render(self, result: RunResult) -> None:

@@ -1,0 +1,3 @@
+import time
+print("started", flush=True)
+time.sleep(60)
