@@ -134,14 +134,16 @@ def test_lock_api_in_every_mode():
 @pytest.mark.slow
 @pytest.mark.skipif(not gil_enabled(), reason="the GIL lesson; a free-threaded build measures differently")
 def test_threads_do_not_speed_up_cpu_bound_work_under_the_gil_but_help_io():
+    # Only what load cannot fake: under one GIL, threads running Python are
+    # never much faster than one thread; sleeping threads overlap whatever the
+    # load (4 x 0.1 s take ~0.1 s). How much processes gain depends on free
+    # cores, so that figure belongs to a measurement, not to a test.
     v = results(CASES / "cpu_vs_io.yaml", runs=1)["default"]
     t = v.timing
-    cpu_threads = t["cpu_bound"]["sequential"] / t["cpu_bound"]["threads"]
-    cpu_processes = t["cpu_bound"]["sequential"] / t["cpu_bound"]["processes"]
-    io_threads = t["io_bound"]["sequential"] / t["io_bound"]["threads"]
-    assert cpu_threads < 1.4  # 4 threads, one GIL: no faster than one thread
-    assert cpu_processes > cpu_threads
-    assert io_threads > 2.5  # sleeping threads release the GIL: ~4x with 4 threads
+    assert set(t) == {"cpu_bound", "io_bound"}
+    assert all(set(ways) == {"sequential", "threads", "processes"} for ways in t.values())
+    assert t["cpu_bound"]["sequential"] / t["cpu_bound"]["threads"] < 1.4
+    assert t["io_bound"]["sequential"] / t["io_bound"]["threads"] > 2.5
 
 
 # -- process and script cases that fail ------------------------------------------------------
