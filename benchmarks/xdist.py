@@ -29,7 +29,8 @@ process of the run (racekit itself has no such option), to see what more or
 fewer racekit worker processes would do.
 
 It is a measurement, not a test: the exit status is 0 whatever happens (a
-run that fails or cannot start is reported, not raised). See
+run that fails or cannot start is reported, not raised; a bad option prints
+the usage error and still exits 0). See
 benchmarks/README.md, section "The case library under pytest-xdist".
 """
 
@@ -194,7 +195,7 @@ def run_once(python: str, setting: str, seed: int, extra: list[str], env: dict[s
     start = time.perf_counter()
     try:
         done = subprocess.run(cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, timeout=RUN_TIMEOUT, env=env)
+                              stderr=subprocess.STDOUT, timeout=RUN_TIMEOUT, env=env, check=False)
     except subprocess.TimeoutExpired:
         return Run(setting, time.perf_counter() - start, children_cpu() - cpu_before, None,
                    outcome=f"timed out after {RUN_TIMEOUT:g} s")
@@ -219,9 +220,10 @@ def run_once(python: str, setting: str, seed: int, extra: list[str], env: dict[s
 
 def probe(python: str) -> dict:
     try:
-        done = subprocess.run([python, "-c", PROBE], cwd=REPO, capture_output=True, text=True, timeout=60)
+        done = subprocess.run([python, "-c", PROBE], cwd=REPO, capture_output=True, text=True, timeout=60,
+                              check=False)
         return json.loads(done.stdout)
-    except Exception as exc:  # a measurement, not a test: say what went wrong and go on
+    except (OSError, subprocess.SubprocessError, ValueError) as exc:  # say what went wrong and go on
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 
@@ -240,9 +242,9 @@ def revision() -> str:
     """The checkout measured: commit, and whether racekit/ or cases/ have uncommitted changes."""
     try:
         commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, timeout=10).stdout.strip()
+                                text=True, timeout=10, check=False).stdout.strip()
         dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "racekit", "cases"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+                               capture_output=True, text=True, timeout=10, check=False).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown revision"
     if not commit:
@@ -272,20 +274,26 @@ def main(argv: list[str] | None = None) -> int:
         help="time the phases of every run (start-up, items, end) with a small plugin loaded by -p")
     add("--workers-per-pool", type=int, metavar="K",
         help="experiment: racekit worker processes per pytest process (patches default_workers in the runs)")
-    args = parser.parse_args(argv)
-    if args.rounds < 1:
-        parser.error(f"--rounds must be at least 1, got {args.rounds}")
-    if args.warmup < 0:
-        parser.error(f"--warmup must be at least 0, got {args.warmup}")
-    if args.workers_per_pool is not None and args.workers_per_pool < 1:
-        parser.error(f"--workers-per-pool must be at least 1, got {args.workers_per_pool}")
+    try:
+        args = parser.parse_args(argv)
+        if args.rounds < 1:
+            parser.error(f"--rounds must be at least 1, got {args.rounds}")
+        if args.warmup < 0:
+            parser.error(f"--warmup must be at least 0, got {args.warmup}")
+        if args.workers_per_pool is not None and args.workers_per_pool < 1:
+            parser.error(f"--workers-per-pool must be at least 1, got {args.workers_per_pool}")
+    except SystemExit:  # --help, or a usage error already printed: exit 0 all the same
+        return 0
     extra = [word for chunk in args.extra for word in shlex.split(chunk)]
     settings = ["0", "2"] + (["auto"] if args.auto else [])
 
     info = probe(args.python)
-    if "error" in info or not info.get("xdist") or not info.get("racekit"):
-        missing = info.get("error") or ", ".join(n for n in ("racekit", "xdist") if not info.get(n))
-        print(f"cannot measure with {args.python}: {missing} (install racekit and pytest-xdist there)")
+    if "error" in info:
+        print(f"cannot measure with {args.python}: {info['error']}")
+        return 0
+    if not info.get("xdist") or not info.get("racekit"):
+        missing = " and ".join(n for n in ("racekit", "xdist") if not info.get(n))
+        print(f"cannot measure with {args.python}: it cannot import {missing} (install racekit and pytest-xdist there)")
         return 0
     plugin_note = ""
     if not info.get("entry_point"):
@@ -311,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.workers_per_pool:
             env["RACEKIT_BENCH_WORKERS"] = str(args.workers_per_pool)
 
+    measured = revision()  # before the runs: the checkout may change while they go on
     load_before = load_average()
     started = time.perf_counter()
     for w in range(args.warmup):
@@ -327,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     progress("")
 
     # -- the report --
-    print(f"racekit {info['racekit']} ({revision()}): the case library under pytest-xdist ({REPO / 'cases'})")
+    print(f"racekit {info['racekit']} ({measured}): the case library under pytest-xdist ({REPO / 'cases'})")
     print(f"Python {info['version']} ({info['implementation']}, {info['executable']}), "
           f"{'GIL enabled' if info['gil'] else 'free-threaded'}; os.cpu_count()={info['cpu_count']}")
     print(f"pytest {info['pytest']}, pytest-xdist {info['xdist']}, hypothesis {info['hypothesis'] or 'not installed'}; "

@@ -106,7 +106,7 @@ class ProcessProgram(CaseProgram):
         for child in children:
             if child.exitcode and not any(f[2].startswith(f"in {child.name}:") for f in failures):
                 failures.append((time.time(), _Died(child.name, child.exitcode), f"in {child.name}:\n{_died(child)}"))
-        return judged(index, seed, prepared, failures)
+        return judged(index, seed, prepared, failures, self.variant.timeout)
 
 
 class _Reported(Exception):

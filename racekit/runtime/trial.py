@@ -138,7 +138,7 @@ class Program:
             # trial proves nothing, whatever the outcome; say so loudly.
             detail = "the forced switch points were not in effect:\n" + "\n".join(f"- {p}" for p in problems)
             return Trial(index, seed, Status.ERROR, "error: forcing was switched off during the trial", detail=detail)
-        trial = judged(index, seed, prepared, errors)
+        trial = judged(index, seed, prepared, errors, self.variant.timeout)
         if hooks is not None:
             from racekit.analysis.accesses import count_lost, lost_updates
 
@@ -155,8 +155,13 @@ class Program:
                 del sys.modules[name]
 
 
-def judged(index: int, seed: int, prepared: Prepared, errors: list[tuple[float, BaseException, str]]) -> Trial:
-    """The trial record once its threads ended: the first error, or the outcome, judged."""
+def judged(index: int, seed: int, prepared: Prepared, errors: list[tuple[float, BaseException, str]],
+           timeout: float | None = None) -> Trial:
+    """The trial record once its threads ended: the first error, or the outcome, judged.
+
+    With ``timeout``, the outcome is read in a thread of its own: an outcome
+    that blocks (``q.get()`` on an empty queue, ``recv()`` on a pipe nobody
+    closes) is then a deadlock found at the timeout, with its stack."""
     errors.sort(key=lambda e: e[0])
     formatted = [e[2] for e in errors[:MAX_ERRORS_KEPT]]
     if errors:
@@ -165,10 +170,13 @@ def judged(index: int, seed: int, prepared: Prepared, errors: list[tuple[float, 
         case_bug = isinstance(first, CASE_BUG_ERRORS) or getattr(first, "kind", "") in _CASE_BUG_NAMES
     else:
         case_bug = False
-        try:
-            outcome_value = prepared.outcome()
-        except BaseException as exc:  # noqa: BLE001
-            return case_error(index, seed, "outcome", exc)
+        read = _read_outcome(prepared, timeout)
+        if isinstance(read, Trial):
+            read.index, read.seed = index, seed
+            return read
+        if isinstance(read, _Failed):
+            return case_error(index, seed, "outcome", read.error)
+        outcome_value = read
     try:
         matched = prepared.judge(outcome_value)
     except BaseException as exc:  # noqa: BLE001
@@ -179,6 +187,34 @@ def judged(index: int, seed: int, prepared: Prepared, errors: list[tuple[float, 
         value=_number(outcome_value), target=_safe_number(prepared.target), errors=formatted,
         case_bug=case_bug and matched is False,
     )
+
+
+@dataclass
+class _Failed:
+    error: BaseException
+
+
+def _read_outcome(prepared: Prepared, timeout: float | None) -> Any:
+    if timeout is None:
+        try:
+            return prepared.outcome()
+        except BaseException as exc:  # noqa: BLE001
+            return _Failed(exc)
+    box: list[Any] = []
+
+    def read() -> None:
+        try:
+            box.append(prepared.outcome())
+        except BaseException as exc:  # noqa: BLE001
+            box.append(_Failed(exc))
+
+    reader = threading.Thread(target=read, name="outcome", daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if reader.is_alive():
+        detail = _stacks([reader], timeout).replace("still running after", "the outcome was still being read after", 1)
+        return Trial(0, 0, Status.DEADLOCK, "deadlock", detail=detail)
+    return box[0]
 
 
 def judge_against(values: tuple[Any, ...], outcome: Any) -> int | bool:
