@@ -320,7 +320,7 @@ def list_cases(paths: Paths, format: FormatOpt = None) -> None:
         document = [
             {"name": c.name, "file": c.path, "title": c.title, "kind": c.kind,
              "variants": [{"name": v.name, "racy": v.racy, "threads": v.thread_count(), "runs": v.runs,
-                           "params": v.params} for v in c.variants]}
+                           "params": v.params, "mode": list(v.modes)} for v in c.variants]}
             for c in cases
         ]
         typer.echo(json.dumps(document, indent=2, ensure_ascii=False, default=str))
@@ -328,12 +328,14 @@ def list_cases(paths: Paths, format: FormatOpt = None) -> None:
     from rich.table import Table
 
     table = Table(box=None, header_style="bold", padding=(0, 2, 0, 0))
-    for column in ("CASE", "VARIANT", "RACY", "THREADS", "RUNS", "TITLE", "FILE"):
-        table.add_column(column, justify="right" if column in ("THREADS", "RUNS") else "left")
+    for column in ("CASE", "KIND", "VARIANT", "RACY", "THREADS", "RUNS", "MODE", "TITLE"):
+        table.add_column(column, justify="right" if column in ("THREADS", "RUNS") else "left",
+                         no_wrap=column == "TITLE", overflow="ellipsis")
     for c in cases:
         for i, v in enumerate(c.variants):
-            table.add_row(c.name if i == 0 else "", v.name, "yes" if v.racy else "no", str(v.thread_count()),
-                          str(v.runs), c.title if i == 0 else "", c.path if i == 0 else "")
+            threads = str(v.thread_count()) if c.kind in ("threads", "processes") else "-"
+            table.add_row(c.name if i == 0 else "", c.kind if i == 0 else "", v.name, "yes" if v.racy else "no",
+                          threads, str(v.runs), ",".join(v.modes) or "-", c.title if i == 0 else "")
     from racekit.report.console import report_console
 
     report_console().print(table)
