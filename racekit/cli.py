@@ -328,14 +328,13 @@ def list_cases(paths: Paths, format: FormatOpt = None) -> None:
     from rich.table import Table
 
     table = Table(box=None, header_style="bold", padding=(0, 2, 0, 0))
-    for column in ("CASE", "KIND", "VARIANT", "RACY", "THREADS", "RUNS", "MODE", "TITLE"):
-        table.add_column(column, justify="right" if column in ("THREADS", "RUNS") else "left",
-                         no_wrap=column == "TITLE", overflow="ellipsis")
+    for column in ("CASE", "KIND", "VARIANT", "RACY", "THREADS", "RUNS", "MODE"):
+        table.add_column(column, justify="right" if column in ("THREADS", "RUNS") else "left", no_wrap=True)
     for c in cases:
         for i, v in enumerate(c.variants):
             threads = str(v.thread_count()) if c.kind in ("threads", "processes") else "-"
             table.add_row(c.name if i == 0 else "", c.kind if i == 0 else "", v.name, "yes" if v.racy else "no",
-                          threads, str(v.runs), ",".join(v.modes) or "-", c.title if i == 0 else "")
+                          threads, str(v.runs), ",".join(v.modes) or "-")
     from racekit.report.console import report_console
 
     report_console().print(table)
