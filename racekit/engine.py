@@ -226,7 +226,12 @@ def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | Non
     interrupted = False
     try:
         on_trial = (lambda job, trial: progress(by_key[job.key], trial)) if progress else None
-        pool.run(jobs, on_trial, stop_on_failure=options.stop_on_failure)
+        # Timing cases measure speed: they run last, one trial at a time, with
+        # no other trial competing for the cores.
+        timed = [job for job in jobs if job.variant.kind == "timing"]
+        pool.run([job for job in jobs if job not in timed], on_trial, stop_on_failure=options.stop_on_failure)
+        if timed:
+            pool.run(timed, on_trial, stop_on_failure=options.stop_on_failure, max_workers=1)
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -237,7 +242,8 @@ def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | Non
         planned_runs = len(p.indices())
         stop = job.stop_reason or ("interrupted" if interrupted and len(job.trials) < planned_runs else None)
         result = grade(p.variant, p.mode, job.trials, p.seed, planned_runs, stop, job.failure, p.trial_range(),
-                       shard=p.shard, total_runs=p.runs, search=job.search)
+                       shard=p.shard, total_runs=p.runs, search=job.search,
+                       overrides={k: v for k, v in options.params.items() if k in p.variant.params})
         results.setdefault(p.case.name, []).append(result)
         if result.schedule and options.replay_saved:
             from racekit.runtime import schedules

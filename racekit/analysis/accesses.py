@@ -95,7 +95,7 @@ def data_races(log: Sequence[Op], threads: int) -> list[DataRace]:
                     seen[t] = max(seen[t], mine[t])
                 mine[op.thread] += 1
             continue
-        if op.location is None or op.location in races:
+        if op.location is None or op.kind == "call" or op.location in races:  # calls are atomic steps
             continue
         epoch = mine[op.thread]
         write = last_write.get(op.location)

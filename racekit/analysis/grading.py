@@ -75,7 +75,9 @@ def exact_lost_updates(trials: list[Trial]) -> LostUpdates | None:
     done = [t for t in trials if t.status is Status.DONE]
     if not done or any(t.lost is None for t in done):
         return None
-    return replace(lost_updates_from(Counter(float(t.lost) for t in done)), exact=True)  # type: ignore[arg-type]
+    when_wrong = [float(t.lost) for t in done if not t.matches]  # type: ignore[arg-type]
+    return replace(lost_updates_from(Counter(float(t.lost) for t in done)), exact=True,  # type: ignore[arg-type]
+                   max_when_wrong=max(when_wrong, default=0.0))
 
 
 def lost_updates_from(counts: Counter[float]) -> LostUpdates:
@@ -96,7 +98,8 @@ def lost_updates_from(counts: Counter[float]) -> LostUpdates:
 def grade(variant: Variant, mode: ModeSpec, trials: list[Trial], seed: int, planned: int,
           stop_reason: str | None = None, failure: str | None = None,
           trial_range: tuple[int, int] | None = None, shard: tuple[int, int] | None = None,
-          total_runs: int | None = None, search: dict | None = None) -> VariantResult:
+          total_runs: int | None = None, search: dict | None = None,
+          overrides: dict | None = None) -> VariantResult:
     trials = sorted(trials, key=lambda t: t.index)
     counts: Counter[tuple[str, Grade]] = Counter((t.outcome, grade_trial(t)) for t in trials)
     rows = sort_rows(Row(outcome, n, g) for (outcome, g), n in counts.items())
@@ -157,6 +160,7 @@ def grade(variant: Variant, mode: ModeSpec, trials: list[Trial], seed: int, plan
         lock_cycles=tuple(tuple(c) for c in lock_cycles(lock_pairs)),
         search=search,
         timing=_median_timing(trials),
+        param_overrides=dict(overrides or {}),
         workers=variant.workers if variant.kind == "timing" else None,
     )
 

@@ -48,6 +48,7 @@ class LostUpdates:
     runs_with_loss: int
     median_of_wrong: float  # the median over runs that lost something
     histogram: tuple[tuple[float, int], ...] = ()  # (lost updates, runs): lets shards merge exactly
+    max_when_wrong: float | None = None  # the most lost in a run whose outcome was wrong
 
 
     def to_json(self) -> dict[str, Any]:
@@ -102,6 +103,7 @@ class VariantResult:
     search: dict[str, Any] | None = None  # an exhaustive search's summary
     timing: dict[str, dict[str, float]] | None = None  # kind timing: median seconds per work and way
     workers: int | None = None  # kind timing: N
+    param_overrides: dict[str, Any] = field(default_factory=dict)  # --param values the run used
 
     @property
     def id(self) -> str:
@@ -155,6 +157,7 @@ class VariantResult:
             "lock_cycles": [list(c) for c in self.lock_cycles],
             "search": self.search,
             "timing": self.timing,
+            "params": self.param_overrides,
             "lost_update_histogram": (
                 {str(_num(k)): n for k, n in self.lost_updates.histogram} if self.lost_updates else None
             ),

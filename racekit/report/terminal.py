@@ -33,6 +33,8 @@ class TerminalReport:
         self.verbose = verbose
 
     def t(self, key: str, **fields: object) -> str:
+        if fields.get("outcome") == "the outcome":
+            fields["outcome"] = message(self.lang, "the_outcome")
         return message(self.lang, key, **fields)
 
     # -- whole run -----------------------------------------------------------
@@ -154,6 +156,10 @@ class TerminalReport:
         if v.verdict is Verdict.RACE:
             wrong_rows = [r for r in v.rows if r.grade is not Grade.EXPECTED]
             lost = v.lost_updates
+            # Exact counts: only if the wrong runs themselves lost updates (a
+            # stale check, say, goes wrong without losing any).
+            if lost is not None and lost.exact and not lost.max_when_wrong:
+                lost = None
             if lost is not None and lost.max > 0:
                 out.append(self.t("race_numeric_exact" if lost.exact else "race_numeric", wrong=v.wrong, runs=v.runs,
                                   outcome=v.outcome_text,
@@ -164,7 +170,9 @@ class TerminalReport:
                 out.append(self.t("race_plain", wrong=v.wrong, runs=v.runs, top=top.outcome, top_count=top.count,
                                   top_s="" if top.count == 1 else "s"))
         elif v.verdict is Verdict.NO_RACE and v.runs:
-            if v.expect_text.startswith("= "):
+            if v.expect_text.startswith("= 'error: "):
+                out.append(self.t("right_all_error", runs=v.runs, error=v.expect_text[len("= 'error: "):-1]))
+            elif v.expect_text.startswith("= "):
                 out.append(self.t("right_all", outcome=v.outcome_text, expect=v.expect_text[2:], runs=v.runs))
             else:
                 out.append(self.t("right_all_check", outcome=v.outcome_text, check=v.expect_text, runs=v.runs))
@@ -356,7 +364,8 @@ def search_sentences(search: dict, t) -> list[str]:
 
 
 def replay_command(v: VariantResult) -> str:
-    return " ".join(shlex.quote(p) for p in ("racekit", "replay", v.file, "--variant", v.name, "--schedule", v.schedule or ""))
+    parts = ["racekit", "replay", v.file, "--variant", v.name, "--schedule", v.schedule or "", *_param_args(v)]
+    return " ".join(shlex.quote(p) for p in parts)
 
 
 def bar(fraction: float, width: int = BAR_WIDTH) -> str:
@@ -373,7 +382,13 @@ def reproduce_command(v: VariantResult) -> str:
              "--runs", str(v.total_runs or v.planned_runs)]
     if v.shard:
         parts += ["--shard", f"{v.shard[0]}/{v.shard[1]}"]
-    return " ".join(shlex.quote(p) for p in parts)
+    return " ".join(shlex.quote(p) for p in parts + _param_args(v))
+
+
+def _param_args(v: VariantResult) -> list[str]:
+    import json
+
+    return [part for k, value in v.param_overrides.items() for part in ("--param", f"{k}={json.dumps(value)}")]
 
 
 def _negate(expect_text: str) -> str:

@@ -60,9 +60,16 @@ def run_controlled(program: Program, index: int, seed: int, schedule: str | None
             return Trial(index, seed, Status.ERROR, "error: not a racekit schedule", detail=str(exc))
     strategy = strategy or strategy_for(program, seed, schedule)
     trial, controller = execute(program, index, seed, strategy)
-    if schedule is not None and controller is not None and declared != len(controller.threads):
-        return Trial(index, seed, Status.ERROR, "error: the schedule does not fit this case",
-                     detail=f"the schedule is for {declared} threads; this case starts {len(controller.threads)}")
+    if schedule is not None and controller is not None:
+        if declared != len(controller.threads):
+            return Trial(index, seed, Status.ERROR, "error: the schedule does not fit this case",
+                         detail=f"the schedule is for {declared} threads; this case starts {len(controller.threads)}")
+        wanted = decode_schedule(schedule)[1]
+        if controller.choices != wanted and trial.status is not Status.ERROR:
+            return Trial(index, seed, Status.ERROR, "error: the schedule does not fit this case",
+                         detail=f"the run made {len(controller.choices)} choices where the schedule has "
+                                f"{len(wanted)}: was it recorded with other --param values, or another "
+                                "version of the case?")
     failing = not trial.matches or trial.race is not None or trial.status is Status.DEADLOCK
     # Only a variant's first failure of each kind is shrunk and explained (a
     # replay always is): a wrong outcome or deadlock teaches more than a race

@@ -193,10 +193,9 @@ class Controller:
     # -- entering and leaving threads ----------------------------------------
 
     def me(self) -> int:
+        """The calling trial thread's index; -1 for the thread running setup or the outcome."""
         index = getattr(self._local, "index", None)
-        if index is None:
-            raise RuntimeError("racekit's controlled scheduler was used from a thread it does not run")
-        return index
+        return -1 if index is None else index
 
     def thread_body(self, index: int, body: Callable[[], Any]) -> Callable[[], None]:
         """Wrap a thread's callable: wait for the token, run, hand the token on."""
@@ -239,6 +238,12 @@ class Controller:
         is chosen. Returns False only for a wait that gave up (its timeout) because
         no thread could move."""
         me = self.me()
+        if me < 0:
+            # Setup (or the outcome) uses a lock or a queue: only one thread
+            # exists then, so the operation simply happens.
+            if enabled is not None and not enabled():
+                raise RuntimeError(f"{what}: would block forever outside the case's threads (in setup or outcome)")
+            return True
         state = self.threads[me]
         state.pending = enabled or _always
         state.pending_what = what
@@ -251,6 +256,8 @@ class Controller:
 
     def record(self, kind: str, what: str, *, location: tuple[int, str] | None = None, value: str = "",
                line: int = 0, sync: int | None = None) -> None:
+        if self.me() < 0:
+            return  # not part of any interleaving
         if not line:
             line = _case_line()
         state = self.threads[self.me()]

@@ -15,6 +15,7 @@ object behind that name:
 from __future__ import annotations
 
 import builtins
+import collections
 import operator
 import os
 import random
@@ -53,6 +54,9 @@ class PlainHooks:
     def delitem(self, obj: Any, key: Any, line: int) -> None:
         del obj[key]
 
+    def call(self, obj: Any, name: str, line: int, /, *args: Any, **kwargs: Any) -> Any:
+        return getattr(obj, name)(*args, **kwargs)
+
     def gget(self, name: str, line: int) -> Any:
         try:
             return self.ns[name]
@@ -74,8 +78,10 @@ class Labels:
                        if not k.startswith("_") and not isinstance(v, (types.ModuleType, types.FunctionType, type))
                        and not isinstance(v, (int, float, str, bool, type(None)))}
         self._numbers: dict[int, int] = {}
+        from racekit.runtime.shims import _Sync
+
         for name, value in namespace.items():
-            if hasattr(value, "_name") and not name.startswith("_"):
+            if isinstance(value, _Sync) and not name.startswith("_"):
                 value._name(name)  # `lock = threading.Lock()` is called "lock" in traces
 
     def of(self, obj: Any) -> str:
@@ -112,7 +118,7 @@ class ControlledHooks(PlainHooks):
         if not _is_data(current):
             # A lock, a function, a class: reaching it shares no data (only
             # one thread runs, so looking before choosing changes nothing).
-            if hasattr(current, "_name"):
+            if not isinstance(current, type) and hasattr(current, "_name"):
                 current._name(self.labels.attribute(obj, attr))
             return current
         what = self.labels.attribute(obj, attr)
@@ -138,6 +144,17 @@ class ControlledHooks(PlainHooks):
         self.ctl.point(f"delete {what}")
         delattr(obj, attr)
         self.ctl.record("write", what, location=(id(obj), attr), value="<deleted>", line=line)
+
+    def call(self, obj: Any, name: str, line: int, /, *args: Any, **kwargs: Any) -> Any:
+        method = getattr(obj, name)
+        if type(obj) not in CONTAINERS or not self._mine():
+            return method(*args, **kwargs)
+        what = f"{self.labels.of(obj)}.{name}()"
+        self.ctl.point(f"call {what}")
+        result = method(*args, **kwargs)
+        self.ctl.record("call", what, location=(id(obj), "*"), value=_short(result) if result is not None else "",
+                        line=line)
+        return result
 
     def getitem(self, obj: Any, key: Any, line: int) -> Any:
         if not self._mine():
@@ -181,6 +198,12 @@ class ControlledHooks(PlainHooks):
         self.ctl.point(f"write {name}")
         self.ns[name] = value
         self.ctl.record("write", name, location=(id(self.ns), name), value=_short(value), line=line)
+
+
+# Containers whose methods are single steps in CPython (each runs under the
+# GIL as one C call): controlled mode schedules around them, but they never
+# race with each other (list.append from two threads is safe).
+CONTAINERS = (list, dict, set, bytearray, collections.deque)
 
 
 def _is_data(value: Any) -> bool:

@@ -177,12 +177,22 @@ class _Rewriter(ast.NodeTransformer):
         return _hook("getitem", [node.value, _as_expression(node.slice)], node)
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
-        # `obj.method(...)`: the lookup of the method is not a visible
-        # operation (it reads no shared data), but `obj` itself may be.
+        # `obj.method(...)`: looking the method up reads no shared data, but
+        # calling a container's method (`items.pop()`) is one step of its own,
+        # where another thread may run before or after: the hook decides at
+        # run time whether `obj` is such a container.
         if isinstance(node.func, ast.Attribute):
             node.func.value = self.visit(node.func.value)
-        else:
-            node.func = self.visit(node.func)
+            node.args = [self.visit(a) for a in node.args]
+            node.keywords = [self.visit(k) for k in node.keywords]
+            if self.scope is None:
+                return node
+            hook = _hook("call", [node.func.value, ast.Constant(node.func.attr)], node)
+            # call(obj, name, LINE, *args, **kwargs): the line goes before the arguments.
+            hook.args = hook.args[:2] + [hook.args[2]] + node.args
+            hook.keywords = node.keywords
+            return hook
+        node.func = self.visit(node.func)
         node.args = [self.visit(a) for a in node.args]
         node.keywords = [self.visit(k) for k in node.keywords]
         return node

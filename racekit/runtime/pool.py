@@ -180,7 +180,7 @@ class Pool:
         self._selector.close()
 
     def run(self, jobs: Iterable[Job], on_trial: TrialCallback | None = None,
-            stop_on_failure: bool = False) -> None:
+            stop_on_failure: bool = False, max_workers: int | None = None) -> None:
         """Run every job's pending trials; returns when all are done or stopped.
 
         A deadlock stops the rest of its job (each remaining trial would only
@@ -198,7 +198,7 @@ class Pool:
                 if not queued and not busy:
                     return
                 self._grow(sum(len(j.pending) for j in queued) + sum(len(w.outstanding) for w in busy))
-                for worker in self._workers:
+                for worker in self._workers[:max_workers]:
                     if worker.ready:
                         self._feed(worker, queued, chunk)
                 self._receive(on_trial, stop_on_failure)

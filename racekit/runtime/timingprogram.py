@@ -48,6 +48,7 @@ class TimingProgram(Program):
             except CaseFailure as failure:
                 return case_error(index, seed, failure.where, failure.error)
             try:
+                function()  # once, untimed: the first call pays for warming up
                 timings[name] = {
                     "sequential": _sequential(function, v.workers),
                     "threads": _threads(function, v.workers),
