@@ -224,3 +224,28 @@ def test_yield_mode_finds_the_lost_update_and_counts_it_exactly():
     assert found["unlocked"].verdict is Verdict.RACE
     assert found["unlocked"].lost_updates.exact
     assert found["locked_fine"].verdict is Verdict.NO_RACE
+
+
+def test_container_method_calls_are_steps_so_check_then_pop_is_found():
+    # `x = shelf[-1]` then `shelf.pop()`: the pop is a step of its own, so a
+    # second consumer can read the same last item in between. Setup fills a
+    # queue.Queue stand-in from the main thread, which must simply work.
+    v = controlled(CASES / "producer_consumer.yaml", "list_check_then_pop", "queue", "list_pop_only", runs=20)
+    assert v["list_check_then_pop"].verdict is Verdict.RACE
+    assert v["queue"].verdict is Verdict.NO_RACE and v["list_pop_only"].verdict is Verdict.NO_RACE
+    assert v["list_pop_only"].data_races == 0  # atomic container calls never race
+
+
+def test_thread_subclasses_run_under_the_scheduler():
+    found = controlled(CASES / "thread_subclass.yaml", runs=3)
+    assert found["subclass"].outcomes == {"[(True, 1267650600228229401496703205376)]": 3}
+    assert found["start_twice"].outcomes == {"error: RuntimeError: threads can only be started once": 3}
+
+
+def test_replay_with_other_params_is_refused_and_the_printed_line_carries_them():
+    v = controlled(CASES / "balance.yaml", "unlocked", runs=3, params={"iterations": 3})["unlocked"]
+    assert v.param_overrides == {"iterations": 3}
+    proc = racekit("replay", "cases/balance.yaml", "-V", "unlocked", "-s", v.schedule)
+    assert proc.returncode == 2 and "was it recorded with other --param values" in proc.stderr
+    proc = racekit("replay", "cases/balance.yaml", "-V", "unlocked", "-s", v.schedule, "--param", "iterations=3")
+    assert proc.returncode == 1, proc.stderr
