@@ -40,11 +40,8 @@ NOTE = ("processes run truly in parallel (one interpreter and GIL each, on {core
 
 
 class ProcessProgram(CaseProgram):
-    @classmethod
-    def compile(cls, variant: Variant, mode: ModeSpec, roots: tuple[str, ...] = ()) -> ProcessProgram:
-        program = super().compile(variant, mode, roots)
-        program.__class__ = cls
-        return program  # type: ignore[return-value]
+    """Compiled like a thread case (CaseProgram.compile builds a ProcessProgram
+    when called on this class); only running a trial differs."""
 
     def run(self, index: int, seed: int, schedule: str | None = None) -> Trial:
         started = time.perf_counter()
