@@ -249,3 +249,9 @@ def test_replay_with_other_params_is_refused_and_the_printed_line_carries_them()
     assert proc.returncode == 2 and "was it recorded with other --param values" in proc.stderr
     proc = racekit("replay", "cases/balance.yaml", "-V", "unlocked", "-s", v.schedule, "--param", "iterations=3")
     assert proc.returncode == 1, proc.stderr
+
+
+def test_a_dict_filled_in_either_order_is_one_outcome_in_the_order_expect_names_it():
+    outcomes, summary = search(TEST_CASES / "dict_order.yaml", "default")
+    assert summary.complete
+    assert outcomes == {"second=2, first=1": sum(outcomes.values())} and sum(outcomes.values()) > 1

@@ -39,6 +39,8 @@ TOPICS = {
     "Lock API": "lock_api",
     "args=('sub_proc') is a string": "process_args",
     "CPU-bound vs I/O-bound": "cpu_vs_io",
+    "Process exitcode, join(timeout), terminate, kill, close; current/parent_process": "process_lifecycle",
+    "active_count, enumerate, current_thread, is_alive, join(timeout)": "thread_introspection",
     "lost updates": "balance",
     "locals vs shared": "local_vs_shared",
     "global counter": "global_counter",
@@ -74,7 +76,9 @@ def test_pool_results_by_return_value_are_exact():
     # shared_value: 27 of 30 runs lose updates; 50 runs stop at the first.
     assert results(CASES / "pool_async.yaml", "shared_value", runs=50, stop_on_failure=True)[
         "shared_value"].verdict is Verdict.RACE
-    assert results(CASES / "pool_async.yaml", "return_values", runs=3)["return_values"].outcomes == {"20000": 3}
+    found = results(CASES / "pool_async.yaml", "return_values", "callback", "apply_sync", runs=3)
+    for name in ("return_values", "callback", "apply_sync"):  # apply_sync: unlocked but one task at a time
+        assert found[name].outcomes == {"20000": 3}, name
 
 
 def test_pipe_ends_and_end_of_file():
@@ -121,6 +125,27 @@ def test_thread_subclass_and_starting_twice():
     found = results(CASES / "thread_subclass.yaml", runs=2)
     assert found["subclass"].outcomes == {"[(True, 1267650600228229401496703205376)]": 2}
     assert found["start_twice"].outcomes == {"error: RuntimeError: threads can only be started once": 2}
+
+
+def test_how_a_process_ended_is_its_exitcode():
+    found = results(CASES / "process_lifecycle.yaml", runs=1)
+    assert found["exit_codes"].outcomes == {"returns=0, raises=1, exits=3, terminate=-15, kill=-9": 1}
+    assert found["join_timeout"].outcomes == {
+        "alive_after_join_0.2=True, exitcode_then=None, alive_after_terminate=False, exitcode_after=-15": 1}
+    assert found["identity"].outcomes == {"name='worker-1', own_pid=True, parent_is_starter=True": 1}
+    assert found["daemon_no_children"].outcomes == {
+        "error='AssertionError: daemonic processes are not allowed to have children'": 1}
+    assert found["close"].outcomes == {
+        "close_while_running='ValueError', after_close='ValueError: process object is closed'": 1}
+
+
+@pytest.mark.parametrize("mode", ["native", "opcode", "yield", "controlled"])
+def test_a_started_thread_is_counted_listed_and_alive_until_it_ends(mode):
+    found = results(CASES / "thread_introspection.yaml", runs=3, modes=(mode,))["default"]
+    # One row, though the two threads fill `seen` in a different order from run to run.
+    assert found.outcomes == {
+        "its_name='sub-thread', alive_before_start=False, count_while_running=1, listed_while_running=True, "
+        "alive_after_join_0.2=True, alive_after_join=False, count_after=0, listed_after=False": 3}
 
 
 def test_lock_api_in_every_mode():

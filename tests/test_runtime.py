@@ -157,3 +157,15 @@ def test_forcing_switched_off_fails_loudly_instead_of_passing(variant):
 def test_native_mode_does_not_police_the_switch_interval():
     v = run_variants(TEST_CASES / "sabotage.yaml", "interval_changed", mode="native")["interval_changed"]
     assert v.verdict is Verdict.NO_RACE
+
+
+def test_every_runtime_note_reads_in_chinese_with_its_values_filled_in():
+    from racekit.report.messages import localized_note
+    from racekit.runtime import notes
+
+    for template in (notes.PROCESSES, notes.SCRIPT, notes.TIMING, notes.TRACER):
+        english = template.format(cores=2, mode="opcode", tracer="CTracer")
+        chinese = localized_note("zh", english)
+        assert chinese != english and "opcode" in chinese and "{" not in chinese, template
+        assert localized_note("en", english) == english
+    assert localized_note("zh", "something racekit never said") == "something racekit never said"

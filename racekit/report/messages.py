@@ -6,6 +6,10 @@ Every template is formatted with named fields only.
 
 from __future__ import annotations
 
+import re
+
+from racekit.runtime import notes as runtime_notes
+
 LANGS = ("en", "zh")
 
 MESSAGES: dict[str, dict[str, str]] = {
@@ -203,3 +207,31 @@ MESSAGES: dict[str, dict[str, str]] = {
 def message(lang: str, key: str, **fields: object) -> str:
     table = MESSAGES.get(lang, MESSAGES["en"])
     return table.get(key, MESSAGES["en"][key]).format(**fields)
+
+
+# The runtime's notes (racekit.runtime.notes) in other languages, keyed by
+# their English template; a note no table knows is shown as it came.
+NOTES: dict[str, dict[str, str]] = {
+    "zh": {
+        runtime_notes.PROCESSES: "进程是真正并行运行的（每个进程有自己的解释器和 GIL，本机 {cores} 个核）：它们的竞争不需要"
+                                 "强制切换点；{mode} 模式只在每个进程内部生效。",
+        runtime_notes.SCRIPT: "脚本作为独立的程序运行：racekit 的模式在其中不起作用（忽略了 {mode} 模式）。",
+        runtime_notes.TIMING: "计时用例测量的是真实的线程和进程：忽略了 {mode} 模式。",
+        runtime_notes.TRACER: "{mode} 模式替换了用例线程中的另一个跟踪函数（{tracer}，例如 coverage.py）：那个工具看不到这些线程"
+                              "执行的任何代码。在 Python 3.12+ 上 racekit 使用 sys.monitoring，两者可以同时工作。",
+    },
+}
+
+
+def _template_pattern(template: str) -> re.Pattern[str]:
+    parts = re.split(r"\{(\w+)\}", template)
+    regex = "".join(re.escape(part) if i % 2 == 0 else f"(?P<{part}>.+?)" for i, part in enumerate(parts))
+    return re.compile(regex + r"\Z", re.S)
+
+
+def localized_note(lang: str, text: str) -> str:
+    for template, translated in NOTES.get(lang, {}).items():
+        found = _template_pattern(template).match(text)
+        if found:
+            return translated.format(**found.groupdict())
+    return text

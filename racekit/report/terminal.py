@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from racekit.analysis.results import CaseResult, Grade, RunResult, VariantResult, Verdict
-from racekit.report.messages import message
+from racekit.report.messages import localized_note, message
 
 MAX_ROWS = 8
 BAR_WIDTH = 24
@@ -31,6 +31,7 @@ class TerminalReport:
         self.console = console
         self.lang = lang
         self.verbose = verbose
+        self._noted: set[str] = set()  # notes already printed for the current case: said once
 
     def t(self, key: str, **fields: object) -> str:
         if fields.get("outcome") == "the outcome":
@@ -64,6 +65,7 @@ class TerminalReport:
         head.append(f"  ({case.file})", style="dim")
         self.console.print(head)
         modes = list(dict.fromkeys(v.mode for v in case.variants))
+        self._noted = set()
         if len(modes) > 1:
             self.console.print(Padding(Text(self.t("compare_title", case=case.name)), (0, 0, 0, 2), expand=False))
             self.console.print(Padding(self._comparison(case, modes), (0, 0, 1, 2), expand=False))
@@ -113,7 +115,10 @@ class TerminalReport:
         for sentence in self.sentences(v):
             self.console.print(Padding(Text(sentence), (0, 0, 0, 4), expand=False))
         for warning in v.warnings:
-            self.console.print(Padding(Text(self.t("warning", text=warning), style="yellow"), (0, 0, 0, 4),
+            if warning in self._noted:
+                continue
+            self._noted.add(warning)
+            self.console.print(Padding(Text(self.t("warning", text=localized_note(self.lang, warning)), style="yellow"), (0, 0, 0, 4),
                                        expand=False))
         if v.trace or v.story:
             self._explanation(v)

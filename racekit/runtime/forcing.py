@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from typing import Literal
 from collections.abc import Callable, Iterator
 
+from racekit.runtime import notes
+
 ModeName = Literal["native", "line", "opcode", "yield", "controlled"]
 STRESS_MODES: tuple[ModeName, ...] = ("native", "line", "opcode")
 MODES: tuple[ModeName, ...] = (*STRESS_MODES, "yield", "controlled")
@@ -178,9 +180,7 @@ class TraceForcing(Forcing):
     def thread(self, problems: list[str]) -> Iterator[None]:
         previous = sys.gettrace()
         if previous is not None:
-            self.notes.add(f"{self.spec.name} mode replaced another trace function ({_describe(previous)}, "
-                           "e.g. coverage.py) in the case threads: that tool saw nothing they ran. On Python "
-                           "3.12+ racekit uses sys.monitoring and both work.")
+            self.notes.add(notes.TRACER.format(mode=self.spec.name, tracer=_describe(previous)))
         ident = threading.get_ident()
         self._traced.discard(ident)
         sys.settrace(self._trace)

@@ -28,6 +28,7 @@ import warnings
 from typing import Any
 
 from racekit.case.model import Variant
+from racekit.runtime import notes
 from racekit.runtime.forcing import ModeSpec
 from racekit.runtime.program import CaseProgram
 from racekit.runtime.records import Status, Trial
@@ -35,8 +36,6 @@ from racekit.runtime.trial import CaseFailure, case_error, judged
 
 KILL_GRACE = 0.5
 
-NOTE = ("processes run truly in parallel (one interpreter and GIL each, on {cores} cores): their races need no "
-        "forced switch points; mode {mode} applied only inside each process")
 
 
 class ProcessProgram(CaseProgram):
@@ -51,8 +50,7 @@ class ProcessProgram(CaseProgram):
             warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*fork.*")
             trial = self._run_processes(index, seed)
         trial.duration = time.perf_counter() - started
-        if self.forcing.spec.name != "native":
-            trial.warnings = [NOTE.format(cores=os.cpu_count(), mode=self.forcing.spec.name)]
+        trial.warnings = [notes.PROCESSES.format(cores=os.cpu_count(), mode=self.forcing.spec.name)]
         return trial
 
     def prepare_in(self, seed: int) -> Any:

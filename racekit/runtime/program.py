@@ -136,7 +136,7 @@ class CaseProgram(Program):
     def _outcome(self, ns: dict[str, Any]) -> Any:
         if isinstance(self.outcome, dict):
             return {name: eval(code, ns) for name, code in self.outcome.items()}
-        return eval(self.outcome, ns)
+        return in_expected_order(eval(self.outcome, ns), self.variant.expect.values)
 
     def _judge(self, outcome: Any, ns: dict[str, Any]) -> int | bool:
         expect = self.variant.expect
@@ -196,3 +196,18 @@ def _is_outcome(node: ast.AST) -> bool:
 
 def _compile(source: Source, mode: str) -> types.CodeType:
     return compile(source.parse(mode), source.path, mode, dont_inherit=True)  # type: ignore[arg-type]
+
+
+def in_expected_order(outcome: Any, expected: tuple[Any, ...]) -> Any:
+    """A dict outcome with its keys in the order the case's ``expect`` names them
+    (the rest sorted after): threads fill a shared dict in whatever order they
+    ran, and one outcome must not become several histogram rows."""
+    if not isinstance(outcome, dict):
+        return outcome
+    order = next((list(e) for e in expected if isinstance(e, dict)), [])
+    rank = {key: i for i, key in enumerate(order)}
+    try:
+        keys = sorted(outcome, key=lambda k: (rank.get(k, len(rank)), k))
+    except TypeError:  # keys that do not compare (1 and "a"): order by their text
+        keys = sorted(outcome, key=lambda k: (rank.get(k, len(rank)), repr(k)))
+    return {key: outcome[key] for key in keys}

@@ -19,11 +19,10 @@ import time
 from typing import Any
 
 from racekit.case.model import Variant
+from racekit.runtime import notes
 from racekit.runtime.forcing import Forcing, ModeSpec, Scope
 from racekit.runtime.records import Status, Trial
 from racekit.runtime.trial import Prepared, Program, judge_against, judged
-
-NOTE = "a script runs as its own program: racekit's modes do not apply inside it (mode {mode} was ignored)"
 
 
 class ScriptProgram(Program):
@@ -69,7 +68,7 @@ class ScriptProgram(Program):
                 trial.output = _tail(stdout) + ("\n--- stderr ---\n" + _tail(stderr) if stderr.strip() else "")
         trial.duration = time.perf_counter() - started
         if self.requested_mode != "native":
-            trial.warnings = [NOTE.format(mode=self.requested_mode)]
+            trial.warnings = [notes.SCRIPT.format(mode=self.requested_mode)]
         return trial
 
     def _capture(self, output: str, code: int) -> Any:

@@ -464,6 +464,7 @@ class Thread(_Sync):
         self._index = self._ctl.add_thread(self.name)
         self._record("start", self.name)
         runner = _threading.Thread(target=self._ctl.thread_body(self._index, self.run), name=self.name, daemon=True)
+        runner._racekit_thread = self  # type: ignore[attr-defined]  # what current_thread() answers in it
         self._ctl.extra_threads.append(runner)
         runner.start()
 
@@ -488,6 +489,26 @@ def bound(cls: type, controller: Controller) -> type:
     return classes[cls]
 
 
+def current_thread() -> Any:
+    """The stand-in ``Thread`` object when called in a thread case code started,
+    as ``threading.current_thread()`` would return the object that was started."""
+    real = _threading.current_thread()
+    return getattr(real, "_racekit_thread", real)
+
+
+def enumerate_threads() -> list[Any]:
+    """``threading.enumerate()`` with started stand-ins as themselves, alive
+    exactly as long as the scheduler says (not while their real thread winds down)."""
+    found = []
+    for real in _threading.enumerate():
+        started = getattr(real, "_racekit_thread", None)
+        if started is None:
+            found.append(real)
+        elif started.is_alive():
+            found.append(started)
+    return found
+
+
 def sleep(controller: Controller, seconds: float = 0) -> None:
     """``time.sleep`` as a yield: a point where another thread may run."""
     controller.point("sleep")
@@ -503,7 +524,8 @@ def modules(controller: Controller) -> dict[str, types.ModuleType]:
     threading_shim = _proxy("threading", _threading, {
         "Lock": bind(Lock), "RLock": bind(RLock), "Condition": bind(Condition), "Semaphore": bind(Semaphore),
         "BoundedSemaphore": bind(BoundedSemaphore), "Event": bind(Event), "Barrier": bind(Barrier),
-        "Thread": bind(Thread),
+        "Thread": bind(Thread), "current_thread": current_thread, "enumerate": enumerate_threads,
+        "active_count": lambda: len(enumerate_threads()),
     })
     queue_shim = _proxy("queue", _queue, {
         "Queue": bind(Queue), "LifoQueue": bind(LifoQueue), "PriorityQueue": bind(PriorityQueue),

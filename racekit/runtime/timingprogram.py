@@ -20,11 +20,10 @@ import types
 from typing import Any
 
 from racekit.case.model import THREAD_FUNCTION, Source, Variant, thread_function
+from racekit.runtime import notes
 from racekit.runtime.forcing import Forcing, ModeSpec, Scope
 from racekit.runtime.records import Status, Trial
 from racekit.runtime.trial import CaseFailure, Program, case_error, outcome_repr
-
-NOTE = "timing cases measure real threads and processes: mode {mode} was ignored"
 
 
 class TimingProgram(Program):
@@ -65,7 +64,7 @@ class TimingProgram(Program):
         trial.timing = timings
         trial.duration = time.perf_counter() - started
         if self.requested_mode != "native":
-            trial.warnings = [NOTE.format(mode=self.requested_mode)]
+            trial.warnings = [notes.TIMING.format(mode=self.requested_mode)]
         return trial
 
     def _judge(self, speedup: dict[str, dict[str, float]]) -> bool:

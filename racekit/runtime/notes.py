@@ -1,0 +1,15 @@
+"""The notes a trial can attach to its result, as templates.
+
+They travel in English in results and JSON; kept in one place so the report
+can recognise each one and say it in the reader's language
+(racekit.report.messages.localized_note).
+"""
+
+from __future__ import annotations
+
+PROCESSES = ("processes run truly in parallel (one interpreter and GIL each, on {cores} cores): their races need no "
+             "forced switch points; mode {mode} applied only inside each process.")
+SCRIPT = "a script runs as its own program: racekit's modes do not apply inside it (mode {mode} was ignored)."
+TIMING = "timing cases measure real threads and processes: mode {mode} was ignored."
+TRACER = ("{mode} mode replaced another trace function ({tracer}, e.g. coverage.py) in the case threads: that tool "
+          "saw nothing they ran. On Python 3.12+ racekit uses sys.monitoring and both work.")
