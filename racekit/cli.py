@@ -92,6 +92,7 @@ def run(
     paths: Paths,
     mode: Annotated[Optional[list[str]], typer.Option("--mode", "-m", metavar="MODE", help="native, line, opcode, yield or controlled (default: the case's `mode:`, else opcode); several, comma-separated or repeated, are compared side by side.")] = None,
     runs: Annotated[Optional[int], typer.Option("--runs", "-n", min=1, metavar="N", help="Trials per variant and mode (default: the case's `runs`).")] = None,
+    max_runs: Annotated[Optional[int], typer.Option("--max-runs", min=1, metavar="N", help="At most N trials per variant and mode; variants that ask for fewer keep their own `runs` (a script or timing case stays quick).")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", min=0, metavar="SEED", help="Base seed; the default is random and printed.")] = None,
     variant: Annotated[Optional[list[str]], typer.Option("--variant", "-V", metavar="NAME", help="Only these variants (comma-separated or repeated).")] = None,
     param: Annotated[Optional[list[str]], typer.Option("--param", "-p", metavar="NAME=VALUE", help="Override a case param: NAME=VALUE (VALUE read as YAML).")] = None,
@@ -118,6 +119,7 @@ def run(
         settings = {
             "mode": _split(mode) or _split([profile["mode"]] if "mode" in profile else None),
             "runs": runs if runs is not None else profile.get("runs"),
+            "max_runs": max_runs if max_runs is not None else profile.get("max_runs"),
             "seed": seed if seed is not None else profile.get("seed"),
             "switch_interval": switch_interval if switch_interval is not None else profile.get("switch_interval", 1e-6),
             "timeout": timeout if timeout is not None else profile.get("timeout"),
@@ -131,7 +133,7 @@ def run(
         from racekit.engine import RunOptions, plan
 
         options = RunOptions(
-            modes=settings["mode"], runs=settings["runs"], seed=settings["seed"], variants=_split(variant),
+            modes=settings["mode"], runs=settings["runs"], max_runs=settings["max_runs"], seed=settings["seed"], variants=_split(variant),
             params=_parse_params(param), switch_interval=settings["switch_interval"], timeout=settings["timeout"],
             workers=settings["jobs"], stop_on_failure=settings["fail_fast"], shard=_parse_shard(shard),
             strategy=strategy or profile.get("strategy", "random"), depth=depth or 3, preemptions=preemptions,

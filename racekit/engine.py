@@ -39,6 +39,7 @@ EXHAUSTIVE_CAP = 20_000  # schedules an exhaustive search may run unless --runs 
 class RunOptions:
     modes: tuple[str, ...] = ()  # empty: each case's own `mode:`, else opcode
     runs: int | None = None  # None: each variant's own `runs`
+    max_runs: int | None = None  # a cap on runs: variants that ask for fewer keep theirs
     seed: int | None = None  # None: a fresh random seed, reported
     variants: tuple[str, ...] = ()  # empty: all
     params: dict[str, Any] = field(default_factory=dict)
@@ -117,6 +118,8 @@ def plan(cases: list[Case], options: RunOptions) -> list[Planned]:
                              "case's code); use native, line or opcode for cases written in Python")
     if options.runs is not None and options.runs < 1:
         raise UsageError(f"--runs must be at least 1, got {options.runs}")
+    if options.max_runs is not None and options.max_runs < 1:
+        raise UsageError(f"--max-runs must be at least 1, got {options.max_runs}")
     if options.shard is not None:
         k, n = options.shard
         if not 1 <= k <= n:
@@ -147,6 +150,8 @@ def plan(cases: list[Case], options: RunOptions) -> list[Planned]:
                 runs = options.runs or variant.runs
                 if spec.name == "controlled" and spec.strategy == "exhaustive":
                     runs = options.runs or EXHAUSTIVE_CAP  # a cap on schedules; the search decides
+                if options.max_runs:
+                    runs = min(runs, options.max_runs)
                 entry = Planned(case, variant, spec, seed, runs, options.shard)
                 if len(entry.indices()):  # a shard may hold none of a small variant's trials
                     planned.append(entry)

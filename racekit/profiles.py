@@ -40,6 +40,7 @@ PROFILE = Fields(
         "description": Field(Text()),
         "mode": Field(_ModeList()),
         "runs": Field(Integer(1, 10_000_000)),
+        "max_runs": Field(Integer(1, 10_000_000)),
         "seed": Field(Integer(0, 2**64 - 1)),
         "switch_interval": Field(Seconds(maximum=10.0)),
         "timeout": Field(Seconds()),

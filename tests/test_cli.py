@@ -215,3 +215,14 @@ def test_merge_recomputes_verdicts_and_refuses_overlaps(tmp_path):
     assert proc.returncode == 2 and "not a racekit results file" in proc.stderr
     proc = racekit("run", "cases/balance.yaml", "--shard", "3/2")
     assert proc.returncode == 2 and "--shard K/N needs 1 <= K <= N, got 3/2" in proc.stderr
+
+
+def test_max_runs_caps_only_the_variants_that_ask_for_more(tmp_path):
+    doc = json.loads(racekit("run", "cases/pool_async.yaml", "cases/balance.yaml", "-V", "return_values,locked",
+                             "--max-runs", "20", "-m", "native", "-f", "json").stdout)
+    runs = {v["name"]: v["runs"] for c in doc["cases"] for v in c["variants"]}
+    assert runs == {"return_values": 10, "locked": 20}  # the case files ask for 10 and 200
+    profile = tmp_path / "capped.yaml"
+    profile.write_text("max_runs: 4\nformat: json\n")
+    doc = json.loads(racekit("run", "cases/balance.yaml", "-V", "locked", "-m", "native", "-c", str(profile)).stdout)
+    assert doc["cases"][0]["variants"][0]["runs"] == 4
