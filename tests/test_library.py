@@ -9,6 +9,7 @@ that need more than one variant or a measurement.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -184,8 +185,28 @@ def test_process_children_that_crash_raise_or_hang_are_reported_not_hung():
     assert "proc_failures.yaml" in found["raises"].samples[0]  # the child's traceback, at the YAML line
     assert found["typo"].verdict is Verdict.ERROR  # a NameError in a child is the case's bug
     assert found["hangs"].verdict is Verdict.DEADLOCK
-    assert 'Process "child"' in found["hangs"].samples[0] and "proc_failures.yaml\", line 35" in found["hangs"].samples[0]
+    assert 'Process "child"' in found["hangs"].samples[0] and "proc_failures.yaml\", line 42" in found["hangs"].samples[0]
     assert found["spawned"].outcomes == {"1": 2}
+
+
+def test_a_process_that_cannot_exit_for_its_own_children_is_explained_and_they_are_ended(tmp_path):
+    pidfile = tmp_path / "grandchild.pid"
+    found = results(TEST_CASES / "proc_failures.yaml", "leaves_a_child", params={"pidfile": str(pidfile)})
+    v = found["leaves_a_child"]
+    assert v.verdict is Verdict.DEADLOCK
+    assert "its code had returned, but child could not exit: a process waits for the non-daemon processes" in v.samples[0]
+    # Killed with its parent's process group, not left sleeping for a minute.
+    assert _ended(int(pidfile.read_text()))
+
+
+def _ended(pid):
+    """Gone, or a zombie: dead, waiting for init to reap it (a container's
+    init may never do so)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
 
 
 def test_script_cases_capture_and_normalize_and_survive_a_hang():

@@ -35,6 +35,8 @@ from racekit.runtime.records import Status, Trial
 from racekit.runtime.trial import CaseFailure, case_error, judged
 
 KILL_GRACE = 0.5
+EXIT_WAIT = ("its code had returned, but {name} could not exit: a process waits for the non-daemon processes it "
+             "started before it exits (join them, or make them daemon=True)")
 
 
 
@@ -67,6 +69,7 @@ class ProcessProgram(CaseProgram):
         ns = prepared.namespace or {}
         errors = context.SimpleQueue()
         barrier = context.Barrier(len(self.threads))
+        finished = context.Array("b", len(self.threads), lock=False)  # whose case code has returned
         dumps = tempfile.mkdtemp(prefix="racekit-processes-")
         forked = context.get_start_method() == "fork"
         shared = {} if forked else {k: v for k, v in ns.items() if _is_shared(v)}
@@ -74,26 +77,27 @@ class ProcessProgram(CaseProgram):
         for position, (name, thread_index, _code) in enumerate(self.threads):
             dump = os.path.join(dumps, f"{position}.txt")
             if forked:
-                target, args = _forked_child, (self, prepared.threads[position][1], name, barrier, errors, dump)
+                target, args = _forked_child, (self, prepared.threads[position][1], name, barrier, errors, dump,
+                                               finished, position)
             else:
                 target, args = _spawned_child, (self.variant, self.forcing.spec, position, seed, shared, name, barrier,
-                                                errors, dump)
+                                                errors, dump, finished)
             children.append(context.Process(target=target, args=args, name=name))
         try:
             for child in children:
                 child.start()
         except Exception as exc:  # noqa: BLE001 - e.g. setup made something spawn cannot send
-            for child in children:
-                if child.pid is not None:
-                    child.kill()
+            _kill_groups(children)
             return case_error(index, seed, "starting the processes", exc)
         deadline = time.monotonic() + self.variant.timeout
         for child in children:
             child.join(max(0.0, deadline - time.monotonic()))
         hung = [c for c in children if c.is_alive()]
         if hung:
-            detail = _stop_and_dump(hung, dumps, children, self.variant.timeout)
+            detail = _stop_and_dump(hung, dumps, children, finished, self.variant.timeout)
+            _kill_groups(children)
             return Trial(index, seed, Status.DEADLOCK, "deadlock", detail=detail)
+        _kill_groups(children)  # what a child started and left behind (killed itself with os._exit, say)
         failures: list[tuple[float, BaseException, str]] = []
         while not errors.empty():
             stamp, kind, message, text = errors.get()
@@ -136,22 +140,32 @@ def _is_shared(value: Any) -> bool:
     return type(value).__module__.startswith("multiprocessing")
 
 
-def _forked_child(program: ProcessProgram, function: Any, name: str, barrier: Any, errors: Any, dump: str) -> None:
+def _forked_child(program: ProcessProgram, function: Any, name: str, barrier: Any, errors: Any, dump: str,
+                  finished: Any, position: int) -> None:
     _prepare_child(dump)
-    _run_child(program, function, name, barrier, errors)
+    try:
+        _run_child(program, function, name, barrier, errors)
+    finally:
+        finished[position] = 1
 
 
 def _spawned_child(variant: Variant, mode: ModeSpec, position: int, seed: int, shared: dict[str, Any], name: str,
-                   barrier: Any, errors: Any, dump: str) -> None:
+                   barrier: Any, errors: Any, dump: str, finished: Any) -> None:
     _prepare_child(dump)
     program = ProcessProgram.compile(variant, mode)
     prepared, _context = program.prepare_in(seed)
     if prepared.namespace is not None:
         prepared.namespace.update(shared)  # the parent's Value, Queue, … replace the ones setup made here
-    _run_child(program, prepared.threads[position][1], name, barrier, errors)
+    try:
+        _run_child(program, prepared.threads[position][1], name, barrier, errors)
+    finally:
+        finished[position] = 1
 
 
 def _prepare_child(dump: str) -> None:
+    # A process group of its own: the processes case code starts join it, and
+    # the parent can end them all, however deep (_kill_groups).
+    os.setpgrp()
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     faulthandler.register(signal.SIGUSR1, file=open(dump, "w"), all_threads=True)  # noqa: SIM115
 
@@ -169,7 +183,19 @@ def _run_child(program: ProcessProgram, function: Any, name: str, barrier: Any, 
         raise SystemExit(1) from None
 
 
-def _stop_and_dump(hung: list[Any], dumps: str, children: list[Any], timeout: float) -> str:
+def _kill_groups(children: list[Any]) -> None:
+    """End every child and whatever it started (its process group)."""
+    for child in children:
+        if child.pid is None:
+            continue
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except OSError:  # the group is empty: nothing left behind
+            pass
+        child.join(KILL_GRACE)
+
+
+def _stop_and_dump(hung: list[Any], dumps: str, children: list[Any], finished: Any, timeout: float) -> str:
     parts = [f"still running after the {timeout:g} s timeout:"]
     for child in hung:
         try:
@@ -186,7 +212,9 @@ def _stop_and_dump(hung: list[Any], dumps: str, children: list[Any], timeout: fl
             stack = ""
         from racekit.runtime.pool import clean_fault_dump
 
-        parts.append(f'Process "{child.name}" (pid {child.pid}):\n{clean_fault_dump(stack) or "(no stack)"}')
-        child.kill()
-        child.join(KILL_GRACE)
+        if finished[position]:
+            stack = EXIT_WAIT.format(name=child.name)
+        else:
+            stack = clean_fault_dump(stack) or "(no stack)"
+        parts.append(f'Process "{child.name}" (pid {child.pid}):\n{stack}')
     return "\n".join(parts)
