@@ -83,6 +83,13 @@ YAML_ERRORS = [
         id="unclosed-flow-list",
     ),
     pytest.param(
+        BASE.replace(b"outcome: x\n", b'outcome: {n: d["k"], m: 1}\n'),
+        [("case.yaml:8:15: error: invalid YAML: expected ',' or '}', but got '[' (while parsing a flow mapping "
+          "at line 8, column 10); inside {…} or […] quote a value that holds brackets, commas or colons "
+          "(\"d['k']\"), or write the mapping one key per line")],
+        id="python-in-flow-mapping",
+    ),
+    pytest.param(
         b"racekit: 1\nname: demo\n  runs: 3\n",
         ["case.yaml:3:7: error: invalid YAML: mapping values are not allowed here"],
         id="bad-indentation",

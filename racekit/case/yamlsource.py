@@ -211,6 +211,11 @@ def compose(path: str, data: bytes) -> tuple[yaml.Node | None, str, list[Problem
             detail = f"{context}, {exc.problem}" if exc.problem.startswith("but ") else f"{exc.problem} ({context})"
         if "'\\t'" in detail:
             detail += "; indent with spaces, YAML does not allow tabs"
+        elif (exc.context in ("while parsing a flow mapping", "while parsing a flow sequence")
+              and "<stream end>" not in detail):
+            # `outcome: {n: d["k"], xs: sorted(xs)}`: Python inside {…} or […].
+            detail += ("; inside {…} or […] quote a value that holds brackets, commas or colons "
+                       "(\"d['k']\"), or write the mapping one key per line")
         return None, text, [Problem(path, line, col, f"invalid YAML: {detail}")]
     except yaml.reader.ReaderError as exc:
         line, col = offset_position(text, exc.position)
