@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -162,9 +163,15 @@ def test_ctrl_c_keeps_partial_results_and_exits_130(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "racekit", "run", str(TEST_CASES / "slow.yaml"), "-f", "json",
                              "-o", str(target), "-j", "1"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    time.sleep(2.5)  # start-up, then some trials of 50 ms each
+    # Wait for the header: a Ctrl-C during start-up (slow under coverage on a
+    # loaded CI machine) could be taken by an import, not by racekit's run.
+    assert select.select([proc.stdout], [], [], 60)[0], "racekit printed nothing in 60 s"
+    header = proc.stdout.readline()
+    assert header.startswith("racekit "), header
+    time.sleep(1.0)  # some trials of 50 ms each
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
+    out = header + out
     assert proc.returncode == 130, err
     doc = json.loads(target.read_text())
     variant = doc["cases"][0]["variants"][0]
