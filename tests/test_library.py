@@ -175,10 +175,12 @@ def test_threads_do_not_speed_up_cpu_bound_work_under_the_gil_but_help_io():
 # -- process and script cases that fail ------------------------------------------------------
 
 
-def test_process_children_that_crash_raise_or_hang_are_reported_not_hung():
+def test_process_children_that_crash_raise_or_hang_are_reported_not_hung(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the worker processes' temporary files go here
     started = time.monotonic()
     found = results(TEST_CASES / "proc_failures.yaml")
     assert time.monotonic() - started < 20
+    assert list(tmp_path.iterdir()) == []  # every trial cleaned up after itself, hung ones too
     assert found["fine"].outcomes == {"1": 2}
     assert found["exits"].outcomes == {"error: process child exited with code 5": 2}
     assert found["raises"].outcomes == {"error: KeyError: 'missing'": 2}
@@ -187,6 +189,8 @@ def test_process_children_that_crash_raise_or_hang_are_reported_not_hung():
     assert found["hangs"].verdict is Verdict.DEADLOCK
     assert 'Process "child"' in found["hangs"].samples[0] and "proc_failures.yaml\", line 42" in found["hangs"].samples[0]
     assert found["spawned"].outcomes == {"1": 2}
+    assert found["forkserver"].outcomes == {"1": 2}
+    assert found["forkserver_raises"].outcomes == {"error: KeyError: 'missing'": 2}
 
 
 def test_a_process_that_cannot_exit_for_its_own_children_is_explained_and_they_are_ended(tmp_path):

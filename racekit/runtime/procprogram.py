@@ -20,6 +20,7 @@ from __future__ import annotations
 import faulthandler
 import multiprocessing
 import os
+import shutil
 import signal
 import tempfile
 import time
@@ -59,6 +60,10 @@ class ProcessProgram(CaseProgram):
         """Setup with ``multiprocessing`` being the case's start-method context, so
         the Value or Queue it makes can go to children started that way."""
         context = multiprocessing.get_context(self.variant.start_method)
+        if context.get_start_method() == "forkserver":
+            # Children fork from the server with racekit already imported
+            # (it only counts before the server starts: the first trial).
+            context.set_forkserver_preload([__name__])
         return self.prepare(seed, {"multiprocessing": context}), context
 
     def _run_processes(self, index: int, seed: int) -> Trial:
@@ -66,11 +71,17 @@ class ProcessProgram(CaseProgram):
             prepared, context = self.prepare_in(seed)
         except CaseFailure as failure:
             return case_error(index, seed, failure.where, failure.error)
+        dumps = tempfile.mkdtemp(prefix="racekit-processes-")  # each child's faulthandler file
+        try:
+            return self._start_and_judge(index, seed, prepared, context, dumps)
+        finally:
+            shutil.rmtree(dumps, ignore_errors=True)
+
+    def _start_and_judge(self, index: int, seed: int, prepared: Any, context: Any, dumps: str) -> Trial:
         ns = prepared.namespace or {}
         errors = context.SimpleQueue()
         barrier = context.Barrier(len(self.threads))
         finished = context.Array("b", len(self.threads), lock=False)  # whose case code has returned
-        dumps = tempfile.mkdtemp(prefix="racekit-processes-")
         forked = context.get_start_method() == "fork"
         shared = {} if forked else {k: v for k, v in ns.items() if _is_shared(v)}
         children = []
