@@ -159,7 +159,7 @@ def test_version_and_module_entry_point():
 @pytest.mark.slow
 def test_ctrl_c_keeps_partial_results_and_exits_130(tmp_path):
     target = tmp_path / "partial.json"
-    env = {**os.environ, "NO_COLOR": "1"}
+    env = {**os.environ, "NO_COLOR": "1", "PYTHONFAULTHANDLER": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "racekit", "run", str(TEST_CASES / "slow.yaml"), "-f", "json",
                              "-o", str(target), "-j", "1"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -170,7 +170,10 @@ def test_ctrl_c_keeps_partial_results_and_exits_130(tmp_path):
     assert header.startswith("racekit "), header
     time.sleep(1.0)  # some trials of 50 ms each
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    try:
+        out, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"racekit did not stop within 30 s of Ctrl-C\n{_stuck(proc)}")
     out = header + out
     assert proc.returncode == 130, err
     doc = json.loads(target.read_text())
@@ -178,6 +181,19 @@ def test_ctrl_c_keeps_partial_results_and_exits_130(tmp_path):
     assert doc["interrupted"] is True
     assert 0 < variant["runs"] < 2000 and variant["stopped"] == "interrupted"
     assert "Interrupted" in out
+
+
+def _stuck(proc: subprocess.Popen) -> str:
+    """What a process that ignored Ctrl-C was doing: its signal masks and,
+    through faulthandler (PYTHONFAULTHANDLER), every thread's stack."""
+    try:
+        with open(f"/proc/{proc.pid}/status") as f:
+            masks = " ".join(line for line in f.read().splitlines() if line.startswith(("Sig", "Threads")))
+    except OSError:
+        masks = "(no /proc status)"
+    proc.send_signal(signal.SIGABRT)
+    out, err = proc.communicate()
+    return f"{masks}\nstdout:\n{out[-2000:]}\nstderr:\n{err[-6000:]}"
 
 
 def test_shards_merge_into_the_unsharded_run(tmp_path):
