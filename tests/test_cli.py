@@ -160,8 +160,14 @@ def test_version_and_module_entry_point():
 def test_ctrl_c_keeps_partial_results_and_exits_130(tmp_path):
     target = tmp_path / "partial.json"
     env = {**os.environ, "NO_COLOR": "1", "PYTHONFAULTHANDLER": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "racekit", "run", str(TEST_CASES / "slow.yaml"), "-f", "json",
-                             "-o", str(target), "-j", "1"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+    # racekit as a terminal starts it: Ctrl-C not ignored. A suite started in
+    # the background (`bash .ci/run &`) inherits SIGINT ignored, and a test
+    # that restores the original handlers passes that on to this child, which
+    # would then rightly ignore Ctrl-C like any program run with `nohup`.
+    as_from_a_terminal = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                          "sys.argv[0] = 'racekit'; runpy.run_module('racekit', run_name='__main__', alter_sys=True)")
+    proc = subprocess.Popen([sys.executable, "-c", as_from_a_terminal, "run", str(TEST_CASES / "slow.yaml"),
+                             "-f", "json", "-o", str(target), "-j", "1"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     # Wait for the header: a Ctrl-C during start-up (slow under coverage on a
     # loaded CI machine) could be taken by an import, not by racekit's run.
