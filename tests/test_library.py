@@ -190,6 +190,10 @@ def test_process_children_that_crash_raise_or_hang_are_reported_not_hung(tmp_pat
     assert 'Process "child"' in found["hangs"].samples[0] and "proc_failures.yaml\", line 42" in found["hangs"].samples[0]
     assert found["spawned"].outcomes == {"1": 2}
     assert found["forkserver"].outcomes == {"1": 2}
+    # A child that died broke the case: an error, never the race a racy variant hopes for.
+    assert found["segfault_in_a_racy_variant"].outcomes == {"error: process child was killed by SIGSEGV": 2}
+    assert found["segfault_in_a_racy_variant"].verdict is Verdict.ERROR and not found["segfault_in_a_racy_variant"].ok
+    assert found["exits_cleanly"].outcomes == {"1": 2}  # sys.exit(0) is a normal end
     assert found["forkserver_raises"].outcomes == {"error: KeyError: 'missing'": 2}
 
 
@@ -213,6 +217,12 @@ def _ended(pid):
         return True
 
 
+def test_a_managers_proxies_reach_children_under_every_start_method():
+    found = results(TEST_CASES / "managers.yaml")
+    for method in ("fork", "spawn", "forkserver"):
+        assert found[method].outcomes == {"400": 2}, (method, found[method].rows)
+
+
 def test_script_cases_capture_and_normalize_and_survive_a_hang():
     found = results(TEST_CASES / "script_kinds.yaml")
     assert found["stdout"].outcomes == {"'pid N says hello\\ntotal: 42'": 2}
@@ -220,6 +230,7 @@ def test_script_cases_capture_and_normalize_and_survive_a_hang():
     assert found["regex"].outcomes == {"'42'": 2}
     assert found["exit_code"].outcomes == {"3": 2}
     assert found["no_match"].outcomes == {"error: NoMatch: the output has no match for 'nothing like this'": 2}
+    assert found["no_match"].verdict is Verdict.ERROR  # the pattern does not fit the output: the case's mistake
     assert found["hangs"].verdict is Verdict.DEADLOCK and "it had printed:\nstarted" in found["hangs"].samples[0]
 
 

@@ -873,3 +873,23 @@ def test_case_error_is_a_value_error_with_problems():
         parse_case(b"racekit: 1\nname: x\nruns: 0\n", PATH)
     assert isinstance(info.value, CaseError)
     assert [(p.line, p.col) for p in info.value.problems] == [(1, 1), (1, 1), (1, 1), (3, 7)]
+
+
+@pytest.mark.parametrize(("rules", "expected"), [
+    pytest.param('[{pattern: "a"}]', "7:13: error: normalize[0] needs 'replace'", id="no-replace"),
+    pytest.param('[{pattern: "a", replace: 5}]', "7:37: error: normalize[0].replace must be a string, got integer '5'",
+                 id="replace-number"),
+    pytest.param('[{pattern: "(a)", replace: "\\\\9"}]',
+                 "7:30: error: normalize[0].replace does not fit its pattern: invalid group reference 9 at position 1",
+                 id="no-such-group"),
+    pytest.param('[{pattern: "a", replace: "\\\\g<name>"}]',
+                 "7:28: error: normalize[0].replace does not fit its pattern: unknown group name 'name'",
+                 id="no-such-named-group"),
+])
+def test_a_normalize_rule_is_checked_before_any_run(tmp_path, rules, expected):
+    (tmp_path / "demo.py").write_text("print('hi')\n")
+    case = tmp_path / "case.yaml"
+    case.write_text(f"racekit: 1\nname: demo\nkind: script\nscript: demo.py\nexpect: hi\nruns: 1\nnormalize: {rules}\n")
+    with pytest.raises(CaseError) as caught:
+        load_case(case)
+    assert [str(p) for p in caught.value.problems] == [f"{case}:{expected}"]

@@ -39,6 +39,36 @@ IDENTIFIER = Name(r"[A-Za-z_][A-Za-z0-9_]*", "a Python identifier")
 
 
 @dataclass
+class NormalizeRule(Spec):
+    """``{pattern: REGEX, replace: TEXT}``: the replacement is checked against the
+    pattern now (``\\2`` needs two groups), not when the first run fails."""
+
+    description: str = ""
+    rule: Spec = field(default_factory=lambda: Fields({"pattern": Field(Regex(), required=True),
+                                                        "replace": Field(Text(), required=True)},
+                                                       what="a normalize rule"))
+
+    def read(self, node: yaml.Node, r: Reader, where: str) -> Any:
+        rule = self.rule.load(node, r, where)
+        if rule is INVALID:
+            return INVALID
+        missing = [key for key in ("pattern", "replace") if key not in rule]
+        if missing:
+            if not any(f"{where}.{key}" in r.invalid for key in missing):
+                r.error(node, f"{where} needs {' and '.join(repr(k) for k in missing)}")
+            return INVALID
+        try:
+            re.sub(rule["pattern"], rule["replace"], "")
+        except (re.error, IndexError) as exc:
+            r.error(r.positions.get(f"{where}.replace", node), f"{where}.replace does not fit its pattern: {exc}")
+            return INVALID
+        return rule
+
+    def json_schema(self) -> dict[str, Any]:
+        return self._doc(self.rule.json_schema())
+
+
+@dataclass
 class ListOf(Spec):
     """A YAML list of one kind of item."""
 
@@ -203,8 +233,7 @@ VARIANT_FIELDS: dict[str, Field] = {
                             Fields({"regex": Field(Regex(), required=True)}, what="capture"),
                             description="kind: script: the outcome: its stdout (default), its last line, its exit "
                                         "code, or {regex: PATTERN} (the first group, else the whole match).")),
-    "normalize": Field(ListOf(Fields({"pattern": Field(Regex(), required=True),
-                                      "replace": Field(Text(), required=True)}, what="a normalize rule"),
+    "normalize": Field(ListOf(NormalizeRule(),
                               description="kind: script: re.sub rules applied to the output first (pids, times).")),
     # kind: timing
     "work": Field(MapOf(IDENTIFIER, Code("body"), what="work", min_items=1,

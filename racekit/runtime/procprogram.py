@@ -129,6 +129,10 @@ class _Reported(Exception):
 
 class _Died(Exception):
     kind = ""  # the message says it all: "process adder-1 exited with code 5"
+    # A child that died (a signal, os._exit(N)) broke the case; no
+    # interleaving of Python code makes a process segfault. Graded as an
+    # error, as a crashed thread case is, unless `expect` names it.
+    case_bug = True
 
     def __init__(self, name: str, code: int):
         super().__init__(_exit_text(name, code))
@@ -148,7 +152,17 @@ def _died(child: Any) -> str:
 
 
 def _is_shared(value: Any) -> bool:
-    return type(value).__module__.startswith("multiprocessing")
+    """A multiprocessing object a spawned child should use instead of its own:
+    a Value, Queue, Pipe end, a Manager's proxies; not the Manager, a Pool or
+    a Process themselves, which cannot travel to another process."""
+    if not type(value).__module__.startswith("multiprocessing"):
+        return False
+    import multiprocessing.managers
+    import multiprocessing.pool
+    import multiprocessing.process
+
+    return not isinstance(value, (multiprocessing.managers.BaseManager, multiprocessing.pool.Pool,
+                                  multiprocessing.process.BaseProcess))
 
 
 def _forked_child(program: ProcessProgram, function: Any, name: str, barrier: Any, errors: Any, dump: str,
@@ -187,6 +201,8 @@ def _run_child(program: ProcessProgram, function: Any, name: str, barrier: Any, 
         with program.forcing.trial(problems), program.forcing.thread(problems):
             barrier.wait()
             function()
+    except SystemExit:
+        raise  # sys.exit(N) is the process's exit code: 0 is a normal end, others a death (_Died)
     except BaseException as exc:  # noqa: BLE001 - anything the case raises is a result
         lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
         frames = [line for line in lines if "racekit/runtime" not in line and "multiprocessing/" not in line]

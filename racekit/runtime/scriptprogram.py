@@ -97,6 +97,7 @@ class ScriptProgram(Program):
 
 class _NoMatch(Exception):
     kind = "NoMatch"
+    case_bug = True  # the capture pattern does not fit the output: the case's mistake, not a race
 
 
 def _kill_group(process: subprocess.Popen) -> None:

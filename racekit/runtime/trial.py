@@ -167,7 +167,8 @@ def judged(index: int, seed: int, prepared: Prepared, errors: list[tuple[float, 
     if errors:
         first = errors[0][1]
         outcome_value: Any = error_outcome(first)
-        case_bug = isinstance(first, CASE_BUG_ERRORS) or getattr(first, "kind", "") in _CASE_BUG_NAMES
+        case_bug = (isinstance(first, CASE_BUG_ERRORS) or getattr(first, "kind", "") in _CASE_BUG_NAMES
+                    or getattr(first, "case_bug", False))
     else:
         case_bug = False
         read = _read_outcome(prepared, timeout)
