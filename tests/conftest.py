@@ -34,3 +34,13 @@ def racekit(*args: str, timeout: float = 120, cwd: Path = ROOT, env: dict | None
 @pytest.fixture
 def run_cli():
     return racekit
+
+
+def process_ended(pid: int) -> bool:
+    """Gone, or a zombie: dead, waiting for init to reap it (a container's
+    init may never do so)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True

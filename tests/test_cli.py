@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, TEST_CASES, racekit
+from conftest import ROOT, TEST_CASES, process_ended, racekit
 
 
 def test_run_json_follows_the_results_contract():
@@ -156,19 +156,24 @@ def test_version_and_module_entry_point():
     assert proc.returncode == 0 and proc.stdout.startswith("racekit ")
 
 
+# racekit as a terminal starts it: Ctrl-C not ignored. A suite started in
+# the background (`bash .ci/run &`) inherits SIGINT ignored, and a test that
+# restores the original handlers passes that on to racekit, which would then
+# rightly ignore Ctrl-C like any program run with `nohup`.
+AS_FROM_A_TERMINAL = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                      "sys.argv[0] = 'racekit'; runpy.run_module('racekit', run_name='__main__', alter_sys=True)")
+
+
+def interruptible_racekit(*args: str, env: dict | None = None) -> subprocess.Popen:
+    env = {**os.environ, "NO_COLOR": "1", "PYTHONFAULTHANDLER": "1", **(env or {})}
+    return subprocess.Popen([sys.executable, "-c", AS_FROM_A_TERMINAL, *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
 @pytest.mark.slow
 def test_ctrl_c_keeps_partial_results_and_exits_130(tmp_path):
     target = tmp_path / "partial.json"
-    env = {**os.environ, "NO_COLOR": "1", "PYTHONFAULTHANDLER": "1"}
-    # racekit as a terminal starts it: Ctrl-C not ignored. A suite started in
-    # the background (`bash .ci/run &`) inherits SIGINT ignored, and a test
-    # that restores the original handlers passes that on to this child, which
-    # would then rightly ignore Ctrl-C like any program run with `nohup`.
-    as_from_a_terminal = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-                          "sys.argv[0] = 'racekit'; runpy.run_module('racekit', run_name='__main__', alter_sys=True)")
-    proc = subprocess.Popen([sys.executable, "-c", as_from_a_terminal, "run", str(TEST_CASES / "slow.yaml"),
-                             "-f", "json", "-o", str(target), "-j", "1"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = interruptible_racekit("run", str(TEST_CASES / "slow.yaml"), "-f", "json", "-o", str(target), "-j", "1")
     # Wait for the header: a Ctrl-C during start-up (slow under coverage on a
     # loaded CI machine) could be taken by an import, not by racekit's run.
     assert select.select([proc.stdout], [], [], 60)[0], "racekit printed nothing in 60 s"
@@ -187,6 +192,29 @@ def test_ctrl_c_keeps_partial_results_and_exits_130(tmp_path):
     assert doc["interrupted"] is True
     assert 0 < variant["runs"] < 2000 and variant["stopped"] == "interrupted"
     assert "Interrupted" in out
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_process_case_leaves_no_process_or_file_behind(tmp_path):
+    # The child starts `sleep 60` and then waits forever: Ctrl-C kills the
+    # worker, and with it every process of its session and its temp files.
+    pidfile, tmp = tmp_path / "grandchild.pid", tmp_path / "tmp"
+    tmp.mkdir()
+    proc = interruptible_racekit("run", str(TEST_CASES / "interrupted.yaml"), "-p", f"pidfile={pidfile}", "-j", "1",
+                                 env={"TMPDIR": str(tmp)})
+    deadline = time.monotonic() + 60
+    while not (pidfile.exists() and pidfile.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    grandchild = int(pidfile.read_text())
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"racekit did not stop within 30 s of Ctrl-C\n{_stuck(proc)}")
+    assert proc.returncode == 130
+    time.sleep(0.2)
+    assert process_ended(grandchild)
+    assert list(tmp.iterdir()) == []
 
 
 def _stuck(proc: subprocess.Popen) -> str:

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import CASES, TEST_CASES, racekit
+from conftest import CASES, TEST_CASES, process_ended, racekit
 from racekit.analysis.results import Verdict
 from racekit.case.loader import load_case, load_paths
 from racekit.engine import RunOptions, run
@@ -204,17 +204,8 @@ def test_a_process_that_cannot_exit_for_its_own_children_is_explained_and_they_a
     assert v.verdict is Verdict.DEADLOCK
     assert "its code had returned, but child could not exit: a process waits for the non-daemon processes" in v.samples[0]
     # Killed with its parent's process group, not left sleeping for a minute.
-    assert _ended(int(pidfile.read_text()))
+    assert process_ended(int(pidfile.read_text()))
 
-
-def _ended(pid):
-    """Gone, or a zombie: dead, waiting for init to reap it (a container's
-    init may never do so)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
 
 
 def test_a_managers_proxies_reach_children_under_every_start_method():
@@ -232,6 +223,14 @@ def test_script_cases_capture_and_normalize_and_survive_a_hang():
     assert found["no_match"].outcomes == {"error: NoMatch: the output has no match for 'nothing like this'": 2}
     assert found["no_match"].verdict is Verdict.ERROR  # the pattern does not fit the output: the case's mistake
     assert found["hangs"].verdict is Verdict.DEADLOCK and "it had printed:\nstarted" in found["hangs"].samples[0]
+
+
+def test_what_a_script_leaves_running_is_ended_after_it(tmp_path):
+    pidfile = tmp_path / "sleeper.pid"
+    proc = racekit("run", str(TEST_CASES / "script_kinds.yaml"), "-V", "leaves_a_process",
+                   env={"SLEEPER_PIDFILE": str(pidfile)})
+    assert proc.returncode == 0, proc.stdout
+    assert process_ended(int(pidfile.read_text()))
 
 
 def test_instrumented_modes_refuse_process_cases():

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
@@ -66,15 +67,40 @@ class Job:
 TrialCallback = Callable[[Job, Trial], None]
 
 
+def session_members(sid: int) -> list[int]:
+    """The processes of session ``sid`` (Linux /proc; elsewhere none are found)."""
+    members = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return members
+    for name in entries:
+        if not name.isdigit() or int(name) == sid:
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read()
+            fields = stat[stat.rindex(b")") + 2:].split()  # state, ppid, pgrp, session, ...
+            if int(fields[3]) == sid:
+                members.append(int(name))
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile, or unreadable
+    return members
+
+
 class _Worker:
     def __init__(self) -> None:
         parent_end, child_fds = channel_pair()
-        fd, self.dump_path = tempfile.mkstemp(prefix="racekit-worker-", suffix=".dump")
-        os.close(fd)
-        fd, self.marker_path = tempfile.mkstemp(prefix="racekit-worker-", suffix=".marker")
-        os.write(fd, MARKER.pack(-1, -1))
-        os.close(fd)
+        # One directory per worker, its TMPDIR too: whatever the worker and the
+        # cases it runs leave there (a trial's fault dumps when the worker is
+        # killed mid-trial) goes when the worker does.
+        self.tmpdir = tempfile.mkdtemp(prefix="racekit-worker-")
+        self.dump_path = os.path.join(self.tmpdir, "stderr.dump")
+        self.marker_path = os.path.join(self.tmpdir, "trial.marker")
+        with open(self.marker_path, "wb") as f:
+            f.write(MARKER.pack(-1, -1))
         env = dict(os.environ)
+        env["TMPDIR"] = self.tmpdir
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
         env.pop("PYTHONFAULTHANDLER", None)
         with open(self.dump_path, "w") as stderr:
@@ -135,14 +161,19 @@ class _Worker:
         return f"exited with code {code}"
 
     def kill(self) -> None:
+        # The worker leads a session: every process a case started in it
+        # (process-case children in their own groups, scripts, a Pool's
+        # workers, their children) ends with it, not only the worker.
+        left = session_members(self.process.pid)
         if self.process.poll() is None:
             self.process.kill()
+        for pid in left:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):  # SIGKILL cannot be ignored
             self.process.wait(timeout=5)
         self.conn.close()
-        for path in (self.dump_path, self.marker_path):
-            with contextlib.suppress(OSError):
-                os.unlink(path)
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
 
 
 class Pool:

@@ -41,11 +41,16 @@ class ScriptProgram(Program):
         assert v.script is not None
         started = time.perf_counter()
         env = {**os.environ, "RACEKIT_SEED": str(seed), "PYTHONUNBUFFERED": "1"}
+        # A process group of its own (still in the worker's session, which
+        # racekit ends whole when it stops a worker): what the script starts
+        # is ended with it.
+        group = {"process_group": 0} if sys.version_info >= (3, 11) else {"preexec_fn": os.setpgrp}
         process = subprocess.Popen([sys.executable, v.script, *v.script_args], cwd=os.path.dirname(v.script),
                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   env=env, start_new_session=True)
+                                   env=env, **group)  # type: ignore[call-overload]
         try:
             stdout, stderr = process.communicate(timeout=v.timeout)
+            _kill_group(process)  # anything it left running (a detached child writing to /dev/null)
         except subprocess.TimeoutExpired:
             _kill_group(process)
             stdout, stderr = process.communicate()
@@ -103,8 +108,9 @@ class _NoMatch(Exception):
 def _kill_group(process: subprocess.Popen) -> None:
     try:
         os.killpg(process.pid, signal.SIGKILL)
-    except OSError:
-        process.kill()
+    except OSError:  # the group is empty
+        if process.poll() is None:
+            process.kill()
 
 
 def _tail(data: bytes, limit: int = 2000) -> str:
