@@ -385,7 +385,7 @@ def test_values_of_the_wrong_type_or_range(line, expected):
 def test_a_script_case_names_what_it_lacks_and_what_does_not_belong():
     assert_errors(BASE + b"kind: script\n", [
         f"{PATH}:1:1: error: the case has no 'script' (the program to run); add it to the top level or to the variant",
-        f"{PATH}:3:1: error: 'setup' is for kind: threads or processes or timing, not kind: script",
+        f"{PATH}:3:1: error: 'setup' is for kind: threads or processes, not kind: script",
         f"{PATH}:5:1: error: 'threads' is for kind: threads or processes, not kind: script",
         f"{PATH}:8:1: error: 'outcome' is for kind: threads or processes, not kind: script",
     ])
@@ -893,3 +893,21 @@ def test_a_normalize_rule_is_checked_before_any_run(tmp_path, rules, expected):
     with pytest.raises(CaseError) as caught:
         load_case(case)
     assert [str(p) for p in caught.value.problems] == [f"{case}:{expected}"]
+
+
+def test_a_timing_case_refuses_what_it_would_ignore(tmp_path):
+    case = tmp_path / "case.yaml"
+    case.write_text("racekit: 1\nname: demo\nkind: timing\nsetup: x = 1\nracy: true\nwork:\n  cpu: pass\n")
+    with pytest.raises(CaseError) as caught:
+        load_case(case)
+    assert [str(p) for p in caught.value.problems] == [
+        f"{case}:4:1: error: 'setup' is for kind: threads or processes, not kind: timing",
+        f"{case}:5:1: error: 'racy' is for kind: threads or processes or script, not kind: timing"]
+    case.write_text("racekit: 1\nname: demo\nkind: timing\nexpect: 5\nwork:\n  cpu: pass\n")
+    with pytest.raises(CaseError) as caught:
+        load_case(case)
+    assert [str(p) for p in caught.value.problems] == [
+        f"{case}:4:1: error: a timing case has no single correct outcome: give `expect: {{check: EXPR}}` over "
+        "`speedup` (e.g. \"speedup['io']['threads'] > 2\"), or no expect"]
+    case.write_text("racekit: 1\nname: demo\nkind: timing\nwork:\n  cpu: pass\n")
+    assert load_case(case).variants[0].runs == 3

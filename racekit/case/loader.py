@@ -21,6 +21,7 @@ from racekit.case.format import CASE, MAX_THREADS
 from racekit.case.files import is_case_file
 from racekit.case.model import (
     DEFAULT_RUNS,
+    TIMING_RUNS,
     DEFAULT_TIMEOUT,
     DEFAULT_VARIANT,
     PREIMPORTED,
@@ -50,7 +51,8 @@ _NEEDS = {
 _ONLY = {"start_method": ("processes",), "script": ("script",), "args": ("script",), "capture": ("script",),
          "output": ("script",),
          "normalize": ("script",), "work": ("timing",), "workers": ("timing",),
-         "threads": ("threads", "processes"), "outcome": ("threads", "processes"), "setup": ("threads", "processes", "timing")}
+         "threads": ("threads", "processes"), "outcome": ("threads", "processes"), "setup": ("threads", "processes"),
+         "racy": ("threads", "processes", "script")}
 
 
 def load_case(path: str | os.PathLike[str]) -> Case:
@@ -247,6 +249,10 @@ def _build_variant(m: dict[str, Any], case: str, name: str, kind: str, r: Reader
         return None
     if not ok or (kind != "timing" and not isinstance(expect, Expectation)):
         return None
+    if kind == "timing" and isinstance(expect, Expectation) and expect.kind != "check":
+        r.error(_pos(r, where, "expect"), "a timing case has no single correct outcome: give `expect: {check: "
+                "EXPR}` over `speedup` (e.g. \"speedup['io']['threads'] > 2\"), or no expect")
+        return None
     script = m.get("script")
     if script is not None:
         script = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(r.path)), script))
@@ -264,7 +270,7 @@ def _build_variant(m: dict[str, Any], case: str, name: str, kind: str, r: Reader
         outcome=outcome if kind in ("threads", "processes") else None,
         expect=expect if isinstance(expect, Expectation) else Expectation("check", label="measured only"),
         timeout=m.get("timeout", DEFAULT_TIMEOUT),
-        runs=m.get("runs", DEFAULT_RUNS),
+        runs=m.get("runs", TIMING_RUNS if kind == "timing" else DEFAULT_RUNS),
         racy=m.get("racy", False),
         title=m.get("title") or "",
         description=m.get("description") or "",

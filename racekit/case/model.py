@@ -16,6 +16,7 @@ from typing import Any, Literal
 KINDS = ("threads", "processes", "script", "timing")
 MODES = ("native", "line", "opcode", "yield", "controlled")  # racekit.runtime.forcing implements them
 DEFAULT_RUNS = 100
+TIMING_RUNS = 3  # each timing run measures every work item three ways, workers times over
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_VARIANT = "default"
 # Names every case namespace provides; params may not shadow them.

@@ -51,13 +51,19 @@ class TimingProgram(Program):
                 timings[name] = {
                     "sequential": _sequential(function, v.workers),
                     "threads": _threads(function, v.workers),
-                    "processes": _processes(source, v.params, seed, v.workers),
+                    "processes": _processes(source, v.params, seed, v.workers, v.timeout),
                 }
+            except _Hung as hung:
+                return Trial(index, seed, Status.DEADLOCK, "deadlock",
+                             detail=f"work.{name}: {hung} after the {v.timeout:g} s timeout and were killed")
             except BaseException as exc:  # noqa: BLE001 - anything the work raises is a result
                 return case_error(index, seed, f"work.{name}", exc)
         speedup = {name: {how: round(t["sequential"] / max(t[how], 1e-9), 1) for how in ("threads", "processes")}
                    for name, t in timings.items()}
-        matched = self._judge(speedup)
+        try:
+            matched = self._judge(speedup)
+        except BaseException as exc:  # noqa: BLE001 - a check that raises is the case's mistake
+            return case_error(index, seed, "expect", exc)
         text = "; ".join(f"{name}: threads {s['threads']:.1f}x, processes {s['processes']:.1f}x"
                          for name, s in speedup.items())
         trial = Trial(index, seed, Status.DONE, text if text else outcome_repr(speedup), matches=matched)
@@ -90,17 +96,30 @@ def _sequential(function: Any, n: int) -> float:
     return time.perf_counter() - started
 
 
+class _Hung(Exception):
+    """Work processes still running at the timeout."""
+
+
 def _threads(function: Any, n: int) -> float:
-    threads = [threading.Thread(target=function) for _ in range(n)]
-    started = time.perf_counter()
+    # Timed from the moment all are ready, as the processes are: the work,
+    # not the start-up, on both sides.
+    ready = threading.Barrier(n + 1)
+
+    def work() -> None:
+        ready.wait()
+        function()
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(n)]
     for t in threads:
         t.start()
+    ready.wait()
+    started = time.perf_counter()
     for t in threads:
         t.join()
     return time.perf_counter() - started
 
 
-def _processes(source: Source, params: dict[str, Any], seed: int, n: int) -> float:
+def _processes(source: Source, params: dict[str, Any], seed: int, n: int, timeout: float) -> float:
     context = multiprocessing.get_context()
     ready = context.Barrier(n + 1)
     children = [context.Process(target=_child, args=(source, params, seed, ready)) for _ in range(n)]
@@ -109,7 +128,13 @@ def _processes(source: Source, params: dict[str, Any], seed: int, n: int) -> flo
     ready.wait()  # time the work, not the start-up of the processes
     started = time.perf_counter()
     for child in children:
+        child.join(max(0.0, started + timeout - time.perf_counter()))
+    hung = [c for c in children if c.is_alive()]
+    for child in hung:
+        child.kill()
         child.join()
+    if hung:
+        raise _Hung(f"{len(hung)} of {n} work processes were still running")
     elapsed = time.perf_counter() - started
     failed = [c.exitcode for c in children if c.exitcode]
     if failed:
