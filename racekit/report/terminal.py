@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from racekit.analysis.results import CaseResult, Grade, RunResult, VariantResult, Verdict
-from racekit.report.messages import localized_note, message
+from racekit.report.messages import MESSAGES, localized_note, message
 
 MAX_ROWS = 8
 BAR_WIDTH = 24
@@ -195,7 +195,7 @@ class TerminalReport:
         elif not v.racy and not v.ok and v.verdict is not Verdict.ERROR:
             out.append(self.t("safe_failed"))
         if v.stop_reason and v.runs < v.planned_runs and not v.search:
-            out.append(self.t("stopped", runs=v.runs, planned=v.planned_runs, reason=v.stop_reason))
+            out.append(self.t("stopped", runs=v.runs, planned=v.planned_runs, reason=self._stop_reason(v.stop_reason)))
         lost = v.lost_updates
         if lost is not None and lost.exact and lost.max > 0 and v.verdict is not Verdict.RACE:
             out.append(self.t("lost_exact", max=_n(lost.max), s="" if lost.max == 1 else "s", total=_n(lost.total)))
@@ -206,6 +206,11 @@ class TerminalReport:
         if v.search:
             out.extend(search_sentences(v.search, self.t))
         return out
+
+    def _stop_reason(self, reason: str) -> str:
+        """The JSON's stop reason ("deadlock", "first failure found", …) in the report's language."""
+        key = "stop_" + reason.replace(" ", "_")
+        return self.t(key) if key in MESSAGES["en"] else reason
 
     def _timing(self, v: VariantResult) -> Table:
         n = v.workers or 0
