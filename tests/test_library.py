@@ -194,6 +194,9 @@ def test_process_children_that_crash_raise_or_hang_are_reported_not_hung(tmp_pat
     assert found["segfault_in_a_racy_variant"].outcomes == {"error: process child was killed by SIGSEGV": 2}
     assert found["segfault_in_a_racy_variant"].verdict is Verdict.ERROR and not found["segfault_in_a_racy_variant"].ok
     assert found["exits_cleanly"].outcomes == {"1": 2}  # sys.exit(0) is a normal end
+    # Under spawn a Value inside a list would be each child's own copy: said, not reported as a race.
+    hidden = found["spawn_shared_in_a_list"]
+    assert hidden.verdict is Verdict.ERROR and "totals would be the child's own copy" in next(iter(hidden.outcomes))
     assert found["forkserver_raises"].outcomes == {"error: KeyError: 'missing'": 2}
 
 

@@ -25,6 +25,7 @@ import signal
 import tempfile
 import time
 import traceback
+import types
 import warnings
 from typing import Any
 
@@ -84,6 +85,12 @@ class ProcessProgram(CaseProgram):
         finished = context.Array("b", len(self.threads), lock=False)  # whose case code has returned
         forked = context.get_start_method() == "fork"
         shared = {} if forked else {k: v for k, v in ns.items() if _is_shared(v)}
+        hidden = [] if forked else _hidden_shared(ns)
+        if hidden:
+            return case_error(index, seed, "setup", ValueError(
+                f"under start_method {context.get_start_method()}, each child runs setup again and gets the "
+                f"parent's multiprocessing objects only by their top-level names; {', '.join(hidden)} would be the "
+                "child's own copy, not shared. Give each shared object a name of its own in setup"))
         children = []
         for position, (name, thread_index, _code) in enumerate(self.threads):
             dump = os.path.join(dumps, f"{position}.txt")
@@ -149,6 +156,25 @@ def _exit_text(name: str, code: int) -> str:
 
 def _died(child: Any) -> str:
     return _exit_text(child.name, child.exitcode)
+
+
+def _hidden_shared(ns: dict[str, Any]) -> list[str]:
+    """Names whose value holds shared objects one level down (``counters =
+    [Value(), Value()]``, an instance with a Value attribute): a spawned child
+    cannot be handed those, so they would silently not be shared."""
+    found = []
+    for name, value in ns.items():
+        if name.startswith("__") or _is_shared(value) or isinstance(value, (type, types.ModuleType)):
+            continue
+        if isinstance(value, (list, tuple, set, frozenset)):
+            inner = list(value)
+        elif isinstance(value, dict):
+            inner = list(value.values())
+        else:
+            inner = list(getattr(value, "__dict__", {}).values()) if not callable(value) else []
+        if any(_is_shared(item) for item in inner):
+            found.append(name)
+    return found
 
 
 def _is_shared(value: Any) -> bool:
