@@ -164,7 +164,8 @@ def _hidden_shared(ns: dict[str, Any]) -> list[str]:
     cannot be handed those, so they would silently not be shared."""
     found = []
     for name, value in ns.items():
-        if name.startswith("__") or _is_shared(value) or isinstance(value, (type, types.ModuleType)):
+        if (name.startswith("__") or isinstance(value, (type, types.ModuleType))
+                or type(value).__module__.startswith("multiprocessing")):  # a Value itself, a Manager, a Pool
             continue
         if isinstance(value, (list, tuple, set, frozenset)):
             inner = list(value)
