@@ -147,6 +147,9 @@ def plan(cases: list[Case], options: RunOptions) -> list[Planned]:
             for mode in modes:
                 spec = ModeSpec(mode, options.switch_interval, options.strategy, options.depth,  # type: ignore[arg-type]
                                 options.preemptions)
+                if variant.kind in ("script", "timing"):
+                    # They run as they are: reported as native, the request noted.
+                    spec = ModeSpec("native", options.switch_interval, ignored=mode if mode != "native" else None)
                 runs = options.runs or variant.runs
                 if spec.name == "controlled" and spec.strategy == "exhaustive":
                     runs = options.runs or EXHAUSTIVE_CAP  # a cap on schedules; the search decides

@@ -283,3 +283,11 @@ def test_max_runs_caps_only_the_variants_that_ask_for_more(tmp_path):
     profile.write_text("max_runs: 4\nformat: json\n")
     doc = json.loads(racekit("run", "cases/balance.yaml", "-V", "locked", "-m", "native", "-c", str(profile)).stdout)
     assert doc["cases"][0]["variants"][0]["runs"] == 4
+
+
+def test_a_script_case_reports_the_mode_it_ran_in_and_notes_the_one_asked_for():
+    doc = json.loads(racekit("run", str(TEST_CASES / "script_kinds.yaml"), "-V", "last_line", "-m", "opcode",
+                             "-f", "json").stdout)
+    variant = doc["cases"][0]["variants"][0]
+    assert variant["mode"] == "native"
+    assert any("mode opcode was ignored" in w for w in variant["warnings"])

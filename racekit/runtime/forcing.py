@@ -46,6 +46,7 @@ class ModeSpec:
     depth: int = 3  # pct: bug depth d
     preemptions: int | None = None  # exhaustive: preemption bound (None: unbounded)
     yield_probability: float = 0.5  # yield mode: chance of os.sched_yield() after an access
+    ignored: str | None = None  # a mode asked for that this case cannot apply (script, timing): said in a note
 
     @property
     def instrumented(self) -> bool:

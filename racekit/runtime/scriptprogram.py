@@ -29,7 +29,7 @@ class ScriptProgram(Program):
     @classmethod
     def compile(cls, variant: Variant, mode: ModeSpec, roots: tuple[str, ...] = ()) -> ScriptProgram:
         program = cls(variant, Forcing(ModeSpec("native"), Scope([], [])))
-        program.requested_mode = mode.name
+        program.requested_mode = mode.ignored or "native"
         return program
 
     def __init__(self, variant: Variant, forcing: Forcing):

@@ -30,7 +30,7 @@ class TimingProgram(Program):
     @classmethod
     def compile(cls, variant: Variant, mode: ModeSpec, roots: tuple[str, ...] = ()) -> TimingProgram:
         program = cls(variant, Forcing(ModeSpec("native", mode.switch_interval), Scope([], [])))
-        program.requested_mode = mode.name
+        program.requested_mode = mode.ignored or "native"
         return program
 
     def __init__(self, variant: Variant, forcing: Forcing):
