@@ -342,6 +342,15 @@ _RACEKIT_DIR = __file__.rsplit("/runtime/", 1)[0]
 _THREADING = threading.__file__
 
 
+def short_value(value: Any) -> str:
+    """A value as a trace row shows it: its repr, cut to 40 characters, never an exception."""
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - a case's __repr__ may raise
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _case_line() -> int:
     """The line of case code that called into racekit (a lock or queue operation)."""
     frame = sys._getframe(2)

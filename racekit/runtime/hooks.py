@@ -23,7 +23,7 @@ import threading
 import types
 from typing import Any
 
-from racekit.runtime.controlled import Controller, Op
+from racekit.runtime.controlled import Controller, Op, short_value
 
 
 class PlainHooks:
@@ -96,7 +96,7 @@ class Labels:
         return f"{self.of(obj)}.{attr}"
 
     def item(self, obj: Any, key: Any) -> str:
-        return f"{self.of(obj)}[{_short(key)}]"
+        return f"{self.of(obj)}[{short_value(key)}]"
 
 
 class ControlledHooks(PlainHooks):
@@ -124,7 +124,7 @@ class ControlledHooks(PlainHooks):
         what = self.labels.attribute(obj, attr)
         self.ctl.point(f"read {what}")
         value = getattr(obj, attr)
-        self.ctl.record("read", what, location=(id(obj), attr), value=_short(value), line=line)
+        self.ctl.record("read", what, location=(id(obj), attr), value=short_value(value), line=line)
         return value
 
     def set(self, obj: Any, attr: str, value: Any, line: int) -> None:
@@ -134,7 +134,7 @@ class ControlledHooks(PlainHooks):
         what = self.labels.attribute(obj, attr)
         self.ctl.point(f"write {what}")
         setattr(obj, attr, value)
-        self.ctl.record("write", what, location=(id(obj), attr), value=_short(value), line=line)
+        self.ctl.record("write", what, location=(id(obj), attr), value=short_value(value), line=line)
 
     def delattr(self, obj: Any, attr: str, line: int) -> None:
         if not self._mine():
@@ -152,7 +152,7 @@ class ControlledHooks(PlainHooks):
         what = f"{self.labels.of(obj)}.{name}()"
         self.ctl.point(f"call {what}")
         result = method(*args, **kwargs)
-        self.ctl.record("call", what, location=(id(obj), "*"), value=_short(result) if result is not None else "",
+        self.ctl.record("call", what, location=(id(obj), "*"), value=short_value(result) if result is not None else "",
                         line=line)
         return result
 
@@ -162,7 +162,7 @@ class ControlledHooks(PlainHooks):
         what = self.labels.item(obj, key)
         self.ctl.point(f"read {what}")
         value = obj[key]
-        self.ctl.record("read", what, location=(id(obj), _key(key)), value=_short(value), line=line)
+        self.ctl.record("read", what, location=(id(obj), _key(key)), value=short_value(value), line=line)
         return value
 
     def setitem(self, obj: Any, key: Any, value: Any, line: int) -> None:
@@ -172,7 +172,7 @@ class ControlledHooks(PlainHooks):
         what = self.labels.item(obj, key)
         self.ctl.point(f"write {what}")
         obj[key] = value
-        self.ctl.record("write", what, location=(id(obj), _key(key)), value=_short(value), line=line)
+        self.ctl.record("write", what, location=(id(obj), _key(key)), value=short_value(value), line=line)
 
     def delitem(self, obj: Any, key: Any, line: int) -> None:
         if not self._mine():
@@ -188,7 +188,7 @@ class ControlledHooks(PlainHooks):
             return super().gget(name, line)
         self.ctl.point(f"read {name}")
         value = super().gget(name, line)
-        self.ctl.record("read", name, location=(id(self.ns), name), value=_short(value), line=line)
+        self.ctl.record("read", name, location=(id(self.ns), name), value=short_value(value), line=line)
         return value
 
     def gset(self, name: str, value: Any, line: int) -> None:
@@ -197,7 +197,7 @@ class ControlledHooks(PlainHooks):
             return
         self.ctl.point(f"write {name}")
         self.ns[name] = value
-        self.ctl.record("write", name, location=(id(self.ns), name), value=_short(value), line=line)
+        self.ctl.record("write", name, location=(id(self.ns), name), value=short_value(value), line=line)
 
 
 # Containers whose methods are single steps in CPython (each runs under the
@@ -244,7 +244,7 @@ class YieldHooks(PlainHooks):
             return action()
         with self._lock:
             value = action()
-            shown = _short(value if kind == "read" else written)
+            shown = short_value(value if kind == "read" else written)
             self.log.append(Op(len(self.log), index, kind, what, location, shown, line))
         if self._local.rng.random() < self._probability:
             os.sched_yield()
@@ -281,11 +281,3 @@ def _key(key: Any) -> str:
         return repr(key)
     except Exception:  # noqa: BLE001
         return f"<{type(key).__name__}>"
-
-
-def _short(value: Any) -> str:
-    try:
-        text = repr(value)
-    except Exception:  # noqa: BLE001
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= 40 else text[:37] + "..."

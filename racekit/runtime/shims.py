@@ -20,7 +20,7 @@ import time as _time
 import types
 from typing import Any, Callable
 
-from racekit.runtime.controlled import Controller
+from racekit.runtime.controlled import Controller, short_value
 
 
 class _Sync:
@@ -382,7 +382,7 @@ class Queue(_Sync):
             raise _queue.Full
         self._put(item)
         self.unfinished_tasks += 1
-        self._record("put", _short(item))
+        self._record("put", short_value(item))
 
     def put_nowait(self, item: Any) -> None:
         self.put(item, block=False)
@@ -396,7 +396,7 @@ class Queue(_Sync):
         elif not self._ctl.point(f"get from {self._label}", _predicate(lambda: not self.empty(), limit)):
             raise _queue.Empty
         item = self._get()
-        self._record("get", _short(item))
+        self._record("get", short_value(item))
         return item
 
     def get_nowait(self) -> Any:
@@ -540,11 +540,3 @@ def _proxy(name: str, real: types.ModuleType, overrides: dict[str, Any]) -> type
     module.__dict__.update({k: v for k, v in vars(real).items() if not k.startswith("__")})
     module.__dict__.update(overrides)
     return module
-
-
-def _short(value: Any) -> str:
-    try:
-        text = repr(value)
-    except Exception:  # noqa: BLE001
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= 40 else text[:37] + "..."
