@@ -28,13 +28,8 @@ from racekit.runtime.trial import Prepared, Program, judge_against, judged
 class ScriptProgram(Program):
     @classmethod
     def compile(cls, variant: Variant, mode: ModeSpec, roots: tuple[str, ...] = ()) -> ScriptProgram:
-        program = cls(variant, Forcing(ModeSpec("native"), Scope([], [])))
-        program.requested_mode = mode.ignored or "native"
-        return program
-
-    def __init__(self, variant: Variant, forcing: Forcing):
-        super().__init__(variant, forcing)
-        self.requested_mode = "native"
+        # Runs as it is; a mode asked for (mode.ignored) is only noted.
+        return cls(variant, Forcing(ModeSpec("native", ignored=mode.ignored), Scope([], [])))
 
     def run(self, index: int, seed: int, schedule: str | None = None) -> Trial:
         v = self.variant
@@ -72,8 +67,8 @@ class ScriptProgram(Program):
             if not trial.matches:
                 trial.output = _tail(stdout) + ("\n--- stderr ---\n" + _tail(stderr) if stderr.strip() else "")
         trial.duration = time.perf_counter() - started
-        if self.requested_mode != "native":
-            trial.warnings = [notes.SCRIPT.format(mode=self.requested_mode)]
+        if self.forcing.spec.ignored:
+            trial.warnings = [notes.SCRIPT.format(mode=self.forcing.spec.ignored)]
         return trial
 
     def _capture(self, output: str, code: int) -> Any:

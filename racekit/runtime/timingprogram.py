@@ -29,13 +29,8 @@ from racekit.runtime.trial import CaseFailure, Program, case_error, outcome_repr
 class TimingProgram(Program):
     @classmethod
     def compile(cls, variant: Variant, mode: ModeSpec, roots: tuple[str, ...] = ()) -> TimingProgram:
-        program = cls(variant, Forcing(ModeSpec("native", mode.switch_interval), Scope([], [])))
-        program.requested_mode = mode.ignored or "native"
-        return program
-
-    def __init__(self, variant: Variant, forcing: Forcing):
-        super().__init__(variant, forcing)
-        self.requested_mode = "native"
+        # Measures real threads and processes; a mode asked for (mode.ignored) is only noted.
+        return cls(variant, Forcing(ModeSpec("native", mode.switch_interval, ignored=mode.ignored), Scope([], [])))
 
     def run(self, index: int, seed: int, schedule: str | None = None) -> Trial:
         v = self.variant
@@ -69,8 +64,8 @@ class TimingProgram(Program):
         trial = Trial(index, seed, Status.DONE, text if text else outcome_repr(speedup), matches=matched)
         trial.timing = timings
         trial.duration = time.perf_counter() - started
-        if self.requested_mode != "native":
-            trial.warnings = [notes.TIMING.format(mode=self.requested_mode)]
+        if self.forcing.spec.ignored:
+            trial.warnings = [notes.TIMING.format(mode=self.forcing.spec.ignored)]
         return trial
 
     def _judge(self, speedup: dict[str, dict[str, float]]) -> bool:
