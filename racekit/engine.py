@@ -145,11 +145,12 @@ def plan(cases: list[Case], options: RunOptions) -> list[Planned]:
                 # One run: racekit's schedulers do not reach inside these.
                 modes = options.modes[:1] or ("native",)
             for mode in modes:
-                spec = ModeSpec(mode, options.switch_interval, options.strategy, options.depth,  # type: ignore[arg-type]
-                                options.preemptions)
                 if variant.kind in ("script", "timing"):
                     # They run as they are: reported as native, the request noted.
                     spec = ModeSpec("native", options.switch_interval, ignored=mode if mode != "native" else None)
+                else:
+                    spec = ModeSpec(mode, options.switch_interval, options.strategy,  # type: ignore[arg-type]
+                                    options.depth, options.preemptions)
                 runs = options.runs or variant.runs
                 if spec.name == "controlled" and spec.strategy == "exhaustive":
                     runs = options.runs or EXHAUSTIVE_CAP  # a cap on schedules; the search decides
