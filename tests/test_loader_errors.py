@@ -266,7 +266,8 @@ TAG_ERRORS = [
         BASE + b"runs: !!bool x\nparams: {p: !!int , q: !!timestamp 2024-13-01}\n",
         ["case.yaml:10:7: error: cannot read 'x' as bool",
          "case.yaml:11:13: error: cannot read '' as int",
-         "case.yaml:11:24: error: cannot read '2024-13-01' as timestamp: month must be in 1..12"],
+         # The reason is datetime's own words (3.14 adds ", not 13").
+         cpython("case.yaml:11:24: error: cannot read '2024-13-01' as timestamp: ", "month must be in 1..12")],
         id="explicit-tag-with-a-wrong-value",
     ),
 ]
@@ -372,14 +373,15 @@ VALUE_ERRORS = [
                  id="key-of-another-kind"),
     pytest.param(b"workers: 3", "10:1: error: 'workers' is for kind: timing, not kind: threads",
                  id="timing-key-in-threads"),
-    pytest.param(b"params: {d: 2001-13-45}", "10:13: error: cannot read '2001-13-45' as timestamp: month must be in 1..12",
+    pytest.param(b"params: {d: 2001-13-45}",
+                 cpython(f"{PATH}:10:13: error: cannot read '2001-13-45' as timestamp: ", "month must be in 1..12"),
                  id="bad-date"),
 ]
 
 
 @pytest.mark.parametrize(("line", "expected"), VALUE_ERRORS)
 def test_values_of_the_wrong_type_or_range(line, expected):
-    assert_errors(BASE + line + b"\n", [f"{PATH}:{expected}"])
+    assert_errors(BASE + line + b"\n", [expected if isinstance(expected, re.Pattern) else f"{PATH}:{expected}"])
 
 
 def test_a_script_case_names_what_it_lacks_and_what_does_not_belong():

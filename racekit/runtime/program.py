@@ -172,7 +172,7 @@ def _bind(function: types.FunctionType, thread_index: int, name: str) -> Any:
 
 
 def _renamed(code: types.CodeType, name: str) -> types.CodeType:
-    if sys.version_info >= (3, 11):
+    if hasattr(code, "co_qualname"):  # 3.11+
         return code.replace(co_name=name, co_qualname=name)
     return code.replace(co_name=name)
 

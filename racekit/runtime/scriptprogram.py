@@ -10,6 +10,7 @@ that hangs past the timeout is killed with everything it started.
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import signal
@@ -23,6 +24,10 @@ from racekit.runtime import notes
 from racekit.runtime.forcing import Forcing, ModeSpec, Scope
 from racekit.runtime.records import Status, Trial
 from racekit.runtime.trial import Prepared, Program, judge_against, judged
+
+# Popen(process_group=0) (3.11+) starts the child in a group of its own without
+# a preexec_fn, which is unsafe in a process with threads.
+_POPEN_HAS_PROCESS_GROUP = "process_group" in inspect.signature(subprocess.Popen).parameters
 
 
 class ScriptProgram(Program):
@@ -39,7 +44,7 @@ class ScriptProgram(Program):
         # A process group of its own (still in the worker's session, which
         # racekit ends whole when it stops a worker): what the script starts
         # is ended with it.
-        group = {"process_group": 0} if sys.version_info >= (3, 11) else {"preexec_fn": os.setpgrp}
+        group = {"process_group": 0} if _POPEN_HAS_PROCESS_GROUP else {"preexec_fn": os.setpgrp}
         process = subprocess.Popen([sys.executable, v.script, *v.script_args], cwd=os.path.dirname(v.script),
                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    env=env, **group)  # type: ignore[call-overload]
