@@ -109,6 +109,7 @@ def run(
     strategy: Annotated[Optional[str], typer.Option("--strategy", metavar="NAME", help="controlled mode: random (default), pct, or exhaustive.")] = None,
     depth: Annotated[Optional[int], typer.Option("--depth", min=1, metavar="D", help="pct strategy: the bug depth (default 3).")] = None,
     preemptions: Annotated[Optional[int], typer.Option("--preemptions", min=0, metavar="K", help="exhaustive strategy: explore schedules with at most K preemptions (default: grow the bound until the search is complete).")] = None,
+    start_method: Annotated[Optional[str], typer.Option("--start-method", metavar="METHOD", help="kind: processes: start the children with fork, spawn or forkserver, whatever the case names (default: the case's `start_method`, else this Python's default).")] = None,
     save_schedules: Annotated[Optional[Path], typer.Option("--save-schedules", metavar="PATH", help="controlled mode: write each failing variant's schedule to this file (one line each).")] = None,
 ) -> None:
     """Run cases and report which outcomes appeared, how often, and whether each variant behaved as expected."""
@@ -137,6 +138,7 @@ def run(
             params=_parse_params(param), switch_interval=settings["switch_interval"], timeout=settings["timeout"],
             workers=settings["jobs"], stop_on_failure=settings["fail_fast"], shard=_parse_shard(shard),
             strategy=strategy or profile.get("strategy", "random"), depth=depth or 3, preemptions=preemptions,
+            start_method=start_method,
         )
         planned = plan(cases, options)
     except RacekitError as exc:

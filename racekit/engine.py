@@ -18,7 +18,7 @@ from collections.abc import Callable
 from racekit import __version__
 from racekit.analysis.grading import grade
 from racekit.analysis.results import CaseResult, RunResult
-from racekit.case.model import Case, Variant
+from racekit.case.model import START_METHODS, Case, Variant
 from racekit.errors import UsageError
 from racekit.runtime.forcing import (
     DEFAULT_SWITCH_INTERVAL,
@@ -30,6 +30,7 @@ from racekit.runtime.forcing import (
 )
 from racekit.runtime.pool import Job, Pool
 from racekit.runtime.records import Trial, TrialPlan
+from racekit.runtime.startmethod import effective_start_method
 
 DEFAULT_MODE = "opcode"
 EXHAUSTIVE_CAP = 20_000  # schedules an exhaustive search may run unless --runs says otherwise
@@ -51,6 +52,7 @@ class RunOptions:
     # folder: by default the project racekit runs in (its working directory).
     scope: tuple[str, ...] | None = None
     shard: tuple[int, int] | None = None  # (K, N): run only the K-th of N parts of every variant's trials
+    start_method: str | None = None  # kind processes: overrides every variant's start_method
     # Controlled mode:
     strategy: str = "random"
     depth: int = 3  # pct
@@ -126,6 +128,9 @@ def plan(cases: list[Case], options: RunOptions) -> list[Planned]:
             raise UsageError(f"--shard K/N needs 1 <= K <= N, got {k}/{n}")
     if options.timeout is not None and not options.timeout > 0:
         raise UsageError(f"--timeout must be more than 0 seconds, got {options.timeout}")
+    if options.start_method is not None and options.start_method not in START_METHODS:
+        raise UsageError(f"unknown start method {options.start_method!r}; choose from {', '.join(START_METHODS)}"
+                         f"{_hint(options.start_method, START_METHODS)}")
     if not options.switch_interval > 0:
         raise UsageError(f"--switch-interval must be more than 0 seconds, got {options.switch_interval}")
     _check_names(cases, options)
@@ -140,6 +145,8 @@ def plan(cases: list[Case], options: RunOptions) -> list[Planned]:
                 variant = variant.with_params(overrides)
             if options.timeout is not None:
                 variant = replace(variant, timeout=options.timeout)
+            if options.start_method is not None and variant.kind == "processes":
+                variant = replace(variant, start_method=options.start_method)
             modes = options.modes or variant.modes or (DEFAULT_MODE,)
             if variant.kind in ("script", "timing"):
                 # One run: racekit's schedulers do not reach inside these.
@@ -253,6 +260,8 @@ def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | Non
         result = grade(p.variant, p.mode, job.trials, p.seed, planned_runs, stop, job.failure, p.trial_range(),
                        shard=p.shard, total_runs=p.runs, search=job.search,
                        overrides={k: v for k, v in options.params.items() if k in p.variant.params})
+        if p.variant.kind == "processes":
+            result = replace(result, start_method=effective_start_method(p.variant))
         results.setdefault(p.case.name, []).append(result)
         if result.schedule and options.replay_saved:
             from racekit.runtime import schedules

@@ -147,8 +147,15 @@ class RacekitSession:
     def pytest_report_header(self, config: pytest.Config) -> str:
         runs = self.settings.runs or "each case's own"
         modes = ",".join(self.settings.modes) or "each case's own (else opcode)"
-        return (f"racekit: base seed {self.settings.seed} (--racekit-seed), mode {modes}, "
-                f"runs {runs}")
+        header = f"racekit: base seed {self.settings.seed} (--racekit-seed), mode {modes}, runs {runs}"
+        from racekit.runtime.forcing import interpreter_info
+
+        python = interpreter_info()
+        if not python["tested"]:
+            from racekit.report.terminal import untested_sentence
+
+            header += "\nracekit: " + untested_sentence(python, "en")
+        return header
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":

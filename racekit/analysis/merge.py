@@ -136,4 +136,5 @@ def _merge_variant(case_name: str, file: str, parts: list[tuple[str, dict, dict]
         story=next((v.get("story") for _, _, v in parts if v.get("story")), None),
         schedule_preemptions=next((v.get("schedule_preemptions") for _, _, v in parts if v.get("schedule")), None),
         lock_cycles=tuple(dict.fromkeys(tuple(c) for _, _, v in parts for c in v.get("lock_cycles", []))),
+        start_method=first.get("start_method"),
     )

@@ -104,6 +104,7 @@ class VariantResult:
     timing: dict[str, dict[str, float]] | None = None  # kind timing: median seconds per work and way
     workers: int | None = None  # kind timing: N
     param_overrides: dict[str, Any] = field(default_factory=dict)  # --param values the run used
+    start_method: str | None = None  # kind processes: how the children were started
 
     @property
     def id(self) -> str:
@@ -158,6 +159,7 @@ class VariantResult:
             "search": self.search,
             "timing": self.timing,
             "params": self.param_overrides,
+            "start_method": self.start_method,
             "lost_update_histogram": (
                 {str(_num(k)): n for k, n in self.lost_updates.histogram} if self.lost_updates else None
             ),

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from racekit.case.model import KINDS, MODES, Expectation
+from racekit.case.model import KINDS, MODES, START_METHODS, Expectation
 from racekit.case.spec import (
     INVALID,
     AnyValue,
@@ -222,8 +222,9 @@ VARIANT_FIELDS: dict[str, Field] = {
     "mode": Field(Modes(description="The scheduler(s) this case teaches best, used when the command line names "
                                     "none: native, line, opcode, yield, controlled (default opcode).")),
     # kind: processes
-    "start_method": Field(Choice(("fork", "spawn", "forkserver"),
-                                 description="kind: processes: how children start (default: the platform's).")),
+    "start_method": Field(Choice(START_METHODS,
+                                 description="kind: processes: how children start (default: this Python's; name "
+                                             "fork when the case's own processes run what setup defines).")),
     # kind: script
     "script": Field(Text(description="kind: script: the program to run, relative to the case file.")),
     "args": Field(ListOf(Text(), description="kind: script: command-line arguments.")),

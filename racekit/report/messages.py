@@ -18,6 +18,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "gil_on": "GIL enabled",
         "gil_off": "free-threaded, GIL disabled",
         "free_threaded": "This interpreter runs without a GIL: threads run Python code truly in parallel, so native mode alone can expose races that GIL builds hide.",
+        "untested": "racekit has not been tested on {python}: its CI runs CPython {low}–{high}. Results should hold, but switch points and bytecode change between versions; please report what differs.",
         "mode_line": "mode {mode}: {help}\n  ({detail})",
         "help_native": "real threads, switch interval only (what CPython does by itself)",
         "help_line": "real threads, a forced switch point at every line of the case",
@@ -34,6 +35,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "timing_machine": "Measured on this machine ({cores} cores): each piece of work run {n} times in one thread, then once in each of {n} threads, then once in each of {n} processes (clocks start once all are ready: starting them is not counted).",
         "timing_work": "{work}: {n} threads ran {threads}x as fast as one thread; {n} processes {processes}x.",
         "timing_gil": "So here threads did not speed up {work}, processes did: only one thread at a time runs Python code under the GIL, while each process has its own interpreter.",
+        "timing_no_gil_contended": "So here threads did not speed up {work}, processes did, although this interpreter runs without a GIL: what held the threads back was not a GIL, so look for something they share (a lock, one object they all update).",
         "timing_threads_help": "So here threads did speed up {work}: while a thread waits (for I/O, a sleep, or in a free-threaded interpreter) the others run.",
         "trace_title": "The interleaving, step by step ({preemptions} preemption{s}; ⇢ a preemption, ✗ an update that gets lost, ! the stale write that erases it):",
         "col_step": "STEP",
@@ -115,6 +117,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "gil_on": "GIL 已启用",
         "gil_off": "自由线程，GIL 已禁用",
         "free_threaded": "这个解释器没有 GIL：线程真正并行地运行 Python 代码，所以仅用 native 模式就可能暴露在有 GIL 的版本中被隐藏的竞争。",
+        "untested": "racekit 尚未在 {python} 上测试过：它的 CI 只在 CPython {low}–{high} 上运行。结果应当成立，但切换点和字节码会随版本变化；如有不同，请告诉我们。",
         "mode_line": "模式 {mode}：{help}\n  （{detail}）",
         "help_native": "真实线程，只设置切换间隔（CPython 自身的行为）",
         "help_line": "真实线程，在用例的每一行强制制造切换点",
@@ -131,6 +134,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "timing_machine": "在这台机器上测量（{cores} 个核心）：每项工作先在一个线程里运行 {n} 次，再在 {n} 个线程中各运行一次，再在 {n} 个进程中各运行一次（所有线程或进程就绪后才开始计时：不计启动时间）。",
         "timing_work": "{work}：{n} 个线程的速度是单线程的 {threads} 倍；{n} 个进程是 {processes} 倍。",
         "timing_gil": "所以在这里，线程没有加快 {work}，进程加快了：在 GIL 下同一时刻只有一个线程运行 Python 代码，而每个进程有自己的解释器。",
+        "timing_no_gil_contended": "所以在这里线程没有让 {work} 变快，进程却做到了，尽管这个解释器没有 GIL：拖慢线程的不是 GIL，请找找它们共享的东西（一把锁，或者它们都在更新的同一个对象）。",
         "timing_threads_help": "所以在这里，线程加快了 {work}：一个线程等待时（I/O、sleep，或在自由线程解释器中），其他线程可以运行。",
         "trace_title": "逐步的交错执行（{preemptions} 次抢占；⇢ 表示抢占，✗ 表示将被丢失的更新，! 表示抹掉它的过时写入）：",
         "col_step": "步骤",
@@ -221,6 +225,10 @@ NOTES: dict[str, dict[str, str]] = {
     "zh": {
         runtime_notes.PROCESSES: "进程是真正并行运行的（每个进程有自己的解释器和 GIL，本机 {cores} 个核）：它们的竞争不需要"
                                  "强制切换点；{mode} 模式只在每个进程内部生效。",
+        runtime_notes.START_DEFAULT: "子进程以 {method} 方式启动，这是这个解释器默认的启动方式。",
+        runtime_notes.START_NAMED: "子进程按指定以 {method} 方式启动（这个解释器默认的启动方式是 {default}）。",
+        runtime_notes.START_NAMED_FORK: "子进程按指定以 fork 方式启动：用例自己的代码会启动运行 {work} 的进程"
+                                        "（{api}，第 {line} 行），而只有 fork 出来的子进程才会继承 setup 中定义的东西。",
         runtime_notes.SCRIPT: "脚本作为独立的程序运行：racekit 的模式在其中不起作用（忽略了 {mode} 模式）。",
         runtime_notes.TIMING: "计时用例测量的是真实的线程和进程：忽略了 {mode} 模式。",
         runtime_notes.TRACER: "{mode} 模式替换了用例线程中的另一个跟踪函数（{tracer}，例如 coverage.py）：那个工具看不到这些线程"

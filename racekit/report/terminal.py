@@ -26,12 +26,22 @@ _GRADE_STYLE = {Grade.EXPECTED: "green", Grade.WRONG: "red", Grade.DEADLOCK: "ma
                 Grade.CRASH: "magenta", Grade.ERROR: "yellow"}
 
 
+def untested_sentence(python: dict, lang: str) -> str:
+    """What a report says on an interpreter racekit's CI does not run."""
+    from racekit import TESTED_PYTHONS
+
+    low, high = (".".join(map(str, v)) for v in TESTED_PYTHONS)
+    name = "CPython" if python.get("implementation") == "cpython" else python.get("implementation")
+    return message(lang, "untested", python=f"{name} {python.get('version')}", low=low, high=high)
+
+
 class TerminalReport:
     def __init__(self, console: Console, lang: str = "en", verbose: bool = False):
         self.console = console
         self.lang = lang
         self.verbose = verbose
         self._noted: set[str] = set()  # notes already printed for the current case: said once
+        self.gil_enabled = True  # of the interpreter that ran the trials (header, render)
 
     def t(self, key: str, **fields: object) -> str:
         if fields.get("outcome") == "the outcome":
@@ -41,7 +51,8 @@ class TerminalReport:
     # -- whole run -----------------------------------------------------------
 
     def header(self, python: dict, seed: int, workers: int, modes: Iterable[str], switch_detail: dict[str, str]) -> None:
-        gil = self.t("gil_on") if python.get("gil_enabled", True) else self.t("gil_off")
+        self.gil_enabled = bool(python.get("gil_enabled", True))
+        gil = self.t("gil_on") if self.gil_enabled else self.t("gil_off")
         py = f"{'CPython' if python.get('implementation') == 'cpython' else python.get('implementation')} {python.get('version')}, {gil}"
         from racekit import __version__
 
@@ -52,9 +63,12 @@ class TerminalReport:
                                style="dim", highlight=False)
         if not python.get("gil_enabled", True):
             self.console.print(self.t("free_threaded"), style="yellow", highlight=False)
+        if not python.get("tested", True):
+            self.console.print(untested_sentence(python, self.lang), style="yellow", highlight=False)
         self.console.print()
 
     def render(self, result: RunResult) -> None:
+        self.gil_enabled = bool(result.python.get("gil_enabled", True))
         for case in result.cases:
             self.case(case)
         self.footer(result)
@@ -102,7 +116,7 @@ class TerminalReport:
         self.console.print(head)
         if v.timing:
             self.console.print(Padding(self._timing(v), (0, 0, 0, 4), expand=False))
-        else:
+        elif v.runs:  # a variant that could not even start has no outcomes to show
             self.console.print(Padding(self._histogram(v), (0, 0, 0, 4), expand=False))
         verdict = Text("    ")
         mark = "✓" if v.ok else "✗"
@@ -225,7 +239,7 @@ class TerminalReport:
                           Text(f"{processes:.1f}x", style="green" if processes > 1.3 else ""))
         return table
 
-    def timing_sentences(self, v: VariantResult, python: dict | None = None) -> list[str]:
+    def timing_sentences(self, v: VariantResult) -> list[str]:
         """What the numbers show on this machine, in words: nothing a textbook says
         is assumed, each sentence follows from a measured speed-up."""
         import os
@@ -236,7 +250,7 @@ class TerminalReport:
             out.append(self.t("timing_work", work=work, n=v.workers or 0, threads=f"{threads:.1f}",
                               processes=f"{processes:.1f}"))
             if threads < 1.3 <= processes:
-                out.append(self.t("timing_gil", work=work))
+                out.append(self.t("timing_gil" if self.gil_enabled else "timing_no_gil_contended", work=work))
             elif threads >= 1.3:
                 out.append(self.t("timing_threads_help", work=work))
         return out
@@ -262,6 +276,8 @@ class TerminalReport:
 
     def _samples(self, v: VariantResult) -> None:
         for sample in v.samples[: 1 if not self.verbose else None]:
+            if sample.strip() == (v.reason or "").strip():
+                continue  # the verdict's sentence has just said it
             lines = sample.strip().splitlines()
             if len(lines) > 24 and not self.verbose:
                 lines = lines[:22] + ["…"]
@@ -392,6 +408,8 @@ def reproduce_command(v: VariantResult) -> str:
              "--runs", str(v.total_runs or v.planned_runs)]
     if v.shard:
         parts += ["--shard", f"{v.shard[0]}/{v.shard[1]}"]
+    if v.start_method:  # another interpreter may default to another one
+        parts += ["--start-method", v.start_method]
     return " ".join(shlex.quote(p) for p in parts + _param_args(v))
 
 

@@ -33,7 +33,8 @@ MODES: tuple[ModeName, ...] = (*STRESS_MODES, "yield", "controlled")
 INSTRUMENTED_MODES = ("yield", "controlled")  # modes that rewrite the case's code (racekit.runtime.instrument)
 STRATEGIES = ("random", "pct", "exhaustive")
 DEFAULT_SWITCH_INTERVAL = 1e-6
-HAS_MONITORING = sys.version_info >= (3, 12)
+# PEP 669, feature-detected: present on CPython 3.12 and later.
+HAS_MONITORING = hasattr(sys, "monitoring")
 
 
 @dataclass(frozen=True)
@@ -304,4 +305,13 @@ def interpreter_info() -> dict[str, object]:
         "version": ".".join(map(str, sys.version_info[:3])),
         "implementation": sys.implementation.name,
         "gil_enabled": gil_enabled(),
+        "tested": is_tested(sys.implementation.name, sys.version_info[:2]),
     }
+
+
+def is_tested(implementation: str, minor: tuple[int, ...]) -> bool:
+    """Whether racekit's CI runs on this interpreter: an untested one runs, and says so."""
+    from racekit import TESTED_PYTHONS
+
+    low, high = TESTED_PYTHONS
+    return implementation == "cpython" and low <= tuple(minor[:2]) <= high

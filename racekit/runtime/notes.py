@@ -9,6 +9,10 @@ from __future__ import annotations
 
 PROCESSES = ("processes run truly in parallel (one interpreter and GIL each, on {cores} cores): their races need no "
              "forced switch points; mode {mode} applied only inside each process.")
+START_DEFAULT = "children started with {method}, this interpreter's default start method."
+START_NAMED = "children started with {method}, as named (this interpreter's default is {default})."
+START_NAMED_FORK = ("children started with fork, as named: the case's code starts processes of its own that run "
+                    "{work} ({api}, line {line}), and only a fork child inherits what setup defines.")
 SCRIPT = "a script runs as its own program: racekit's modes do not apply inside it (mode {mode} was ignored)."
 TIMING = "timing cases measure real threads and processes: mode {mode} was ignored."
 TRACER = ("{mode} mode replaced another trace function ({tracer}, e.g. coverage.py) in the case threads: that tool "

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import faulthandler
 import multiprocessing
+import multiprocessing.connection
 import os
 import shutil
 import signal
@@ -30,13 +31,14 @@ import warnings
 from typing import Any
 
 from racekit.case.model import Variant
-from racekit.runtime import notes
+from racekit.runtime import notes, startmethod
 from racekit.runtime.forcing import ModeSpec
 from racekit.runtime.program import CaseProgram
 from racekit.runtime.records import Status, Trial
 from racekit.runtime.trial import CaseFailure, case_error, judged
 
 KILL_GRACE = 0.5
+NOTICE_POLL = 0.05  # seconds between looks at the notice file while children run
 EXIT_WAIT = ("its code had returned, but {name} could not exit: a process waits for the non-daemon processes it "
              "started before it exits (join them, or make them daemon=True)")
 
@@ -46,6 +48,20 @@ class ProcessProgram(CaseProgram):
     """Compiled like a thread case (CaseProgram.compile builds a ProcessProgram
     when called on this class); only running a trial differs."""
 
+    start_method = "fork"
+    fork_uses: list[startmethod.ForkOnlyUse] = []
+
+    @classmethod
+    def compile(cls, variant: Variant, mode: ModeSpec, roots: tuple[str, ...] = ()) -> ProcessProgram:
+        """Compiled as a thread case; refused before any trial when the case's own
+        processes need fork but will be started another way (they would hang)."""
+        program = super().compile(variant, mode, roots)
+        program.start_method = startmethod.effective_start_method(variant)
+        program.fork_uses = startmethod.fork_only_uses(variant)
+        if program.start_method != "fork" and program.fork_uses:
+            raise startmethod.StartMethodError(program.start_method, variant.start_method is None, program.fork_uses)
+        return program
+
     def run(self, index: int, seed: int, schedule: str | None = None) -> Trial:
         started = time.perf_counter()
         with warnings.catch_warnings():
@@ -54,8 +70,17 @@ class ProcessProgram(CaseProgram):
             warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*fork.*")
             trial = self._run_processes(index, seed)
         trial.duration = time.perf_counter() - started
-        trial.warnings = [notes.PROCESSES.format(cores=os.cpu_count(), mode=self.forcing.spec.name)]
+        trial.warnings = [notes.PROCESSES.format(cores=os.cpu_count(), mode=self.forcing.spec.name),
+                          self._start_method_note()]
         return trial
+
+    def _start_method_note(self) -> str:
+        if self.variant.start_method is None:
+            return notes.START_DEFAULT.format(method=self.start_method)
+        if self.start_method == "fork" and self.fork_uses:
+            use = self.fork_uses[0]
+            return notes.START_NAMED_FORK.format(work=use.work, api=use.api, line=use.line)
+        return notes.START_NAMED.format(method=self.start_method, default=startmethod.default_start_method())
 
     def prepare_in(self, seed: int) -> Any:
         """Setup with ``multiprocessing`` being the case's start-method context, so
@@ -91,6 +116,7 @@ class ProcessProgram(CaseProgram):
                 f"under start_method {context.get_start_method()}, each child runs setup again and gets the "
                 f"parent's multiprocessing objects only by their top-level names; {', '.join(hidden)} would be the "
                 "child's own copy, not shared. Give each shared object a name of its own in setup"))
+        startmethod.clear_notice()
         children = []
         for position, (name, thread_index, _code) in enumerate(self.threads):
             dump = os.path.join(dumps, f"{position}.txt")
@@ -107,9 +133,11 @@ class ProcessProgram(CaseProgram):
         except Exception as exc:  # noqa: BLE001 - e.g. setup made something spawn cannot send
             _kill_groups(children)
             return case_error(index, seed, "starting the processes", exc)
-        deadline = time.monotonic() + self.variant.timeout
-        for child in children:
-            child.join(max(0.0, deadline - time.monotonic()))
+        unreachable = _wait(children, self.variant.timeout)
+        if unreachable:
+            _kill_groups(children)
+            summary, _, detail = unreachable.partition("\n")
+            return Trial(index, seed, Status.ERROR, f"error: {summary}", detail=detail.strip() or summary)
         hung = [c for c in children if c.is_alive()]
         if hung:
             detail = _stop_and_dump(hung, dumps, children, finished, self.variant.timeout)
@@ -124,6 +152,19 @@ class ProcessProgram(CaseProgram):
             if child.exitcode and not any(f[2].startswith(f"in {child.name}:") for f in failures):
                 failures.append((time.time(), _Died(child.name, child.exitcode), f"in {child.name}:\n{_died(child)}"))
         return judged(index, seed, prepared, failures, self.variant.timeout)
+
+
+def _wait(children: list[Any], timeout: float) -> str | None:
+    """Wait for the children until the timeout; stop early, with its message,
+    when a process the case started cannot reach the case's code (racekit/_case.py)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        notice = startmethod.unreachable_notice()
+        alive = [c.sentinel for c in children if c.exitcode is None]
+        remaining = deadline - time.monotonic()
+        if notice or not alive or remaining <= 0:
+            return notice
+        multiprocessing.connection.wait(alive, min(remaining, NOTICE_POLL))
 
 
 class _Reported(Exception):

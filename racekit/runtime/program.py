@@ -150,7 +150,10 @@ class CaseProgram(Program):
         return judge_against(expect.values, outcome)
 
 
-CASE_MODULE = "__racekit_case__"
+# A name inside racekit: a process that lacks the module (one the case's own
+# code started with spawn or forkserver) imports racekit/_case.py instead,
+# which says why it cannot run the case's code (racekit.runtime.startmethod).
+CASE_MODULE = "racekit._case"
 
 
 def _builtins_importing(modules: dict[str, Any]) -> dict[str, Any]:

@@ -30,6 +30,7 @@ import sys
 import time
 from typing import Any
 
+from racekit.errors import RacekitError
 from racekit.runtime.channel import Channel
 
 # Seconds the faulthandler watchdog grants beyond a trial's own timeout before
@@ -107,7 +108,9 @@ def serve(conn: Channel, dump: Any, marker: mmap.mmap) -> None:
                     try:
                         programs[key] = compile_program(variant, mode, roots)
                     except Exception as exc:  # noqa: BLE001 - reported, never fatal
-                        conn.send(("failed", key, f"{type(exc).__name__}: {exc}", len(plans)))
+                        # racekit's own errors say what is wrong; others need their type.
+                        reason = str(exc) if isinstance(exc, RacekitError) else f"{type(exc).__name__}: {exc}"
+                        conn.send(("failed", key, reason, len(plans)))
                         continue
                 queue.extend((key, plan) for plan in plans)
             continue
