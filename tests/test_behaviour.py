@@ -7,7 +7,6 @@ per-trial rates measured on CPython 3.10-3.13 (see each comment).
 
 from __future__ import annotations
 
-import sys
 
 import pytest
 
@@ -79,7 +78,7 @@ def augmented_assignment_has_no_switch_point() -> bool:
 
 
 gil_and_no_switch_point_in_augmented_assignment = pytest.mark.skipif(
-    not gil_enabled() or sys.version_info < (3, 10) or not augmented_assignment_has_no_switch_point(),
+    not gil_enabled() or not augmented_assignment_has_no_switch_point(),
     reason="needs a GIL and an `x += 1` with no eval-breaker check between its read and its write",
 )
 
