@@ -29,7 +29,7 @@ from racekit.runtime.forcing import (
     interpreter_info,
 )
 from racekit.runtime.pool import Job, Pool
-from racekit.runtime.records import Trial, TrialPlan
+from racekit.runtime.records import Status, Trial, TrialPlan
 from racekit.runtime.startmethod import effective_start_method
 
 DEFAULT_MODE = "opcode"
@@ -58,6 +58,9 @@ class RunOptions:
     depth: int = 3  # pct
     preemptions: int | None = None  # exhaustive: the bound (None: grow it until the search is complete)
     replay_saved: bool = True  # replay failing schedules kept in .racekit/ first
+    # Run each thread case's serial baseline too (every thread to its end, in
+    # each order): what goes wrong there is an error of the case, not a race.
+    baseline: bool = True
 
 
 @dataclass(frozen=True)
@@ -178,7 +181,7 @@ def replay_schedule(case: Case, variant_name: str, schedule: str, params: dict[s
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     options = RunOptions(modes=("controlled",), runs=1, seed=0, variants=(variant_name,), params=params or {},
-                         replay_saved=False, workers=1)
+                         replay_saved=False, workers=1, baseline=False)
     planned = plan([case], options)
     one = planned[0]
     jobs_plan = [TrialPlan(0, one.seed, schedule=schedule)]
@@ -197,6 +200,30 @@ def _plans(p: Planned, options: RunOptions) -> list[TrialPlan]:
         saved = schedules.load(p.variant)
         plans = [TrialPlan(-1 - i, p.seed, schedule=s) for i, s in enumerate(saved)] + plans[:max(0, len(plans) - len(saved))]
     return plans
+
+
+def _went_wrong(job: Job) -> bool:
+    """A wrong outcome or an error in a trial that ran to its end (a deadlock at the
+    timeout would only wait again in a serial run)."""
+    return any(t.status in (Status.DONE, Status.ERROR) and not t.matches for t in job.trials)
+
+
+def _baseline_jobs(planned: list[Planned], pool: Pool, roots: tuple[str, ...],
+                   sys_path: tuple[str, ...]) -> dict[str, Job]:
+    """One serial baseline per thread variant, whatever modes it runs under:
+    each thread runs to its end (or until it blocks), in each order."""
+    from racekit.runtime.controlled import serial_orders
+
+    jobs: dict[str, Job] = {}
+    for p in planned:
+        v = p.variant
+        if v.kind != "threads" or v.target is not None or v.id in jobs:
+            continue
+        orders = serial_orders(sum(t.count for t in v.threads))
+        plans = deque(TrialPlan(i, trial_seed(p.seed, v.id, "serial", i), serial=True) for i in range(len(orders)))
+        jobs[v.id] = Job(pool.new_key(), v, ModeSpec("controlled", p.mode.switch_interval, "serial"), plans, roots,
+                         sys_path)
+    return jobs
 
 
 def _check_names(cases: list[Case], options: RunOptions) -> None:
@@ -239,13 +266,23 @@ def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | Non
     jobs = [Job(pool.new_key(), p.variant, p.mode, deque((plans or {}).get(i) or _plans(p, options)), roots, sys_path)
             for i, p in enumerate(planned)]
     by_key = {job.key: p for job, p in zip(jobs, planned)}
+    baselines: dict[str, Job] = {}
     interrupted = False
     try:
-        on_trial = (lambda job, trial: progress(by_key[job.key], trial)) if progress else None
+        def on_trial(job: Job, trial: Trial) -> None:
+            if progress is not None and job.key in by_key:
+                progress(by_key[job.key], trial)
+
         # Timing cases measure speed: they run last, one trial at a time, with
         # no other trial competing for the cores.
         timed = [job for job in jobs if job.variant.kind == "timing"]
         pool.run([job for job in jobs if job not in timed], on_trial, stop_on_failure=options.stop_on_failure)
+        if options.baseline:
+            # Only variants that went wrong need to know whether they go wrong
+            # without any concurrency too.
+            failing = [p for job, p in zip(jobs, planned) if _went_wrong(job)]
+            baselines = _baseline_jobs(failing, pool, roots, sys_path)
+            pool.run(list(baselines.values()), on_trial)
         if timed:
             pool.run(timed, on_trial, stop_on_failure=options.stop_on_failure, max_workers=1)
     except KeyboardInterrupt:
@@ -259,7 +296,8 @@ def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | Non
         stop = job.stop_reason or ("interrupted" if interrupted and len(job.trials) < planned_runs else None)
         result = grade(p.variant, p.mode, job.trials, p.seed, planned_runs, stop, job.failure, p.trial_range(),
                        shard=p.shard, total_runs=p.runs, search=job.search,
-                       overrides={k: v for k, v in options.params.items() if k in p.variant.params})
+                       overrides={k: v for k, v in options.params.items() if k in p.variant.params},
+                       baseline=baselines[p.variant.id].trials if p.variant.id in baselines else None)
         if p.variant.kind == "processes":
             result = replace(result, start_method=effective_start_method(p.variant))
         results.setdefault(p.case.name, []).append(result)

@@ -56,20 +56,63 @@ def test_two_threads_two_increments_have_exactly_70_interleavings():
     assert outcomes == {"2": 32, "3": 32, "4": 6}
 
 
-@pytest.mark.parametrize("bound, schedules, outcomes", [
-    (0, 1, {"4": 1}),
-    (1, 5, {"4": 3, "2": 2}),
-    (2, 17, {"4": 5, "2": 6, "3": 6}),
-])
-def test_a_preemption_bound_explores_fewer_schedules(bound, schedules, outcomes):
+def oracle(threads: int, section: list[str], repeats: int, locked: bool) -> list[tuple[int, int]]:
+    """Every interleaving of ``threads`` threads, each doing ``section`` (ops of
+    "acquire", "read", "write", "release") ``repeats`` times on one counter,
+    enumerated here independently of racekit: (preemptions, final value) each.
+
+    A preemption is a switch away from a thread that had made an operation and
+    could go on (not finished, not waiting for the lock), racekit's definition."""
+    program = section * repeats
+    found: list[tuple[int, int]] = []
+
+    def step(pcs, regs, value, owner, last, preemptions):
+        movable = [t for t in range(threads) if pcs[t] < len(program)
+                   and not (program[pcs[t]] == "acquire" and owner is not None)]
+        if not movable:
+            assert all(pc == len(program) for pc in pcs), "the oracle deadlocked"
+            found.append((preemptions, value))
+            return
+        for t in movable:
+            pre = preemptions + (last is not None and t != last and last in movable and pcs[last] > 0)
+            op = program[pcs[t]]
+            new_regs, new_value, new_owner = list(regs), value, owner
+            if op == "read":
+                new_regs[t] = value
+            elif op == "write":
+                new_value = regs[t] + 1
+            elif op == "acquire":
+                new_owner = t
+            else:
+                new_owner = None
+            new_pcs = list(pcs)
+            new_pcs[t] += 1
+            step(new_pcs, new_regs, new_value, new_owner, t if new_pcs[t] < len(program) else None, pre)
+
+    if not locked:
+        program = [op for op in program if op in ("read", "write")]
+    step([0] * threads, [0] * threads, 0, None, None, 0)
+    return found
+
+
+def test_the_oracle_agrees_with_the_textbook_count():
+    assert len(oracle(2, ["read", "write"], 2, locked=False)) == 70  # C(8, 4)
+
+
+@pytest.mark.parametrize("bound", [0, 1, 2])
+def test_a_preemption_bound_explores_exactly_the_schedules_within_it(bound):
+    expected = Counter(str(v) for p, v in oracle(2, ["read", "write"], 2, locked=False) if p <= bound)
     found, summary = search(TEST_CASES / "twice.yaml", "racy", bound=bound)
-    assert summary.schedules == schedules and summary.complete
-    assert found == outcomes
+    assert summary.complete
+    assert summary.schedules == sum(expected.values())
+    assert found == expected
 
 
 def test_the_locked_variant_only_ever_ends_at_4():
+    expected = Counter(str(v) for _, v in oracle(2, ["acquire", "read", "write", "release"], 2, locked=True))
     outcomes, summary = search(TEST_CASES / "twice.yaml", "locked")
-    assert outcomes == {"4": 6} and summary.complete
+    assert set(expected) == {"4"}
+    assert outcomes == expected and summary.complete
 
 
 def test_withdraw_if_enough_is_found_at_preemption_bound_1():

@@ -33,6 +33,31 @@ variants:
     params: {n: 5}
 """
 
+# A real lost update, found by the controlled scheduler: with a fixed seed its
+# choices, and so pass/fail, are exact too.
+RACY = """\
+racekit: 1
+name: counter
+params: {n: 20}
+setup: |
+  class X:
+      v = 0
+  x = X()
+threads:
+  t:
+    count: 2
+    code: |
+      for _ in range(n):
+          x.v += 1
+outcome: x.v
+expect: {check: outcome == 2 * n}
+runs: 5
+mode: controlled
+variants:
+  racy: {racy: true}
+  claimed_safe: {}
+"""
+
 SEEDED = """\
 racekit: 1
 name: seeded
@@ -51,6 +76,7 @@ runs: 8
 def project(pytester):
     pytester.makefile(".yaml", fixed=DETERMINISTIC)
     pytester.makefile(".yaml", seeded=SEEDED)
+    pytester.makefile(".yaml", counter=RACY)
     pytester.makefile(".yaml", unrelated="name: not a case\nitems: [1, 2]\n")
     pytester.makefile(".yml", also_unrelated="racekit_like: 1\n")
     return pytester
@@ -59,51 +85,59 @@ def project(pytester):
 def test_collects_one_item_per_variant_and_ignores_other_yaml(project):
     result = project.runpytest("--collect-only", "-q")
     result.stdout.fnmatch_lines([
+        "counter.yaml::counter[racy]",
+        "counter.yaml::counter[claimed_safe]",
         "fixed.yaml::fixed[right]",
         "fixed.yaml::fixed[wrong_but_racy]",
         "fixed.yaml::fixed[racy_but_never_wrong]",
         "fixed.yaml::fixed[wrong]",
         "seeded.yaml::seeded[default]",
-        "5 tests collected*",
+        "7 tests collected*",
     ])
     assert "unrelated" not in result.stdout.str()
 
 
 def test_racy_variants_pass_on_failure_and_safe_ones_on_none(project):
-    result = project.runpytest("fixed.yaml", "-q", "-rf")
-    result.assert_outcomes(passed=2, failed=2)
+    result = project.runpytest("counter.yaml", "fixed.yaml", "-q", "-rf", "--racekit-seed", "5")
+    result.assert_outcomes(passed=2, failed=4)
     result.stdout.fnmatch_lines([
+        "racekit: race in * of 5 runs (mode controlled, seed *), but this case should have none",
+        "racekit: the case itself failed (wrong even when the threads run one after another (t): 4), so it proves "
+        "nothing",
         "racekit: no race or deadlock in 5 runs, but this case should show one",
-        "racekit: race in 5 of 5 runs (mode opcode, seed *), but this case should have none",
+        "racekit: the case itself failed (wrong even when the threads run one after another (t): 5), so it proves "
+        "nothing",
+        "FAILED counter.yaml::counter?claimed_safe? - Failed: racekit: race in*",
+        # A deterministic wrong outcome needs no concurrency: not a race, even in a racy variant.
+        "FAILED fixed.yaml::fixed?wrong_but_racy? - Failed: racekit: the case itself*",
         "FAILED fixed.yaml::fixed?racy_but_never_wrong? - Failed: racekit: no race*",
-        "FAILED fixed.yaml::fixed?wrong? - Failed: racekit: race in 5 of 5 runs*",
+        "FAILED fixed.yaml::fixed?wrong? - Failed: racekit: the case itself*",
     ])
 
 
 def test_failure_report_has_histogram_seed_and_reproduce_lines(project):
-    result = project.runpytest("fixed.yaml::fixed[wrong]", "--racekit-seed", "77")
+    result = project.runpytest("counter.yaml::counter[claimed_safe]", "--racekit-seed", "77")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
         "*OUTCOME*RUNS*FREQ*EXPECT*",
-        "*5*5*100.0%*wrong*",
-        "*3*0*0.0%*expected*",
-        "*RACE ✗ (NOT as expected)  mode opcode, 5 runs*",
+        "*wrong*",
+        "*RACE ✗ (NOT as expected)  mode controlled, 5 runs*",
         "reproduce:",
-        "  pytest 'fixed.yaml::fixed?wrong?' --racekit-seed 77",
-        "  racekit run fixed.yaml --variant wrong --mode opcode --seed * --runs 5",
+        "  pytest 'counter.yaml::counter?claimed_safe?' --racekit-seed 77",
+        "  racekit run counter.yaml --variant claimed_safe --mode controlled --seed * --runs 5",
     ])
     result.stdout.fnmatch_lines(["*racekit: base seed 77 (--racekit-seed), mode each case's own (else opcode), runs each case's own*"])
     assert "Traceback" not in result.stdout.str()
 
 
 def test_terminal_summary_lists_races(project):
-    result = project.runpytest("fixed.yaml", "--racekit-seed", "5")
+    result = project.runpytest("counter.yaml", "fixed.yaml", "--racekit-seed", "5")
     result.stdout.fnmatch_lines([
         "*= racekit =*",
-        "4 racekit tests: 2 showed a race or deadlock, 20 trials in all; base seed 5",
+        "6 racekit tests: 2 showed a race or deadlock, 30 trials in all; base seed 5",
         # fnmatch reads [...] as a character class: ? stands for the brackets.
-        "  RACE     fixed.yaml::fixed?wrong_but_racy?  wrong 5/5 (opcode, seed *; expected)",
-        "  RACE     fixed.yaml::fixed?wrong?  wrong 5/5 (opcode, seed *; NOT expected)",
+        "  RACE     counter.yaml::counter?racy?  wrong */5 (controlled, seed *; expected)",
+        "  RACE     counter.yaml::counter?claimed_safe?  wrong */5 (controlled, seed *; NOT expected)",
     ])
 
 
@@ -122,12 +156,14 @@ def test_broken_case_file_is_one_collection_error_without_traceback(pytester):
 
 def test_junit_xml_carries_the_figures(project, tmp_path):
     xml = tmp_path / "junit.xml"
-    project.runpytest("fixed.yaml::fixed[wrong_but_racy]", f"--junitxml={xml}", "--racekit-seed", "3")
+    project.runpytest("counter.yaml::counter[racy]", f"--junitxml={xml}", "--racekit-seed", "3")
     properties = {p.get("name"): p.get("value") for p in ET.parse(xml).iter("property")}
     assert properties["racekit_verdict"] == "race"
-    assert properties["racekit_runs"] == "5" and properties["racekit_wrong"] == "5"
-    assert properties["racekit_mode"] == "opcode" and properties["racekit_base_seed"] == "3"
-    assert json.loads(properties["racekit_outcomes"]) == {"opcode": {"4": 5}}
+    outcomes = json.loads(properties["racekit_outcomes"])["controlled"]
+    wrong = sum(n for outcome, n in outcomes.items() if outcome != "40")
+    assert properties["racekit_runs"] == "5" and properties["racekit_wrong"] == str(wrong) and wrong > 0
+    assert properties["racekit_mode"] == "controlled" and properties["racekit_base_seed"] == "3"
+    assert sum(outcomes.values()) == 5
 
 
 def _outcomes_by_test(xml_path):
@@ -165,10 +201,10 @@ def test_options_and_ini_are_validated_with_their_source(project):
 
 
 def test_ini_settings_apply(project):
-    project.makeini("[pytest]\nracekit_runs = 2\nracekit_mode = native,opcode\nracekit_seed = 9\n")
-    result = project.runpytest("fixed.yaml::fixed[wrong_but_racy]", "-rA")
-    result.stdout.fnmatch_lines(["*racekit: base seed 9 (--racekit-seed), mode native,opcode, runs 2*",
-                                 "*wrong 4/4 (native,opcode*"])
+    project.makeini("[pytest]\nracekit_runs = 2\nracekit_mode = controlled,native\nracekit_seed = 9\n")
+    result = project.runpytest("counter.yaml::counter[racy]", "-rA")
+    result.stdout.fnmatch_lines(["*racekit: base seed 9 (--racekit-seed), mode controlled,native, runs 2*",
+                                 "*wrong */4 (controlled,native*"])
 
 
 def test_marker_selects_racekit_tests(project):

@@ -46,7 +46,11 @@ def test_thread_exception_becomes_the_outcome_and_the_run_goes_on():
     assert v.outcomes == {"error: ValueError: boom": 4}
     assert v.never_observed == ("1",)
     assert v.runs == 4
-    assert v.verdict is Verdict.RACE
+    # It raises in a serial run too: an error of the case, not a race.
+    assert v.verdict is Verdict.ERROR and not v.ok
+    assert v.serial_failure == {"order": ["t"], "outcome": "error: ValueError: boom",
+                                "detail": v.serial_failure["detail"]}
+    assert "ValueError: boom" in v.serial_failure["detail"]
     assert "failures.yaml\", line 17, in t" in v.samples[0]
 
 

@@ -38,27 +38,49 @@ class LostUpdate:
 
 
 def lost_updates(log: Sequence[Op]) -> list[LostUpdate]:
-    """One pass: for every thread with a read of a location still pending, the
-    other threads' writes to it since (linear in the log, times the threads)."""
-    unseen: dict[tuple, dict[int, tuple[Op, list[Op]]]] = {}  # location -> thread -> (its read, writes since)
-    lost_already: set[int] = set()
-    found: list[LostUpdate] = []
+    """The updates (writes computed from the writer's own read, ``x += 1``) whose
+    effect never reaches the location's final value.
+
+    Per location, the writes form versions 1, 2, …; an update knows the version
+    its read saw. The final value descends from the last write through those
+    reads: a chain back to the initial value or to a plain assignment. Every
+    update after that start and off the chain was overwritten by a write that
+    never saw it: lost, and counted once (for a counter of ``+= 1``, the count
+    is exactly the expected value minus the observed one). A plain write
+    (``cache = make()``) is not an update, so a double initialisation or an
+    overdraft computed from fresh reads is not called a lost update."""
+    writes: dict[tuple, list[tuple[Op, tuple[int, Op] | None]]] = {}
+    last_read: dict[tuple, tuple[int, Op]] = {}  # (thread, location) -> (version it saw, the read)
     for op in log:
         if op.location is None:
             continue
-        pending = unseen.setdefault(op.location, {})
+        versions = writes.setdefault(op.location, [])
         if op.kind == "read":
-            pending[op.thread] = (op, [])
+            last_read[(op.thread, op.location)] = (len(versions), op)
         elif op.kind == "write":
-            mine = pending.pop(op.thread, None)
-            if mine is not None:
-                erased = tuple(w for w in mine[1] if id(w) not in lost_already)
-                if erased:
-                    lost_already.update(id(w) for w in erased)
-                    found.append(LostUpdate(mine[0], erased, op))
-            for thread, (_read, writes) in pending.items():
-                if thread != op.thread:
-                    writes.append(op)
+            source = last_read.pop((op.thread, op.location), None) if op.update else None
+            versions.append((op, source))
+    found: list[LostUpdate] = []
+    for versions in writes.values():
+        chain: set[int] = set()
+        version = len(versions)
+        while version > 0:
+            chain.add(version)
+            source = versions[version - 1][1]
+            if source is None:
+                break  # a plain write: the final value starts here
+            version = source[0]
+        start = version
+        lost = {v for v in range(start + 1, len(versions) + 1) if v not in chain and versions[v - 1][1] is not None}
+        blamed: set[int] = set()
+        for number, (write, source) in enumerate(versions, 1):
+            if source is None:
+                continue
+            erased = [v for v in range(source[0] + 1, number) if v in lost and v not in blamed]
+            if erased:
+                blamed.update(erased)
+                found.append(LostUpdate(source[1], tuple(versions[v - 1][0] for v in erased), write))
+    found.sort(key=lambda lost: lost.write.step)
     return found
 
 

@@ -23,8 +23,10 @@ MAX_SAMPLES = 3
 
 
 def grade_trial(trial: Trial) -> Grade:
+    if trial.status is Status.INCONCLUSIVE:
+        return Grade.INCONCLUSIVE
     if trial.status is Status.DEADLOCK:
-        return Grade.DEADLOCK
+        return Grade.LIVELOCK if trial.outcome == "livelock" else Grade.DEADLOCK
     if trial.status is Status.CRASH:
         return Grade.CRASH
     if trial.status is Status.ERROR or trial.case_bug:
@@ -32,24 +34,30 @@ def grade_trial(trial: Trial) -> Grade:
     return Grade.EXPECTED if trial.matches else Grade.WRONG
 
 
-def verdict_from_grades(grades: Iterable[Grade], failure: str | None = None, data_races: int = 0) -> Verdict:
-    """The verdict from the histogram's grades (and the count of trials with a
-    data race), so merged shards agree with one run."""
+def verdict_from_grades(grades: Iterable[Grade], failure: str | None = None, witnesses: int = 0) -> Verdict:
+    """The verdict from the histogram's grades (and the count of runs whose data
+    race racekit reversed into a wrong end), so merged shards agree with one run.
+
+    A data race alone is no verdict: CPython has no undefined behaviour for
+    unordered accesses, so a race is called one only where a run showed harm."""
     present = set(grades)
     if failure:
         return Verdict.ERROR
-    if Grade.DEADLOCK in present:
+    if Grade.DEADLOCK in present or Grade.LIVELOCK in present:
         return Verdict.DEADLOCK
     if Grade.ERROR in present or Grade.CRASH in present:
         return Verdict.ERROR
-    if Grade.WRONG in present or data_races:
+    if Grade.WRONG in present or witnesses:
         return Verdict.RACE
+    if present and present <= {Grade.INCONCLUSIVE}:
+        return Verdict.INCONCLUSIVE
     return Verdict.NO_RACE
 
 
 def meets_expectation(verdict: Verdict, racy: bool, runs: int) -> bool:
-    """``racy`` variants must show a failure; the others must show none."""
-    if runs == 0:
+    """``racy`` variants must show a failure; the others must show none (an
+    inconclusive run shows neither)."""
+    if runs == 0 or verdict is Verdict.INCONCLUSIVE:
         return False
     if racy:
         return verdict in (Verdict.RACE, Verdict.DEADLOCK)
@@ -99,14 +107,22 @@ def grade(variant: Variant, mode: ModeSpec, trials: list[Trial], seed: int, plan
           stop_reason: str | None = None, failure: str | None = None,
           trial_range: tuple[int, int] | None = None, shard: tuple[int, int] | None = None,
           total_runs: int | None = None, search: dict | None = None,
-          overrides: dict | None = None) -> VariantResult:
+          overrides: dict | None = None, baseline: list[Trial] | None = None) -> VariantResult:
     trials = sorted(trials, key=lambda t: t.index)
     counts: Counter[tuple[str, Grade]] = Counter((t.outcome, grade_trial(t)) for t in trials)
     rows = sort_rows(Row(outcome, n, g) for (outcome, g), n in counts.items())
     raced = [t for t in trials if t.race]
-    verdict = verdict_from_grades((r.grade for r in rows), failure, len(raced))
+    witnessed = [t for t in trials if t.witness]
+    verdict = verdict_from_grades((r.grade for r in rows), failure, len(witnessed))
+    serial_failure = _serial_failure(baseline or [], trials)
+    if serial_failure is not None and verdict is not Verdict.ERROR:
+        verdict = Verdict.ERROR  # wrong with no concurrency at all: not a race
+    unseen = tuple(dict.fromkeys(u for t in trials for u in t.unseen))
+    observed = [t for t in trials if t.shared_ops is not None]
+    if verdict is Verdict.NO_RACE and observed and all(t.shared_ops == 0 for t in observed):
+        verdict = Verdict.INCONCLUSIVE  # nothing seen is not clean
     stories = [t for t in trials if t.trace is not None or t.story is not None]
-    explained = next((t for t in stories if not t.matches), stories[0] if stories else None)
+    explained = next((t for t in stories if not t.matches or t.witness), stories[0] if stories else None)
     lock_pairs = {tuple(pair) for t in trials for pair in t.lock_pairs}
     matched = {t.matched for t in trials if t.matched is not None}
     never = tuple(repr(v) for i, v in enumerate(variant.expect.values) if i not in matched) if variant.expect.kind != "check" else ()
@@ -133,11 +149,11 @@ def grade(variant: Variant, mode: ModeSpec, trials: list[Trial], seed: int, plan
         expected=variant.expect.to_json(),
         expect_text=expect_text,
         outcome_text=outcome_text,
-        wrong=sum(1 for t in trials if grade_trial(t) is not Grade.EXPECTED),
+        wrong=sum(1 for t in trials if grade_trial(t) not in (Grade.EXPECTED, Grade.INCONCLUSIVE)),
         lost_updates=exact_lost_updates(trials) or lost_update_bound(variant, trials),
         verdict=verdict,
         racy=variant.racy,
-        ok=meets_expectation(verdict, variant.racy, len(trials)),
+        ok=meets_expectation(verdict, variant.racy, len(trials)) and serial_failure is None,
         seed=seed,
         never_observed=never if trials else (),
         stop_reason=stop_reason,
@@ -145,12 +161,14 @@ def grade(variant: Variant, mode: ModeSpec, trials: list[Trial], seed: int, plan
         title=variant.title,
         duration=sum(t.duration for t in trials),
         timeout=variant.timeout,
-        reason=_reason(verdict, trials, failure),
+        reason=_reason(verdict, trials, failure, serial_failure),
         trial_range=trial_range or (0, planned),
         shard=shard,
         total_runs=total_runs or planned,
         warnings=tuple(dict.fromkeys(w for t in trials for w in t.warnings)),
-        schedule=explained.schedule if explained else None,
+        # The contract: the schedule of the first *failing* run (a race that
+        # did no harm is explained, but it is no failure to replay or save).
+        schedule=explained.schedule if explained and _failed(explained) else None,
         trace=tuple(explained.trace or ()) if explained else (),
         story=explained.story if explained else None,
         schedule_preemptions=explained.preemptions if explained else None,
@@ -162,6 +180,13 @@ def grade(variant: Variant, mode: ModeSpec, trials: list[Trial], seed: int, plan
         timing=_median_timing(trials),
         param_overrides=dict(overrides or {}),
         workers=variant.workers if variant.kind == "timing" else None,
+        witnesses=len(witnessed),
+        witness_outcome=witnessed[0].witness_outcome if witnessed else None,
+        harmless_races=sum(1 for t in trials if t.race_harmless),
+        serial_failure=serial_failure,
+        type_hint=_type_hint(variant, trials),
+        unseen=unseen,
+        inconclusive=sum(1 for t in trials if t.status is Status.INCONCLUSIVE),
     )
 
 
@@ -174,12 +199,51 @@ def _median_timing(trials: list[Trial]) -> dict[str, dict[str, float]] | None:
             for work in measured[0]}
 
 
-def _reason(verdict: Verdict, trials: list[Trial], failure: str | None) -> str | None:
+def _failed(trial: Trial) -> bool:
+    return bool(trial.witness) or grade_trial(trial) not in (Grade.EXPECTED, Grade.INCONCLUSIVE)
+
+
+def _serial_failure(baseline: list[Trial], trials: list[Trial]) -> dict | None:
+    """The serial baseline (each thread run to its end, in each order) went wrong,
+    and the real runs show the same outcome: that failure needs no concurrency.
+
+    The second condition keeps the baseline from judging by itself: a serial run
+    is a controlled run, and only what the variant's own runs also show (or a
+    variant with no run at all) is blamed on the case."""
+    seen = {t.outcome for t in trials}
+    for t in sorted(baseline, key=lambda t: t.index):
+        if t.serial_order is None or grade_trial(t) in (Grade.EXPECTED, Grade.INCONCLUSIVE):
+            continue  # not a serial run after all (a thread had to wait for another), or right
+        if trials and t.outcome not in seen:
+            continue
+        return {"order": list(t.serial_order or []), "outcome": t.outcome,
+                "detail": (t.errors[0] if t.errors else t.detail) or ""}
+    return None
+
+
+def _type_hint(variant: Variant, trials: list[Trial]) -> dict[str, str] | None:
+    """``expect: "1"`` against an outcome ``1``: equal as text, not as values."""
+    if variant.expect.kind == "check" or any(t.matches for t in trials):
+        return None
+    outcomes = {t.outcome for t in trials if t.status is Status.DONE}
+    for expected in variant.expect.values:
+        for outcome in outcomes:
+            if outcome != repr(expected) and outcome in (str(expected), repr(str(expected))):
+                return {"expected": repr(expected), "expected_type": type(expected).__name__, "outcome": outcome}
+    return None
+
+
+def _reason(verdict: Verdict, trials: list[Trial], failure: str | None, serial: dict | None = None) -> str | None:
     """One line saying why a variant is an error: the case's failure, first."""
     if verdict is not Verdict.ERROR:
         return None
     if failure:
         return failure.splitlines()[0]
+    for t in trials:  # a NameError says more than "wrong even serially"
+        if grade_trial(t) in (Grade.ERROR, Grade.CRASH):
+            return t.outcome
+    if serial is not None:
+        return f"wrong even when the threads run one after another ({', '.join(serial['order'])}): {serial['outcome']}"
     for t in trials:
         if grade_trial(t) in (Grade.ERROR, Grade.CRASH):
             return t.outcome

@@ -111,7 +111,8 @@ def _merge_variant(case_name: str, file: str, parts: list[tuple[str, dict, dict]
     first = parts[0][2]
     runs = sum(v["runs"] for _, _, v in parts)
     races = sum(v.get("data_races", 0) for _, _, v in parts)
-    verdict = verdict_from_grades((r.grade for r in rows), None, races)
+    witnesses = sum(v.get("witnesses", 0) for _, _, v in parts)
+    verdict = verdict_from_grades((r.grade for r in rows), None, witnesses)
     return VariantResult(
         case=case_name, name=first["name"], file=file, mode=first["mode"],
         mode_detail=first.get("mode_detail", ""), switch_interval=first.get("switch_interval"),
@@ -137,4 +138,9 @@ def _merge_variant(case_name: str, file: str, parts: list[tuple[str, dict, dict]
         schedule_preemptions=next((v.get("schedule_preemptions") for _, _, v in parts if v.get("schedule")), None),
         lock_cycles=tuple(dict.fromkeys(tuple(c) for _, _, v in parts for c in v.get("lock_cycles", []))),
         start_method=first.get("start_method"),
+        witnesses=witnesses,
+        witness_outcome=next((v.get("witness_outcome") for _, _, v in parts if v.get("witness_outcome")), None),
+        harmless_races=sum(v.get("harmless_races", 0) for _, _, v in parts),
+        inconclusive=sum(v.get("inconclusive", 0) for _, _, v in parts),
+        unseen=tuple(dict.fromkeys(u for _, _, v in parts for u in v.get("unseen", []))),
     )

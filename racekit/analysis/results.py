@@ -16,6 +16,9 @@ class Verdict(str, Enum):
     NO_RACE = "no race observed"
     DEADLOCK = "deadlock"
     ERROR = "error"
+    # racekit could not tell (README: a budget ran out, the threads blocked or ran
+    # where the controlled scheduler cannot see, or it saw no shared access).
+    INCONCLUSIVE = "inconclusive"
 
 
 class Grade(str, Enum):
@@ -24,8 +27,10 @@ class Grade(str, Enum):
     EXPECTED = "expected"
     WRONG = "wrong"
     DEADLOCK = "deadlock"
+    LIVELOCK = "livelock"  # threads going round in a cycle nothing can end
     CRASH = "crash"
     ERROR = "error"
+    INCONCLUSIVE = "inconclusive"
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,13 @@ class VariantResult:
     workers: int | None = None  # kind timing: N
     param_overrides: dict[str, Any] = field(default_factory=dict)  # --param values the run used
     start_method: str | None = None  # kind processes: how the children were started
+    witnesses: int = 0  # runs with a data race whose reversal ended wrong (controlled)
+    witness_outcome: str | None = None  # how the first such reversed run ended
+    harmless_races: int = 0  # runs with a data race whose reversal still ended right
+    serial_failure: dict[str, Any] | None = None  # the serial baseline went wrong: {order, outcome}
+    type_hint: dict[str, str] | None = None  # expect and outcome differ only in type ('1' vs 1)
+    unseen: tuple[str, ...] = ()  # code the threads ran that racekit does not rewrite
+    inconclusive: int = 0  # runs racekit could not judge
 
     @property
     def id(self) -> str:
@@ -160,6 +172,13 @@ class VariantResult:
             "timing": self.timing,
             "params": self.param_overrides,
             "start_method": self.start_method,
+            "witnesses": self.witnesses,
+            "witness_outcome": self.witness_outcome,
+            "harmless_races": self.harmless_races,
+            "serial_failure": self.serial_failure,
+            "type_hint": self.type_hint,
+            "unseen": list(self.unseen),
+            "inconclusive": self.inconclusive,
             "lost_update_histogram": (
                 {str(_num(k)): n for k, n in self.lost_updates.histogram} if self.lost_updates else None
             ),

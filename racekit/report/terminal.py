@@ -22,8 +22,8 @@ from racekit.report.messages import MESSAGES, localized_note, message
 
 MAX_ROWS = 8
 BAR_WIDTH = 24
-_GRADE_STYLE = {Grade.EXPECTED: "green", Grade.WRONG: "red", Grade.DEADLOCK: "magenta",
-                Grade.CRASH: "magenta", Grade.ERROR: "yellow"}
+_GRADE_STYLE = {Grade.EXPECTED: "green", Grade.WRONG: "red", Grade.DEADLOCK: "magenta", Grade.LIVELOCK: "magenta",
+                Grade.CRASH: "magenta", Grade.ERROR: "yellow", Grade.INCONCLUSIVE: "yellow"}
 
 
 def untested_sentence(python: dict, lang: str) -> str:
@@ -120,7 +120,8 @@ class TerminalReport:
             self.console.print(Padding(self._histogram(v), (0, 0, 0, 4), expand=False))
         verdict = Text("    ")
         mark = "✓" if v.ok else "✗"
-        label = self.t("verdict_measured") if v.timing else self.t("verdict_" + v.verdict.value)
+        label = (self.t("verdict_measured") if v.timing else self.t("verdict_not_run") if _not_run(v)
+                 else self.t("verdict_" + v.verdict.value))
         verdict.append(f"{label} {mark} ", style="bold green" if v.ok else "bold red")
         judgement = self.t("as_expected") if v.ok else self.t("not_as_expected")
         verdict.append(self.t("verdict_note", judgement=judgement), style="green" if v.ok else "red")
@@ -197,12 +198,37 @@ class TerminalReport:
                 out.append(self.t("right_all_check", outcome=v.outcome_text, check=v.expect_text, runs=v.runs))
         elif v.verdict is Verdict.DEADLOCK and v.mode == "controlled":
             deadlocks = sum(r.count for r in v.rows if r.grade is Grade.DEADLOCK)
-            out.append(self.t("deadlock_controlled", count=deadlocks, runs=v.runs))
+            livelocks = sum(r.count for r in v.rows if r.grade is Grade.LIVELOCK)
+            if deadlocks:
+                locks = any("is held by" in s for s in v.samples) or "is held by" in str((v.story or {}).get("detail"))
+                out.append(self.t("deadlock_controlled", count=deadlocks, runs=v.runs,
+                                  how=self.t("deadlock_how_locks" if locks else "deadlock_how_other")))
+            if livelocks:
+                out.append(self.t("livelock_controlled", count=livelocks, runs=v.runs))
         elif v.verdict is Verdict.DEADLOCK:
             out.append(self.t("deadlock", timeout=f"{v.timeout:g}"))
+        elif v.verdict is Verdict.ERROR and v.serial_failure:
+            failure = v.serial_failure
+            out.append(self.t("serial_failure", order=", ".join(failure["order"]) or "?", outcome=failure["outcome"]))
         elif v.verdict is Verdict.ERROR:
             out.append(self.t("error", reason=v.reason or "?"))
-        if v.racy and v.verdict is Verdict.NO_RACE:
+        if v.verdict is Verdict.RACE and not v.wrong and v.witnesses:
+            out.append(self.t("witness", count=v.witnesses, outcome=v.witness_outcome or "?"))
+        if v.type_hint:
+            out.append(self.t("type_hint", **v.type_hint))
+        if v.inconclusive:
+            rows = [r for r in v.rows if r.grade is Grade.INCONCLUSIVE]
+            why = {"inconclusive: step budget": "why_budget", "inconclusive: blocked outside the scheduler": "why_blocked",
+                   "inconclusive: did not finish in time": "why_time"}.get(rows[0].outcome if rows else "", "why_time")
+            out.append(self.t("inconclusive_runs", count=v.inconclusive, runs=v.runs, why=self.t(why)))
+        if v.verdict is Verdict.INCONCLUSIVE and not v.inconclusive:
+            where = (self.t("unseen_code", code="; ".join(v.unseen[:3])) if v.unseen else self.t("unseen_nothing"))
+            out.append(self.t("unseen_none", where=where))
+        if _not_run(v):
+            out.append(self.t("not_run"))
+        elif v.verdict is Verdict.INCONCLUSIVE:
+            out.append(self.t("inconclusive_advice"))
+        elif v.racy and v.verdict is Verdict.NO_RACE:
             out.append(self.t("racy_missed", suggest="opcode" if v.mode in ("native", "line") else "controlled"))
             if v.mode == "native":
                 out.append(self.t("native_hint"))
@@ -213,8 +239,12 @@ class TerminalReport:
         lost = v.lost_updates
         if lost is not None and lost.exact and lost.max > 0 and v.verdict is not Verdict.RACE:
             out.append(self.t("lost_exact", max=_n(lost.max), s="" if lost.max == 1 else "s", total=_n(lost.total)))
-        if v.data_races and v.race_example:
-            out.append(self.t("races_seen", count=v.data_races, runs=v.runs, example=v.race_example))
+        if v.data_races and v.race_example and v.verdict is not Verdict.RACE:  # a race shown needs no hedging
+            if v.harmless_races:
+                out.append(self.t("races_harmless", count=v.data_races, runs=v.runs, example=v.race_example,
+                                  harmless=v.harmless_races))
+            else:
+                out.append(self.t("races_seen", count=v.data_races, runs=v.runs, example=v.race_example))
         for cycle in v.lock_cycles[:3]:
             out.append(self.t("lock_cycle", cycle=" → ".join([*cycle, cycle[0]])))
         if v.search:
@@ -259,7 +289,11 @@ class TerminalReport:
         """Controlled mode: the failing interleaving as a table, then what it means."""
         preemptions = v.schedule_preemptions or 0
         if v.trace:
-            self.console.print(Padding(Text(self.t("trace_title", preemptions=preemptions,
+            # The legend names only the marks this trace shows.
+            marks = [self.t("legend_" + mark) for mark in ("preempted", "lost", "stale")
+                     if any(row.get(mark) for row in v.trace)]
+            legend = ("; " if self.lang != "zh" else "；") + ("，" if self.lang == "zh" else ", ").join(marks) if marks else ""
+            self.console.print(Padding(Text(self.t("trace_title", preemptions=preemptions, legend=legend,
                                                    s="" if preemptions == 1 else "s")), (0, 0, 0, 4), expand=False))
             order = (v.story or {}).get("threads")
             self.console.print(Padding(trace_table(v.trace, self.t, order), (0, 0, 0, 6), expand=False))
@@ -298,7 +332,8 @@ class TerminalReport:
                     continue
                 v = match[0]
                 style = "green" if v.ok else "red"
-                label = v.verdict.value if v.verdict in (Verdict.DEADLOCK, Verdict.ERROR) else f"{v.wrong}/{v.runs}"
+                label = (v.verdict.value if v.verdict in (Verdict.DEADLOCK, Verdict.ERROR, Verdict.INCONCLUSIVE)
+                         else f"{v.wrong}/{v.runs}")
                 cells.append(Text(label, style=style))
             table.add_row(*cells)
         return table
@@ -309,7 +344,11 @@ class TerminalReport:
         parts = []
         for v in case.variants:
             name = v.name if len({x.mode for x in case.variants}) == 1 else f"{v.name} ({v.mode})"
-            if v.verdict is Verdict.DEADLOCK:
+            if _not_run(v):
+                parts.append(self.t("summary_not_run", variant=name))
+            elif v.verdict is Verdict.INCONCLUSIVE:
+                parts.append(self.t("summary_inconclusive", variant=name))
+            elif v.verdict is Verdict.DEADLOCK:
                 parts.append(self.t("summary_deadlock", variant=name))
             elif v.verdict is Verdict.ERROR:
                 parts.append(self.t("summary_error", variant=name))
@@ -360,19 +399,25 @@ def story_sentences(story: dict | None, t) -> list[str]:
     if not story:
         return []
     kind = story.get("kind")
+    out = [t("story_reversed", **story["reversed"])] if story.get("reversed") else []
     if kind == "lost update":
         n = story["overwrites"]
-        return [t("story_lost", **{**story, "s": "" if n == 1 else "s", "were": "was" if n == 1 else "were"}),
+        out += [t("story_lost", **{**story, "s": "" if n == 1 else "s", "were": "was" if n == 1 else "were"}),
                 t("story_lost_fix")]
-    if kind == "deadlock":
-        return [t("story_deadlock_fix")]
-    if kind == "data race":
-        return [t("story_race", **story), t("story_race_fix") if story.get("right", True)
-                else t("story_race_wrong", outcome=story.get("outcome", "?"))]
-    if kind == "wrong outcome":
+    elif kind == "deadlock":
+        out.append(t("story_deadlock_fix") if "is held by" in str(story.get("detail")) else t("story_deadlock_other"))
+    elif kind == "livelock":
+        out.append(t("story_livelock"))
+    elif kind == "data race":
+        if not story.get("right", True):
+            out += [t("story_race", **story), t("story_race_wrong", outcome=story.get("outcome", "?"))]
+        else:
+            out += [t("story_race", **story),
+                    t("story_race_fix") if story.get("reversal") == "harmless" else t("story_race_untried")]
+    elif kind == "wrong outcome":
         n = story.get("preemptions") or 0
-        return [t("story_wrong", outcome=story["outcome"], preemptions=n, s="" if n == 1 else "s")]
-    return []
+        out.append(t("story_wrong", outcome=story["outcome"], preemptions=n, s="" if n == 1 else "s"))
+    return out
 
 
 def search_sentences(search: dict, t) -> list[str]:
@@ -387,6 +432,11 @@ def search_sentences(search: dict, t) -> list[str]:
     if first is not None:
         out.append(t("search_first", count=first, s="" if first == 1 else "s"))
     return out
+
+
+def _not_run(v: VariantResult) -> bool:
+    """A variant that an interrupted run never reached: not judged at all."""
+    return v.runs == 0 and v.stop_reason == "interrupted"
 
 
 def replay_command(v: VariantResult) -> str:

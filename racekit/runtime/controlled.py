@@ -27,7 +27,13 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-DEFAULT_STEP_LIMIT = 200_000
+# What a schedule string's choices mean; 2: a thread's start is a choice and
+# spinning threads wait (schedules of format 1 are never replayed).
+SCHEDULE_FORMAT = 2
+DEFAULT_STEP_LIMIT = 1_000_000  # scheduling steps per trial; the engine raises it to fit long cases
+# Operations that change nothing another thread could see: a thread that does
+# only these, in a state it was already in, is spinning (see Controller._observe).
+PASSIVE = {"read", "sleep", "try-acquire", "check"}
 
 
 class Abort(BaseException):
@@ -52,6 +58,9 @@ class Op:
     line: int = 0
     preempted: bool = False  # this operation's thread took over from one that could have gone on
     sync: int | None = None  # id of the synchronisation object, for happens-before
+    choice: int = 0  # how many scheduling choices had been made when it happened
+    nth: int = 0  # its position among its thread's operations (1-based)
+    update: bool = False  # a write computed from this thread's read of the same location (x += 1)
 
 
 @dataclass
@@ -65,6 +74,12 @@ class _Thread:
     pending_what: str = ""
     timeout_result: bool = False  # its wait may give up when nothing else can move
     preempting: bool = False  # it was chosen while the running thread could have gone on
+    ops: int = 0  # operations it has performed
+    # Spin detection: what it observed since anything last changed, and the
+    # states (frames, locals) in which it observed each thing.
+    window: dict = field(default_factory=dict)
+    timed: bool = False  # it read a clock since: a loop that may end by time
+    spinning: bool = False  # it came back to a state it was in, with nothing changed
 
 
 class Strategy:
@@ -75,6 +90,34 @@ class Strategy:
 
     def thread_count(self, count: int) -> None:
         """Told how many threads the trial starts, before the first choice."""
+
+    def bind(self, controller: Controller) -> None:
+        """Told which controller asks it (a strategy may follow its threads' progress)."""
+
+
+class SerialStrategy(Strategy):
+    """No preemption at all: the running thread goes on until it ends or blocks,
+    then the first thread of ``order`` that can move. Each order is one serial
+    run: the baseline that says what goes wrong without any concurrency."""
+
+    def __init__(self, order: list[int]):
+        self.order = order
+    def choose(self, step: int, enabled: list[int], current: int | None) -> int:
+        if current in enabled:
+            return current
+        rank = {t: i for i, t in enumerate(self.order)}
+        return min(enabled, key=lambda t: (rank.get(t, len(rank)), t))
+
+
+def serial_orders(threads: int, cap: int = 24) -> list[list[int]]:
+    """The thread orders of the serial baseline: all of them when there are at
+    most ``cap``, else each thread first once (the rest in index order)."""
+    import itertools
+    import math
+
+    if math.factorial(threads) <= cap:
+        return [list(p) for p in itertools.permutations(range(threads))]
+    return [[first, *[t for t in range(threads) if t != first]] for first in range(threads)]
 
 
 class RandomStrategy(Strategy):
@@ -145,10 +188,21 @@ class Outcome:
     deadlock: str | None = None  # who holds and who waits, when no thread could move
     step_limit: bool = False
     mismatch: str | None = None
+    livelock: str | None = None  # who spins on what, when nothing can ever change it
 
 
 class Controller:
-    """One trial's scheduler. Case code reaches it through the shims and the hooks."""
+    """One trial's scheduler. Case code reaches it through the shims and the hooks.
+
+    Every scheduling decision is made here, in :meth:`_next`: who may move
+    (not done, not blocked, not spinning while others can move), and, when
+    more than one may, the strategy's choice. Threads first run, one at a
+    time, to their first visible operation: what they do before it touches no
+    shared state (every access to shared state is visible), so the first
+    decision, among every thread's first operation, is the start of each
+    thread; passing over a thread that has not made any operation yet is not
+    a preemption.
+    """
 
     def __init__(self, strategy: Strategy, names: list[str], step_limit: int = DEFAULT_STEP_LIMIT):
         self.strategy = strategy
@@ -156,10 +210,12 @@ class Controller:
         self.step_limit = step_limit
         self.current: int | None = None
         self.choices: list[int] = []
+        self.enabled_at: list[tuple[int, ...]] = []  # who could move at each choice
         self.log: list[Op] = []
         self.steps = 0
         self.aborted: str | None = None
         self.deadlock: str | None = None
+        self.livelock: str | None = None
         self.mismatch: str | None = None
         self.finished = threading.Event()
         self.holders: dict[int, tuple[str, int]] = {}  # sync object id -> (label, holding thread)
@@ -167,8 +223,11 @@ class Controller:
         self.shim_classes: dict[type, type] = {}  # racekit.runtime.shims classes bound to this trial
         self.extra_threads: list[threading.Thread] = []  # threads the case code started itself
         self.preemptions = 0
+        self.spin_blocks = 0  # times a spinning thread was held back while another could move
+        self.gave_way = 0  # times a running thread could not go on (it blocked or spun) and another ran
         self._numbers: dict[int, tuple[int, object]] = {}
         strategy.thread_count(len(names))
+        strategy.bind(self)
 
     def number(self, obj: object) -> int:
         """A small number for an unnamed object, stable within this trial."""
@@ -218,18 +277,16 @@ class Controller:
 
     def start(self) -> None:
         """Release the first thread; every thread first runs to its first operation."""
-        self._begin(0)
+        state = self.threads[0]
+        state.started = True
+        self.current = 0
+        state.semaphore.release()
 
     def add_thread(self, name: str) -> int:
         """A thread the case itself starts (``threading.Thread(...).start()``)."""
         index = len(self.threads)
         self.threads.append(_Thread(index, name))
         return index
-
-    def _begin(self, index: int) -> None:
-        self.threads[index].started = True
-        self.current = index
-        self.threads[index].semaphore.release()
 
     # -- the heart: announcing an operation ----------------------------------------
 
@@ -255,24 +312,59 @@ class Controller:
         return not state.timeout_result
 
     def record(self, kind: str, what: str, *, location: tuple[int, str] | None = None, value: str = "",
-               line: int = 0, sync: int | None = None) -> None:
+               line: int = 0, sync: int | None = None, update: bool = False) -> None:
         if self.me() < 0:
             return  # not part of any interleaving
         if not line:
             line = _case_line()
         state = self.threads[self.me()]
-        self.log.append(Op(self.steps, state.index, kind, what, location, value, line, state.preempting, sync))
+        state.ops += 1
+        self.log.append(Op(self.steps, state.index, kind, what, location, value, line, state.preempting, sync,
+                           len(self.choices), state.ops, update))
         state.preempting = False
+        self._observe(state, kind, location, value)
 
-    def _next(self, me: int, finished: bool = False, timeout: bool = False) -> None:
+    def clock_read(self) -> None:
+        """The calling thread read a clock (``time.monotonic()``…): its loop may end by time."""
+        if self.me() >= 0:
+            self.threads[self.me()].timed = True
+
+    # -- spinning ------------------------------------------------------------------
+
+    def _observe(self, state: _Thread, kind: str, location: tuple[int, str] | None, value: str) -> None:
+        """Fair scheduling without losing behaviours: a thread whose whole state
+        (its frames' positions and locals, what it just read, the random
+        generator) repeats while no thread changed anything is in a cycle it
+        cannot leave by itself. It is held back until some thread changes
+        something; a thread whose state differs (a retry counter) never is."""
+        if kind not in PASSIVE:
+            for other in self.threads:  # anything may have changed: everyone looks afresh
+                if other.window:
+                    other.window.clear()
+                other.spinning = other.timed = False
+            return
+        key = (location, value, kind)
+        states = state.window.get(key)
+        if states is None:
+            state.window[key] = set()  # first look: cheap, most reads are never repeated
+            return
+        fingerprint = _state_fingerprint()
+        if fingerprint in states:
+            state.spinning = True
+        else:
+            states.add(fingerprint)
+
+    # -- choosing --------------------------------------------------------------
+
+    def _next(self, me: int | None, finished: bool = False, timeout: bool = False) -> None:
         """Choose who performs the next operation, and hand over the token."""
         # First let every thread that has not started run to its first operation.
         for state in self.threads:
             if not state.started:
                 self._switch(me, state.index, finished)
                 return
-        enabled = [t.index for t in self.threads if not t.done and t.pending is not None and t.pending()]
-        if not enabled:
+        movable = [t for t in self.threads if not t.done and t.pending is not None and t.pending()]
+        if not movable:
             waiting = [t for t in self.threads if not t.done]
             if not waiting:
                 self.current = None
@@ -286,11 +378,24 @@ class Controller:
                 return
             self._abort(me, deadlock=self._describe_deadlock(waiting), finished=finished)
             return
+        # A spinning thread waits while another can move; when only spinners
+        # can, and none of them could leave its cycle by time, none ever will.
+        progressing = [t for t in movable if not t.spinning]
+        if progressing:
+            self.spin_blocks += len(movable) - len(progressing)
+            movable = progressing
+        elif not any(t.timed for t in movable):
+            self._abort(me, livelock=self._describe_livelock(movable), finished=finished)
+            return
+        enabled = [t.index for t in movable]
         self.steps += 1
         if self.steps > self.step_limit:
             self._abort(me, step_limit=True, finished=finished)
             return
-        current = None if finished else me
+        # A thread that has made no operation yet is not interrupted by a choice of another.
+        current = None if finished or me is None or not self.threads[me].ops else me
+        if current is not None and current not in enabled:
+            self.gave_way += 1
         try:
             chosen = self.strategy.choose(self.steps, enabled, current) if len(enabled) > 1 else enabled[0]
         except ScheduleMismatch as exc:
@@ -299,6 +404,7 @@ class Controller:
             return
         if len(enabled) > 1:
             self.choices.append(chosen)
+            self.enabled_at.append(tuple(enabled))
             # A preemption: the thread that was running could have gone on.
             preempting = current is not None and chosen != current and current in enabled
             self.threads[chosen].preempting = preempting
@@ -306,17 +412,19 @@ class Controller:
         if chosen != me:
             self._switch(me, chosen, finished)
 
-    def _switch(self, me: int, target: int, finished: bool) -> None:
+    def _switch(self, me: int | None, target: int, finished: bool) -> None:
         state = self.threads[target]
         state.started = True
         self.current = target
         state.semaphore.release()
-        if not finished:
+        if not finished and me is not None:
             self.threads[me].semaphore.acquire()
 
-    def _abort(self, me: int, deadlock: str | None = None, step_limit: bool = False, finished: bool = False) -> None:
+    def _abort(self, me: int | None, deadlock: str | None = None, step_limit: bool = False,
+               livelock: str | None = None, finished: bool = False) -> None:
         self.deadlock = deadlock
-        self.aborted = ("deadlock" if deadlock else "step limit" if step_limit else
+        self.livelock = livelock
+        self.aborted = ("deadlock" if deadlock else "livelock" if livelock else "step limit" if step_limit else
                         "schedule mismatch" if self.mismatch else "aborted")
         for state in self.threads:
             if not state.done and state.index != me:
@@ -333,9 +441,67 @@ class Controller:
             lines.append(f"  {label} is held by {self.threads[holder].name}")
         return "\n".join(lines)
 
+    def _describe_livelock(self, spinning: list[_Thread]) -> str:
+        lines = ["no thread can change what the others wait for:"]
+        for t in spinning:
+            seen = sorted({self._location_label(key) for key in t.window}) or ["nothing"]
+            lines.append(f"  {t.name} keeps re-reading {', '.join(seen[:4])}, in a state it was already in")
+        return "\n".join(lines)
+
+    def _location_label(self, key: tuple) -> str:
+        location, value, kind = key
+        if kind == "sleep":
+            return "the clock (sleep)"
+        for op in reversed(self.log):
+            if op.location == location:
+                return f"{op.what} (= {value})" if value else op.what
+        return "a shared value"
+
     def outcome(self) -> Outcome:
         return Outcome(self.choices, self.log, self.steps, self.deadlock,
-                       self.aborted == "step limit", self.mismatch)
+                       self.aborted == "step limit", self.mismatch, self.livelock)
+
+
+def _state_fingerprint() -> int:
+    """The calling case thread's state, as far as Python can see it: every case
+    frame's position and locals, and the random generator. Equal fingerprints
+    with nothing changed in between mean the thread is going round in a cycle."""
+    import random as _random
+
+    parts: list[object] = [hash(_random.getstate())]
+    frame: Any = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith(_RACEKIT_DIR) and filename != _THREADING:
+            parts.append((id(frame.f_code), frame.f_lasti, tuple((k, _fingerprint(v)) for k, v in frame.f_locals.items())))
+        frame = frame.f_back
+    return hash(tuple(parts))
+
+
+def _fingerprint(value: Any) -> object:
+    """A cheap, bounded stand-in for a local's value (never a full repr of a big list)."""
+    if value is None or isinstance(value, (bool, int, float, complex, str, bytes)):
+        return value if not isinstance(value, (str, bytes)) or len(value) <= 200 else (len(value), hash(value))
+    if isinstance(value, (list, tuple, dict, set, frozenset)):
+        try:
+            items = list(value.items())[-3:] if isinstance(value, dict) else list(value)[-3:] if not isinstance(
+                value, (set, frozenset)) else sorted(map(repr, value))[:3]
+        except Exception:  # noqa: BLE001
+            items = []
+        return (type(value).__name__, len(value), tuple(_fingerprint(i) if not isinstance(i, tuple) else repr(i)[:80]
+                                                          for i in items))
+    state = getattr(value, "__dict__", None)
+    if isinstance(state, dict) and not isinstance(value, type):
+        return (type(value).__name__, id(value), tuple((k, _shallow(v)) for k, v in list(state.items())[:8]))
+    return (type(value).__name__, id(value))
+
+
+def _shallow(value: Any) -> object:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple, dict, set)):
+        return (type(value).__name__, len(value))
+    return id(value)
 
 
 _RACEKIT_DIR = __file__.rsplit("/runtime/", 1)[0]

@@ -47,6 +47,7 @@ class ModeSpec:
     depth: int = 3  # pct: bug depth d
     preemptions: int | None = None  # exhaustive: preemption bound (None: unbounded)
     yield_probability: float = 0.5  # yield mode: chance of os.sched_yield() after an access
+    step_limit: int | None = None  # controlled: scheduling steps a trial may take (None: the default budget)
     ignored: str | None = None  # a mode asked for that this case cannot apply (script, timing): said in a note
 
     @property
@@ -285,7 +286,9 @@ def _describe(function: object) -> str:
 
 
 def make_forcing(spec: ModeSpec, scope: Scope) -> Forcing:
-    if spec.name == "native":
+    # Only line and opcode add switch points; yield and controlled mode make
+    # their own at the shared accesses (a tracer would only slow them down).
+    if spec.name not in ("line", "opcode"):
         return Forcing(spec, scope)
     if HAS_MONITORING:
         return MonitoringForcing(spec, scope)

@@ -39,7 +39,7 @@ class PlainHooks:
     def get(self, obj: Any, attr: str, line: int) -> Any:
         return getattr(obj, attr)
 
-    def set(self, obj: Any, attr: str, value: Any, line: int) -> None:
+    def set(self, obj: Any, attr: str, value: Any, line: int, update: bool = False) -> None:
         setattr(obj, attr, value)
 
     def delattr(self, obj: Any, attr: str, line: int) -> None:
@@ -48,7 +48,7 @@ class PlainHooks:
     def getitem(self, obj: Any, key: Any, line: int) -> Any:
         return obj[key]
 
-    def setitem(self, obj: Any, key: Any, value: Any, line: int) -> None:
+    def setitem(self, obj: Any, key: Any, value: Any, line: int, update: bool = False) -> None:
         obj[key] = value
 
     def delitem(self, obj: Any, key: Any, line: int) -> None:
@@ -56,6 +56,15 @@ class PlainHooks:
 
     def call(self, obj: Any, name: str, line: int, /, *args: Any, **kwargs: Any) -> Any:
         return getattr(obj, name)(*args, **kwargs)
+
+    def fcall(self, func: Any, line: int, /, *args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    def touch(self, obj: Any, line: int) -> Any:
+        return obj
+
+    def iterate(self, obj: Any, line: int) -> Any:
+        return obj
 
     def gget(self, name: str, line: int) -> Any:
         try:
@@ -66,7 +75,7 @@ class PlainHooks:
             except AttributeError:
                 raise NameError(f"name {name!r} is not defined") from None
 
-    def gset(self, name: str, value: Any, line: int) -> None:
+    def gset(self, name: str, value: Any, line: int, update: bool = False) -> None:
         self.ns[name] = value
 
 
@@ -86,6 +95,8 @@ class Labels:
 
     def of(self, obj: Any) -> str:
         name = self._names.get(id(obj))
+        if name is None and isinstance(obj, (type, types.ModuleType, types.FunctionType)):
+            name = getattr(obj, "__qualname__", None) or obj.__name__  # `Hits.total`, not `type#1.total`
         if name is None:
             number = self._numbers.setdefault(id(obj), len(self._numbers) + 1)
             name = f"{type(obj).__name__}#{number}"
@@ -102,17 +113,35 @@ class Labels:
 class ControlledHooks(PlainHooks):
     """Every operation waits for the scheduler's choice, then happens and is logged."""
 
-    def __init__(self, namespace: dict[str, Any], controller: Controller, labels: Labels):
+    def __init__(self, namespace: dict[str, Any], controller: Controller, labels: Labels,
+                 seen_files: frozenset[str] = frozenset()):
         super().__init__(namespace)
         self.ctl = controller
         self.labels = labels
         self._local = controller._local
+        self._seen_files = seen_files  # files whose code is rewritten: calls into others are unseen
+        self.unseen: dict[str, None] = {}  # Python code the threads called that racekit cannot see into
 
     def _mine(self) -> bool:
         return getattr(self._local, "index", None) is not None
 
+    def _step(self, what: str) -> None:
+        """The decision before an operation on shared state."""
+        self.ctl.point(what)
+
+    def _read_object(self, value: Any) -> Any:
+        """A read returned ``value``: if it is a shared container, the operation
+        that looks into it next (``len``, ``in``, a truth test) belongs to this
+        step, as long as no operation happened in between."""
+        if is_container(value):
+            self._local.fresh = (id(value), len(self.ctl.log))
+        return value
+
+    def _fresh(self, obj: Any) -> bool:
+        return getattr(self._local, "fresh", None) == (id(obj), len(self.ctl.log))
+
     def get(self, obj: Any, attr: str, line: int) -> Any:
-        if not self._mine() or isinstance(obj, types.ModuleType):
+        if not self._mine() or isinstance(obj, (types.ModuleType, _PRIVATE)):
             return getattr(obj, attr)
         current = getattr(obj, attr)
         if not _is_data(current):
@@ -122,88 +151,170 @@ class ControlledHooks(PlainHooks):
                 current._name(self.labels.attribute(obj, attr))
             return current
         what = self.labels.attribute(obj, attr)
-        self.ctl.point(f"read {what}")
+        self._step(f"read {what}")
         value = getattr(obj, attr)
         self.ctl.record("read", what, location=(id(obj), attr), value=short_value(value), line=line)
-        return value
+        return self._read_object(value)
 
-    def set(self, obj: Any, attr: str, value: Any, line: int) -> None:
-        if not self._mine() or isinstance(obj, types.ModuleType):
+    def set(self, obj: Any, attr: str, value: Any, line: int, update: bool = False) -> None:
+        if not self._mine() or isinstance(obj, (types.ModuleType, _PRIVATE)):
             setattr(obj, attr, value)
             return
         what = self.labels.attribute(obj, attr)
-        self.ctl.point(f"write {what}")
+        self._step(f"write {what}")
         setattr(obj, attr, value)
-        self.ctl.record("write", what, location=(id(obj), attr), value=short_value(value), line=line)
+        self.ctl.record("write", what, location=(id(obj), attr), value=short_value(value), line=line, update=update)
 
     def delattr(self, obj: Any, attr: str, line: int) -> None:
-        if not self._mine():
+        if not self._mine() or isinstance(obj, _PRIVATE):
             delattr(obj, attr)
             return
         what = self.labels.attribute(obj, attr)
-        self.ctl.point(f"delete {what}")
+        self._step(f"delete {what}")
         delattr(obj, attr)
         self.ctl.record("write", what, location=(id(obj), attr), value="<deleted>", line=line)
 
     def call(self, obj: Any, name: str, line: int, /, *args: Any, **kwargs: Any) -> Any:
         method = getattr(obj, name)
-        if type(obj) not in CONTAINERS or not self._mine():
+        if not self._mine():
+            return method(*args, **kwargs)
+        if not is_container(obj):
+            self._note_unseen(method)
             return method(*args, **kwargs)
         what = f"{self.labels.of(obj)}.{name}()"
-        self.ctl.point(f"call {what}")
+        if not (name in READ_ONLY_METHODS and self._fresh(obj)):
+            self._step(f"call {what}")
         result = method(*args, **kwargs)
-        self.ctl.record("call", what, location=(id(obj), "*"), value=short_value(result) if result is not None else "",
+        kind = "read" if name in READ_ONLY_METHODS else "call"
+        self.ctl.record(kind, what, location=(id(obj), "*"), value=short_value(result) if result is not None else "",
                         line=line)
         return result
+
+    def fcall(self, func: Any, line: int, /, *args: Any, **kwargs: Any) -> Any:
+        if not self._mine():
+            return func(*args, **kwargs)
+        if isinstance(func, (types.BuiltinFunctionType, type)) and getattr(func, "__module__", "") == "builtins":
+            shared = [a for a in (*args, *kwargs.values()) if is_container(a)]
+            if shared:  # len(shelf), sum(xs), max(d), list(items): one step that reads them
+                self.look(shared[0], line, f"{func.__name__}()")
+            return func(*args, **kwargs)
+        self._note_unseen(func)
+        return func(*args, **kwargs)
+
+    def touch(self, obj: Any, line: int) -> Any:
+        if self._mine() and is_container(obj):
+            self.look(obj, line)
+        return obj
+
+    def look(self, obj: Any, line: int, how: str = "") -> None:
+        """A step that reads a whole shared container (its length, its members)."""
+        if self._fresh(obj):
+            return  # just read from a shared location, in this very step
+        what = self.labels.of(obj)
+        self._step(f"read {what}")
+        self.ctl.record("read", what, location=(id(obj), "*"), value=_contents(obj), line=line)
+
+    def iterate(self, obj: Any, line: int) -> Any:
+        if not self._mine() or not is_container(obj):
+            return obj
+        return self._items(obj, line)
+
+    def _items(self, obj: Any, line: int) -> Any:
+        """Iteration over a shared container: each item is a step of its own, as
+        each ``next()`` is in CPython (a list may grow or shrink in between)."""
+        iterator = iter(obj)
+        what = self.labels.of(obj)
+        while True:
+            self._step(f"read {what}")
+            try:
+                item = next(iterator)
+            except StopIteration:
+                self.ctl.record("read", what, location=(id(obj), "*"), value="(end)", line=line)
+                return
+            self.ctl.record("read", what, location=(id(obj), "*"), value=short_value(item), line=line)
+            yield item
+
+    def _note_unseen(self, function: Any) -> None:
+        """Python code that the threads call but racekit does not rewrite: its shared
+        accesses are invisible to the scheduler (the report says which)."""
+        code = getattr(getattr(function, "__func__", function), "__code__", None)
+        if code is None or code.co_filename in self._seen_files or code.co_filename.startswith("<"):
+            return
+        if len(self.unseen) < 8:
+            name = getattr(function, "__qualname__", getattr(function, "__name__", "?"))
+            self.unseen[f"{name} ({code.co_filename}:{code.co_firstlineno})"] = None
 
     def getitem(self, obj: Any, key: Any, line: int) -> Any:
         if not self._mine():
             return obj[key]
         what = self.labels.item(obj, key)
-        self.ctl.point(f"read {what}")
+        self._step(f"read {what}")
         value = obj[key]
         self.ctl.record("read", what, location=(id(obj), _key(key)), value=short_value(value), line=line)
-        return value
+        return self._read_object(value)
 
-    def setitem(self, obj: Any, key: Any, value: Any, line: int) -> None:
+    def setitem(self, obj: Any, key: Any, value: Any, line: int, update: bool = False) -> None:
         if not self._mine():
             obj[key] = value
             return
         what = self.labels.item(obj, key)
-        self.ctl.point(f"write {what}")
+        self._step(f"write {what}")
         obj[key] = value
-        self.ctl.record("write", what, location=(id(obj), _key(key)), value=short_value(value), line=line)
+        self.ctl.record("write", what, location=(id(obj), _key(key)), value=short_value(value), line=line,
+                        update=update)
 
     def delitem(self, obj: Any, key: Any, line: int) -> None:
         if not self._mine():
             del obj[key]
             return
         what = self.labels.item(obj, key)
-        self.ctl.point(f"delete {what}")
+        self._step(f"delete {what}")
         del obj[key]
         self.ctl.record("write", what, location=(id(obj), _key(key)), value="<deleted>", line=line)
 
     def gget(self, name: str, line: int) -> Any:
         if not self._mine():
             return super().gget(name, line)
-        self.ctl.point(f"read {name}")
+        self._step(f"read {name}")
         value = super().gget(name, line)
         self.ctl.record("read", name, location=(id(self.ns), name), value=short_value(value), line=line)
-        return value
+        return self._read_object(value)
 
-    def gset(self, name: str, value: Any, line: int) -> None:
+    def gset(self, name: str, value: Any, line: int, update: bool = False) -> None:
         if not self._mine():
             self.ns[name] = value
             return
-        self.ctl.point(f"write {name}")
+        self._step(f"write {name}")
         self.ns[name] = value
-        self.ctl.record("write", name, location=(id(self.ns), name), value=short_value(value), line=line)
+        self.ctl.record("write", name, location=(id(self.ns), name), value=short_value(value), line=line,
+                        update=update)
 
 
 # Containers whose methods are single steps in CPython (each runs under the
 # GIL as one C call): controlled mode schedules around them, but they never
-# race with each other (list.append from two threads is safe).
+# race with each other (list.append from two threads is safe). Subclasses
+# (defaultdict, OrderedDict, Counter) are containers too.
 CONTAINERS = (list, dict, set, bytearray, collections.deque)
+# Methods that only look: a step that reads the container, not one that changes it.
+READ_ONLY_METHODS = frozenset({"get", "keys", "values", "items", "count", "index", "copy", "issubset", "issuperset",
+                               "isdisjoint", "union", "intersection", "difference", "symmetric_difference",
+                               "__len__", "__contains__", "__getitem__", "__iter__", "most_common"})
+# Per-thread storage: every thread sees its own attributes, so nothing there is shared.
+_PRIVATE = (threading.local,)
+
+
+def is_container(value: Any) -> bool:
+    return isinstance(value, CONTAINERS)
+
+
+def _contents(obj: Any) -> str:
+    """A shared container as a trace shows it, bounded however large it is."""
+    import reprlib
+
+    try:
+        return reprlib.repr(obj)
+    except Exception:  # noqa: BLE001
+        return f"<{type(obj).__name__}>"
 
 
 def _is_data(value: Any) -> bool:
@@ -238,42 +349,55 @@ class YieldHooks(PlainHooks):
         self._local.rng = random.Random(self._seed * 1_000_003 + index)
 
     def _access(self, kind: str, what: str, location: tuple[int, str], action: Any, line: int,
-                written: Any = None) -> Any:
+                written: Any = None, update: bool = False) -> Any:
         index = getattr(self._local, "index", None)
         if index is None:
             return action()
         with self._lock:
             value = action()
             shown = short_value(value if kind == "read" else written)
-            self.log.append(Op(len(self.log), index, kind, what, location, shown, line))
+            self.log.append(Op(len(self.log), index, kind, what, location, shown, line, update=update))
         if self._local.rng.random() < self._probability:
             os.sched_yield()
         return value
 
     def get(self, obj: Any, attr: str, line: int) -> Any:
-        if isinstance(obj, types.ModuleType):
+        if isinstance(obj, (types.ModuleType, _PRIVATE)):
             return getattr(obj, attr)
         return self._access("read", self.labels.attribute(obj, attr), (id(obj), attr), lambda: getattr(obj, attr), line)
 
-    def set(self, obj: Any, attr: str, value: Any, line: int) -> None:
-        if isinstance(obj, types.ModuleType):
+    def set(self, obj: Any, attr: str, value: Any, line: int, update: bool = False) -> None:
+        if isinstance(obj, (types.ModuleType, _PRIVATE)):
             setattr(obj, attr, value)
             return
         self._access("write", self.labels.attribute(obj, attr), (id(obj), attr), lambda: setattr(obj, attr, value),
-                     line, value)
+                     line, value, update)
 
     def getitem(self, obj: Any, key: Any, line: int) -> Any:
         return self._access("read", self.labels.item(obj, key), (id(obj), _key(key)), lambda: obj[key], line)
 
-    def setitem(self, obj: Any, key: Any, value: Any, line: int) -> None:
+    def setitem(self, obj: Any, key: Any, value: Any, line: int, update: bool = False) -> None:
         self._access("write", self.labels.item(obj, key), (id(obj), _key(key)), lambda: obj.__setitem__(key, value),
-                     line, value)
+                     line, value, update)
 
     def gget(self, name: str, line: int) -> Any:
         return self._access("read", name, (id(self.ns), name), lambda: PlainHooks.gget(self, name, line), line)
 
-    def gset(self, name: str, value: Any, line: int) -> None:
-        self._access("write", name, (id(self.ns), name), lambda: self.ns.__setitem__(name, value), line, value)
+    def gset(self, name: str, value: Any, line: int, update: bool = False) -> None:
+        self._access("write", name, (id(self.ns), name), lambda: self.ns.__setitem__(name, value), line, value, update)
+
+    def touch(self, obj: Any, line: int) -> Any:
+        if is_container(obj):
+            self._access("read", self.labels.of(obj), (id(obj), "*"), lambda: _contents(obj), line)
+        return obj
+
+    def fcall(self, func: Any, line: int, /, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(func, (types.BuiltinFunctionType, type)) and getattr(func, "__module__", "") == "builtins":
+            shared = [a for a in (*args, *kwargs.values()) if is_container(a)]
+            if shared:  # one access that reads the container, then its C call (atomic, as in CPython)
+                return self._access("read", self.labels.of(shared[0]), (id(shared[0]), "*"),
+                                    lambda: func(*args, **kwargs), line)
+        return func(*args, **kwargs)
 
 
 def _key(key: Any) -> str:

@@ -10,7 +10,13 @@ a case's thread bodies and of the functions and methods its setup defines:
 - a global name that some thread writes (``global counter``) is read with
   ``gget`` and written with ``gset``;
 - ``x.v += 1`` is split into its read and its write, so that another thread
-  can run in between: the very lost update the case demonstrates.
+  can run in between: the very lost update the case demonstrates; the write is
+  marked as an *update* (computed from the read), as is ``x.v = x.v + 1``;
+- what reads a shared object without an attribute or subscript load is a
+  visible operation too: ``k in d``, ``len(xs)`` and other builtins over shared
+  containers (``fcall``), iteration (``iterate``, one step per item), truth
+  tests and comparisons (``touch``). Between any two operations of a thread
+  that touch shared state there is then a scheduling decision.
 
 Locals are never instrumented: a thread's own variables cannot race (the lesson
 of ``local_vs_shared.yaml``). Method lookups (``lock.acquire``), module
@@ -27,6 +33,8 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 HOOK = "__racekit__"
+# Builtins that look at their caller's frame: they must be called directly.
+_FRAME_BUILTINS = {"super", "locals", "globals", "vars", "dir", "eval", "exec", "breakpoint", "__import__"}
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
@@ -195,11 +203,76 @@ class _Rewriter(ast.NodeTransformer):
         node.func = self.visit(node.func)
         node.args = [self.visit(a) for a in node.args]
         node.keywords = [self.visit(k) for k in node.keywords]
+        if (self.scope is not None and isinstance(node.func, ast.Name) and node.func.id not in _FRAME_BUILTINS
+                and not self.scope.is_local_somewhere(node.func.id)):
+            # `len(shelf)`, `helper()`: the hook decides at run time whether the
+            # call reads a shared container, or runs code racekit cannot see.
+            hook = _hook("fcall", [node.func], node)
+            hook.args = hook.args + node.args
+            hook.keywords = node.keywords
+            return hook
         return node
+
+    # -- reads without a load: membership, iteration, truth ------------------------
+
+    def visit_Compare(self, node: ast.Compare) -> ast.AST:
+        node = self.generic_visit(node)  # type: ignore[assignment]
+        if self.scope is None:
+            return node
+        operands = [node.left, *node.comparators]
+        # Only what no hook reads already: a name bound to a shared container
+        # (`k in d`, `items == []`); `k in self.d` reads `self.d` at its own step.
+        touched = [self._touch(o) if _is_reference(o) else o for o in operands]
+        node.left, node.comparators = touched[0], touched[1:]
+        return node
+
+    def _iterable(self, node: ast.AST) -> ast.AST:
+        node.iter = self._wrap("iterate", self.visit(node.iter))  # type: ignore[attr-defined]
+        node.target = self._visit_target(node.target)  # type: ignore[attr-defined]
+        for name in ("body", "orelse"):
+            if hasattr(node, name):
+                setattr(node, name, self._statements(getattr(node, name)))
+        if hasattr(node, "ifs"):
+            node.ifs = [self._test(self.visit(i)) for i in node.ifs]  # type: ignore[attr-defined]
+        return node
+
+    visit_For = visit_AsyncFor = visit_comprehension = _iterable
+
+    def _tested(self, node: ast.AST) -> ast.AST:
+        node = self.generic_visit(node)
+        node.test = self._test(node.test)  # type: ignore[attr-defined]
+        return node
+
+    visit_If = visit_While = visit_IfExp = visit_Assert = _tested
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> ast.AST:
+        node = self.generic_visit(node)  # type: ignore[assignment]
+        node.values = [self._test(v) for v in node.values]
+        return node
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.AST:
+        node = self.generic_visit(node)  # type: ignore[assignment]
+        if isinstance(node.op, ast.Not):
+            node.operand = self._test(node.operand)
+        return node
+
+    def _test(self, node: ast.expr) -> ast.expr:
+        """``if items:`` reads the list's length."""
+        return self._touch(node) if _is_reference(node) else node
+
+    def _touch(self, node: ast.expr) -> ast.expr:
+        return self._wrap("touch", node)
+
+    def _wrap(self, method: str, node: ast.expr) -> ast.expr:
+        if self.scope is None or isinstance(node, ast.Constant):
+            return node
+        return _hook(method, [node], node)
 
     # -- writes -------------------------------------------------------------------
 
     def visit_Assign(self, node: ast.Assign) -> ast.AST | list[ast.stmt]:
+        # `x.v = x.v + 1` is an update like `x.v += 1`: its write is computed from its read.
+        update = len(node.targets) == 1 and _reads_target(node.value, node.targets[0])
         node.value = self.visit(node.value)
         if self.scope is None or not any(self._instrumented_target(t) for t in node.targets):
             node.targets = [self._visit_target(t) for t in node.targets]
@@ -207,7 +280,7 @@ class _Rewriter(ast.NodeTransformer):
         value = self._temp()
         out: list[ast.stmt] = [_at(ast.Assign(targets=[_store(value)], value=node.value), node)]
         for target in node.targets:
-            out.extend(self._assign(target, _load(value), node))
+            out.extend(self._assign(target, _load(value), node, update))
         return out
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.AST | list[ast.stmt]:
@@ -226,19 +299,19 @@ class _Rewriter(ast.NodeTransformer):
         current = self._temp()
         if isinstance(target, ast.Name):
             read: ast.expr = _hook("gget", [ast.Constant(target.id)], node)
-            write = lambda v: _hook("gset", [ast.Constant(target.id), v], node)  # noqa: E731
+            write = lambda v: _hook("gset", [ast.Constant(target.id), v], node, update=True)  # noqa: E731
         elif isinstance(target, ast.Attribute):
             obj = self._temp()
             out.append(_at(ast.Assign(targets=[_store(obj)], value=self.visit(target.value)), node))
             read = _hook("get", [_load(obj), ast.Constant(target.attr)], node)
-            write = lambda v: _hook("set", [_load(obj), ast.Constant(target.attr), v], node)  # noqa: E731
+            write = lambda v: _hook("set", [_load(obj), ast.Constant(target.attr), v], node, update=True)  # noqa: E731
         else:
             assert isinstance(target, ast.Subscript)
             obj, key = self._temp(), self._temp()
             out.append(_at(ast.Assign(targets=[_store(obj)], value=self.visit(target.value)), node))
             out.append(_at(ast.Assign(targets=[_store(key)], value=_as_expression(self.visit(target.slice))), node))
             read = _hook("getitem", [_load(obj), _load(key)], node)
-            write = lambda v: _hook("setitem", [_load(obj), _load(key), v], node)  # noqa: E731
+            write = lambda v: _hook("setitem", [_load(obj), _load(key), v], node, update=True)  # noqa: E731
         # Python's own order: the target is read before the right-hand side runs.
         out.append(_at(ast.Assign(targets=[_store(current)], value=read), node))
         combined = ast.BinOp(left=_load(current), op=node.op, right=self.visit(node.value))
@@ -260,15 +333,16 @@ class _Rewriter(ast.NodeTransformer):
                 out.append(_at(ast.Delete(targets=[target]), node))
         return out
 
-    def _assign(self, target: ast.expr, value: ast.expr, where: ast.AST) -> list[ast.stmt]:
+    def _assign(self, target: ast.expr, value: ast.expr, where: ast.AST, update: bool = False) -> list[ast.stmt]:
         if isinstance(target, ast.Attribute):
-            call = _hook("set", [self.visit(target.value), ast.Constant(target.attr), value], where)
+            call = _hook("set", [self.visit(target.value), ast.Constant(target.attr), value], where, update)
             return [_at(ast.Expr(call), where)]
         if isinstance(target, ast.Subscript):
-            call = _hook("setitem", [self.visit(target.value), _as_expression(self.visit(target.slice)), value], where)
+            call = _hook("setitem", [self.visit(target.value), _as_expression(self.visit(target.slice)), value], where,
+                         update)
             return [_at(ast.Expr(call), where)]
         if isinstance(target, ast.Name) and self._shared_global(target.id):
-            return [_at(ast.Expr(_hook("gset", [ast.Constant(target.id), value], where)), where)]
+            return [_at(ast.Expr(_hook("gset", [ast.Constant(target.id), value], where, update)), where)]
         if isinstance(target, (ast.Tuple, ast.List)) and not any(isinstance(e, ast.Starred) for e in target.elts):
             parts = [self._temp() for _ in target.elts]
             out: list[ast.stmt] = [_at(ast.Assign(targets=[ast.Tuple([_store(p) for p in parts], ast.Store())],
@@ -311,10 +385,29 @@ class _Rewriter(ast.NodeTransformer):
         return name
 
 
-def _hook(method: str, args: list[ast.expr], where: ast.AST) -> ast.Call:
+def _hook(method: str, args: list[ast.expr], where: ast.AST, update: bool = False) -> ast.Call:
     func = ast.Attribute(value=ast.Name(HOOK, ast.Load()), attr=method, ctx=ast.Load())
-    call = ast.Call(func=func, args=[*args, ast.Constant(getattr(where, "lineno", 0))], keywords=[])
+    extra = [ast.Constant(True)] if update else []
+    call = ast.Call(func=func, args=[*args, ast.Constant(getattr(where, "lineno", 0)), *extra], keywords=[])
     return ast.copy_location(call, where)
+
+
+def _is_reference(node: ast.expr) -> bool:
+    """An expression that may evaluate to a shared object itself (not a computed value)."""
+    return isinstance(node, (ast.Name, ast.Attribute, ast.Subscript))
+
+
+def _reads_target(value: ast.expr, target: ast.expr) -> bool:
+    """Whether ``value`` loads the very expression ``target`` stores (``x.v = x.v + 1``)."""
+    if not isinstance(target, (ast.Name, ast.Attribute, ast.Subscript)):
+        return False
+    shape = _shape(target)
+    return any(type(n) is type(target) and isinstance(getattr(n, "ctx", None), ast.Load) and _shape(n) == shape
+               for n in ast.walk(value))
+
+
+def _shape(node: ast.AST) -> str:
+    return ast.dump(node, annotate_fields=False).replace("Store()", "Load()")
 
 
 def _inplace(binop: ast.BinOp) -> ast.expr:

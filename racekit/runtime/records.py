@@ -18,6 +18,9 @@ class Status(str, Enum):
     DEADLOCK = "deadlock"  # the trial exceeded its timeout
     CRASH = "crash"  # the worker process died (os._exit, a signal)
     ERROR = "error"  # the case itself failed: setup, outcome or check raised
+    # racekit could not tell: a budget ran out, or a thread blocked or ran where
+    # the controlled scheduler cannot see. Never a failure of the case.
+    INCONCLUSIVE = "inconclusive"
 
 
 @dataclass
@@ -48,6 +51,14 @@ class Trial:
     trace: list[dict[str, Any]] | None = None  # controlled: the failing interleaving, as rows
     story: dict[str, Any] | None = None  # what went wrong, as facts a report turns into sentences
     lock_pairs: list[tuple[str, str]] = field(default_factory=list)  # (held, then acquired)
+    # Race reversal (controlled): the trial ended right but had a data race;
+    # racekit ran it again with the racing pair reversed.
+    witness: str | None = None  # that schedule, when it ended wrong (shown, replayable)
+    witness_outcome: str | None = None
+    race_harmless: bool = False  # the reversed run ended right too
+    shared_ops: int | None = None  # visible operations on shared state (controlled, yield)
+    unseen: list[str] = field(default_factory=list)  # Python code the threads ran that racekit does not rewrite
+    serial_order: list[str] | None = None  # the serial baseline: the thread order of this run
 
 
 @dataclass(frozen=True)
@@ -60,3 +71,4 @@ class TrialPlan:
     search: bool = False  # controlled exhaustive: this plan is the whole search
     cap: int | None = None  # search: at most this many schedules
     stop_on_failure: bool = False  # search: stop at the first failure
+    serial: bool = False  # the serial baseline: index is the thread order's number

@@ -29,7 +29,10 @@ def database() -> Path | None:
 
 def fingerprint(variant: Variant) -> str:
     """What a schedule depends on: the code every thread runs, in order, and its inputs."""
-    parts = [variant.id, repr(sorted(variant.params.items(), key=lambda kv: kv[0]))]
+    from racekit.runtime.controlled import SCHEDULE_FORMAT
+
+    # The format too: a schedule means other choices once the scheduler's rules change.
+    parts = [f"format {SCHEDULE_FORMAT}", variant.id, repr(sorted(variant.params.items(), key=lambda kv: kv[0]))]
     parts += [variant.setup.text if variant.setup else ""]
     parts += [f"{t.name}*{t.count}:{t.code.text}" for t in variant.threads]
     digest = hashlib.blake2b("\0".join(parts).encode(), digest_size=12)

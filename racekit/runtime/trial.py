@@ -66,10 +66,11 @@ class Program:
         (controlled mode's scheduler-aware stand-ins)."""
         raise NotImplementedError
 
-    def run(self, index: int, seed: int, schedule: str | None = None) -> Trial:
+    def run(self, index: int, seed: int, schedule: str | None = None, serial: bool = False) -> Trial:
         """One trial: prepared afresh, all threads released together, joined, judged.
 
-        In controlled mode ``schedule`` replays a recorded interleaving."""
+        In controlled mode ``schedule`` replays a recorded interleaving, and
+        ``serial`` runs the threads one after another (order number ``index``)."""
         started = time.perf_counter()
         modules_before = set(sys.modules)
         out = _Tail()
@@ -79,7 +80,7 @@ class Program:
             if self.forcing.spec.name == "controlled":
                 from racekit.runtime.control_trial import run_controlled
 
-                trial = run_controlled(self, index, seed, schedule)
+                trial = run_controlled(self, index, seed, schedule, serial=serial)
             else:
                 trial = self._run(index, seed)
         finally:

@@ -125,7 +125,8 @@ def serve(conn: Channel, dump: Any, marker: mmap.mmap) -> None:
             _search(conn, key, program, plan, watchdog)
             MARKER.pack_into(marker, 0, -1, -1)
             continue
-        trial = program.run(plan.index, plan.seed, plan.schedule)
+        trial = program.run(plan.index, plan.seed, plan.schedule, serial=True) if plan.serial else \
+            program.run(plan.index, plan.seed, plan.schedule)
         MARKER.pack_into(marker, 0, -1, -1)
         if not unsent:
             oldest = time.monotonic()
