@@ -119,8 +119,12 @@ def grade(variant: Variant, mode: ModeSpec, trials: list[Trial], seed: int, plan
         verdict = Verdict.ERROR  # wrong with no concurrency at all: not a race
     unseen = tuple(dict.fromkeys(u for t in trials for u in t.unseen))
     observed = [t for t in trials if t.shared_ops is not None]
-    if verdict is Verdict.NO_RACE and observed and all(t.shared_ops == 0 for t in observed):
-        verdict = Verdict.INCONCLUSIVE  # nothing seen is not clean
+    threads = sum(t.count for t in variant.threads) or 1
+    if verdict is Verdict.NO_RACE and observed and unseen and all((t.shared_ops or 0) <= threads for t in observed):
+        # Nothing seen is not clean: the threads ran code racekit does not
+        # rewrite, and made no more shared accesses it could see than one each
+        # (handing a result back, say).
+        verdict = Verdict.INCONCLUSIVE
     stories = [t for t in trials if t.trace is not None or t.story is not None]
     explained = next((t for t in stories if not t.matches or t.witness), stories[0] if stories else None)
     lock_pairs = {tuple(pair) for t in trials for pair in t.lock_pairs}
@@ -187,6 +191,7 @@ def grade(variant: Variant, mode: ModeSpec, trials: list[Trial], seed: int, plan
         type_hint=_type_hint(variant, trials),
         unseen=unseen,
         inconclusive=sum(1 for t in trials if t.status is Status.INCONCLUSIVE),
+        printed=next((t.output for t in trials if t.output.strip()), ""),
     )
 
 
@@ -273,7 +278,7 @@ def _samples(trials: list[Trial], failure: str | None) -> tuple[str, ...]:
     if failure:
         found[failure] = failure
     for t in trials:
-        printed = f"\nit printed (last lines):\n{t.output.rstrip()}" if t.output.strip() else ""
+        printed = f"\nit printed (last lines):\n{t.output.rstrip()}" if t.output.strip() and not t.matches else ""
         for text in ([t.detail] if t.detail else []) + t.errors:
             key = text.strip().splitlines()[-1] if text.strip() else ""
             if key not in found and len(found) < MAX_SAMPLES:

@@ -117,6 +117,7 @@ class VariantResult:
     type_hint: dict[str, str] | None = None  # expect and outcome differ only in type ('1' vs 1)
     unseen: tuple[str, ...] = ()  # code the threads ran that racekit does not rewrite
     inconclusive: int = 0  # runs racekit could not judge
+    printed: str = ""  # what the case's code printed in its first run that printed anything (its tail)
 
     @property
     def id(self) -> str:
@@ -179,6 +180,7 @@ class VariantResult:
             "type_hint": self.type_hint,
             "unseen": list(self.unseen),
             "inconclusive": self.inconclusive,
+            "printed": self.printed,
             "lost_update_histogram": (
                 {str(_num(k)): n for k, n in self.lost_updates.histogram} if self.lost_updates else None
             ),

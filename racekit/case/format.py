@@ -6,6 +6,7 @@ JSON Schema, so the two cannot disagree.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -140,6 +141,14 @@ class Expect(Spec):
         if isinstance(node, yaml.MappingNode):
             keys = [k.value for k, _ in node.value if isinstance(k, yaml.ScalarNode)]
             special = {"any_of", "check"} & set(keys)
+            if not special and len(keys) == 1:
+                # `{anyof: [0, 1]}` would silently be a dict the outcome must equal.
+                close = difflib.get_close_matches(keys[0].lower().replace("-", "_").replace(" ", "_"),
+                                                  ["any_of", "check"], n=1, cutoff=0.6)
+                if close:
+                    r.error(node.value[0][0], f"{where} has the key {keys[0]!r}: did you mean {close[0]!r}? (to "
+                            f"expect a mapping with that key, write check: \"outcome == {{'{keys[0]}': ...}}\")")
+                    return INVALID
             if len(special) == 2:
                 r.error(node, f"{where} takes either any_of or check, not both")
                 return INVALID

@@ -9,6 +9,8 @@ names that ``outcome`` lacks).
 
 from __future__ import annotations
 
+import difflib
+
 import keyword
 import os
 from pathlib import Path
@@ -154,6 +156,7 @@ def _build_case(top: dict[str, Any], root: yaml.MappingNode, r: Reader) -> Case 
     variants = []
     for variant_name in names:
         where = f"variants.{variant_name}" if overlays else ""
+        _check_added_threads(top, overlays.get(variant_name) or {}, r, where, variant_name)
         merged = _merge(top, overlays.get(variant_name) or {})
         anchor = r.positions.get(where, root)
         variant = _build_variant(merged, name or "?", variant_name, kind, r, anchor, where)
@@ -173,6 +176,24 @@ def _build_case(top: dict[str, Any], root: yaml.MappingNode, r: Reader) -> Case 
         variants=tuple(variants),
         name_at=(line, col),
     )
+
+
+def _check_added_threads(top: dict[str, Any], overlay: dict[str, Any], r: Reader, where: str, variant: str) -> None:
+    """A variant naming a thread the case does not have adds one: a typo
+    (`depositer`) would silently start a third thread. A name close to an
+    existing one, and not an extension of it (`worker2`), is an error."""
+    base, added = top.get("threads"), overlay.get("threads")
+    if not isinstance(base, dict) or not isinstance(added, dict):
+        return
+    for name in added:
+        if name in base:
+            continue
+        close = [b for b in difflib.get_close_matches(name, list(base), n=3, cutoff=0.75)
+                 if not (name.startswith(b) or b.startswith(name))]
+        if close:
+            r.error(_pos(r, where, f"threads.{name}"),
+                    f"variant {variant!r} adds a thread {name!r} the case does not have (did you mean {close[0]!r}?); "
+                    "to add a thread on purpose, give it a name not so close to an existing one")
 
 
 def _merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:

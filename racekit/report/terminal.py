@@ -135,6 +135,7 @@ class TerminalReport:
             self._noted.add(warning)
             self.console.print(Padding(Text(self.t("warning", text=localized_note(self.lang, warning)), style="yellow"), (0, 0, 0, 4),
                                        expand=False))
+        self._printed(v)
         if v.trace or v.story:
             self._explanation(v)
         elif not v.ok or v.verdict in (Verdict.DEADLOCK, Verdict.ERROR):
@@ -307,6 +308,18 @@ class TerminalReport:
             self.console.print("    " + self.t("schedule_line", schedule=v.schedule, preemptions=preemptions,
                                                s="" if preemptions == 1 else "s", shrunk=shrunk, command=command),
                                soft_wrap=True, highlight=False)
+
+    def _printed(self, v: VariantResult) -> None:
+        """print() in case code: never swallowed; the whole tail with --verbose."""
+        lines = v.printed.rstrip().splitlines()
+        if not lines:
+            return
+        if not self.verbose:
+            self.console.print(Padding(Text(self.t("printed_hint", lines=len(lines), s="" if len(lines) == 1 else "s"),
+                                            style="dim"), (0, 0, 0, 4), expand=False))
+            return
+        self.console.print(Padding(Text(self.t("printed_title")), (0, 0, 0, 4), expand=False))
+        self.console.print(Padding(Text("\n".join(lines[-20:]), style="dim"), (0, 0, 0, 6), expand=False))
 
     def _samples(self, v: VariantResult) -> None:
         for sample in v.samples[: 1 if not self.verbose else None]:

@@ -238,8 +238,9 @@ class ControlledHooks(PlainHooks):
         """Python code that the threads call but racekit does not rewrite: its shared
         accesses are invisible to the scheduler (the report says which)."""
         code = getattr(getattr(function, "__func__", function), "__code__", None)
-        if code is None or code.co_filename in self._seen_files or code.co_filename.startswith("<"):
-            return
+        if (code is None or code.co_filename in self._seen_files or code.co_filename.startswith(("<", _RACEKIT))
+                or code.co_filename.startswith(_STDLIB)):
+            return  # the case's own code, racekit's stand-ins, the standard library
         if len(self.unseen) < 8:
             name = getattr(function, "__qualname__", getattr(function, "__name__", "?"))
             self.unseen[f"{name} ({code.co_filename}:{code.co_firstlineno})"] = None
@@ -299,6 +300,8 @@ CONTAINERS = (list, dict, set, bytearray, collections.deque)
 READ_ONLY_METHODS = frozenset({"get", "keys", "values", "items", "count", "index", "copy", "issubset", "issuperset",
                                "isdisjoint", "union", "intersection", "difference", "symmetric_difference",
                                "__len__", "__contains__", "__getitem__", "__iter__", "most_common"})
+_RACEKIT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_STDLIB = os.path.dirname(os.__file__)
 # Per-thread storage: every thread sees its own attributes, so nothing there is shared.
 _PRIVATE = (threading.local,)
 

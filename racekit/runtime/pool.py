@@ -298,6 +298,8 @@ class Pool:
                 if trial.status is Status.DEADLOCK and job.mode.name != "controlled":
                     worker.retiring = True  # it exits: its stuck threads cannot be stopped
                     self._stop(job, "deadlock")
+                elif trial.status is Status.INCONCLUSIVE and "blocked" in trial.outcome:
+                    self._stop(job, "blocked outside the scheduler")  # every other run would block there too
                 elif stop_on_failure and not trial.matches:
                     self._stop(job, "first failure found")
         elif kind == "explained":

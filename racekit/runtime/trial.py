@@ -90,8 +90,7 @@ class Program:
         if self.forcing.notes:
             trial.warnings = sorted(self.forcing.notes)
             self.forcing.notes.clear()
-        if not trial.matches:
-            trial.output = out.tail()  # what a failing trial printed helps explain it
+        trial.output = out.tail()  # print() in case code is shown, never lost (the report decides where)
         return trial
 
     def _run(self, index: int, seed: int) -> Trial:

@@ -31,6 +31,7 @@ import time
 from typing import Any
 
 from racekit.errors import RacekitError
+from racekit.runtime import interpreter_state
 from racekit.runtime.channel import Channel
 
 # Seconds the faulthandler watchdog grants beyond a trial's own timeout before
@@ -122,11 +123,14 @@ def serve(conn: Channel, dump: Any, marker: mmap.mmap) -> None:
         MARKER.pack_into(marker, 0, key, plan.index)
         if plan.search:
             flush()
-            _search(conn, key, program, plan, watchdog)
+            with interpreter_state.preserved():
+                _search(conn, key, program, plan, watchdog)
             MARKER.pack_into(marker, 0, -1, -1)
             continue
-        trial = program.run(plan.index, plan.seed, plan.schedule, serial=True) if plan.serial else \
-            program.run(plan.index, plan.seed, plan.schedule)
+        # What the case changes for the whole interpreter stays in its trial.
+        with interpreter_state.preserved():
+            trial = program.run(plan.index, plan.seed, plan.schedule, serial=True) if plan.serial else \
+                program.run(plan.index, plan.seed, plan.schedule)
         MARKER.pack_into(marker, 0, -1, -1)
         if not unsent:
             oldest = time.monotonic()
@@ -138,7 +142,8 @@ def serve(conn: Channel, dump: Any, marker: mmap.mmap) -> None:
             flush()
             MARKER.pack_into(marker, 0, key, plan.index)
             budget = program.variant.timeout + HARD_STOP_GRACE
-            smaller = finish_shrink(program, lambda: watchdog.cover(budget))
+            with interpreter_state.preserved():
+                smaller = finish_shrink(program, lambda: watchdog.cover(budget))
             MARKER.pack_into(marker, 0, -1, -1)
             conn.send(("explained", key, trial.index, smaller))
         if trial.status is Status.DEADLOCK and program.forcing.spec.name != "controlled":
