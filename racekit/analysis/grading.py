@@ -119,6 +119,9 @@ def grade(variant: Variant, mode: ModeSpec, trials: list[Trial], seed: int, plan
         verdict = Verdict.ERROR  # wrong with no concurrency at all: not a race
     unseen = tuple(dict.fromkeys(u for t in trials for u in t.unseen))
     observed = [t for t in trials if t.shared_ops is not None]
+    if verdict is Verdict.NO_RACE and any(t.outcome == "inconclusive: blocked outside the scheduler" for t in trials):
+        # Schedules through that code cannot be explored: the clean runs prove little.
+        verdict = Verdict.INCONCLUSIVE
     threads = sum(t.count for t in variant.threads) or 1
     if verdict is Verdict.NO_RACE and observed and unseen and all((t.shared_ops or 0) <= threads for t in observed):
         # Nothing seen is not clean: the threads ran code racekit does not
@@ -126,7 +129,9 @@ def grade(variant: Variant, mode: ModeSpec, trials: list[Trial], seed: int, plan
         # (handing a result back, say).
         verdict = Verdict.INCONCLUSIVE
     stories = [t for t in trials if t.trace is not None or t.story is not None]
-    explained = next((t for t in stories if not t.matches or t.witness), stories[0] if stories else None)
+    # A run that went wrong by itself explains best; then a reversed race's witness.
+    explained = next((t for t in stories if not t.matches), None) or next(
+        (t for t in stories if t.witness), stories[0] if stories else None)
     lock_pairs = {tuple(pair) for t in trials for pair in t.lock_pairs}
     matched = {t.matched for t in trials if t.matched is not None}
     never = tuple(repr(v) for i, v in enumerate(variant.expect.values) if i not in matched) if variant.expect.kind != "check" else ()

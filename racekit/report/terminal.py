@@ -194,7 +194,8 @@ class TerminalReport:
             if v.expect_text.startswith("= 'error: "):
                 out.append(self.t("right_all_error", runs=v.runs, error=v.expect_text[len("= 'error: "):-1]))
             elif v.expect_text.startswith("= "):
-                out.append(self.t("right_all", outcome=v.outcome_text, expect=v.expect_text[2:], runs=v.runs))
+                out.append(self.t("right_all" if v.runs > 1 else "right_one", outcome=v.outcome_text,
+                                  expect=v.expect_text[2:], runs=v.runs))
             else:
                 out.append(self.t("right_all_check", outcome=v.outcome_text, check=v.expect_text, runs=v.runs))
         elif v.verdict is Verdict.DEADLOCK and v.mode == "controlled":

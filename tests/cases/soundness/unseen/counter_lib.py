@@ -1,0 +1,15 @@
+"""A module the case imports: controlled mode does not rewrite it (yet)."""
+import threading
+
+
+class Counter:
+    def __init__(self):
+        self.value = 0
+        self.lock = threading.Lock()
+
+    def increment(self):
+        self.value += 1
+
+    def increment_holding(self, box):
+        with self.lock:
+            box.v += 1
