@@ -74,6 +74,7 @@ LIBRARY_SMALL = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case, variant, params", LIBRARY_SMALL)
 def test_the_library_lessons_pass_the_differential_test_too(case, variant, params):
     loaded = load_case(CASES / case)
