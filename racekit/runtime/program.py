@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import importlib.machinery
 import os
 import queue
 import random
@@ -119,6 +120,9 @@ class CaseProgram(Program):
         # A real module, registered, so that what setup defines pickles by
         # reference (a Pool task, an object put on a multiprocessing.Queue).
         module = types.ModuleType(CASE_MODULE)
+        # A spec and a loader, as any module has (linecache asks for them, 3.15 warns without).
+        module.__spec__ = importlib.machinery.ModuleSpec(CASE_MODULE, _CASE_LOADER)
+        module.__loader__ = _CASE_LOADER
         sys.modules[CASE_MODULE] = module
         ns: dict[str, Any] = module.__dict__
         ns.update({
@@ -154,6 +158,17 @@ class CaseProgram(Program):
 # code started with spawn or forkserver) imports racekit/_case.py instead,
 # which says why it cannot run the case's code (racekit.runtime.startmethod).
 CASE_MODULE = "racekit._case"
+
+
+class _CaseLoader:
+    """The case module's loader: it is built from the YAML, so it has no source file to give."""
+
+    @staticmethod
+    def get_source(name: str) -> None:
+        return None
+
+
+_CASE_LOADER = _CaseLoader()
 
 
 def _builtins_importing(modules: dict[str, Any]) -> dict[str, Any]:
