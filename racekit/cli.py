@@ -141,17 +141,34 @@ def run(
             start_method=start_method,
         )
         planned = plan(cases, options)
+        # Before the first trial: a report that could not be written would throw the run away.
+        from racekit import output_files
+
+        inputs = [c.path for c in cases]
+        for option, path in (("--output", output), ("--save-schedules", save_schedules)):
+            if path is not None:
+                output_files.check(path, option, inputs)
     except RacekitError as exc:
         raise _fail(_message(exc)) from None
     # The text report goes to the terminal unless JSON goes there instead.
     settings["terminal_text"] = settings["format"] == "text" or output is not None
     result = _execute(cases, options, planned, settings)
-    _emit(result, settings, output)
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    unwritten = _emit(result, settings, output)
     if save_schedules is not None:
         lines = [f"{v.file} {v.id} {v.schedule}\n" for v in result.variants if v.schedule]
-        _write(save_schedules, "".join(lines))
+        reason = output_files.write(save_schedules, output_files.SCHEDULES_HEADER + "".join(lines))
+        if reason:
+            sys.stdout.write("".join(lines))
+            unwritten = unwritten or f"--save-schedules {str(save_schedules)!r}: {reason} (the schedules are printed above)"
+    if unwritten:
+        typer.echo(f"error: could not write {unwritten}", err=True)
+        raise typer.Exit(EXIT_USAGE)
     if result.interrupted:
-        raise typer.Exit(EXIT_INTERRUPTED)
+        from racekit import interrupts
+
+        raise typer.Exit(interrupts.exit_code())
     raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
 
 
@@ -185,7 +202,7 @@ def replay(
     _emit(result, {"format": (format.value if format else "text"), "lang": (lang.value if lang else "en"),
                    "verbose": False}, None)
     # 1 when the replayed interleaving fails (what one usually replays), 0 when it passes.
-    raise typer.Exit(EXIT_FAILED if replayed.wrong or replayed.data_races else EXIT_OK)
+    raise typer.Exit(EXIT_FAILED if replayed.wrong else EXIT_OK)
 
 
 def _parse_shard(value: Optional[str]) -> Optional[tuple[int, int]]:
@@ -245,7 +262,12 @@ def _execute(cases, options, planned, settings) -> RunResult:
     return result
 
 
-def _emit(result: RunResult, settings: dict[str, Any], output: Optional[Path]) -> None:
+def _emit(result: RunResult, settings: dict[str, Any], output: Optional[Path]) -> str | None:
+    """Print and write the report; what could not be written, and why (the
+    report is then printed instead, so the run is never lost)."""
+    import io
+
+    from racekit import output_files
     from racekit.report.console import report_console
     from racekit.report.terminal import TerminalReport
 
@@ -258,26 +280,20 @@ def _emit(result: RunResult, settings: dict[str, Any], output: Optional[Path]) -
         document = json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n"
         if output is None:
             sys.stdout.write(document)
-            return
-        _write(output, document)
+            return None
+        reason = output_files.write(output, document)
         text_report()
-        return
+        if reason:
+            sys.stdout.write(document)
+            return f"--output {str(output)!r}: {reason} (the JSON is printed above)"
+        return None
+    reason = None
     if output is not None:
-        with _open(output) as f:
-            text_report(f)
+        buffer = io.StringIO()
+        text_report(buffer)
+        reason = output_files.write(output, buffer.getvalue())
     text_report()
-
-
-def _open(path: Path):
-    try:
-        return path.open("w", encoding="utf-8")
-    except OSError as exc:
-        raise _fail(f"error: cannot write --output {str(path)!r}: {exc.strerror or exc}") from None
-
-
-def _write(path: Path, text: str) -> None:
-    with _open(path) as f:
-        f.write(text)
+    return f"--output {str(output)!r}: {reason} (the report is printed above)" if reason else None
 
 
 @app.command()
@@ -291,6 +307,13 @@ def merge(
     from racekit.analysis.merge import merge_documents
     from racekit.errors import RacekitError
 
+    from racekit import output_files
+
+    if output is not None:
+        try:
+            output_files.check(output, "--output", [str(f) for f in files])
+        except RacekitError as exc:
+            raise _fail(_message(exc)) from None
     documents = []
     for path in files:
         try:
@@ -303,8 +326,11 @@ def merge(
         result = merge_documents(documents)
     except RacekitError as exc:
         raise _fail(_message(exc)) from None
-    _emit(result, {"format": (format.value if format else "text"), "lang": (lang.value if lang else "en"),
-                   "verbose": False}, output)
+    unwritten = _emit(result, {"format": (format.value if format else "text"),
+                               "lang": (lang.value if lang else "en"), "verbose": False}, output)
+    if unwritten:
+        typer.echo(f"error: could not write {unwritten}", err=True)
+        raise typer.Exit(EXIT_USAGE)
     raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
 
 
@@ -368,11 +394,14 @@ def _main(
 
 
 def main() -> None:
+    from racekit import interrupts
+
+    interrupts.install()  # again: `racekit.cli:main` may be called directly
     try:
         app()
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(interrupts.exit_code())
     except BrokenPipeError:
         # `racekit run … | head`: the reader left; say nothing more.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

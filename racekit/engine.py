@@ -28,6 +28,8 @@ from racekit.runtime.forcing import (
     ModeSpec,
     interpreter_info,
 )
+from racekit import database, interrupts
+from racekit.database import Database
 from racekit.runtime.pool import Job, Pool
 from racekit.runtime.records import Status, Trial, TrialPlan
 from racekit.runtime.startmethod import effective_start_method
@@ -137,6 +139,8 @@ def plan(cases: list[Case], options: RunOptions) -> list[Planned]:
     if not options.switch_interval > 0:
         raise UsageError(f"--switch-interval must be more than 0 seconds, got {options.switch_interval}")
     _check_names(cases, options)
+    if options.replay_saved and any("controlled" in (options.modes or v.modes or ()) for c in cases for v in c.variants):
+        database.from_environment()  # a path that is not racekit's own database is refused before any trial
     seed = options.seed if options.seed is not None else new_seed()
     planned = []
     for case in cases:
@@ -188,18 +192,29 @@ def replay_schedule(case: Case, variant_name: str, schedule: str, params: dict[s
     return run([case], options, planned=planned, plans={0: jobs_plan})
 
 
-def _plans(p: Planned, options: RunOptions) -> list[TrialPlan]:
+def _plans(p: Planned, options: RunOptions, db: Database | None = None) -> list[TrialPlan]:
     """The trials of one variant and mode: for an exhaustive search, one plan
     that is the whole search; else one per trial, after any saved failures."""
     if p.mode.name == "controlled" and p.mode.strategy == "exhaustive":
         return [TrialPlan(0, p.seed, search=True, cap=p.runs, stop_on_failure=options.stop_on_failure)]
     plans = [TrialPlan(i, trial_seed(p.seed, p.variant.id, p.mode.name, i)) for i in p.indices()]
-    if p.mode.name == "controlled" and options.replay_saved and p.shard is None:
-        from racekit.runtime import schedules
-
-        saved = schedules.load(p.variant)
+    if p.mode.name == "controlled" and db is not None and p.shard is None:
+        saved = db.load(p.variant)
         plans = [TrialPlan(-1 - i, p.seed, schedule=s) for i, s in enumerate(saved)] + plans[:max(0, len(plans) - len(saved))]
     return plans
+
+
+def _drop_stale(job: Job, variant: Variant, db: Database, saved: dict[int, str | None]) -> None:
+    """A saved schedule that no longer fits the variant (other code, other params,
+    an older racekit) is a stale cache entry, not a failure of the case: its
+    trial is dropped, the entry forgotten, and the report says so."""
+    stale = [t for t in job.trials if t.index < 0 and t.outcome == "error: the schedule does not fit this case"]
+    for trial in stale:
+        job.trials.remove(trial)
+        schedule = saved.get(trial.index)
+        if schedule:
+            db.forget(variant, schedule)
+        db.warnings.append(f"skipped a saved schedule of {variant.id} that no longer fits it ({trial.detail})")
 
 
 def _went_wrong(job: Job) -> bool:
@@ -263,28 +278,32 @@ def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | Non
     sys_path = tuple(os.path.abspath(p) for p in sys.path if p)
     own_pool = pool is None
     pool = pool if pool is not None else Pool(options.workers)
-    jobs = [Job(pool.new_key(), p.variant, p.mode, deque((plans or {}).get(i) or _plans(p, options)), roots, sys_path)
-            for i, p in enumerate(planned)]
+    db = database.from_environment() if options.replay_saved and any(
+        p.mode.name == "controlled" for p in planned) else None
+    jobs = [Job(pool.new_key(), p.variant, p.mode, deque((plans or {}).get(i) or _plans(p, options, db)), roots,
+                sys_path) for i, p in enumerate(planned)]
+    saved = {job.key: {plan.index: plan.schedule for plan in job.pending if plan.index < 0} for job in jobs}
     by_key = {job.key: p for job, p in zip(jobs, planned)}
     baselines: dict[str, Job] = {}
     interrupted = False
     try:
-        def on_trial(job: Job, trial: Trial) -> None:
-            if progress is not None and job.key in by_key:
-                progress(by_key[job.key], trial)
+        with interrupts.running():  # a signal now stops the trials; the results are kept
+            def on_trial(job: Job, trial: Trial) -> None:
+                if progress is not None and job.key in by_key:
+                    progress(by_key[job.key], trial)
 
-        # Timing cases measure speed: they run last, one trial at a time, with
-        # no other trial competing for the cores.
-        timed = [job for job in jobs if job.variant.kind == "timing"]
-        pool.run([job for job in jobs if job not in timed], on_trial, stop_on_failure=options.stop_on_failure)
-        if options.baseline:
-            # Only variants that went wrong need to know whether they go wrong
-            # without any concurrency too.
-            failing = [p for job, p in zip(jobs, planned) if _went_wrong(job)]
-            baselines = _baseline_jobs(failing, pool, roots, sys_path)
-            pool.run(list(baselines.values()), on_trial)
-        if timed:
-            pool.run(timed, on_trial, stop_on_failure=options.stop_on_failure, max_workers=1)
+            # Timing cases measure speed: they run last, one trial at a time, with
+            # no other trial competing for the cores.
+            timed = [job for job in jobs if job.variant.kind == "timing"]
+            pool.run([job for job in jobs if job not in timed], on_trial, stop_on_failure=options.stop_on_failure)
+            if options.baseline:
+                # Only variants that went wrong need to know whether they go wrong
+                # without any concurrency too.
+                failing = [p for job, p in zip(jobs, planned) if _went_wrong(job)]
+                baselines = _baseline_jobs(failing, pool, roots, sys_path)
+                pool.run(list(baselines.values()), on_trial)
+            if timed:
+                pool.run(timed, on_trial, stop_on_failure=options.stop_on_failure, max_workers=1)
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -292,6 +311,8 @@ def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | Non
             pool.close()
     results: dict[str, list] = {}
     for job, p in zip(jobs, planned):
+        if db is not None:
+            _drop_stale(job, p.variant, db, saved[job.key])
         planned_runs = len(p.indices())
         stop = job.stop_reason or ("interrupted" if interrupted and len(job.trials) < planned_runs else None)
         result = grade(p.variant, p.mode, job.trials, p.seed, planned_runs, stop, job.failure, p.trial_range(),
@@ -301,14 +322,13 @@ def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | Non
         if p.variant.kind == "processes":
             result = replace(result, start_method=effective_start_method(p.variant))
         results.setdefault(p.case.name, []).append(result)
-        if result.schedule and options.replay_saved:
-            from racekit.runtime import schedules
-
-            schedules.save(p.variant, result.schedule)
+        if result.schedule and db is not None and result.verdict.value in ("race", "deadlock"):
+            db.save(p.variant, result.schedule)
     case_results = tuple(
         CaseResult(c.name, c.path, c.title, c.description, c.notes, tuple(results[c.name]), c.i18n)
         for c in cases if c.name in results
     )
     seed = planned[0].seed if planned else (options.seed or 0)
     return RunResult(__version__, pool.interpreter or interpreter_info(), case_results, seed,
-                     interrupted, time.perf_counter() - started, options.shard)
+                     interrupted, time.perf_counter() - started, options.shard,
+                     warnings=tuple(dict.fromkeys(db.warnings)) if db is not None else ())

@@ -221,11 +221,12 @@ def test_replay_rejects_a_schedule_for_another_case():
 
 
 def test_failing_schedules_are_kept_and_replayed_first(tmp_path, monkeypatch):
-    monkeypatch.setenv("RACEKIT_DATABASE", str(tmp_path / "db.json"))
+    monkeypatch.setenv("RACEKIT_DATABASE", str(tmp_path / "db"))
     first = controlled(CASES / "check_then_act.yaml", "unlocked", runs=30)["unlocked"]
     assert first.schedule
-    saved = json.loads((tmp_path / "db.json").read_text())
-    assert any(first.schedule in schedules for schedules in saved.values())
+    entries = [p for p in (tmp_path / "db").rglob("*") if p.is_file() and not p.name.startswith(".")]
+    assert [json.loads(p.read_text())["schedule"] for p in entries] == [first.schedule]
+    assert (tmp_path / "db" / ".racekit-database").is_file()
     second = controlled(CASES / "check_then_act.yaml", "unlocked", runs=1)["unlocked"]
     assert second.verdict is Verdict.RACE  # the one trial is the saved failure, replayed
 

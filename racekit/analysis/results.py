@@ -220,6 +220,7 @@ class RunResult:
     interrupted: bool = False
     duration: float = 0.0
     shard: tuple[int, int] | None = None
+    warnings: tuple[str, ...] = ()  # about the run itself (the schedule database), not one variant
 
     @property
     def ok(self) -> bool:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from racekit.analysis.accesses import count_lost, data_races, lock_order, lost_updates
 from racekit.runtime import shims
+from racekit.runtime import clock
 from racekit.runtime import controlled as _controlled
 from racekit.runtime.controlled import (
     DEFAULT_STEP_LIMIT,
@@ -304,11 +305,11 @@ def _wait(controller: Controller, runners: list[threading.Thread], timeout: floa
     sleeps in the kernel for a while (a real lock, I/O, a real sleep: code the
     scheduler does not see), no choice of racekit's can help, so that is said
     at once instead of waiting out the timeout."""
-    deadline = time.monotonic() + timeout
+    deadline = clock.now() + timeout  # pauses of the process (Ctrl-Z, a VM) do not count
     asleep_since: float | None = None
     watched: int | None = None
     while not controller.finished.wait(POLL):
-        now = time.monotonic()
+        now = clock.now()
         if now > deadline:
             return ("inconclusive: did not finish in time",
                     f"the trial did not finish within {timeout:g} s; the running thread never reached its next "

@@ -82,13 +82,13 @@ class SearchSummary:
 
 def explore(program: Program, seed: int, on_trial: Callable[[Trial], None], max_schedules: int,
             bound: int | None = None, iterate: bool = True, stop_on_failure: bool = False,
-            max_bound: int = 10) -> SearchSummary:
+            max_bound: int = 10, each_run: Callable[[], None] = lambda: None) -> SearchSummary:
     """Run every schedule (within ``bound``) once; report each distinct one."""
     summary = SearchSummary()
     bounds = range(0, (bound if bound is not None else max_bound) + 1) if iterate else [bound]
     for level in bounds:
         summary.bound = level
-        exhausted = _search(program, seed, on_trial, summary, level, max_schedules, stop_on_failure)
+        exhausted = _search(program, seed, on_trial, summary, level, max_schedules, stop_on_failure, each_run)
         if summary.stopped:
             return summary
         if exhausted and level is not None and not summary.pruned:
@@ -102,10 +102,12 @@ def explore(program: Program, seed: int, on_trial: Callable[[Trial], None], max_
 
 
 def _search(program: Program, seed: int, on_trial: Callable[[Trial], None], summary: SearchSummary,
-            bound: int | None, max_schedules: int, stop_on_failure: bool) -> bool:
+            bound: int | None, max_schedules: int, stop_on_failure: bool,
+            each_run: Callable[[], None] = lambda: None) -> bool:
     path: list[_Point] = []
     summary.pruned = False
     while True:
+        each_run()
         strategy = DepthFirst(path, bound)
         trial = run_controlled(program, summary.schedules, seed, strategy=strategy, may_shrink=False)
         summary.runs += 1

@@ -21,9 +21,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-# Signals a case's setup might take over; racekit's own (SIGTERM, SIGUSR1 of the
-# fault dumps) are set by the worker and restored by this too.
-_SIGNALS = [s for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2,
+# Signals a case's setup might take over (not SIGUSR1: the worker's stack dumps
+# use it through a C handler that Python cannot see or put back).
+_SIGNALS = [s for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR2,
                         signal.SIGALRM, signal.SIGCHLD, signal.SIGPIPE) if s is not None]
 
 

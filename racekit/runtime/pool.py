@@ -27,7 +27,8 @@ from racekit.case.model import Variant
 from racekit.runtime.channel import Channel, channel_pair
 from racekit.runtime.forcing import ModeSpec
 from racekit.runtime.records import Status, Trial, TrialPlan
-from racekit.runtime.worker import HARD_STOP_GRACE, MARKER
+from racekit.runtime import clock
+from racekit.runtime.worker import BEAT, HARD_STOP_GRACE, MARKER
 
 # Beyond the faulthandler watchdog: if a worker sends nothing for this long past
 # a trial's timeout, it is killed from outside.
@@ -98,7 +99,7 @@ class _Worker:
         self.dump_path = os.path.join(self.tmpdir, "stderr.dump")
         self.marker_path = os.path.join(self.tmpdir, "trial.marker")
         with open(self.marker_path, "wb") as f:
-            f.write(MARKER.pack(-1, -1))
+            f.write(MARKER.pack(-1, -1) + BEAT.pack(0, 0.0))
         env = dict(os.environ)
         env["TMPDIR"] = self.tmpdir
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
@@ -121,8 +122,9 @@ class _Worker:
         self.retiring = False
         self.awaiting = 0  # "explained" messages still to come
         self.info: dict[str, object] = {}
-        self.started = time.monotonic()
+        self.started = clock.now()
         self.last_heard = self.started
+        self.beat = (0, 0.0, self.started)  # the worker's last beat, its budget, and when it was seen
         # Plans sent and not yet answered, in the order the worker runs them.
         self.outstanding: deque[tuple[Job, TrialPlan]] = deque()
 
@@ -148,6 +150,25 @@ class _Worker:
         except (OSError, ValueError):  # struct.error is a ValueError
             return None
         return None if key < 0 else (key, index)
+
+    def beat_overdue(self, now: float) -> bool:
+        """Whether the trial the worker runs has outlasted its budget (its beat did not change)."""
+        try:
+            with open(self.marker_path, "rb") as f:
+                f.seek(MARKER.size)
+                beat, budget = BEAT.unpack(f.read(BEAT.size))
+        except (OSError, ValueError):
+            return False
+        if beat != self.beat[0] or budget != self.beat[1]:
+            self.beat = (beat, budget, now)
+            return False
+        return budget > 0 and now - self.beat[2] > budget
+
+    def dump_stacks(self) -> None:
+        """Every thread's stack into the dump file (faulthandler on SIGUSR1), before it is killed."""
+        with contextlib.suppress(OSError):
+            os.kill(self.process.pid, signal.SIGUSR1)
+            time.sleep(0.3)
 
     def exit_description(self) -> str:
         code = self.process.poll()
@@ -267,7 +288,7 @@ class Pool:
 
     def _receive(self, on_trial: TrialCallback | None, stop_on_failure: bool) -> None:
         ready = self._selector.select(timeout=0.25)
-        now = time.monotonic()
+        now = clock.now()  # time racekit could run: a pause (Ctrl-Z, a sleeping laptop) does not count
         for key, _events in ready:
             worker: _Worker = key.data
             if worker not in self._workers:
@@ -389,7 +410,8 @@ class Pool:
         if not worker.outstanding:
             return
         job = worker.outstanding[0][0]
-        if now - worker.last_heard > job.variant.timeout + HARD_STOP_GRACE + UNRESPONSIVE_GRACE:
+        if worker.beat_overdue(now) or now - worker.last_heard > job.variant.timeout + HARD_STOP_GRACE + UNRESPONSIVE_GRACE:
+            worker.dump_stacks()
             worker.process.kill()
             self._lost(worker, on_trial, unresponsive=True)
 

@@ -31,7 +31,7 @@ import warnings
 from typing import Any
 
 from racekit.case.model import Variant
-from racekit.runtime import notes, startmethod
+from racekit.runtime import clock, notes, startmethod
 from racekit.runtime.forcing import ModeSpec
 from racekit.runtime.program import CaseProgram
 from racekit.runtime.records import Status, Trial
@@ -157,11 +157,11 @@ class ProcessProgram(CaseProgram):
 def _wait(children: list[Any], timeout: float) -> str | None:
     """Wait for the children until the timeout; stop early, with its message,
     when a process the case started cannot reach the case's code (racekit/_case.py)."""
-    deadline = time.monotonic() + timeout
+    deadline = clock.now() + timeout  # pauses of this process do not count
     while True:
         notice = startmethod.unreachable_notice()
         alive = [c.sentinel for c in children if c.exitcode is None]
-        remaining = deadline - time.monotonic()
+        remaining = deadline - clock.now()
         if notice or not alive or remaining <= 0:
             return notice
         multiprocessing.connection.wait(alive, min(remaining, NOTICE_POLL))

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from racekit.case.model import Variant
+from racekit.runtime import clock
 from racekit.runtime.forcing import Forcing
 from racekit.runtime.records import Status, Trial
 
@@ -124,12 +125,13 @@ class Program:
 
         threads = [threading.Thread(target=body, args=(fn, name, i), name=name, daemon=True)
                    for i, (name, fn) in enumerate(prepared.threads)]
-        deadline = time.monotonic() + self.variant.timeout
+        deadline = clock.now() + self.variant.timeout  # time the trial could run: pauses do not count
         with forcing.trial(problems):
             for t in threads:
                 t.start()
             for t in threads:
-                t.join(max(0.0, deadline - time.monotonic()))
+                while t.is_alive() and clock.now() < deadline:
+                    t.join(min(0.25, max(0.0, deadline - clock.now())))
         hung = [t for t in threads if t.is_alive()]
         if hung:
             return Trial(index, seed, Status.DEADLOCK, "deadlock", detail=_stacks(hung, self.variant.timeout))

@@ -3,8 +3,10 @@
 Started by :mod:`racekit.runtime.pool` as ``python -m racekit.runtime.worker
 READ_FD WRITE_FD DUMPFILE MARKERFILE``. A worker is disposable: after a deadlock it reports the
 stacks and exits (its stuck threads cannot be stopped), and the pool starts
-another. The faulthandler watchdog covers what Python code cannot: a trial that
-holds the GIL forever, or a crash, still leaves its stacks in the dump file.
+another. The hard stop covers what Python code cannot: a trial that holds the
+GIL forever is ended by the parent once its beat in the marker file outlasts
+its budget (after faulthandler has dumped every stack on SIGUSR1), and a crash
+still leaves its stacks in the dump file.
 
 Results go back in small batches (a message per trial would cost more than a
 short trial), so a crash could lose the results of finished trials; the marker
@@ -34,36 +36,36 @@ from racekit.errors import RacekitError
 from racekit.runtime import interpreter_state
 from racekit.runtime.channel import Channel
 
-# Seconds the faulthandler watchdog grants beyond a trial's own timeout before
-# it dumps every stack and ends the process.
+# Seconds the hard stop grants beyond a trial's own timeout before the parent
+# dumps every stack and ends the worker.
 HARD_STOP_GRACE = 2.0
 # Results are sent when this many are ready, or when the oldest waited this long.
 BATCH_SIZE = 32
 BATCH_DELAY = 0.05
 MARKER = struct.Struct("<qq")  # (job key, trial index) running now; key -1: none
+BEAT = struct.Struct("<qd")  # after MARKER: (beat, budget in seconds); each trial or schedule beats once
+MARKER_FILE_SIZE = MARKER.size + BEAT.size
 
 
 class Watchdog:
-    """faulthandler's dump-and-exit timer, re-armed only when needed.
+    """The worker's half of the hard stop: it tells the parent, through the
+    shared marker, that a trial (or one schedule of a search) began and how
+    long it may take. The parent, whose clock leaves out the time it was
+    stopped, dumps every stack (SIGUSR1, faulthandler) and ends the worker when
+    one beat lasts longer than its budget: also when the trial holds the GIL
+    and no Python code of the worker can run. A timer in the worker itself
+    would fire after a pause of the machine and kill healthy trials."""
 
-    Arming starts a native thread, which costs more than a short trial, so it
-    is armed for twice the trial budget and re-armed only when less than one
-    budget is left: a hung trial is still stopped at most two budgets after it
-    started."""
-
-    def __init__(self, dump: Any):
-        self._dump = dump
-        self._deadline = 0.0
+    def __init__(self, marker: mmap.mmap):
+        self._marker = marker
+        self._beat = 0
 
     def cover(self, budget: float) -> None:
-        now = time.monotonic()
-        if self._deadline - now < budget:
-            faulthandler.dump_traceback_later(2 * budget, exit=True, file=self._dump)
-            self._deadline = now + 2 * budget
+        self._beat += 1
+        BEAT.pack_into(self._marker, MARKER.size, self._beat, budget)
 
     def cancel(self) -> None:
-        faulthandler.cancel_dump_traceback_later()
-        self._deadline = 0.0
+        BEAT.pack_into(self._marker, MARKER.size, self._beat, 0.0)
 
 
 def serve(conn: Channel, dump: Any, marker: mmap.mmap) -> None:
@@ -76,7 +78,7 @@ def serve(conn: Channel, dump: Any, marker: mmap.mmap) -> None:
     queue: collections.deque[tuple[int, Any]] = collections.deque()
     unsent: list[tuple[int, Any]] = []
     oldest = 0.0
-    watchdog = Watchdog(dump)
+    watchdog = Watchdog(marker)
 
     def flush() -> None:
         if unsent:
@@ -117,7 +119,7 @@ def serve(conn: Channel, dump: Any, marker: mmap.mmap) -> None:
             continue
         key, plan = queue.popleft()
         program = programs[key]
-        watchdog.cover(program.variant.timeout + HARD_STOP_GRACE)
+        watchdog.cover(_budget(program))
         dump.seek(0)
         dump.truncate()
         MARKER.pack_into(marker, 0, key, plan.index)
@@ -141,7 +143,7 @@ def serve(conn: Channel, dump: Any, marker: mmap.mmap) -> None:
 
             flush()
             MARKER.pack_into(marker, 0, key, plan.index)
-            budget = program.variant.timeout + HARD_STOP_GRACE
+            budget = _budget(program)
             with interpreter_state.preserved():
                 smaller = finish_shrink(program, lambda: watchdog.cover(budget))
             MARKER.pack_into(marker, 0, -1, -1)
@@ -153,23 +155,29 @@ def serve(conn: Channel, dump: Any, marker: mmap.mmap) -> None:
             os._exit(0)
 
 
+def _budget(program: Any) -> float:
+    """How long one beat may last: a controlled trial may also make a serial run
+    (its length) and reverse a race, each within the timeout."""
+    runs = 3 if program.forcing.spec.name == "controlled" else 1
+    return runs * program.variant.timeout + HARD_STOP_GRACE
+
+
 def _search(conn: Channel, key: int, program: Any, plan: Any, watchdog: Watchdog) -> None:
     """An exhaustive search, run here from start to end; its trials stream back in batches."""
     from racekit.runtime.explore import explore
 
     spec = program.forcing.spec
     batch: list[tuple[int, Any]] = []
-    budget = program.variant.timeout + HARD_STOP_GRACE
+    budget = _budget(program)
 
     def on_trial(trial: Any) -> None:
-        watchdog.cover(budget)
         batch.append((key, trial))
         if len(batch) >= BATCH_SIZE:
             conn.send(("trials", list(batch)))
             batch.clear()
 
     summary = explore(program, plan.seed, on_trial, max_schedules=plan.cap or 20_000, bound=spec.preemptions,
-                      iterate=True, stop_on_failure=plan.stop_on_failure)
+                      iterate=True, stop_on_failure=plan.stop_on_failure, each_run=lambda: watchdog.cover(budget))
     if batch:
         conn.send(("trials", list(batch)))
     conn.send(("searched", key, {"schedules": summary.schedules, "runs": summary.runs,
@@ -184,8 +192,10 @@ def main(argv: list[str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     dump = open(dump_path, "w+")  # noqa: SIM115 - lives as long as the process
     faulthandler.enable(file=dump, all_threads=True)
+    # The parent's hard stop asks for every thread's stack first.
+    faulthandler.register(signal.SIGUSR1, file=dump, all_threads=True)
     with open(marker_path, "r+b") as f:
-        marker = mmap.mmap(f.fileno(), MARKER.size)
+        marker = mmap.mmap(f.fileno(), MARKER_FILE_SIZE)
     conn = Channel(read_fd, write_fd)
     try:
         serve(conn, dump, marker)

@@ -1,0 +1,264 @@
+"""Faults and hostile input: nothing destroyed, nothing lost, no false failure.
+
+Real signals, real concurrent processes, real device nodes (made with mknod in
+a temporary folder, never the machine's own /dev).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import CASES, ROOT, TEST_CASES, racekit
+from test_cli import AS_FROM_A_TERMINAL, _stuck
+
+FAULTS = TEST_CASES / "faults"
+CHECK = str(CASES / "check_then_act.yaml")
+
+
+def run_json(*args: str, env: dict | None = None, cwd: Path = ROOT) -> tuple[subprocess.CompletedProcess, dict | None]:
+    proc = racekit("run", *args, "-f", "json", env=env, cwd=cwd)
+    try:
+        return proc, json.loads(proc.stdout)
+    except ValueError:
+        return proc, None
+
+
+# -- 1. the schedule database replaces nothing that is not its own ------------------------
+
+def _device(path: Path) -> bool:
+    try:
+        os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 3))  # what /dev/null is
+        return True
+    except (PermissionError, OSError):
+        return False
+
+
+def test_the_database_refuses_a_device_node_and_leaves_it_alone(tmp_path):
+    node = tmp_path / "null"
+    if not _device(node):
+        pytest.skip("mknod needs root")
+    proc = racekit("run", CHECK, "-n", "2", env={"RACEKIT_DATABASE": str(node)})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"RACEKIT_DATABASE={node} is a device or special file" in proc.stderr
+    assert stat.S_ISCHR(os.lstat(node).st_mode)
+
+
+@pytest.mark.parametrize("kind", ["symlink", "json file", "someone's folder"])
+def test_the_database_refuses_what_racekit_did_not_make(tmp_path, kind):
+    precious = tmp_path / "precious.json"
+    precious.write_text('{"mine": true}\n')
+    if kind == "symlink":
+        target = tmp_path / "link"
+        target.symlink_to(precious)
+        expected = "is a symbolic link"
+    elif kind == "json file":
+        target = precious
+        expected = "is a regular file, not racekit's database folder"
+    else:
+        target = tmp_path / "folder"
+        target.mkdir()
+        (target / "notes.txt").write_text("keep")
+        expected = "is a folder racekit did not make"
+    proc = racekit("run", CHECK, "-n", "2", env={"RACEKIT_DATABASE": str(target)})
+    assert proc.returncode == 2 and expected in proc.stderr and "Traceback" not in proc.stderr
+    assert precious.read_text() == '{"mine": true}\n'
+    if kind == "someone's folder":
+        assert sorted(p.name for p in target.iterdir()) == ["notes.txt"]
+
+
+# -- 2. a damaged or stale database costs a warning, never a verdict -----------------------
+
+def _entries(db: Path) -> list[Path]:
+    return [p for p in db.rglob("*") if p.is_file() and not p.name.startswith(".")]
+
+
+def test_damaged_and_stale_entries_are_skipped_with_a_warning(tmp_path):
+    db = tmp_path / "db"
+    env = {"RACEKIT_DATABASE": str(db)}
+    proc, doc = run_json(CHECK, "-V", "unlocked", "-n", "30", "--seed", "1", env=env)
+    assert doc["cases"][0]["variants"][0]["verdict"] == "race"
+    (entry,) = _entries(db)
+    folder = entry.parent
+    (folder / "truncated").write_text('{"variant": "check_then_act[unl')
+    (folder / "binary").write_bytes(b"\xff\xfe\x00garbage")
+    (folder / "shape").write_text('["not", "a", "mapping"]')
+    (folder / "stale").write_text(json.dumps({"variant": "check_then_act[unlocked]", "schedule": "3:abc"}))
+    proc, doc = run_json(CHECK, "-V", "unlocked", "-n", "10", "--seed", "2", env=env)
+    variant = doc["cases"][0]["variants"][0]
+    assert proc.returncode == 0 and variant["verdict"] == "race" and variant["ok"]
+    assert "error" not in " ".join(variant["outcomes"])
+    assert proc.stderr.count("warning: skipped a damaged saved schedule") == 3
+    assert "warning: skipped a saved schedule of check_then_act[unlocked] that no longer fits it" in proc.stderr
+    assert not (folder / "stale").exists()  # its own stale entry is forgotten
+
+
+# -- 3. concurrent runs keep every schedule; readers never see half a file -----------------
+
+@pytest.mark.slow
+def test_concurrent_runs_keep_every_schedule(tmp_path):
+    db = tmp_path / "db"
+    env = {**os.environ, "RACEKIT_DATABASE": str(db), "NO_COLOR": "1"}
+    procs = [subprocess.Popen([sys.executable, "-m", "racekit", "run", CHECK, "-V", "unlocked", "-n", "40",
+                               "--seed", str(seed), "-f", "json"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for seed in range(4)]
+    seen_partial = []
+    while any(p.poll() is None for p in procs):  # a reader, all the while
+        for entry in _entries(db) if db.exists() else []:
+            try:
+                json.loads(entry.read_text())
+            except FileNotFoundError:
+                pass  # trimmed meanwhile
+            except ValueError:
+                seen_partial.append(entry)
+        time.sleep(0.01)
+    schedules = set()
+    for p in procs:
+        out, err = p.communicate()
+        assert p.returncode == 0, err
+        schedules.add(json.loads(out)["cases"][0]["variants"][0]["schedule"])
+    kept = {json.loads(e.read_text())["schedule"] for e in _entries(db)}
+    assert seen_partial == []
+    assert schedules <= kept and len(kept) <= 5
+
+
+# -- 4. --output is checked before the first trial --------------------------------------
+
+@pytest.mark.parametrize("name, expected", [
+    ("missing/x.json", "the folder"),
+    (".", "is a folder"),
+    ("mine.txt", "exists and is not a report racekit wrote"),
+    ("/proc/self/status", "exists and is not a report racekit wrote"),
+])
+def test_an_output_racekit_cannot_or_must_not_write_is_refused_before_any_trial(tmp_path, name, expected):
+    (tmp_path / "mine.txt").write_text("my notes\n")
+    started = time.monotonic()
+    proc = racekit("run", str(TEST_CASES / "slow.yaml"), "-o", name, cwd=tmp_path)
+    assert proc.returncode == 2 and expected in proc.stderr and "Traceback" not in proc.stderr
+    assert time.monotonic() - started < 20  # slow.yaml's trials never ran
+    assert (tmp_path / "mine.txt").read_text() == "my notes\n"
+
+
+def test_an_output_onto_the_case_file_or_a_device_is_refused(tmp_path):
+    case = tmp_path / "case.yaml"
+    shutil.copy(CASES / "balance.yaml", case)
+    before = case.read_bytes()
+    proc = racekit("run", str(case), "-n", "2", "-f", "json", "-o", str(case))
+    assert proc.returncode == 2 and "is a case file this run reads" in proc.stderr
+    assert case.read_bytes() == before
+    node = tmp_path / "dev"
+    if _device(node):
+        proc = racekit("run", str(case), "-n", "2", "-o", str(node))
+        assert proc.returncode == 2 and "is a device or special file" in proc.stderr
+
+
+def test_an_earlier_report_of_racekit_may_be_replaced(tmp_path):
+    target = tmp_path / "report.json"
+    for _ in range(2):
+        proc = racekit("run", "cases/balance.yaml", "-V", "locked", "-n", "2", "-f", "json", "-o", str(target))
+        assert proc.returncode == 0, proc.stderr
+    assert json.loads(target.read_text())["racekit"]
+
+
+def test_a_full_disk_prints_the_report_and_says_where_it_could_not_go(tmp_path):
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare for a tiny private tmpfs")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    script = (f"mount -t tmpfs -o size=4k tmpfs {disk} && head -c 4096 /dev/zero > {disk}/filler; "
+              f"{sys.executable} -m racekit run cases/balance.yaml -V locked -n 2 -f json -o {disk}/r.json; "
+              "echo rc=$?")
+    proc = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script], cwd=ROOT,
+                          capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"}, timeout=120)
+    if "rc=" not in proc.stdout:
+        pytest.skip(f"no private tmpfs here: {proc.stderr[-200:]}")
+    assert "rc=2" in proc.stdout
+    assert "error: could not write --output" in proc.stderr and "(the JSON is printed above)" in proc.stderr
+    assert '"racekit":' in proc.stdout  # the results are not lost
+    assert not (disk / "r.json").exists()
+
+
+# -- 5. SIGTERM, SIGHUP, a second Ctrl-C, an early Ctrl-C -----------------------------------
+
+def _start(*args: str, tmp: Path) -> subprocess.Popen:
+    env = {**os.environ, "NO_COLOR": "1", "PYTHONFAULTHANDLER": "1", "TMPDIR": str(tmp)}
+    return subprocess.Popen([sys.executable, "-c", AS_FROM_A_TERMINAL, *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, code, twice", [(signal.SIGTERM, 143, False), (signal.SIGHUP, 129, False),
+                                                 (signal.SIGINT, 130, True)])
+def test_a_stopping_signal_keeps_the_results_and_leaves_nothing_behind(tmp_path, signum, code, twice):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    target = tmp_path / "partial.json"
+    proc = _start("run", str(TEST_CASES / "slow.yaml"), "-f", "json", "-o", str(target), "-j", "1", tmp=tmp)
+    assert select.select([proc.stdout], [], [], 60)[0], "racekit printed nothing in 60 s"
+    assert proc.stdout.readline().startswith("racekit ")
+    time.sleep(1.0)
+    proc.send_signal(signum)
+    if twice:
+        time.sleep(0.05)
+        proc.send_signal(signum)
+    try:
+        _out, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"racekit did not stop within 30 s\n{_stuck(proc)}")
+    assert proc.returncode == code, err
+    assert "Traceback" not in err
+    doc = json.loads(target.read_text())
+    assert doc["interrupted"] is True and doc["cases"][0]["variants"][0]["runs"] > 0
+    assert list(tmp.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_a_ctrl_c_during_start_up_ends_quietly(tmp_path):
+    proc = _start("run", str(TEST_CASES / "slow.yaml"), tmp=tmp_path)
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "Traceback" not in err
+
+
+# -- 6. a paused racekit is not a deadlock ------------------------------------------------
+
+def _family(pid: int) -> list[int]:
+    found = [pid]
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) in found:
+                        found.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                pass
+    return found
+
+
+@pytest.mark.slow
+def test_a_run_paused_longer_than_its_timeouts_resumes_without_false_deadlocks():
+    proc = subprocess.Popen([sys.executable, "-m", "racekit", "run", str(FAULTS / "sleeper.yaml"), "-j", "1",
+                             "-f", "json"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2.0)
+    pids = _family(proc.pid)
+    assert len(pids) >= 2  # racekit and its worker: a machine-wide pause stops both
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    time.sleep(6)  # three times the trials' 2 s timeout
+    for pid in pids:
+        os.kill(pid, signal.SIGCONT)
+    out, err = proc.communicate(timeout=60)
+    variant = json.loads(out)["cases"][0]["variants"][0]
+    assert proc.returncode == 0, err
+    assert variant["verdict"] == "no race observed" and variant["outcomes"] == {"1": 6}
