@@ -10,7 +10,6 @@ import difflib
 import hashlib
 import os
 import time
-from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Any
 from collections.abc import Callable
@@ -31,10 +30,12 @@ from racekit.runtime.forcing import (
 from racekit import database, interrupts
 from racekit.database import Database
 from racekit.runtime.pool import Job, Pool
-from racekit.runtime.records import Status, Trial, TrialPlan
+from racekit.runtime.records import PlanQueue, Status, Trial, TrialPlan
 from racekit.runtime.startmethod import effective_start_method
 
 DEFAULT_MODE = "opcode"
+MAX_RUNS = 10_000_000  # as a case file's `runs` allows
+MAX_TIMEOUT = 24 * 3600  # as a case file's `timeout` allows
 EXHAUSTIVE_CAP = 20_000  # schedules an exhaustive search may run unless --runs says otherwise
 
 
@@ -123,21 +124,20 @@ def plan(cases: list[Case], options: RunOptions) -> list[Planned]:
         if case.kind == "python" and any(m in INSTRUMENTED_MODES for m in options.modes):
             raise UsageError(f"{case.name}: the yield and controlled modes run case files only (they rewrite the "
                              "case's code); use native, line or opcode for cases written in Python")
-    if options.runs is not None and options.runs < 1:
-        raise UsageError(f"--runs must be at least 1, got {options.runs}")
-    if options.max_runs is not None and options.max_runs < 1:
-        raise UsageError(f"--max-runs must be at least 1, got {options.max_runs}")
+    for flag, value in (("--runs", options.runs), ("--max-runs", options.max_runs)):
+        if value is not None and not 1 <= value <= MAX_RUNS:
+            raise UsageError(f"{flag} must be from 1 to {MAX_RUNS:,}, got {value:,}")
     if options.shard is not None:
         k, n = options.shard
         if not 1 <= k <= n:
             raise UsageError(f"--shard K/N needs 1 <= K <= N, got {k}/{n}")
-    if options.timeout is not None and not options.timeout > 0:
-        raise UsageError(f"--timeout must be more than 0 seconds, got {options.timeout}")
+    if options.timeout is not None and not 0 < options.timeout <= MAX_TIMEOUT:
+        raise UsageError(f"--timeout must be more than 0 and at most {MAX_TIMEOUT:g} seconds, got {options.timeout:g}")
     if options.start_method is not None and options.start_method not in START_METHODS:
         raise UsageError(f"unknown start method {options.start_method!r}; choose from {', '.join(START_METHODS)}"
                          f"{_hint(options.start_method, START_METHODS)}")
-    if not options.switch_interval > 0:
-        raise UsageError(f"--switch-interval must be more than 0 seconds, got {options.switch_interval}")
+    if not 0 < options.switch_interval <= 1:
+        raise UsageError(f"--switch-interval must be more than 0 and at most 1 second, got {options.switch_interval:g}")
     _check_names(cases, options)
     if options.replay_saved and any("controlled" in (options.modes or v.modes or ()) for c in cases for v in c.variants):
         database.from_environment()  # a path that is not racekit's own database is refused before any trial
@@ -192,16 +192,19 @@ def replay_schedule(case: Case, variant_name: str, schedule: str, params: dict[s
     return run([case], options, planned=planned, plans={0: jobs_plan})
 
 
-def _plans(p: Planned, options: RunOptions, db: Database | None = None) -> list[TrialPlan]:
+def _plans(p: Planned, options: RunOptions, db: Database | None = None) -> PlanQueue:
     """The trials of one variant and mode: for an exhaustive search, one plan
-    that is the whole search; else one per trial, after any saved failures."""
+    that is the whole search; else one per trial (made as they are taken),
+    after any saved failures."""
     if p.mode.name == "controlled" and p.mode.strategy == "exhaustive":
-        return [TrialPlan(0, p.seed, search=True, cap=p.runs, stop_on_failure=options.stop_on_failure)]
-    plans = [TrialPlan(i, trial_seed(p.seed, p.variant.id, p.mode.name, i)) for i in p.indices()]
+        return PlanQueue([TrialPlan(0, p.seed, search=True, cap=p.runs, stop_on_failure=options.stop_on_failure)])
+    indices = p.indices()
+    saved: list[str] = []
     if p.mode.name == "controlled" and db is not None and p.shard is None:
-        saved = db.load(p.variant)
-        plans = [TrialPlan(-1 - i, p.seed, schedule=s) for i, s in enumerate(saved)] + plans[:max(0, len(plans) - len(saved))]
-    return plans
+        saved = db.load(p.variant)[:len(indices)]
+        indices = indices[:len(indices) - len(saved)]
+    return PlanQueue([TrialPlan(-1 - i, p.seed, schedule=s) for i, s in enumerate(saved)], indices,
+                     lambda i: TrialPlan(i, trial_seed(p.seed, p.variant.id, p.mode.name, i)))
 
 
 def _drop_stale(job: Job, variant: Variant, db: Database, saved: dict[int, str | None]) -> None:
@@ -235,7 +238,7 @@ def _baseline_jobs(planned: list[Planned], pool: Pool, roots: tuple[str, ...],
         if v.kind != "threads" or v.target is not None or v.id in jobs:
             continue
         orders = serial_orders(sum(t.count for t in v.threads))
-        plans = deque(TrialPlan(i, trial_seed(p.seed, v.id, "serial", i), serial=True) for i in range(len(orders)))
+        plans = PlanQueue(TrialPlan(i, trial_seed(p.seed, v.id, "serial", i), serial=True) for i in range(len(orders)))
         jobs[v.id] = Job(pool.new_key(), v, ModeSpec("controlled", p.mode.switch_interval, "serial"), plans, roots,
                          sys_path)
     return jobs
@@ -280,8 +283,8 @@ def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | Non
     pool = pool if pool is not None else Pool(options.workers)
     db = database.from_environment() if options.replay_saved and any(
         p.mode.name == "controlled" for p in planned) else None
-    jobs = [Job(pool.new_key(), p.variant, p.mode, deque((plans or {}).get(i) or _plans(p, options, db)), roots,
-                sys_path) for i, p in enumerate(planned)]
+    jobs = [Job(pool.new_key(), p.variant, p.mode, PlanQueue((plans or {})[i]) if (plans or {}).get(i)
+                else _plans(p, options, db), roots, sys_path) for i, p in enumerate(planned)]
     saved = {job.key: {plan.index: plan.schedule for plan in job.pending if plan.index < 0} for job in jobs}
     by_key = {job.key: p for job, p in zip(jobs, planned)}
     baselines: dict[str, Job] = {}

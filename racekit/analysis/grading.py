@@ -220,15 +220,24 @@ def _serial_failure(baseline: list[Trial], trials: list[Trial]) -> dict | None:
     The second condition keeps the baseline from judging by itself: a serial run
     is a controlled run, and only what the variant's own runs also show (or a
     variant with no run at all) is blamed on the case."""
-    seen = {t.outcome for t in trials}
+    seen = {_kind_of(t.outcome) for t in trials}
     for t in sorted(baseline, key=lambda t: t.index):
         if t.serial_order is None or grade_trial(t) in (Grade.EXPECTED, Grade.INCONCLUSIVE):
             continue  # not a serial run after all (a thread had to wait for another), or right
-        if trials and t.outcome not in seen:
+        if trials and _kind_of(t.outcome) not in seen:
             continue
         return {"order": list(t.serial_order or []), "outcome": t.outcome,
                 "detail": (t.errors[0] if t.errors else t.detail) or ""}
     return None
+
+
+def _kind_of(outcome: str) -> str:
+    """An outcome, or for an error only its type: the same exception may word its
+    message differently under the controlled scheduler (a deeper stack, say)."""
+    if outcome.startswith("error"):
+        head = outcome.split(": ", 2)
+        return ": ".join(head[:2])
+    return outcome
 
 
 def _type_hint(variant: Variant, trials: list[Trial]) -> dict[str, str] | None:

@@ -295,6 +295,7 @@ NOTES: dict[str, dict[str, str]] = {
         runtime_notes.START_NAMED: "子进程按指定以 {method} 方式启动（这个解释器默认的启动方式是 {default}）。",
         runtime_notes.START_NAMED_FORK: "子进程按指定以 fork 方式启动：用例自己的代码会启动运行 {work} 的进程"
                                         "（{api}，第 {line} 行），而只有 fork 出来的子进程才会继承 setup 中定义的东西。",
+        runtime_notes.ADDRESSES: "结果中出现了内存地址，每次运行都不同；racekit 把它们写成 0x…，这样相同的结果只算一种。",
         runtime_notes.SCRIPT: "脚本作为独立的程序运行：racekit 的模式在其中不起作用（忽略了 {mode} 模式）。",
         runtime_notes.TIMING: "计时用例测量的是真实的线程和进程：忽略了 {mode} 模式。",
         runtime_notes.TRACER: "{mode} 模式替换了用例线程中的另一个跟踪函数（{tracer}，例如 coverage.py）：那个工具看不到这些线程"

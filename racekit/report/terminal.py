@@ -19,6 +19,7 @@ from rich.text import Text
 
 from racekit.analysis.results import CaseResult, Grade, RunResult, VariantResult, Verdict
 from racekit.report.messages import MESSAGES, localized_note, message
+from racekit.report.visible import made_visible
 
 MAX_ROWS = 8
 BAR_WIDTH = 24
@@ -68,6 +69,7 @@ class TerminalReport:
         self.console.print()
 
     def render(self, result: RunResult) -> None:
+        result = made_visible(result)  # no escape sequence from a case reaches the terminal
         self.gil_enabled = bool(result.python.get("gil_enabled", True))
         for case in result.cases:
             self.case(case)
@@ -108,6 +110,7 @@ class TerminalReport:
     # -- one variant ---------------------------------------------------------
 
     def variant(self, v: VariantResult, show_mode: bool = True, reproduce: bool = True) -> None:
+        v = made_visible(v)
         tag = self.t("timing_tag") if v.timing else self.t("racy_tag") if v.racy else self.t("safe_tag")
         label = v.case if v.name == "default" else v.name
         head = Text.assemble(("  " + label, "bold"), (" · " + tag, "dim"))

@@ -15,6 +15,11 @@ import struct
 from typing import Any
 
 _HEADER = struct.Struct("<Q")
+MAX_MESSAGE = 1 << 30
+
+
+class ChannelError(OSError):
+    """What came through the channel is not a racekit message."""
 
 
 class Channel:
@@ -36,8 +41,16 @@ class Channel:
             view = view[written:]
 
     def recv(self) -> Any:
+        """The next message. A garbled one (a case wrote into racekit's file
+        descriptor, say) raises ChannelError, never anything else."""
         (size,) = _HEADER.unpack(self._read_exactly(_HEADER.size))
-        return pickle.loads(self._read_exactly(size))
+        if size > MAX_MESSAGE:
+            raise ChannelError(f"a header announcing {size:,} bytes, more than any racekit message")
+        data = self._read_exactly(size)
+        try:
+            return pickle.loads(data)
+        except Exception as exc:  # noqa: BLE001 - garbage can fail to unpickle in any way
+            raise ChannelError(f"a message racekit could not read ({type(exc).__name__})") from None
 
     def poll(self, timeout: float = 0.0) -> bool:
         readable, _, _ = select.select([self._read_fd], [], [], timeout)

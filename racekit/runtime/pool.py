@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from collections.abc import Callable, Iterable
 
 from racekit.case.model import Variant
-from racekit.runtime.channel import Channel, channel_pair
+from racekit.runtime.channel import ChannelError, Channel, channel_pair
 from racekit.runtime.forcing import ModeSpec
-from racekit.runtime.records import Status, Trial, TrialPlan
+from racekit.runtime.records import PlanQueue, Status, Trial, TrialPlan
 from racekit.runtime import clock
 from racekit.runtime.worker import BEAT, HARD_STOP_GRACE, MARKER
 
@@ -52,7 +52,7 @@ class Job:
     key: int
     variant: Variant
     mode: ModeSpec
-    pending: deque[TrialPlan]
+    pending: PlanQueue
     roots: tuple[str, ...] = ()  # folders whose code the forcing modes instrument
     sys_path: tuple[str, ...] = ()  # the parent's import path, added to the worker's
     trials: list[Trial] = field(default_factory=list)
@@ -124,7 +124,8 @@ class _Worker:
         self.info: dict[str, object] = {}
         self.started = clock.now()
         self.last_heard = self.started
-        self.beat = (0, 0.0, self.started)  # the worker's last beat, its budget, and when it was seen
+        self.beat = (0, 0.0, self.started)
+        self.garbled: str | None = None  # it sent something that is no racekit message  # the worker's last beat, its budget, and when it was seen
         # Plans sent and not yet answered, in the order the worker runs them.
         self.outstanding: deque[tuple[Job, TrialPlan]] = deque()
 
@@ -295,7 +296,11 @@ class Pool:
                 continue  # removed while handling an earlier message
             try:
                 message = worker.conn.recv()
-            except (EOFError, OSError):
+            except (EOFError, OSError) as exc:
+                # A garbled message (ChannelError) costs this worker, not the run.
+                worker.garbled = str(exc) if isinstance(exc, ChannelError) else None
+                if worker.garbled:
+                    worker.process.kill()
                 self._lost(worker, on_trial)
                 continue
             worker.last_heard = now
@@ -378,6 +383,11 @@ class Pool:
                 detail = f"did not finish within the {job.variant.timeout:g} s timeout (the worker was stopped):\n{dump}"
                 self._record(job, Trial(plan.index, plan.seed, Status.DEADLOCK, "deadlock", detail=detail.rstrip()), on_trial)
                 self._stop(job, "deadlock")
+            elif worker.garbled:
+                detail = (f"the worker process sent racekit {worker.garbled} during this trial: did the case write "
+                          f"into a file descriptor it did not open?\n{dump}").rstrip()
+                self._record(job, Trial(plan.index, plan.seed, Status.CRASH, "crash: garbled racekit's channel",
+                                        detail=detail), on_trial)
             else:
                 what = worker.exit_description()
                 detail = f"the worker process {what} during this trial\n{dump}".rstrip()

@@ -70,7 +70,7 @@ class ProcessProgram(CaseProgram):
             warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*fork.*")
             trial = self._run_processes(index, seed)
         trial.duration = time.perf_counter() - started
-        trial.warnings = [notes.PROCESSES.format(cores=os.cpu_count(), mode=self.forcing.spec.name),
+        trial.warnings = [*trial.warnings, notes.PROCESSES.format(cores=os.cpu_count(), mode=self.forcing.spec.name),
                           self._start_method_note()]
         return trial
 

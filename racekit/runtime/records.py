@@ -6,6 +6,8 @@ plain. Analysis folds trials into results; reporters never see trials.
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from enum import Enum
@@ -72,3 +74,45 @@ class TrialPlan:
     cap: int | None = None  # search: at most this many schedules
     stop_on_failure: bool = False  # search: stop at the first failure
     serial: bool = False  # the serial baseline: index is the thread order's number
+
+
+class PlanQueue:
+    """A variant's trials still to run, made one at a time as they are taken:
+    `--runs 10000000` must not build ten million plans up front. Plans given
+    explicitly (saved schedules, a search) and plans put back come first."""
+
+    def __init__(self, first: Iterable[TrialPlan] = (), indices: range = range(0),
+                 make: Callable[[int], TrialPlan] | None = None):
+        self._front: deque[TrialPlan] = deque(first)
+        self._indices = indices
+        self._next = 0
+        self._make = make
+
+    def __len__(self) -> int:
+        return len(self._front) + len(self._indices) - self._next
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
+
+    def __iter__(self) -> Iterator[TrialPlan]:
+        """The explicit plans only (the made ones do not exist yet)."""
+        return iter(list(self._front))
+
+    def popleft(self) -> TrialPlan:
+        if self._front:
+            return self._front.popleft()
+        if self._make is None or self._next >= len(self._indices):
+            raise IndexError("no plans left")
+        index = self._indices[self._next]
+        self._next += 1
+        return self._make(index)
+
+    def appendleft(self, plan: TrialPlan) -> None:
+        self._front.appendleft(plan)
+
+    def extendleft(self, plans: Iterable[TrialPlan]) -> None:
+        self._front.extendleft(plans)
+
+    def clear(self) -> None:
+        self._front.clear()
+        self._next = len(self._indices)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 import sys
 import threading
 import time
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from racekit.case.model import Variant
-from racekit.runtime import clock
+from racekit.runtime import clock, notes
 from racekit.runtime.forcing import Forcing
 from racekit.runtime.records import Status, Trial
 
@@ -89,7 +90,7 @@ class Program:
             self._forget_case_modules(modules_before)
         trial.duration = time.perf_counter() - started
         if self.forcing.notes:
-            trial.warnings = sorted(self.forcing.notes)
+            trial.warnings = [*trial.warnings, *sorted(self.forcing.notes)]
             self.forcing.notes.clear()
         trial.output = out.tail()  # print() in case code is shown, never lost (the report decides where)
         return trial
@@ -135,6 +136,8 @@ class Program:
         hung = [t for t in threads if t.is_alive()]
         if hung:
             return Trial(index, seed, Status.DEADLOCK, "deadlock", detail=_stacks(hung, self.variant.timeout))
+        if problems and any(isinstance(e[1], RecursionError) for e in errors):
+            problems = []  # the RecursionError took the tracer with it: the error is the finding
         if problems:
             # Self-check: a forcing mode that was switched off during the
             # trial proves nothing, whatever the outcome; say so loudly.
@@ -184,11 +187,13 @@ def judged(index: int, seed: int, prepared: Prepared, errors: list[tuple[float, 
         matched = prepared.judge(outcome_value)
     except BaseException as exc:  # noqa: BLE001
         return case_error(index, seed, "expect", exc)
+    shown = outcome_repr(outcome_value)
     return Trial(
-        index, seed, Status.DONE, outcome_repr(outcome_value), matches=matched is not False,
+        index, seed, Status.DONE, shown, matches=matched is not False,
         matched=matched if type(matched) is int else None,
         value=_number(outcome_value), target=_safe_number(prepared.target), errors=formatted,
         case_bug=case_bug and matched is False,
+        warnings=[notes.ADDRESSES] if ADDRESS_MARK in shown else [],
     )
 
 
@@ -269,7 +274,14 @@ def _safe_repr(value: Any) -> str:
         text = repr(value)
     except Exception as exc:  # noqa: BLE001
         text = f"<unprintable {type(value).__name__}: {type(exc).__name__}>"
+    # `<Box object at 0x7f…>` differs in every run: one row per run would hide
+    # that the outcomes are the same. The report says the addresses were hidden.
+    text = _ADDRESS.sub(ADDRESS_MARK, text)
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+_ADDRESS = re.compile(r"\b0x[0-9a-fA-F]{6,}\b")
+ADDRESS_MARK = "0x…"
 
 
 def _number(value: Any) -> float | None:
@@ -284,7 +296,12 @@ def error_outcome(exc: BaseException) -> str:
 
     An exception reported from a child process keeps the child's type name
     (its ``kind``)."""
-    message = str(exc)
+    try:
+        message = _ADDRESS.sub(ADDRESS_MARK, str(exc))
+    except Exception:  # noqa: BLE001 - an exception whose str() raises
+        message = "<unprintable message>"
+    if len(message) > 200:
+        message = message[:197] + "..."
     name = getattr(exc, "kind", None)
     if name == "":
         return f"error: {message}"
