@@ -371,8 +371,15 @@ def list_cases(paths: Paths, format: FormatOpt = None) -> None:
 
 
 @app.command()
-def schema() -> None:
-    """Print the JSON Schema of case files (for editors' YAML language servers)."""
+def schema(
+    results: Annotated[bool, typer.Option("--results", help="The schema of results files (racekit run --format json) instead, which racekit merge checks.")] = False,
+) -> None:
+    """Print the JSON Schema of case files (for editors' YAML language servers), or of results files."""
+    if results:
+        from racekit.analysis.results_schema import RESULTS_SCHEMA
+
+        typer.echo(json.dumps(RESULTS_SCHEMA, indent=2))
+        return
     from racekit.case.format import json_schema
 
     typer.echo(json.dumps(json_schema(), indent=2))
@@ -397,8 +404,13 @@ def main() -> None:
     from racekit import interrupts
 
     interrupts.install()  # again: `racekit.cli:main` may be called directly
+    from racekit.errors import RacekitError
+
     try:
         app()
+    except RacekitError as exc:  # a fault of the machine found while running (no worker could start)
+        sys.stderr.write(f"error: {exc}\n")
+        sys.exit(EXIT_USAGE)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(interrupts.exit_code())

@@ -35,6 +35,7 @@ from racekit.runtime.startmethod import effective_start_method
 
 DEFAULT_MODE = "opcode"
 MAX_RUNS = 10_000_000  # as a case file's `runs` allows
+MAX_SHARDS = 10_000  # as racekit merge accepts
 MAX_TIMEOUT = 24 * 3600  # as a case file's `timeout` allows
 EXHAUSTIVE_CAP = 20_000  # schedules an exhaustive search may run unless --runs says otherwise
 
@@ -131,6 +132,8 @@ def plan(cases: list[Case], options: RunOptions) -> list[Planned]:
         k, n = options.shard
         if not 1 <= k <= n:
             raise UsageError(f"--shard K/N needs 1 <= K <= N, got {k}/{n}")
+        if n > MAX_SHARDS:
+            raise UsageError(f"--shard K/N allows at most {MAX_SHARDS:,} shards, got {n:,}")
     if options.timeout is not None and not 0 < options.timeout <= MAX_TIMEOUT:
         raise UsageError(f"--timeout must be more than 0 and at most {MAX_TIMEOUT:g} seconds, got {options.timeout:g}")
     if options.start_method is not None and options.start_method not in START_METHODS:

@@ -55,11 +55,29 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    from racekit.case.files import is_case_file
+    from racekit.case.files import case_file_status
 
-    if is_case_file(file_path):
+    if case_file_status(file_path) in ("case", "unreadable"):  # an unreadable YAML file is said, not skipped
         return CaseFile.from_parent(parent, path=file_path)
     return None
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    if report.failed and report.nodeid.endswith(CASE_SUFFIX_IDS):
+        _BROKEN_CASE_FILES.add(report.nodeid)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """A broken case file is one collection error for that file; it does not
+    stop the user's whole session as pytest does for other collection errors
+    (it would, once racekit is installed, for any YAML file with `racekit:`)."""
+    if _BROKEN_CASE_FILES and session.testsfailed <= len(_BROKEN_CASE_FILES):
+        session.config.option.continue_on_collection_errors = True
+
+
+CASE_SUFFIX_IDS = (".yaml", ".yml")
+_BROKEN_CASE_FILES: set[str] = set()
 
 
 class Settings:
@@ -291,6 +309,8 @@ class CaseFile(pytest.File):
             case = load_case(self.path)
         except CaseError as exc:
             raise self.CollectError(f"racekit could not load this case file:\n{exc}") from None
+        except OSError as exc:
+            raise self.CollectError(f"racekit could not read this case file: {exc.strerror or exc}") from None
         for variant in case.variants:
             yield CaseItem.from_parent(self, name=f"{case.name}[{variant.name}]", case=case, variant=variant)
 

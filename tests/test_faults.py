@@ -262,3 +262,126 @@ def test_a_run_paused_longer_than_its_timeouts_resumes_without_false_deadlocks()
     variant = json.loads(out)["cases"][0]["variants"][0]
     assert proc.returncode == 0, err
     assert variant["verdict"] == "no race observed" and variant["outcomes"] == {"1": 6}
+
+
+# -- 7. false failures from odd values ------------------------------------------------
+
+def test_memory_addresses_in_outcomes_are_one_row_and_said():
+    proc, doc = run_json(str(FAULTS / "addresses.yaml"))
+    variant = doc["cases"][0]["variants"][0]
+    assert variant["outcomes"] == {"<racekit._case.Box object at 0x…>": 5}
+    assert any("memory addresses" in w for w in variant["warnings"])
+
+
+def test_a_recursion_error_is_the_outcome_not_forcing_switched_off():
+    proc, doc = run_json(str(FAULTS / "recursion.yaml"), "-m", "opcode")
+    variant = doc["cases"][0]["variants"][0]
+    assert list(variant["outcomes"])[0].startswith("error: RecursionError: maximum recursion depth")
+    assert variant["verdict"] == "error" and variant["serial_failure"] is not None  # it recurses serially too
+
+
+def test_bytes_a_case_writes_into_racekits_channel_cost_only_that_worker():
+    proc, doc = run_json(str(FAULTS / "garble.yaml"), "-j", "1")
+    assert "Traceback" not in proc.stderr and doc is not None
+    variant = doc["cases"][0]["variants"][0]
+    assert variant["outcomes"] == {"crash: garbled racekit's channel": 3} and variant["runs"] == 3
+
+
+# -- 8. sizes are bounded, with a clear message --------------------------------------------
+
+def test_a_billion_laughs_in_params_is_refused_at_validate():
+    proc = racekit("validate", str(FAULTS / "laughs.yaml"))
+    assert proc.returncode == 2 and "expands to more than 100,000 items" in proc.stderr
+
+
+def test_a_device_or_endless_file_is_not_read_as_a_case(tmp_path):
+    node = tmp_path / "zero.yaml"
+    if not _device(node):
+        pytest.skip("mknod needs root")
+    proc = racekit("validate", str(node))
+    assert proc.returncode == 2 and "not a regular file" in proc.stderr
+
+
+def test_a_huge_replay_schedule_is_refused():
+    proc = racekit("replay", "cases/balance.yaml", "-V", "unlocked", "-s", "2:a99999999999999")
+    assert proc.returncode == 2 and "makes 99,999,999,999,999 choices; a run makes at most" in proc.stderr
+
+
+# -- 9. merge checks what it reads ---------------------------------------------------------
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d["cases"][0]["variants"][0]["histogram"][0].__setitem__("count", -3),
+     "cases[0].variants[0].histogram[0].count must be at least 0, got -3"),
+    (lambda d: d.__setitem__("shard", "1/100000000000"), "shard: '1/100000000000' is not in the expected form"),
+    (lambda d: d.__setitem__("cases", "nope"), "cases must be array, got 'nope'"),
+    (lambda d: d["cases"][0]["variants"][0].__setitem__("runs", "4"),
+     "cases[0].variants[0].runs must be integer, got '4'"),
+    (lambda d: d["cases"][0]["variants"][0].__setitem__("runs", 7),
+     "cases[0].variants[0]: the histogram counts 2 runs, but runs is 7"),
+])
+def test_merge_refuses_a_malformed_results_file_with_its_place(tmp_path, change, message):
+    good = tmp_path / "good.json"
+    racekit("run", "cases/balance.yaml", "-V", "locked", "-n", "2", "-f", "json", "-o", str(good))
+    doc = json.loads(good.read_text())
+    change(doc)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc))
+    proc = racekit("merge", str(bad))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"{bad}: {message}" in proc.stderr
+
+
+def test_the_results_schema_is_published_and_a_real_result_meets_it(tmp_path):
+    from racekit.analysis.results_schema import problems
+
+    schema = json.loads(racekit("schema", "--results").stdout)
+    assert schema["title"].startswith("racekit results")
+    target = tmp_path / "r.json"
+    racekit("run", str(CASES / "check_then_act.yaml"), "-n", "5", "-f", "json", "-o", str(target))
+    assert problems(json.loads(target.read_text())) == []
+
+
+# -- 10. a broken case file does not stop the user's pytest session --------------------------
+
+def test_a_broken_case_file_is_one_collection_error_and_the_session_goes_on(pytester):
+    pytester.makefile(".yaml", broken="racekit: 1\nname: broken\nthreadz: {}\n")
+    pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
+    result = pytester.runpytest("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, errors=1)
+    assert "Interrupted" not in result.stdout.str()
+    # Other collection errors still stop a session, as pytest does by default.
+    pytester.makepyfile(test_import="import no_such_module_racekit\n")
+    assert "Interrupted" in pytester.runpytest("-q", "-p", "no:cacheprovider").stdout.str()
+
+
+# -- 11. what escapes the run ---------------------------------------------------------------
+
+@pytest.mark.slow
+def test_a_process_a_case_starts_in_its_own_session_ends_with_the_run(tmp_path):
+    from conftest import process_ended
+
+    pidfile = tmp_path / "daemon.pid"
+    proc = racekit("run", str(FAULTS / "daemonizer.yaml"), "-p", f"pidfile={pidfile}", "-j", "1")
+    assert proc.returncode == 0, proc.stderr
+    time.sleep(0.3)
+    assert process_ended(int(pidfile.read_text()))
+
+
+def test_escape_sequences_from_a_case_never_reach_the_terminal():
+    proc = racekit("run", str(FAULTS / "escapes.yaml"), "-v")
+    assert "\x1b" not in proc.stdout and "\x07" not in proc.stdout
+    assert "\\x1b]0;pwned\\x07" in proc.stdout and "\\x1b[31mprinted" in proc.stdout
+
+
+def test_a_worker_that_cannot_start_is_a_clear_error():
+    # Few enough file descriptors that racekit itself starts but its worker cannot.
+    for limit in (12, 11, 10, 9):
+        script = f"ulimit -n {limit}; exec {sys.executable} -m racekit run cases/balance.yaml -V locked -n 2 -j 1"
+        proc = subprocess.run(["sh", "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                              stdin=subprocess.DEVNULL, env={**os.environ, "NO_COLOR": "1"})
+        if proc.returncode != 0:
+            break
+    else:
+        pytest.skip("this machine starts a worker even with 9 file descriptors")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "error: racekit could not start a worker process" in proc.stderr

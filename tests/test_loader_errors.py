@@ -338,7 +338,10 @@ def test_recursive_aliases(data, expected):
 def test_aliases_cannot_blow_up_memory():
     laughs = b"".join(b"  l%d: &l%d [%s]\n" % (i, i, b", ".join([b"*l%d" % (i - 1)] * 9)) for i in range(1, 12))
     data = BASE + b"params:\n  l0: &l0 [lol]\n" + laughs + b"runs: nope\n"
-    assert_errors(data, ["case.yaml:23:7: error: runs must be an integer from 1 to 10000000, got string 'nope'"])
+    # Refused where it first grows too big (once), and the rest of the file is still checked.
+    assert_errors(data, ["case.yaml:16:7: error: this value expands to more than 100,000 items (YAML aliases repeat "
+                         "what they point to); racekit refuses it",
+                         "case.yaml:23:7: error: runs must be an integer from 1 to 10000000, got string 'nope'"])
 
 
 # -- values of the wrong type or range ----------------------------------------------
@@ -867,7 +870,8 @@ def test_load_case_on_a_folder(tmp_path, monkeypatch):
     (tmp_path / "dir.yaml").mkdir()
     with pytest.raises(CaseError) as info:
         load_case("dir.yaml")
-    assert str(info.value) == "dir.yaml:1:1: error: cannot read file: Is a directory"
+    assert str(info.value) == ("dir.yaml:1:1: error: not a regular file (a device, a pipe, a folder): racekit reads "
+                               "case files only")
 
 
 def test_case_error_is_a_value_error_with_problems():

@@ -12,6 +12,7 @@ from collections import Counter
 from typing import Any
 
 from racekit.analysis.grading import lost_updates_from, meets_expectation, sort_rows, verdict_from_grades
+from racekit.analysis import results_schema
 from racekit.analysis.results import CaseResult, Grade, Row, RunResult, VariantResult
 from racekit.errors import UsageError
 
@@ -75,6 +76,16 @@ def _check_shards(documents: list[tuple[str, Any]]) -> None:
 def _check_document(name: str, doc: Any) -> None:
     if not isinstance(doc, dict) or "cases" not in doc or "python" not in doc or "racekit" not in doc:
         raise UsageError(f"{name}: not a racekit results file (expected the JSON of `racekit run --format json`)")
+    for case in doc["cases"] if isinstance(doc["cases"], list) else []:
+        for variant in case.get("variants", []) if isinstance(case, dict) else []:
+            if isinstance(variant, dict) and ("histogram" not in variant or "trial_range" not in variant):
+                raise UsageError(f"{name}: {case.get('name')}[{variant.get('name')}] has no histogram/trial_range; "
+                                 "it was written by an older racekit, which cannot be merged")
+    found = results_schema.problems(doc)
+    if found:
+        raise UsageError("\n".join(f"{name}: {problem}" for problem in found[:10]) +
+                         ("\n…" if len(found) > 10 else "") +
+                         "\n(see `racekit schema --results` for what a results file holds)")
     for case in doc["cases"]:
         for variant in case.get("variants", []):
             if "histogram" not in variant or "trial_range" not in variant:

@@ -15,10 +15,16 @@ _CASE_MARKER = re.compile(rb"^racekit\s*:", re.MULTILINE)
 
 
 def is_case_file(path: Path) -> bool:
-    if path.suffix not in CASE_SUFFIXES:
-        return False
+    return case_file_status(path) == "case"
+
+
+def case_file_status(path: Path) -> str:
+    """``case``, ``other`` (not a case file), or ``unreadable`` (a YAML file racekit
+    cannot open: said, never skipped in silence)."""
+    if path.suffix not in CASE_SUFFIXES or not path.is_file():  # never open a FIFO or a device
+        return "other"
     try:
         with path.open("rb") as f:
-            return bool(_CASE_MARKER.search(f.read(256 * 1024)))
+            return "case" if _CASE_MARKER.search(f.read(256 * 1024)) else "other"
     except OSError:
-        return False
+        return "unreadable"

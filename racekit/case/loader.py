@@ -13,6 +13,7 @@ import difflib
 
 import keyword
 import os
+import stat
 from pathlib import Path
 from typing import Any
 from collections.abc import Iterable
@@ -20,7 +21,7 @@ from collections.abc import Iterable
 import yaml
 
 from racekit.case.format import CASE, MAX_THREADS
-from racekit.case.files import is_case_file
+from racekit.case.files import case_file_status
 from racekit.case.model import (
     DEFAULT_RUNS,
     TIMING_RUNS,
@@ -35,7 +36,7 @@ from racekit.case.model import (
     Variant,
 )
 from racekit.case.spec import INVALID
-from racekit.case.yamlsource import Reader, compose, position
+from racekit.case.yamlsource import MAX_FILE_BYTES, Reader, compose, position
 from racekit.errors import CaseError, Problem
 
 _INHERITED = ("title", "description", "notes", "i18n", "params", "setup", "threads",
@@ -61,7 +62,15 @@ def load_case(path: str | os.PathLike[str]) -> Case:
     """Load one case file; raises :class:`CaseError` listing every problem in it."""
     shown = _display_path(path)
     try:
-        data = Path(path).read_bytes()
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise CaseError([Problem(shown, 1, 1, "not a regular file (a device, a pipe, a folder): racekit reads "
+                                                  "case files only")])
+        if info.st_size > MAX_FILE_BYTES:
+            raise CaseError([Problem(shown, 1, 1, f"file is too large ({info.st_size} bytes; a case file may have at "
+                                                  f"most {MAX_FILE_BYTES})")])
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)  # never more, whatever the file claims
     except OSError as exc:
         raise CaseError([Problem(shown, 1, 1, f"cannot read file: {exc.strerror or exc}")]) from None
     return parse_case(data, shown)
@@ -102,8 +111,18 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            in_dir = sorted(p for p in path.rglob("*") if p.is_file() and is_case_file(p))
-            if not in_dir:
+            in_dir = []
+            for folder, _dirs, files in os.walk(path, onerror=lambda exc: problems.append(
+                    Problem(str(exc.filename), 1, 1, f"cannot read this folder: {exc.strerror}"))):
+                for name in files:
+                    candidate = Path(folder) / name
+                    status = case_file_status(candidate)
+                    if status == "case":
+                        in_dir.append(candidate)
+                    elif status == "unreadable":
+                        problems.append(Problem(str(candidate), 1, 1, "cannot read this file (is it a case file?)"))
+            in_dir.sort()
+            if not in_dir and not problems:
                 problems.append(Problem(str(raw), 1, 1, "no case files here (YAML files with a top-level `racekit:` key)"))
             found.extend(in_dir)
         elif path.exists():

@@ -18,6 +18,7 @@ import yaml
 from racekit.errors import Problem
 
 MAX_FILE_BYTES = 1_000_000
+MAX_EXPANDED = 100_000  # items a value may hold once its aliases are expanded
 
 _YAML = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {_YAML + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
@@ -39,6 +40,7 @@ class Reader:
     _constructor: yaml.constructor.SafeConstructor = field(
         default_factory=yaml.constructor.SafeConstructor, repr=False
     )
+    _expansion_reported: bool = False
 
     def error(self, node_or_mark: Any, message: str) -> None:
         line, col = position(node_or_mark)
@@ -119,6 +121,14 @@ class Reader:
 
     def value(self, node: yaml.Node) -> Any:
         """A plain Python value for any node (lists, dicts, scalars), safely."""
+        if _expanded_size(node, {}, set()) > MAX_EXPANDED:
+            # Aliases share one object here, but printing it (JSON, a report,
+            # a case's own code) would expand every copy.
+            if not self._expansion_reported:  # once: the values after it grow from the same anchors
+                self._expansion_reported = True
+                self.error(node, f"this value expands to more than {MAX_EXPANDED:,} items (YAML aliases repeat what "
+                                 "they point to); racekit refuses it")
+            return None
         return self._value(node, {}, set())
 
     def _value(self, node: yaml.Node, done: dict[int, Any], active: set[int]) -> Any:
@@ -258,3 +268,21 @@ def describe_node(node: yaml.Node) -> str:
 
 def shorten_tag(tag: str) -> str:
     return "!!" + tag.removeprefix(_YAML) if tag.startswith(_YAML) else tag
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int], active: set[int]) -> int:
+    """How many items ``node`` holds with every alias expanded (memoised: linear in the graph)."""
+    if id(node) in sizes:
+        return sizes[id(node)]
+    if id(node) in active:
+        return 1  # a cycle: reported by _value
+    active.add(id(node))
+    if isinstance(node, yaml.SequenceNode):
+        total = 1 + sum(_expanded_size(child, sizes, active) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        total = 1 + sum(_expanded_size(k, sizes, active) + _expanded_size(v, sizes, active) for k, v in node.value)
+    else:
+        total = 1
+    active.discard(id(node))
+    sizes[id(node)] = min(total, MAX_EXPANDED + 1)
+    return sizes[id(node)]

@@ -30,7 +30,8 @@ from typing import Any, Callable
 # What a schedule string's choices mean; 2: a thread's start is a choice and
 # spinning threads wait (schedules of format 1 are never replayed).
 SCHEDULE_FORMAT = 2
-DEFAULT_STEP_LIMIT = 1_000_000  # scheduling steps per trial; the engine raises it to fit long cases
+DEFAULT_STEP_LIMIT = 1_000_000
+MAX_SCHEDULE_CHOICES = 100_000_000  # what any schedule a run can record stays below  # scheduling steps per trial; the engine raises it to fit long cases
 # Operations that change nothing another thread could see: a thread that does
 # only these, in a state it was already in, is spinning (see Controller._observe).
 PASSIVE = {"read", "sleep", "try-acquire", "check"}
@@ -563,7 +564,12 @@ def decode_schedule(text: str) -> tuple[int, list[int]]:
         raise ValueError(f"not a racekit schedule: {text!r} (expected e.g. '2:a3b2a')")
     threads = int(match.group(1))
     choices: list[int] = []
-    for code, count in re.findall(r"([a-z]|\[\d+\])(\d*)", match.group(2)):
+    pairs = re.findall(r"([a-z]|\[\d+\])(\d*)", match.group(2))
+    total = sum(int(count) if count else 1 for _code, count in pairs)
+    if total > MAX_SCHEDULE_CHOICES:
+        raise ValueError(f"schedule {text[:40]!r}… makes {total:,} choices; a run makes at most "
+                         f"{MAX_SCHEDULE_CHOICES:,}")
+    for code, count in pairs:
         index = _LETTERS.index(code) if len(code) == 1 else int(code[1:-1])
         if index >= threads:
             raise ValueError(f"schedule {text!r} names thread {index + 1}, but declares {threads} threads")

@@ -27,6 +27,7 @@ from racekit.case.model import Variant
 from racekit.runtime.channel import ChannelError, Channel, channel_pair
 from racekit.runtime.forcing import ModeSpec
 from racekit.runtime.records import PlanQueue, Status, Trial, TrialPlan
+from racekit.errors import RacekitError
 from racekit.runtime import clock
 from racekit.runtime.worker import BEAT, HARD_STOP_GRACE, MARKER
 
@@ -68,15 +69,19 @@ class Job:
 TrialCallback = Callable[[Job, Trial], None]
 
 
-def session_members(sid: int) -> list[int]:
-    """The processes of session ``sid`` (Linux /proc; elsewhere none are found)."""
+def session_members(sid: int, token: str | None = None) -> list[int]:
+    """The processes of session ``sid``, and with ``token`` also every process
+    that carries the worker's token in its environment: a process a case
+    started in a session of its own (``setsid``) left the worker's session but
+    kept its environment (Linux /proc; elsewhere none are found)."""
     members = []
+    marker = f"{TOKEN_VARIABLE}={token}".encode() if token else None
     try:
         entries = os.listdir("/proc")
     except OSError:
         return members
     for name in entries:
-        if not name.isdigit() or int(name) == sid:
+        if not name.isdigit() or int(name) in (sid, os.getpid()):
             continue
         try:
             with open(f"/proc/{name}/stat", "rb") as f:
@@ -84,9 +89,23 @@ def session_members(sid: int) -> list[int]:
             fields = stat[stat.rindex(b")") + 2:].split()  # state, ppid, pgrp, session, ...
             if int(fields[3]) == sid:
                 members.append(int(name))
+                continue
+            if marker is not None:
+                with open(f"/proc/{name}/environ", "rb") as f:
+                    if marker in f.read().split(b"\0"):
+                        members.append(int(name))
         except (OSError, ValueError, IndexError):
             continue  # gone meanwhile, or unreadable
     return members
+
+
+# Every process a worker starts inherits this variable (unless it clears its
+# environment), which lets racekit find them after they left its session.
+TOKEN_VARIABLE = "RACEKIT_WORKER_TOKEN"
+
+
+class WorkerStartError(RacekitError):
+    """Not even one worker process could be started."""
 
 
 class _Worker:
@@ -102,6 +121,8 @@ class _Worker:
             f.write(MARKER.pack(-1, -1) + BEAT.pack(0, 0.0))
         env = dict(os.environ)
         env["TMPDIR"] = self.tmpdir
+        self.token = os.path.basename(self.tmpdir)
+        env[TOKEN_VARIABLE] = self.token
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
         env.pop("PYTHONFAULTHANDLER", None)
         with open(self.dump_path, "w") as stderr:
@@ -186,7 +207,7 @@ class _Worker:
         # The worker leads a session: every process a case started in it
         # (process-case children in their own groups, scripts, a Pool's
         # workers, their children) ends with it, not only the worker.
-        left = session_members(self.process.pid)
+        left = session_members(self.process.pid, self.token)
         if self.process.poll() is None:
             self.process.kill()
         for pid in left:
@@ -264,7 +285,12 @@ class Pool:
 
     def _grow(self, work: int) -> None:
         while len(self._workers) < min(self.size, max(work, 1)):
-            worker = _Worker()
+            try:
+                worker = _Worker()
+            except OSError as exc:  # too many processes or open files, no disk for its folder…
+                if self._workers:
+                    return  # go on with the workers there are
+                raise WorkerStartError(f"racekit could not start a worker process: {exc.strerror or exc}") from None
             self._workers.append(worker)
             self._selector.register(worker.conn, selectors.EVENT_READ, worker)
 
