@@ -150,6 +150,11 @@ def run(
                 output_files.check(path, option, inputs)
     except RacekitError as exc:
         raise _fail(_message(exc)) from None
+    from racekit import interrupts
+
+    if interrupts.received():  # stopped while starting: nothing ran, nothing to report
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(interrupts.exit_code())
     # The text report goes to the terminal unless JSON goes there instead.
     settings["terminal_text"] = settings["format"] == "text" or output is not None
     result = _execute(cases, options, planned, settings)
@@ -408,6 +413,10 @@ def main() -> None:
 
     try:
         app()
+    except SystemExit as exc:
+        if interrupts.received() and exc.code in (0, None):  # a signal noted while a quick command ran
+            sys.exit(interrupts.exit_code())
+        raise
     except RacekitError as exc:  # a fault of the machine found while running (no worker could start)
         sys.stderr.write(f"error: {exc}\n")
         sys.exit(EXIT_USAGE)

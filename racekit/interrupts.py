@@ -6,7 +6,8 @@ What the first of them does depends on when it comes:
   the main thread, which the engine turns into ``interrupted`` results that
   are then reported and written, and the worker processes and their folders
   are removed;
-- before that (loading, starting), racekit just exits, quietly;
+- before that (loading, starting), it is noted, and racekit exits quietly
+  before the first trial;
 - after that (the report is being written), it is noted and the writing goes on.
 
 Any further signal is ignored (also during the interpreter's shutdown), so a
@@ -52,10 +53,9 @@ def _handler(number: int, _frame: object) -> None:
     if _phase[0] == "running":
         os.write(2, b"racekit: stopping; writing the results gathered so far\n")
         raise KeyboardInterrupt
-    if _phase[0] == "finishing":
-        return  # the results are being written: let it finish
-    os.write(2, b"interrupted\n")
-    raise SystemExit(exit_code())  # nothing gathered yet: just leave
+    # Starting (loading, planning), or writing the results: noted, and acted on
+    # where racekit can act safely (before the first trial, at the exit). An
+    # exception raised here could land in any code, even one that swallows it.
 
 
 class running:
@@ -63,6 +63,8 @@ class running:
 
     def __enter__(self) -> None:
         _phase[0] = "running"
+        if _received:  # a signal came while starting: no trial is begun
+            raise KeyboardInterrupt
 
     def __exit__(self, *exc: object) -> None:
         _phase[0] = "finishing"

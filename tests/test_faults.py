@@ -225,10 +225,25 @@ def test_a_stopping_signal_keeps_the_results_and_leaves_nothing_behind(tmp_path,
 @pytest.mark.slow
 def test_a_ctrl_c_during_start_up_ends_quietly(tmp_path):
     proc = _start("run", str(TEST_CASES / "slow.yaml"), tmp=tmp_path)
-    time.sleep(0.05)
+    # As soon as racekit's handlers are in place (SIGTERM is then caught, which
+    # Python alone does not do), and long before its first trial: a Ctrl-C
+    # while it still imports and loads. Earlier than that is the interpreter's
+    # own start-up, before any racekit code runs.
+    deadline = time.monotonic() + 30
+    while not _catches(proc.pid, signal.SIGTERM) and time.monotonic() < deadline:
+        time.sleep(0.001)
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130 and "Traceback" not in err
+
+
+def _catches(pid: int, signum: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            caught = next(line for line in f if line.startswith("SigCgt:")).split()[1]
+    except (OSError, StopIteration):
+        return False
+    return bool(int(caught, 16) >> (signum - 1) & 1)
 
 
 # -- 6. a paused racekit is not a deadlock ------------------------------------------------
