@@ -41,7 +41,7 @@ from racekit import __version__  # noqa: E402
 from racekit.case.loader import load_case  # noqa: E402
 from racekit.engine import RunOptions, run  # noqa: E402
 from racekit.runtime.pool import default_workers  # noqa: E402
-from racekit.runtime.records import Status  # noqa: E402
+from racekit.records import Status  # noqa: E402
 
 CASE = REPO / "cases" / "balance.yaml"
 VARIANT = "unlocked"

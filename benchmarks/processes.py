@@ -140,7 +140,7 @@ def racekit_run(case, variant: str, trials: int, seed: int) -> Run:  # a racekit
     import statistics
 
     from racekit.engine import RunOptions, run
-    from racekit.runtime.records import Status
+    from racekit.records import Status
 
     durations: list[float] = []
     problems: list[str] = []

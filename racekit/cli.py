@@ -242,11 +242,15 @@ def _execute(cases, options, planned, settings) -> RunResult:
     if settings["terminal_text"]:
         workers = min(options.workers or default_workers(), max(1, sum(p.runs for p in planned)))
         report = TerminalReport(report_console(), settings["lang"], settings["verbose"])
-        from racekit.runtime.forcing import ModeSpec, interpreter_info
+        from racekit.options import ModeSpec
+        from racekit.runtime.forcing import interpreter_info
 
-        details = {p.mode.name: p.mode.describe() for p in planned}
-        details.update({m: ModeSpec(m, options.switch_interval).describe() for m in options.modes  # type: ignore[arg-type]
-                        if m not in details})
+        from racekit.report.modes import describe_mode
+        from racekit.runtime.forcing import mode_facts
+
+        details = {p.mode.name: describe_mode(mode_facts(p.mode), settings["lang"]) for p in planned}
+        details.update({m: describe_mode(mode_facts(ModeSpec(m, options.switch_interval)), settings["lang"])  # type: ignore[arg-type]
+                        for m in options.modes if m not in details})
         modes = list(details)
         seed = planned[0].seed if planned else 0
         report.header(interpreter_info(), seed, workers, modes, details)
@@ -282,7 +286,9 @@ def _emit(result: RunResult, settings: dict[str, Any], output: Optional[Path]) -
         console.file.flush()
 
     if settings["format"] == "json":
-        document = json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n"
+        from racekit.report.json_report import results_json
+
+        document = results_json(result)
         if output is None:
             sys.stdout.write(document)
             return None

@@ -19,52 +19,18 @@ from racekit.analysis.grading import grade
 from racekit.analysis.results import CaseResult, RunResult
 from racekit.case.model import START_METHODS, Case, Variant
 from racekit.errors import UsageError
-from racekit.runtime.forcing import (
-    DEFAULT_SWITCH_INTERVAL,
-    INSTRUMENTED_MODES,
-    MODES,
-    STRATEGIES,
-    ModeSpec,
-    interpreter_info,
-)
+from racekit.options import DEFAULT_MODE, INSTRUMENTED_MODES, MODES, STRATEGIES, ModeSpec, RunOptions
+from racekit.runtime.forcing import interpreter_info, mode_facts
 from racekit import database, interrupts
 from racekit.database import Database
 from racekit.runtime.pool import Job, Pool
-from racekit.runtime.records import PlanQueue, Status, Trial, TrialPlan
+from racekit.records import PlanQueue, Status, Trial, TrialPlan
 from racekit.runtime.startmethod import effective_start_method
 
-DEFAULT_MODE = "opcode"
 MAX_RUNS = 10_000_000  # as a case file's `runs` allows
 MAX_SHARDS = 10_000  # as racekit merge accepts
 MAX_TIMEOUT = 24 * 3600  # as a case file's `timeout` allows
 EXHAUSTIVE_CAP = 20_000  # schedules an exhaustive search may run unless --runs says otherwise
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    modes: tuple[str, ...] = ()  # empty: each case's own `mode:`, else opcode
-    runs: int | None = None  # None: each variant's own `runs`
-    max_runs: int | None = None  # a cap on runs: variants that ask for fewer keep theirs
-    seed: int | None = None  # None: a fresh random seed, reported
-    variants: tuple[str, ...] = ()  # empty: all
-    params: dict[str, Any] = field(default_factory=dict)
-    switch_interval: float = DEFAULT_SWITCH_INTERVAL
-    timeout: float | None = None  # overrides every variant's timeout
-    workers: int | None = None
-    stop_on_failure: bool = False
-    # Folders whose code the forcing modes instrument, besides each case's own
-    # folder: by default the project racekit runs in (its working directory).
-    scope: tuple[str, ...] | None = None
-    shard: tuple[int, int] | None = None  # (K, N): run only the K-th of N parts of every variant's trials
-    start_method: str | None = None  # kind processes: overrides every variant's start_method
-    # Controlled mode:
-    strategy: str = "random"
-    depth: int = 3  # pct
-    preemptions: int | None = None  # exhaustive: the bound (None: grow it until the search is complete)
-    replay_saved: bool = True  # replay failing schedules kept in .racekit/ first
-    # Run each thread case's serial baseline too (every thread to its end, in
-    # each order): what goes wrong there is an error of the case, not a race.
-    baseline: bool = True
 
 
 @dataclass(frozen=True)
@@ -324,7 +290,8 @@ def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | Non
         result = grade(p.variant, p.mode, job.trials, p.seed, planned_runs, stop, job.failure, p.trial_range(),
                        shard=p.shard, total_runs=p.runs, search=job.search,
                        overrides={k: v for k, v in options.params.items() if k in p.variant.params},
-                       baseline=baselines[p.variant.id].trials if p.variant.id in baselines else None)
+                       baseline=baselines[p.variant.id].trials if p.variant.id in baselines else None,
+                       mode_facts=mode_facts(p.mode))
         if p.variant.kind == "processes":
             result = replace(result, start_method=effective_start_method(p.variant))
         results.setdefault(p.case.name, []).append(result)

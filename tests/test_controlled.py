@@ -18,7 +18,7 @@ from racekit.case.loader import load_case
 from racekit.engine import RunOptions, replay_schedule, run
 from racekit.runtime.controlled import decode_schedule, encode_schedule
 from racekit.runtime.explore import explore
-from racekit.runtime.forcing import ModeSpec
+from racekit.options import ModeSpec
 from racekit.runtime.program import compile_program
 
 

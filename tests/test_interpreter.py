@@ -63,7 +63,7 @@ def test_a_free_threaded_interpreter_is_named_in_the_header():
 
 
 def _timing_sentences(gil: bool) -> list[str]:
-    v = VariantResult(case="t", name="default", file="t.yaml", mode="native", mode_detail="", switch_interval=None,
+    v = VariantResult(case="t", name="default", file="t.yaml", mode="native", mode_facts={"name": "native"}, switch_interval=None,
                       runs=1, planned_runs=1, rows=(), expected=None, expect_text="", outcome_text="", wrong=0,
                       lost_updates=None, verdict=Verdict.NO_RACE, racy=False, ok=True, seed=0,
                       timing={"cpu": {"sequential": 4.0, "threads": 4.1, "processes": 1.1}}, workers=4)

@@ -16,9 +16,9 @@ from conftest import TEST_CASES
 from racekit.analysis.results import Grade, Verdict
 from racekit.case.loader import load_case, parse_case
 from racekit.engine import RunOptions, run, trial_seed
-from racekit.runtime.forcing import STRESS_MODES, ModeSpec
+from racekit.options import STRESS_MODES, ModeSpec
 from racekit.runtime.program import compile_program
-from racekit.runtime.records import Status
+from racekit.records import Status
 
 
 def run_variants(path, *variants, mode="opcode", runs=None, workers=1, **options):

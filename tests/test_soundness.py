@@ -25,7 +25,7 @@ from racekit.case.loader import parse_case
 from racekit.runtime.control_trial import execute
 from racekit.runtime.controlled import RandomStrategy
 from racekit.runtime.explore import explore
-from racekit.runtime.forcing import ModeSpec
+from racekit.options import ModeSpec
 from racekit.runtime.program import compile_program
 
 SOUNDNESS = TEST_CASES / "soundness"

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from racekit.runtime.controlled import Op
+from racekit.records import Op
 
 # Operations that publish a thread's history to a synchronisation object, and
 # those that take it in.

@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from racekit.analysis.accesses import lock_cycles
 from racekit.analysis.results import Grade, LostUpdates, Row, Verdict, VariantResult
 from racekit.case.model import Variant
-from racekit.runtime.forcing import ModeSpec
-from racekit.runtime.records import Status, Trial
+from racekit.options import ModeSpec
+from racekit.records import Status, Trial
 
 MAX_SAMPLES = 3
 
@@ -107,7 +107,8 @@ def grade(variant: Variant, mode: ModeSpec, trials: list[Trial], seed: int, plan
           stop_reason: str | None = None, failure: str | None = None,
           trial_range: tuple[int, int] | None = None, shard: tuple[int, int] | None = None,
           total_runs: int | None = None, search: dict | None = None,
-          overrides: dict | None = None, baseline: list[Trial] | None = None) -> VariantResult:
+          overrides: dict | None = None, baseline: list[Trial] | None = None,
+          mode_facts: dict | None = None) -> VariantResult:
     trials = sorted(trials, key=lambda t: t.index)
     counts: Counter[tuple[str, Grade]] = Counter((t.outcome, grade_trial(t)) for t in trials)
     rows = sort_rows(Row(outcome, n, g) for (outcome, g), n in counts.items())
@@ -150,7 +151,7 @@ def grade(variant: Variant, mode: ModeSpec, trials: list[Trial], seed: int, plan
         name=variant.name,
         file=variant.path,
         mode=mode.name,
-        mode_detail=mode.describe(),
+        mode_facts=mode_facts or {"name": mode.name, "switch_interval": mode.switch_interval},
         switch_interval=mode.switch_interval,
         runs=len(trials),
         planned_runs=planned,

@@ -126,7 +126,7 @@ def _merge_variant(case_name: str, file: str, parts: list[tuple[str, dict, dict]
     verdict = verdict_from_grades((r.grade for r in rows), None, witnesses)
     return VariantResult(
         case=case_name, name=first["name"], file=file, mode=first["mode"],
-        mode_detail=first.get("mode_detail", ""), switch_interval=first.get("switch_interval"),
+        mode_facts=first.get("mode_facts") or {"name": first["mode"]}, switch_interval=first.get("switch_interval"),
         runs=runs, planned_runs=sum(v.get("planned_runs", v["runs"]) for _, _, v in parts),
         rows=rows, expected=first["expected"], expect_text=first.get("expect_text", repr(first["expected"])),
         outcome_text=first.get("outcome_text", "the outcome"),

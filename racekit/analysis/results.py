@@ -71,7 +71,7 @@ class VariantResult:
     name: str
     file: str
     mode: str
-    mode_detail: str
+    mode_facts: dict[str, Any]  # what the mode did, as facts (racekit.report.modes words them)
     switch_interval: float | None
     runs: int
     planned_runs: int
@@ -154,7 +154,7 @@ class VariantResult:
             "never_observed": list(self.never_observed),
             "planned_runs": self.planned_runs,
             "stopped": self.stop_reason,
-            "mode_detail": self.mode_detail,
+            "mode_facts": self.mode_facts,
             "switch_interval": self.switch_interval,
             "samples": list(self.samples),
             "duration": round(self.duration, 4),

@@ -35,7 +35,7 @@ from racekit.runtime.controlled import (
     serial_orders,
 )
 from racekit.runtime.hooks import ControlledHooks, Labels
-from racekit.runtime.records import Status, Trial
+from racekit.records import Status, Trial
 from racekit.runtime.trial import CaseFailure, case_error, format_exception, judged
 
 if TYPE_CHECKING:

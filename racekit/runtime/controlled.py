@@ -27,6 +27,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from racekit.records import Op
+
 # What a schedule string's choices mean; 2: a thread's start is a choice and
 # spinning threads wait (schedules of format 1 are never replayed).
 SCHEDULE_FORMAT = 2
@@ -44,24 +46,6 @@ class Abort(BaseException):
 
 class ScheduleMismatch(Exception):
     """A replayed schedule asked for a thread that cannot move at that point."""
-
-
-@dataclass
-class Op:
-    """One visible operation, as the access log and the trace show it."""
-
-    step: int
-    thread: int
-    kind: str  # read, write, acquire, release, wait, notify, put, get, set, sleep, start, join, …
-    what: str  # "account.balance", "lock", "queue"
-    location: tuple[int, str] | None = None  # (id of object, attribute/key) for reads and writes
-    value: str = ""  # repr of the value read or written
-    line: int = 0
-    preempted: bool = False  # this operation's thread took over from one that could have gone on
-    sync: int | None = None  # id of the synchronisation object, for happens-before
-    choice: int = 0  # how many scheduling choices had been made when it happened
-    nth: int = 0  # its position among its thread's operations (1-based)
-    update: bool = False  # a write computed from this thread's read of the same location (x += 1)
 
 
 @dataclass

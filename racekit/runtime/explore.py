@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Callable
 
 from racekit.runtime.control_trial import run_controlled
 from racekit.runtime.controlled import Strategy
-from racekit.runtime.records import Status, Trial
+from racekit.records import Status, Trial
 
 if TYPE_CHECKING:
     from racekit.runtime.trial import Program

@@ -21,55 +21,25 @@ import sysconfig
 import threading
 import types
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Literal
 from collections.abc import Callable, Iterator
 
+from racekit.options import ModeSpec
 from racekit.runtime import notes
 
-ModeName = Literal["native", "line", "opcode", "yield", "controlled"]
-STRESS_MODES: tuple[ModeName, ...] = ("native", "line", "opcode")
-MODES: tuple[ModeName, ...] = (*STRESS_MODES, "yield", "controlled")
-INSTRUMENTED_MODES = ("yield", "controlled")  # modes that rewrite the case's code (racekit.runtime.instrument)
-STRATEGIES = ("random", "pct", "exhaustive")
-DEFAULT_SWITCH_INTERVAL = 1e-6
 # PEP 669, feature-detected: present on CPython 3.12 and later.
 HAS_MONITORING = hasattr(sys, "monitoring")
 
 
-@dataclass(frozen=True)
-class ModeSpec:
-    """A scheduler choice as configuration (it travels to worker processes)."""
-
-    name: ModeName
-    switch_interval: float = DEFAULT_SWITCH_INTERVAL
-    strategy: str = "random"  # controlled mode: random | pct | exhaustive
-    depth: int = 3  # pct: bug depth d
-    preemptions: int | None = None  # exhaustive: preemption bound (None: unbounded)
-    yield_probability: float = 0.5  # yield mode: chance of os.sched_yield() after an access
-    step_limit: int | None = None  # controlled: scheduling steps a trial may take (None: the default budget)
-    ignored: str | None = None  # a mode asked for that this case cannot apply (script, timing): said in a note
-
-    @property
-    def instrumented(self) -> bool:
-        return self.name in INSTRUMENTED_MODES
-
-    def describe(self) -> str:
-        if self.name == "controlled":
-            detail = {"random": "seeded random choices", "pct": f"PCT, depth {self.depth}",
-                      "exhaustive": "every interleaving" + (f", at most {self.preemptions} preemptions"
-                                                            if self.preemptions is not None else "")}[self.strategy]
-            return f"strategy {self.strategy}: {detail}"
-        if self.name == "yield":
-            return (f"os.sched_yield() after {self.yield_probability:.0%} of shared accesses, "
-                    f"switch interval {format_interval(self.switch_interval)}")
-        backend = ""
-        if self.name == "opcode":
-            backend = "sys.monitoring INSTRUCTION events" if HAS_MONITORING else "opcode tracing"
-        elif self.name == "line":
-            backend = "sys.monitoring LINE events" if HAS_MONITORING else "line tracing"
-        interval = f"switch interval {format_interval(self.switch_interval)}"
-        return f"{backend}, {interval}" if backend else interval
+def mode_facts(spec: ModeSpec) -> dict[str, object]:
+    """What a mode does on this interpreter, as facts a report turns into words."""
+    facts: dict[str, object] = {"name": spec.name, "switch_interval": spec.switch_interval}
+    if spec.name == "controlled":
+        facts.update(strategy=spec.strategy, depth=spec.depth, preemptions=spec.preemptions)
+    elif spec.name == "yield":
+        facts["yield_probability"] = spec.yield_probability
+    elif spec.name in ("line", "opcode"):
+        facts["backend"] = f"{'monitoring' if HAS_MONITORING else 'tracing'}_{spec.name}"
+    return facts
 
 
 def format_interval(seconds: float) -> str:

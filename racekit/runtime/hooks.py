@@ -23,7 +23,8 @@ import threading
 import types
 from typing import Any
 
-from racekit.runtime.controlled import Controller, Op, short_value
+from racekit.records import Op
+from racekit.runtime.controlled import Controller, short_value
 
 
 class PlainHooks:

@@ -25,8 +25,8 @@ from collections.abc import Callable, Iterable
 
 from racekit.case.model import Variant
 from racekit.runtime.channel import ChannelError, Channel, channel_pair
-from racekit.runtime.forcing import ModeSpec
-from racekit.runtime.records import PlanQueue, Status, Trial, TrialPlan
+from racekit.options import ModeSpec
+from racekit.records import PlanQueue, Status, Trial, TrialPlan
 from racekit.errors import RacekitError
 from racekit.runtime import clock
 from racekit.runtime.worker import BEAT, HARD_STOP_GRACE, MARKER

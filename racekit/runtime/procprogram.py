@@ -32,9 +32,9 @@ from typing import Any
 
 from racekit.case.model import Variant
 from racekit.runtime import clock, notes, startmethod
-from racekit.runtime.forcing import ModeSpec
+from racekit.options import ModeSpec
 from racekit.runtime.program import CaseProgram
-from racekit.runtime.records import Status, Trial
+from racekit.records import Status, Trial
 from racekit.runtime.trial import CaseFailure, case_error, judged
 
 KILL_GRACE = 0.5

@@ -21,7 +21,8 @@ import types
 from typing import Any
 
 from racekit.case.model import THREAD_FUNCTION, Source, Variant, thread_function
-from racekit.runtime.forcing import ModeSpec, Scope, make_forcing
+from racekit.options import ModeSpec
+from racekit.runtime.forcing import Scope, make_forcing
 from racekit.runtime.hooks import PlainHooks
 from racekit.runtime.instrument import instrument_setup, instrument_thread, written_globals
 from racekit.runtime.trial import CaseFailure, Prepared, Program, judge_against

@@ -16,7 +16,8 @@ import sys
 from typing import Any
 
 from racekit.case.model import Variant
-from racekit.runtime.forcing import ModeSpec, Scope, make_forcing
+from racekit.options import ModeSpec
+from racekit.runtime.forcing import Scope, make_forcing
 from racekit.runtime.trial import CaseFailure, Prepared, Program
 
 

@@ -21,8 +21,9 @@ from typing import Any
 
 from racekit.case.model import Variant
 from racekit.runtime import notes
-from racekit.runtime.forcing import Forcing, ModeSpec, Scope
-from racekit.runtime.records import Status, Trial
+from racekit.options import ModeSpec
+from racekit.runtime.forcing import Forcing, Scope
+from racekit.records import Status, Trial
 from racekit.runtime.trial import Prepared, Program, judge_against, judged
 
 # Popen(process_group=0) (3.11+) starts the child in a group of its own without

@@ -21,8 +21,9 @@ from typing import Any
 
 from racekit.case.model import THREAD_FUNCTION, Source, Variant, thread_function
 from racekit.runtime import notes
-from racekit.runtime.forcing import Forcing, ModeSpec, Scope
-from racekit.runtime.records import Status, Trial
+from racekit.options import ModeSpec
+from racekit.runtime.forcing import Forcing, Scope
+from racekit.records import Status, Trial
 from racekit.runtime.trial import CaseFailure, Program, case_error, outcome_repr
 
 

@@ -25,7 +25,7 @@ from typing import Any, Callable
 from racekit.case.model import Variant
 from racekit.runtime import clock, notes
 from racekit.runtime.forcing import Forcing
-from racekit.runtime.records import Status, Trial
+from racekit.records import Status, Trial
 
 # Exceptions that no interleaving can cause: a bug in the case, not a race.
 CASE_BUG_ERRORS = (NameError, SyntaxError, ImportError)

@@ -71,7 +71,7 @@ class Watchdog:
 def serve(conn: Channel, dump: Any, marker: mmap.mmap) -> None:
     from racekit.runtime.forcing import interpreter_info
     from racekit.runtime.program import compile_program
-    from racekit.runtime.records import Status
+    from racekit.records import Status
     from racekit.runtime.trial import Program
 
     programs: dict[int, Program] = {}

@@ -1,7 +1,9 @@
-"""What the runtime reports about one trial: facts only, no judgement.
+"""What crosses layers and processes: facts only, no judgement, no words.
 
 A :class:`Trial` crosses from a worker process to the parent, so it is small and
-plain. Analysis folds trials into results; reporters never see trials.
+plain; an :class:`Op` is one visible operation of an access log. Analysis folds
+trials into results; reporters never see trials. This module imports nothing
+of racekit's: every layer may use it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,25 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from enum import Enum
+
+
+@dataclass
+class Op:
+    """One visible operation, as the access log and the trace show it."""
+
+    step: int
+    thread: int
+    kind: str  # read, write, acquire, release, wait, notify, put, get, set, sleep, start, join, …
+    what: str  # "account.balance", "lock", "queue"
+    location: tuple[int, str] | None = None  # (id of object, attribute/key) for reads and writes
+    value: str = ""  # repr of the value read or written
+    line: int = 0
+    preempted: bool = False  # this operation's thread took over from one that could have gone on
+    sync: int | None = None  # id of the synchronisation object, for happens-before
+    choice: int = 0  # how many scheduling choices had been made when it happened
+    nth: int = 0  # its position among its thread's operations (1-based)
+    update: bool = False  # a write computed from this thread's read of the same location (x += 1)
+
 
 
 class Status(str, Enum):

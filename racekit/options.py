@@ -1,0 +1,67 @@
+"""What a run is asked to do, as plain configuration: the names of modes and
+strategies (defined here once), a mode's settings (:class:`ModeSpec`, which
+travels to worker processes), and the options of a whole run.
+
+Standard library only: the case loader, the runtime, the analysis and both
+front ends read these names, and none of them may pull in the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+ModeName = Literal["native", "line", "opcode", "yield", "controlled"]
+STRESS_MODES: tuple[ModeName, ...] = ("native", "line", "opcode")
+MODES: tuple[ModeName, ...] = (*STRESS_MODES, "yield", "controlled")
+INSTRUMENTED_MODES: tuple[ModeName, ...] = ("yield", "controlled")  # they rewrite the case's code
+# The strategies a user can name for controlled mode (others are racekit's own:
+# serial, replay, shrink, reverse).
+STRATEGIES = ("random", "pct", "exhaustive")
+DEFAULT_MODE: ModeName = "opcode"
+DEFAULT_SWITCH_INTERVAL = 1e-6
+
+
+@dataclass(frozen=True)
+class ModeSpec:
+    """A scheduler choice as configuration (it travels to worker processes)."""
+
+    name: ModeName
+    switch_interval: float = DEFAULT_SWITCH_INTERVAL
+    strategy: str = "random"  # controlled mode: random | pct | exhaustive (or racekit's serial)
+    depth: int = 3  # pct: bug depth d
+    preemptions: int | None = None  # exhaustive: preemption bound (None: unbounded)
+    yield_probability: float = 0.5  # yield mode: chance of os.sched_yield() after an access
+    step_limit: int | None = None  # controlled: scheduling steps a trial may take (None: the default budget)
+    ignored: str | None = None  # a mode asked for that this case cannot apply (script, timing): said in a note
+
+    @property
+    def instrumented(self) -> bool:
+        return self.name in INSTRUMENTED_MODES
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    modes: tuple[str, ...] = ()  # empty: each case's own `mode:`, else opcode
+    runs: int | None = None  # None: each variant's own `runs`
+    max_runs: int | None = None  # a cap on runs: variants that ask for fewer keep theirs
+    seed: int | None = None  # None: a fresh random seed, reported
+    variants: tuple[str, ...] = ()  # empty: all
+    params: dict[str, Any] = field(default_factory=dict)
+    switch_interval: float = DEFAULT_SWITCH_INTERVAL
+    timeout: float | None = None  # overrides every variant's timeout
+    workers: int | None = None
+    stop_on_failure: bool = False
+    # Folders whose code the forcing modes instrument, besides each case's own
+    # folder: by default the project racekit runs in (its working directory).
+    scope: tuple[str, ...] | None = None
+    shard: tuple[int, int] | None = None  # (K, N): run only the K-th of N parts of every variant's trials
+    start_method: str | None = None  # kind processes: overrides every variant's start_method
+    # Controlled mode:
+    strategy: str = "random"
+    depth: int = 3  # pct
+    preemptions: int | None = None  # exhaustive: the bound (None: grow it until the search is complete)
+    replay_saved: bool = True  # replay failing schedules kept in .racekit/ first
+    # Run each thread case's serial baseline too (every thread to its end, in
+    # each order): what goes wrong there is an error of the case, not a race.
+    baseline: bool = True

@@ -1,0 +1,39 @@
+"""How a report names a mode's settings: "sys.monitoring INSTRUCTION events,
+switch interval 1 µs", "strategy exhaustive: every interleaving", in the
+report's language. The runtime gives the facts
+(:func:`racekit.runtime.forcing.mode_facts`); only here are they words."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from racekit.report.messages import MESSAGES, message
+
+
+def describe_mode(facts: dict[str, Any], lang: str = "en") -> str:
+    def t(key: str, **fields: object) -> str:
+        return message(lang, key, **fields)
+
+    name = facts.get("name")
+    interval = t("switch_interval", interval=format_interval(facts.get("switch_interval") or 1e-6))
+    if name == "controlled":
+        strategy = str(facts.get("strategy", "random"))
+        if strategy == "exhaustive" and facts.get("preemptions") is not None:
+            detail = t("strategy_exhaustive_bound", bound=facts["preemptions"])
+        elif "strategy_" + strategy in MESSAGES["en"]:
+            detail = t("strategy_" + strategy, depth=facts.get("depth", 3))
+        else:
+            detail = strategy  # a strategy the report has no words for yet is named as it is
+        return t("strategy_line", strategy=strategy, detail=detail)
+    if name == "yield":
+        return t("yield_detail", share=f"{facts.get('yield_probability', 0.5):.0%}", interval=interval)
+    backend = facts.get("backend")
+    return f"{t('backend_' + backend)}, {interval}" if backend else interval
+
+
+def format_interval(seconds: float) -> str:
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:g} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:g} ms"
+    return f"{seconds:g} s"
