@@ -34,7 +34,7 @@ from racekit.runtime.control_trial import execute  # noqa: E402
 from racekit.runtime.controlled import RandomStrategy  # noqa: E402
 from racekit.runtime.explore import explore  # noqa: E402
 from racekit.options import ModeSpec  # noqa: E402
-from racekit.runtime.program import compile_program  # noqa: E402
+from racekit.runtime.programs import compile_program  # noqa: E402
 
 TWICE = b"""racekit: 1
 name: twice

@@ -27,7 +27,7 @@ from racekit.case.loader import parse_case  # noqa: E402
 from racekit.runtime.control_trial import _run_length, execute  # noqa: E402
 from racekit.runtime.controlled import PCTStrategy, RandomStrategy  # noqa: E402
 from racekit.options import ModeSpec  # noqa: E402
-from racekit.runtime.program import compile_program  # noqa: E402
+from racekit.runtime.programs import compile_program  # noqa: E402
 
 LATE_BUG = """racekit: 1
 name: late_bug

@@ -151,6 +151,8 @@ def run(
     except RacekitError as exc:
         raise _fail(_message(exc)) from None
     from racekit import interrupts
+    from racekit.report.messages import message
+    from racekit.report.notes import say_note
 
     if interrupts.received():  # stopped while starting: nothing ran, nothing to report
         typer.echo("interrupted", err=True)
@@ -159,7 +161,7 @@ def run(
     settings["terminal_text"] = settings["format"] == "text" or output is not None
     result = _execute(cases, options, planned, settings)
     for warning in result.warnings:
-        typer.echo(f"warning: {warning}", err=True)
+        typer.echo(message(settings["lang"], "stderr_warning", text=say_note(warning, settings["lang"])), err=True)
     unwritten = _emit(result, settings, output)
     if save_schedules is not None:
         lines = [f"{v.file} {v.id} {v.schedule}\n" for v in result.variants if v.schedule]

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from racekit.case.model import Variant
 from racekit.errors import UsageError
+from racekit.records import Note
 
 MARKER = ".racekit-database"
 MARKER_TEXT = "racekit's failing-schedule database: safe to delete as a whole\n"
@@ -49,7 +50,7 @@ def from_environment() -> Database | None:
 @dataclass
 class Database:
     root: Path
-    warnings: list[str] = field(default_factory=list)  # damaged or stale entries skipped, failed writes
+    warnings: list[Note] = field(default_factory=list)  # damaged or stale entries skipped, failed writes
     _files: dict[tuple[str, str], Path] = field(default_factory=dict, repr=False)  # (variant, schedule) -> its file
 
     def check(self) -> None:
@@ -82,7 +83,7 @@ class Database:
         except (FileNotFoundError, NotADirectoryError):
             return []
         except OSError as exc:
-            self.warnings.append(f"could not read the saved schedules of {variant.id} in {folder}: {exc.strerror}")
+            self.warnings.append(Note.of("db_unreadable", variant=variant.id, folder=folder, reason=exc.strerror))
             return []
         found: list[tuple[float, str]] = []
         for entry in names:
@@ -103,7 +104,7 @@ class Database:
                 raise ValueError("wrong shape")
             return schedule
         except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
-            self.warnings.append(f"skipped a damaged saved schedule of {variant.id}: {path}")
+            self.warnings.append(Note.of("db_damaged", variant=variant.id, path=path))
             return None
 
     # -- writing -------------------------------------------------------------
@@ -121,8 +122,8 @@ class Database:
                 _write_atomically(target, json.dumps({"variant": variant.id, "schedule": schedule}) + "\n")
             self._trim(folder)
         except OSError as exc:
-            self.warnings.append(f"could not save a failing schedule of {variant.id} in {self.root}: "
-                                 f"{exc.strerror or exc}")
+            self.warnings.append(Note.of("db_unsaved", variant=variant.id, folder=self.root,
+                                          reason=exc.strerror or exc))
 
     def forget(self, variant: Variant, schedule: str) -> None:
         """Drop a saved schedule that no longer fits the variant (its own file only)."""

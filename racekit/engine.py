@@ -10,7 +10,7 @@ import difflib
 import hashlib
 import os
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 from collections.abc import Callable
 
@@ -24,7 +24,7 @@ from racekit.runtime.forcing import interpreter_info, mode_facts
 from racekit import database, interrupts
 from racekit.database import Database
 from racekit.runtime.pool import Job, Pool
-from racekit.records import PlanQueue, Status, Trial, TrialPlan
+from racekit.records import Note, PlanQueue, Status, Trial, TrialPlan
 from racekit.runtime.startmethod import effective_start_method
 
 MAX_RUNS = 10_000_000  # as a case file's `runs` allows
@@ -186,7 +186,7 @@ def _drop_stale(job: Job, variant: Variant, db: Database, saved: dict[int, str |
         schedule = saved.get(trial.index)
         if schedule:
             db.forget(variant, schedule)
-        db.warnings.append(f"skipped a saved schedule of {variant.id} that no longer fits it ({trial.detail})")
+        db.warnings.append(Note.of("db_stale", variant=variant.id, detail=trial.detail))
 
 
 def _went_wrong(job: Job) -> bool:

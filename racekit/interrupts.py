@@ -15,15 +15,15 @@ second Ctrl-C cannot cut the writing of results short (Ctrl-\\ still quits).
 The exit status is 128 + the first signal's number: 130 for Ctrl-C, 143 for
 SIGTERM, 129 for SIGHUP.
 
-Installed first thing by the ``racekit`` command, before the heavy imports, so
-that a Ctrl-C even in its first milliseconds ends quietly, with no traceback.
+Installed first thing by the ``racekit`` command (racekit/__main__.py), before
+the heavy imports, so that a Ctrl-C even in its first milliseconds ends
+quietly, with no traceback.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import sys
 
 SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None)
 _received: list[int] = []
@@ -77,15 +77,3 @@ def received() -> bool:
 def exit_code() -> int:
     """128 + the first signal's number (130 for Ctrl-C when none was recorded)."""
     return 128 + (_received[0] if _received else signal.SIGINT)
-
-
-def main() -> None:
-    """The ``racekit`` command: signals first, then the program."""
-    install()
-    try:
-        from racekit.cli import main as cli_main
-
-        cli_main()
-    except KeyboardInterrupt:  # before the CLI could take over (an import, say)
-        sys.stderr.write("interrupted\n")
-        sys.exit(exit_code())

@@ -110,7 +110,7 @@ class CaseSpec:
     title: str
 
     def judge(self, outcome: Any) -> int | bool:
-        from racekit.runtime.trial import judge_against
+        from racekit.runtime.judging import judge_against
 
         if isinstance(self.expect, AnyOf):
             return judge_against(self.expect.values, outcome)

@@ -26,7 +26,8 @@ from typing import Any
 
 import pytest
 
-MODES = ("native", "line", "opcode", "yield", "controlled")
+from racekit.options import MODES
+
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

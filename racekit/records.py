@@ -34,6 +34,27 @@ class Op:
 
 
 
+@dataclass(frozen=True, order=True)
+class Note:
+    """Something a reader should know about how trials ran, as a fact: a code and
+    its fields. The report words it (racekit.report.notes), in the reader's
+    language; frozen so that equal notes count once."""
+
+    code: str
+    fields: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, code: str, **fields: object) -> "Note":
+        return cls(code, tuple(sorted((name, str(value)) for name, value in fields.items())))
+
+    def as_json(self) -> dict[str, str]:
+        return {"code": self.code, **dict(self.fields)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Note":
+        return cls.of(str(data["code"]), **{k: v for k, v in data.items() if k != "code"})
+
+
 class Status(str, Enum):
     """How a trial ended."""
 
@@ -61,7 +82,7 @@ class Trial:
     detail: str = ""  # stacks of a deadlock or crash, traceback of a case error
     case_bug: bool = False  # a thread raised an error no interleaving can cause (NameError…)
     output: str = ""  # the tail of what a failing trial printed
-    warnings: list[str] = field(default_factory=list)  # e.g. another tracer was displaced
+    warnings: list[Note] = field(default_factory=list)  # e.g. another tracer was displaced
     # From an access log (yield and controlled modes):
     lost: int | None = None  # exact lost updates
     race: str | None = None  # the first data race, described

@@ -19,7 +19,7 @@ from racekit.engine import RunOptions, replay_schedule, run
 from racekit.runtime.controlled import decode_schedule, encode_schedule
 from racekit.runtime.explore import explore
 from racekit.options import ModeSpec
-from racekit.runtime.program import compile_program
+from racekit.runtime.programs import compile_program
 
 
 @pytest.fixture(autouse=True)

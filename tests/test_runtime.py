@@ -17,7 +17,7 @@ from racekit.analysis.results import Grade, Verdict
 from racekit.case.loader import load_case, parse_case
 from racekit.engine import RunOptions, run, trial_seed
 from racekit.options import STRESS_MODES, ModeSpec
-from racekit.runtime.program import compile_program
+from racekit.runtime.programs import compile_program
 from racekit.records import Status
 
 
@@ -163,13 +163,3 @@ def test_native_mode_does_not_police_the_switch_interval():
     assert v.verdict is Verdict.NO_RACE
 
 
-def test_every_runtime_note_reads_in_chinese_with_its_values_filled_in():
-    from racekit.report.messages import localized_note
-    from racekit.runtime import notes
-
-    for template in (notes.PROCESSES, notes.SCRIPT, notes.TIMING, notes.TRACER):
-        english = template.format(cores=2, mode="opcode", tracer="CTracer")
-        chinese = localized_note("zh", english)
-        assert chinese != english and "opcode" in chinese and "{" not in chinese, template
-        assert localized_note("en", english) == english
-    assert localized_note("zh", "something racekit never said") == "something racekit never said"

@@ -26,7 +26,7 @@ from racekit.runtime.control_trial import execute
 from racekit.runtime.controlled import RandomStrategy
 from racekit.runtime.explore import explore
 from racekit.options import ModeSpec
-from racekit.runtime.program import compile_program
+from racekit.runtime.programs import compile_program
 
 SOUNDNESS = TEST_CASES / "soundness"
 CORPUS = SOUNDNESS / "corpus.yaml"
@@ -311,10 +311,11 @@ def test_what_case_code_prints_is_shown_not_lost():
 # -- 10. yield mode and PCT ------------------------------------------------------------------
 
 def test_yield_mode_adds_no_tracer():
-    from racekit.runtime.forcing import Forcing, Scope, make_forcing
+    from racekit.runtime.forcing import Forcing, Scope
+    from racekit.runtime.modes import mode
 
-    for mode in ("yield", "controlled"):
-        assert type(make_forcing(ModeSpec(mode), Scope([], []))) is Forcing
+    for name in ("yield", "controlled"):
+        assert type(mode(name).make_forcing(ModeSpec(name), Scope([], []))) is Forcing
 
 
 def test_pct_learns_the_run_length():

@@ -52,7 +52,9 @@ def test_every_process_lesson_runs_under_every_start_method_or_names_fork(method
 
 def test_lessons_that_need_fork_say_why_in_the_report():
     found = variants_of(CASES / "pool_async.yaml", variants=("return_values",), max_runs=1)
-    note = next(w for w in found["return_values"].warnings if w.startswith("children started with"))
+    from racekit.report.notes import say_note
+
+    note = next(say_note(w, "en") for w in found["return_values"].warnings if w.code.startswith("start_"))
     assert note == ("children started with fork, as named: the case's code starts processes of its own that run "
                     "count (Pool.apply_async, line 76), and only a fork child inherits what setup defines.")
 

@@ -15,6 +15,7 @@ from racekit.analysis.grading import lost_updates_from, meets_expectation, sort_
 from racekit.analysis import results_schema
 from racekit.analysis.results import CaseResult, Grade, Row, RunResult, VariantResult
 from racekit.errors import UsageError
+from racekit.records import Note
 
 MAX_SAMPLES = 3
 
@@ -52,7 +53,16 @@ def merge_documents(documents: list[tuple[str, Any]]) -> RunResult:
         seed=first.get("seed", 0),
         interrupted=any(d.get("interrupted") for _, d in documents),
         duration=max(d.get("duration", 0.0) for _, d in documents),
+        warnings=tuple(dict.fromkeys(n for _, d in documents for n in _notes(d))),
     )
+
+
+def _notes(part: dict[str, Any]) -> list[Note]:
+    """A part's notes as facts; a document written before notes had codes keeps
+    its words (``warnings``) as they were."""
+    if "notes" in part:
+        return [Note.from_json(n) for n in part["notes"]]
+    return [Note.of("text", text=w) for w in part.get("warnings", [])]
 
 
 def _check_shards(documents: list[tuple[str, Any]]) -> None:
@@ -141,7 +151,7 @@ def _merge_variant(case_name: str, file: str, parts: list[tuple[str, dict, dict]
         reason=next((v.get("reason") for _, _, v in parts if v.get("reason")), None),
         trial_range=(ranges[0][0][0], ranges[-1][0][1]),
         total_runs=first.get("total_runs", runs),
-        warnings=tuple(dict.fromkeys(w for _, _, v in parts for w in v.get("warnings", []))),
+        warnings=tuple(dict.fromkeys(n for _, _, v in parts for n in _notes(v))),
         data_races=races,
         race_example=next((v.get("race_example") for _, _, v in parts if v.get("race_example")), None),
         trace=tuple(next((v.get("trace") for _, _, v in parts if v.get("trace")), None) or ()),

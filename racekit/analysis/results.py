@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from racekit.records import Note
+
 
 class Verdict(str, Enum):
     RACE = "race"
@@ -96,7 +98,7 @@ class VariantResult:
     trial_range: tuple[int, int] = (0, 0)  # trial indices covered (a shard covers part)
     shard: tuple[int, int] | None = None
     total_runs: int = 0  # the unsharded run's trials
-    warnings: tuple[str, ...] = ()  # things the user should know about how the trials ran
+    warnings: tuple[Note, ...] = ()  # things the user should know about how the trials ran
     # Controlled mode (and yield mode's access log):
     trace: tuple[dict[str, Any], ...] = ()  # the first failure's interleaving, shrunk
     story: dict[str, Any] | None = None  # what went wrong in it, as facts
@@ -162,7 +164,7 @@ class VariantResult:
             "reason": self.reason,
             "trial_range": list(self.trial_range),
             "total_runs": self.total_runs,
-            "warnings": list(self.warnings),
+            "notes": [note.as_json() for note in self.warnings],
             "trace": list(self.trace) or None,
             "story": self.story,
             "schedule_preemptions": self.schedule_preemptions,
@@ -220,7 +222,7 @@ class RunResult:
     interrupted: bool = False
     duration: float = 0.0
     shard: tuple[int, int] | None = None
-    warnings: tuple[str, ...] = ()  # about the run itself (the schedule database), not one variant
+    warnings: tuple[Note, ...] = ()  # about the run itself (the schedule database), not one variant
 
     @property
     def ok(self) -> bool:
@@ -240,4 +242,5 @@ class RunResult:
             "shard": f"{self.shard[0]}/{self.shard[1]}" if self.shard else None,
             "ok": self.ok,
             "duration": round(self.duration, 3),
+            "notes": [note.as_json() for note in self.warnings],
         }

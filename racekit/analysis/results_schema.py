@@ -16,20 +16,25 @@ import re
 from typing import Any
 
 from racekit.analysis.results import Grade, Verdict
+from racekit.options import MODES
 
 MAX_COUNT = 10_000_000_000
 MAX_SHARDS = 10_000
-MODES = ["native", "line", "opcode", "yield", "controlled"]
 
 _COUNT = {"type": "integer", "minimum": 0, "maximum": MAX_COUNT}
 _TEXT = {"type": "string"}
+# What racekit noted about how trials ran, as facts: a code and its fields
+# (the report words them; "warnings" holds the English words, for readers).
+NOTES = {"type": "array", "maxItems": 100, "items": {
+    "type": "object", "required": ["code"], "additionalProperties": _TEXT,
+    "properties": {"code": {"type": "string", "pattern": r"^[a-z_]{1,40}$"}}}}
 
 VARIANT = {
     "type": "object",
     "required": ["name", "mode", "runs", "histogram", "trial_range", "verdict", "racy", "seed"],
     "properties": {
         "name": _TEXT,
-        "mode": {"enum": MODES},
+        "mode": {"enum": list(MODES)},
         "runs": _COUNT,
         "planned_runs": _COUNT,
         "total_runs": _COUNT,
@@ -46,6 +51,7 @@ VARIANT = {
         "trial_range": {"type": "array", "minItems": 2, "maxItems": 2, "items": _COUNT},
         "samples": {"type": "array", "maxItems": 100, "items": _TEXT},
         "warnings": {"type": "array", "maxItems": 100, "items": _TEXT},
+        "notes": NOTES,
         "lost_update_histogram": {"type": ["object", "null"], "additionalProperties": _COUNT},
         "data_races": _COUNT,
         "witnesses": _COUNT,
@@ -72,6 +78,7 @@ RESULTS_SCHEMA: dict[str, Any] = {
         "interrupted": {"type": "boolean"},
         "ok": {"type": "boolean"},
         "duration": {"type": "number", "minimum": 0},
+        "notes": NOTES,
         "shard": {"type": ["string", "null"], "pattern": r"^[1-9][0-9]{0,4}/[1-9][0-9]{0,4}$"},
         "cases": {"type": "array", "maxItems": 100_000, "items": {
             "type": "object", "required": ["name", "file", "variants"],

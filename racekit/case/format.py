@@ -13,7 +13,8 @@ from typing import Any
 
 import yaml
 
-from racekit.case.model import KINDS, MODES, START_METHODS, Expectation
+from racekit.case.model import KINDS, START_METHODS, Expectation
+from racekit.options import MODES
 from racekit.case.spec import (
     INVALID,
     AnyValue,

@@ -15,7 +15,6 @@ from typing import Any, Literal
 
 KINDS = ("threads", "processes", "script", "timing")
 START_METHODS = ("fork", "spawn", "forkserver")  # kind processes: multiprocessing's start methods
-MODES = ("native", "line", "opcode", "yield", "controlled")  # racekit.runtime.forcing implements them
 DEFAULT_RUNS = 100
 TIMING_RUNS = 3  # each timing run measures every work item three ways, workers times over
 DEFAULT_TIMEOUT = 10.0

@@ -6,9 +6,7 @@ Every template is formatted with named fields only.
 
 from __future__ import annotations
 
-import re
 
-from racekit.runtime import notes as runtime_notes
 
 LANGS = ("en", "zh")
 
@@ -151,6 +149,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "footer": "{variants} variant run{plural} · {ok} as expected · {bad} not · {seconds:.1f} s",
         "reproduce": "Reproduce: {command}",
         "warning": "Note: {text}",
+        "stderr_warning": "warning: {text}",
         "footer_interrupted": " · interrupted, so incomplete",
         "sample": "Example ({kind}):",
         "printed_hint": "The case's code printed {lines} line{s} in a run (shown with --verbose).",
@@ -295,6 +294,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "footer": "共 {variants} 个变体运行 · {ok} 个符合预期 · {bad} 个不符合 · {seconds:.1f} 秒",
         "reproduce": "复现：{command}",
         "warning": "注意：{text}",
+        "stderr_warning": "警告：{text}",
         "footer_interrupted": " · 已中断，结果不完整",
         "sample": "示例（{kind}）：",
         "printed_hint": "用例代码在一次运行中打印了 {lines} 行（加 --verbose 可查看）。",
@@ -307,36 +307,3 @@ MESSAGES: dict[str, dict[str, str]] = {
 def message(lang: str, key: str, **fields: object) -> str:
     table = MESSAGES.get(lang, MESSAGES["en"])
     return table.get(key, MESSAGES["en"][key]).format(**fields)
-
-
-# The runtime's notes (racekit.runtime.notes) in other languages, keyed by
-# their English template; a note no table knows is shown as it came.
-NOTES: dict[str, dict[str, str]] = {
-    "zh": {
-        runtime_notes.PROCESSES: "进程是真正并行运行的（每个进程有自己的解释器和 GIL，本机 {cores} 个核）：它们的竞争不需要"
-                                 "强制切换点；{mode} 模式只在每个进程内部生效。",
-        runtime_notes.START_DEFAULT: "子进程以 {method} 方式启动，这是这个解释器默认的启动方式。",
-        runtime_notes.START_NAMED: "子进程按指定以 {method} 方式启动（这个解释器默认的启动方式是 {default}）。",
-        runtime_notes.START_NAMED_FORK: "子进程按指定以 fork 方式启动：用例自己的代码会启动运行 {work} 的进程"
-                                        "（{api}，第 {line} 行），而只有 fork 出来的子进程才会继承 setup 中定义的东西。",
-        runtime_notes.ADDRESSES: "结果中出现了内存地址，每次运行都不同；racekit 把它们写成 0x…，这样相同的结果只算一种。",
-        runtime_notes.SCRIPT: "脚本作为独立的程序运行：racekit 的模式在其中不起作用（忽略了 {mode} 模式）。",
-        runtime_notes.TIMING: "计时用例测量的是真实的线程和进程：忽略了 {mode} 模式。",
-        runtime_notes.TRACER: "{mode} 模式替换了用例线程中的另一个跟踪函数（{tracer}，例如 coverage.py）：那个工具看不到这些线程"
-                              "执行的任何代码。在 Python 3.12+ 上 racekit 使用 sys.monitoring，两者可以同时工作。",
-    },
-}
-
-
-def _template_pattern(template: str) -> re.Pattern[str]:
-    parts = re.split(r"\{(\w+)\}", template)
-    regex = "".join(re.escape(part) if i % 2 == 0 else f"(?P<{part}>.+?)" for i, part in enumerate(parts))
-    return re.compile(regex + r"\Z", re.S)
-
-
-def localized_note(lang: str, text: str) -> str:
-    for template, translated in NOTES.get(lang, {}).items():
-        found = _template_pattern(template).match(text)
-        if found:
-            return translated.format(**found.groupdict())
-    return text

@@ -18,7 +18,9 @@ from rich.table import Table
 from rich.text import Text
 
 from racekit.analysis.results import CaseResult, Grade, RunResult, VariantResult, Verdict
-from racekit.report.messages import MESSAGES, localized_note, message
+from racekit.records import Note
+from racekit.report.messages import MESSAGES, message
+from racekit.report.notes import say_note
 from racekit.report.visible import made_visible
 
 MAX_ROWS = 8
@@ -41,7 +43,7 @@ class TerminalReport:
         self.console = console
         self.lang = lang
         self.verbose = verbose
-        self._noted: set[str] = set()  # notes already printed for the current case: said once
+        self._noted: set[Note] = set()  # notes already printed for the current case: said once
         self.gil_enabled = True  # of the interpreter that ran the trials (header, render)
 
     def t(self, key: str, **fields: object) -> str:
@@ -136,7 +138,7 @@ class TerminalReport:
             if warning in self._noted:
                 continue
             self._noted.add(warning)
-            self.console.print(Padding(Text(self.t("warning", text=localized_note(self.lang, warning)), style="yellow"), (0, 0, 0, 4),
+            self.console.print(Padding(Text(self.t("warning", text=say_note(warning, self.lang)), style="yellow"), (0, 0, 0, 4),
                                        expand=False))
         self._printed(v)
         if v.trace or v.story:

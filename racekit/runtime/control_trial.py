@@ -36,7 +36,7 @@ from racekit.runtime.controlled import (
 )
 from racekit.runtime.hooks import ControlledHooks, Labels
 from racekit.records import Status, Trial
-from racekit.runtime.trial import CaseFailure, case_error, format_exception, judged
+from racekit.runtime.judging import CaseFailure, case_error, format_exception, judged
 
 if TYPE_CHECKING:
     from racekit.runtime.trial import Program

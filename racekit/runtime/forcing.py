@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from collections.abc import Callable, Iterator
 
 from racekit.options import ModeSpec
-from racekit.runtime import notes
+from racekit.records import Note
 
 # PEP 669, feature-detected: present on CPython 3.12 and later.
 HAS_MONITORING = hasattr(sys, "monitoring")
@@ -102,7 +102,7 @@ class Forcing:
     def __init__(self, spec: ModeSpec, scope: Scope):
         self.spec = spec
         self.scope = scope
-        self.notes: set[str] = set()  # worth telling the user; drained after each trial
+        self.notes: set[Note] = set()  # worth telling the user; drained after each trial
 
     @contextmanager
     def trial(self, problems: list[str]) -> Iterator[None]:
@@ -153,7 +153,7 @@ class TraceForcing(Forcing):
     def thread(self, problems: list[str]) -> Iterator[None]:
         previous = sys.gettrace()
         if previous is not None:
-            self.notes.add(notes.TRACER.format(mode=self.spec.name, tracer=_describe(previous)))
+            self.notes.add(Note.of("tracer", mode=self.spec.name, tracer=_describe(previous)))
         ident = threading.get_ident()
         self._traced.discard(ident)
         sys.settrace(self._trace)
@@ -253,16 +253,6 @@ def _describe(function: object) -> str:
     module = getattr(function, "__module__", None) or type(function).__module__
     name = getattr(function, "__qualname__", None) or type(function).__qualname__
     return f"{module}.{name}"
-
-
-def make_forcing(spec: ModeSpec, scope: Scope) -> Forcing:
-    # Only line and opcode add switch points; yield and controlled mode make
-    # their own at the shared accesses (a tracer would only slow them down).
-    if spec.name not in ("line", "opcode"):
-        return Forcing(spec, scope)
-    if HAS_MONITORING:
-        return MonitoringForcing(spec, scope)
-    return TraceForcing(spec, scope)
 
 
 def gil_enabled() -> bool:

@@ -29,7 +29,7 @@ from racekit.options import ModeSpec
 from racekit.records import PlanQueue, Status, Trial, TrialPlan
 from racekit.errors import RacekitError
 from racekit.runtime import clock
-from racekit.runtime.worker import BEAT, HARD_STOP_GRACE, MARKER
+from racekit.runtime.protocol import BEAT, HARD_STOP_GRACE, MARKER
 
 # Beyond the faulthandler watchdog: if a worker sends nothing for this long past
 # a trial's timeout, it is killed from outside.

@@ -27,7 +27,6 @@ import faulthandler
 import mmap
 import os
 import signal
-import struct
 import sys
 import time
 from typing import Any
@@ -35,16 +34,8 @@ from typing import Any
 from racekit.errors import RacekitError
 from racekit.runtime import interpreter_state
 from racekit.runtime.channel import Channel
+from racekit.runtime.protocol import BATCH_DELAY, BATCH_SIZE, BEAT, HARD_STOP_GRACE, MARKER, MARKER_FILE_SIZE
 
-# Seconds the hard stop grants beyond a trial's own timeout before the parent
-# dumps every stack and ends the worker.
-HARD_STOP_GRACE = 2.0
-# Results are sent when this many are ready, or when the oldest waited this long.
-BATCH_SIZE = 32
-BATCH_DELAY = 0.05
-MARKER = struct.Struct("<qq")  # (job key, trial index) running now; key -1: none
-BEAT = struct.Struct("<qd")  # after MARKER: (beat, budget in seconds); each trial or schedule beats once
-MARKER_FILE_SIZE = MARKER.size + BEAT.size
 
 
 class Watchdog:
@@ -70,7 +61,7 @@ class Watchdog:
 
 def serve(conn: Channel, dump: Any, marker: mmap.mmap) -> None:
     from racekit.runtime.forcing import interpreter_info
-    from racekit.runtime.program import compile_program
+    from racekit.runtime.programs import compile_program
     from racekit.records import Status
     from racekit.runtime.trial import Program
 

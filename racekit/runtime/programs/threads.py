@@ -22,34 +22,12 @@ from typing import Any
 
 from racekit.case.model import THREAD_FUNCTION, Source, Variant, thread_function
 from racekit.options import ModeSpec
-from racekit.runtime.forcing import Scope, make_forcing
+from racekit.runtime import modes
+from racekit.runtime.forcing import Scope
 from racekit.runtime.hooks import PlainHooks
 from racekit.runtime.instrument import instrument_setup, instrument_thread, written_globals
-from racekit.runtime.trial import CaseFailure, Prepared, Program, judge_against
-
-
-def compile_program(variant: Variant, mode: ModeSpec, roots: tuple[str, ...] = ()) -> Program:
-    """The program for any variant: a YAML case, or a case written in Python."""
-    if variant.target is not None and mode.instrumented:
-        raise ValueError(f"{mode.name} mode runs case files only: it rewrites the case's code, and a case "
-                         "written in Python has none it can rewrite; use native, line or opcode")
-    if variant.target is not None:
-        from racekit.runtime.pyprogram import PythonProgram
-
-        return PythonProgram.compile(variant, mode, roots)
-    if variant.kind == "processes":
-        from racekit.runtime.procprogram import ProcessProgram
-
-        return ProcessProgram.compile(variant, mode, roots)
-    if variant.kind == "script":
-        from racekit.runtime.scriptprogram import ScriptProgram
-
-        return ScriptProgram.compile(variant, mode, roots)
-    if variant.kind == "timing":
-        from racekit.runtime.timingprogram import TimingProgram
-
-        return TimingProgram.compile(variant, mode, roots)
-    return CaseProgram.compile(variant, mode, roots)
+from racekit.runtime.judging import CaseFailure, Prepared, judge_against
+from racekit.runtime.trial import Program
 
 
 class CaseProgram(Program):
@@ -94,7 +72,7 @@ class CaseProgram(Program):
         target = _compile_target(variant.expect.check) if variant.expect.check else None
         codes = [c for c in (setup, check, target) if c] + [t[2] for t in threads]
         codes += list(outcome.values()) if isinstance(outcome, dict) else [outcome]
-        forcing = make_forcing(mode, Scope(codes, [case_dir, *roots]))
+        forcing = modes.mode(mode.name).make_forcing(mode, Scope(codes, [case_dir, *roots]))
         return cls(variant, forcing, setup, threads, outcome, check, target)
 
     def prepare(self, seed: int, modules: dict[str, Any] | None = None) -> Prepared:

@@ -20,11 +20,11 @@ import types
 from typing import Any
 
 from racekit.case.model import THREAD_FUNCTION, Source, Variant, thread_function
-from racekit.runtime import notes
 from racekit.options import ModeSpec
 from racekit.runtime.forcing import Forcing, Scope
-from racekit.records import Status, Trial
-from racekit.runtime.trial import CaseFailure, Program, case_error, outcome_repr
+from racekit.records import Note, Status, Trial
+from racekit.runtime.judging import CaseFailure, case_error, outcome_repr
+from racekit.runtime.trial import Program
 
 
 class TimingProgram(Program):
@@ -66,7 +66,7 @@ class TimingProgram(Program):
         trial.timing = timings
         trial.duration = time.perf_counter() - started
         if self.forcing.spec.ignored:
-            trial.warnings = [notes.TIMING.format(mode=self.forcing.spec.ignored)]
+            trial.warnings = [Note.of("timing", mode=self.forcing.spec.ignored)]
         return trial
 
     def _judge(self, speedup: dict[str, dict[str, float]]) -> bool:

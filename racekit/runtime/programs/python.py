@@ -17,8 +17,10 @@ from typing import Any
 
 from racekit.case.model import Variant
 from racekit.options import ModeSpec
-from racekit.runtime.forcing import Scope, make_forcing
-from racekit.runtime.trial import CaseFailure, Prepared, Program
+from racekit.runtime import modes
+from racekit.runtime.forcing import Scope
+from racekit.runtime.judging import CaseFailure, Prepared
+from racekit.runtime.trial import Program
 
 
 class PythonProgram(Program):
@@ -42,7 +44,7 @@ class PythonProgram(Program):
         if spec is None:
             raise TypeError(f"{target.module}.{target.qualname} is no longer a @racekit.race_test function")
         scope = Scope([spec.builder.__code__], [os.path.dirname(target.path), *roots])
-        return cls(variant, make_forcing(mode, scope), spec)
+        return cls(variant, modes.mode(mode.name).make_forcing(mode, scope), spec)
 
     def prepare(self, seed: int, modules: dict[str, Any] | None = None) -> Prepared:
         from racekit.pycase import Race

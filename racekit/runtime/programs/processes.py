@@ -31,11 +31,11 @@ import warnings
 from typing import Any
 
 from racekit.case.model import Variant
-from racekit.runtime import clock, notes, startmethod
+from racekit.runtime import clock, startmethod
 from racekit.options import ModeSpec
-from racekit.runtime.program import CaseProgram
-from racekit.records import Status, Trial
-from racekit.runtime.trial import CaseFailure, case_error, judged
+from racekit.runtime.programs.threads import CaseProgram
+from racekit.records import Note, Status, Trial
+from racekit.runtime.judging import CaseFailure, case_error, judged
 
 KILL_GRACE = 0.5
 NOTICE_POLL = 0.05  # seconds between looks at the notice file while children run
@@ -70,17 +70,17 @@ class ProcessProgram(CaseProgram):
             warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*fork.*")
             trial = self._run_processes(index, seed)
         trial.duration = time.perf_counter() - started
-        trial.warnings = [*trial.warnings, notes.PROCESSES.format(cores=os.cpu_count(), mode=self.forcing.spec.name),
+        trial.warnings = [*trial.warnings, Note.of("processes", cores=os.cpu_count(), mode=self.forcing.spec.name),
                           self._start_method_note()]
         return trial
 
-    def _start_method_note(self) -> str:
+    def _start_method_note(self) -> Note:
         if self.variant.start_method is None:
-            return notes.START_DEFAULT.format(method=self.start_method)
+            return Note.of("start_default", method=self.start_method)
         if self.start_method == "fork" and self.fork_uses:
             use = self.fork_uses[0]
-            return notes.START_NAMED_FORK.format(work=use.work, api=use.api, line=use.line)
-        return notes.START_NAMED.format(method=self.start_method, default=startmethod.default_start_method())
+            return Note.of("start_named_fork", work=use.work, api=use.api, line=use.line)
+        return Note.of("start_named", method=self.start_method, default=startmethod.default_start_method())
 
     def prepare_in(self, seed: int) -> Any:
         """Setup with ``multiprocessing`` being the case's start-method context, so

@@ -20,11 +20,11 @@ import time
 from typing import Any
 
 from racekit.case.model import Variant
-from racekit.runtime import notes
 from racekit.options import ModeSpec
 from racekit.runtime.forcing import Forcing, Scope
-from racekit.records import Status, Trial
-from racekit.runtime.trial import Prepared, Program, judge_against, judged
+from racekit.records import Note, Status, Trial
+from racekit.runtime.judging import Prepared, judge_against, judged
+from racekit.runtime.trial import Program
 
 # Popen(process_group=0) (3.11+) starts the child in a group of its own without
 # a preexec_fn, which is unsafe in a process with threads.
@@ -74,7 +74,7 @@ class ScriptProgram(Program):
                 trial.output = _tail(stdout) + ("\n--- stderr ---\n" + _tail(stderr) if stderr.strip() else "")
         trial.duration = time.perf_counter() - started
         if self.forcing.spec.ignored:
-            trial.warnings = [notes.SCRIPT.format(mode=self.forcing.spec.ignored)]
+            trial.warnings = [Note.of("script", mode=self.forcing.spec.ignored)]
         return trial
 
     def _capture(self, output: str, code: int) -> Any:

@@ -1,0 +1,29 @@
+"""``controlled`` mode: one thread at a time; a strategy picks who moves at each
+visible operation (:mod:`racekit.runtime.control_trial`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from racekit.options import ModeSpec
+from racekit.runtime.forcing import Forcing, Scope
+
+if TYPE_CHECKING:
+    from racekit.records import Trial
+    from racekit.runtime.trial import Program
+
+
+class ControlledMode:
+    name = "controlled"
+    instrumented = True
+
+    def make_forcing(self, spec: ModeSpec, scope: Scope) -> Forcing:
+        return Forcing(spec, scope)  # the scheduler, not a tracer, decides every switch
+
+    def run_trial(self, program: Program, index: int, seed: int, schedule: str | None, serial: bool) -> Trial:
+        from racekit.runtime.control_trial import run_controlled
+
+        return run_controlled(program, index, seed, schedule, serial=serial)
+
+
+CONTROLLED = ControlledMode()

@@ -1,0 +1,34 @@
+"""``yield`` mode: real threads at full speed; the case's shared accesses are
+rewritten to be logged, and each is followed, at random, by ``os.sched_yield()``
+(noise injection). No tracer: the rewritten accesses are the switch points."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from racekit.options import ModeSpec
+from racekit.runtime.forcing import Forcing, Scope
+
+if TYPE_CHECKING:
+    from racekit.records import Trial
+    from racekit.runtime.trial import Program
+
+
+class YieldMode:
+    name = "yield"
+    instrumented = True
+
+    def make_forcing(self, spec: ModeSpec, scope: Scope) -> Forcing:
+        return Forcing(spec, scope)
+
+    def run_trial(self, program: Program, index: int, seed: int, schedule: str | None, serial: bool) -> Trial:
+        return program.run_threads(index, seed, hooks=lambda namespace: _hooks(namespace, seed, program))
+
+
+def _hooks(namespace: dict[str, Any], seed: int, program: Program) -> Any:
+    from racekit.runtime.hooks import Labels, YieldHooks
+
+    return YieldHooks(namespace, Labels(namespace), seed, program.forcing.spec.yield_probability)
+
+
+YIELD = YieldMode()
