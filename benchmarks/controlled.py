@@ -30,9 +30,9 @@ sys.path.insert(0, str(ROOT))
 
 from racekit.case.loader import load_case, parse_case  # noqa: E402
 from racekit.engine import RunOptions, replay_schedule, run  # noqa: E402
-from racekit.runtime.control_trial import execute  # noqa: E402
-from racekit.runtime.controlled import RandomStrategy  # noqa: E402
-from racekit.runtime.explore import explore  # noqa: E402
+from racekit.runtime.controlled.run import execute  # noqa: E402
+from racekit.runtime.controlled.strategies.random import RandomStrategy  # noqa: E402
+from racekit.runtime.controlled.search import explore  # noqa: E402
 from racekit.options import ModeSpec  # noqa: E402
 from racekit.runtime.programs import compile_program  # noqa: E402
 

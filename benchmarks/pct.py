@@ -24,8 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from racekit.case.loader import parse_case  # noqa: E402
-from racekit.runtime.control_trial import _run_length, execute  # noqa: E402
-from racekit.runtime.controlled import PCTStrategy, RandomStrategy  # noqa: E402
+from racekit.runtime.controlled.run import _run_length, execute  # noqa: E402
+from racekit.runtime.controlled.strategies.pct import PCTStrategy
+from racekit.runtime.controlled.strategies.random import RandomStrategy  # noqa: E402
 from racekit.options import ModeSpec  # noqa: E402
 from racekit.runtime.programs import compile_program  # noqa: E402
 

@@ -51,11 +51,18 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(EXIT_USAGE)
 
 
-def _message(exc: Exception) -> str:
-    """File problems are already ``path:line:col: error: …`` lines; others get the prefix."""
-    from racekit.errors import CaseError
+def _message(exc: Exception, lang: str = "en") -> str:
+    """File problems are already ``path:line:col: error: …`` lines; a schedule
+    that does not fit is worded by the report; others get the prefix."""
+    from racekit.errors import CaseError, ScheduleError
 
-    return str(exc) if isinstance(exc, CaseError) else f"error: {exc}"
+    if isinstance(exc, CaseError):
+        return str(exc)
+    if isinstance(exc, ScheduleError):
+        from racekit.report.sentences import schedule_misfit
+
+        return schedule_misfit(exc.why, lang)
+    return f"error: {exc}"
 
 
 def _load(paths: list[Path]):
@@ -201,11 +208,8 @@ def replay(
 
         result = replay_schedule(case, variant or names[0], schedule, _parse_params(param))
     except RacekitError as exc:
-        raise _fail(_message(exc)) from None
+        raise _fail(_message(exc, lang.value if lang else "en")) from None
     replayed = result.variants[0]
-    if replayed.reason and "schedule" in replayed.reason:
-        detail = replayed.samples[0] if replayed.samples else ""
-        raise _fail(f"error: {replayed.reason.removeprefix('error: ')}: {detail}".rstrip(": "))
     _emit(result, {"format": (format.value if format else "text"), "lang": (lang.value if lang else "en"),
                    "verbose": False}, None)
     # 1 when the replayed interleaving fails (what one usually replays), 0 when it passes.

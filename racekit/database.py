@@ -154,7 +154,7 @@ class Database:
 def fingerprint(variant: Variant) -> str:
     """What a schedule depends on: the code every thread runs, in order, its inputs,
     and what a schedule's choices mean (the scheduler's format)."""
-    from racekit.runtime.controlled import SCHEDULE_FORMAT
+    from racekit.runtime.controlled.schedule import SCHEDULE_FORMAT
 
     parts = [f"format {SCHEDULE_FORMAT}", variant.id, repr(sorted(variant.params.items(), key=lambda kv: kv[0]))]
     parts += [variant.setup.text if variant.setup else ""]

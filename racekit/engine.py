@@ -18,13 +18,13 @@ from racekit import __version__
 from racekit.analysis.grading import grade
 from racekit.analysis.results import CaseResult, RunResult
 from racekit.case.model import START_METHODS, Case, Variant
-from racekit.errors import UsageError
+from racekit.errors import ScheduleError, UsageError
 from racekit.options import DEFAULT_MODE, INSTRUMENTED_MODES, MODES, STRATEGIES, ModeSpec, RunOptions
 from racekit.runtime.forcing import interpreter_info, mode_facts
 from racekit import database, interrupts
 from racekit.database import Database
 from racekit.runtime.pool import Job, Pool
-from racekit.records import Note, PlanQueue, Status, Trial, TrialPlan
+from racekit.records import Note, PlanQueue, Status, StopReason, Trial, TrialPlan
 from racekit.runtime.startmethod import effective_start_method
 
 MAX_RUNS = 10_000_000  # as a case file's `runs` allows
@@ -147,7 +147,7 @@ def plan(cases: list[Case], options: RunOptions) -> list[Planned]:
 
 def replay_schedule(case: Case, variant_name: str, schedule: str, params: dict[str, Any] | None = None) -> RunResult:
     """One controlled trial of a variant that follows ``schedule`` exactly."""
-    from racekit.runtime.controlled import decode_schedule
+    from racekit.runtime.controlled.schedule import decode_schedule
 
     try:
         decode_schedule(schedule)
@@ -158,7 +158,11 @@ def replay_schedule(case: Case, variant_name: str, schedule: str, params: dict[s
     planned = plan([case], options)
     one = planned[0]
     jobs_plan = [TrialPlan(0, one.seed, schedule=schedule)]
-    return run([case], options, planned=planned, plans={0: jobs_plan})
+    result = run([case], options, planned=planned, plans={0: jobs_plan})
+    why = result.variants[0].why if result.variants else None
+    if why and why.get("kind") in ScheduleError.MISFITS:
+        raise ScheduleError(why)
+    return result
 
 
 def _plans(p: Planned, options: RunOptions, db: Database | None = None) -> PlanQueue:
@@ -186,7 +190,7 @@ def _drop_stale(job: Job, variant: Variant, db: Database, saved: dict[int, str |
         schedule = saved.get(trial.index)
         if schedule:
             db.forget(variant, schedule)
-        db.warnings.append(Note.of("db_stale", variant=variant.id, detail=trial.detail))
+        db.warnings.append(Note.of("db_stale", variant=variant.id, **{f"why.{k}": v for k, v in (trial.why or {}).items()}))
 
 
 def _went_wrong(job: Job) -> bool:
@@ -199,7 +203,7 @@ def _baseline_jobs(planned: list[Planned], pool: Pool, roots: tuple[str, ...],
                    sys_path: tuple[str, ...]) -> dict[str, Job]:
     """One serial baseline per thread variant, whatever modes it runs under:
     each thread runs to its end (or until it blocks), in each order."""
-    from racekit.runtime.controlled import serial_orders
+    from racekit.runtime.controlled.strategies.serial import serial_orders
 
     jobs: dict[str, Job] = {}
     for p in planned:
@@ -286,7 +290,7 @@ def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | Non
         if db is not None:
             _drop_stale(job, p.variant, db, saved[job.key])
         planned_runs = len(p.indices())
-        stop = job.stop_reason or ("interrupted" if interrupted and len(job.trials) < planned_runs else None)
+        stop = job.stop_reason or (StopReason.INTERRUPTED if interrupted and len(job.trials) < planned_runs else None)
         result = grade(p.variant, p.mode, job.trials, p.seed, planned_runs, stop, job.failure, p.trial_range(),
                        shard=p.shard, total_runs=p.runs, search=job.search,
                        overrides={k: v for k, v in options.params.items() if k in p.variant.params},

@@ -39,3 +39,15 @@ class CaseError(RacekitError, ValueError):
     def __init__(self, problems: list[Problem]):
         self.problems = sorted(set(problems))
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class ScheduleError(RacekitError):
+    """A replayed schedule that does not fit the case (other code, other
+    ``--param`` values, another number of threads). ``why`` holds the facts;
+    the report words them."""
+
+    MISFITS = frozenset({"mismatch", "schedule_threads", "schedule_choices", "not_a_schedule"})
+
+    def __init__(self, why: dict):
+        self.why = why
+        super().__init__(f"the schedule does not fit this case ({why.get('kind')})")

@@ -55,6 +55,28 @@ class Note:
         return cls.of(str(data["code"]), **{k: v for k, v in data.items() if k != "code"})
 
 
+class StopReason(str, Enum):
+    """Why a variant's remaining trials were not run (the JSON's ``stopped``;
+    the report words each)."""
+
+    DEADLOCK = "deadlock"  # a real-thread deadlock: every later run would wait out its timeout too
+    BLOCKED = "blocked outside the scheduler"  # every run would block where the scheduler cannot see
+    FIRST_FAILURE = "first failure found"  # --fail-fast
+    INTERRUPTED = "interrupted"  # Ctrl-C, SIGTERM or SIGHUP
+
+
+@dataclass(frozen=True)
+class PendingOp:
+    """A thread's announced next operation, as the controlled scheduler holds it:
+    what a strategy (or a partial-order reduction) needs to know about it."""
+
+    thread: int
+    kind: str  # read, write, acquire, get, join, sleep, … (the Op kinds, plus the waits)
+    what: str  # the label of the object or location, as the trace shows it
+    location: tuple[int, str] | None = None  # (id of object, attribute/key) for reads and writes
+    sync: int | None = None  # id of the synchronisation object
+
+
 class Status(str, Enum):
     """How a trial ended."""
 
@@ -85,7 +107,8 @@ class Trial:
     warnings: list[Note] = field(default_factory=list)  # e.g. another tracer was displaced
     # From an access log (yield and controlled modes):
     lost: int | None = None  # exact lost updates
-    race: str | None = None  # the first data race, described
+    race: dict[str, Any] | None = None  # the first data race: who accessed what, where (facts)
+    why: dict[str, Any] | None = None  # why it ended so (deadlock: who waits for what; a budget; a misfit)
     schedule: str | None = None  # controlled: the replayable schedule (shrunk, for the first failure)
     preemptions: int | None = None
     shrunk_from: int | None = None  # preemptions of the failing schedule before shrinking

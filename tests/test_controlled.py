@@ -16,8 +16,8 @@ from conftest import CASES, TEST_CASES, racekit
 from racekit.analysis.results import Verdict
 from racekit.case.loader import load_case
 from racekit.engine import RunOptions, replay_schedule, run
-from racekit.runtime.controlled import decode_schedule, encode_schedule
-from racekit.runtime.explore import explore
+from racekit.runtime.controlled.schedule import decode_schedule, encode_schedule
+from racekit.runtime.controlled.search import explore
 from racekit.options import ModeSpec
 from racekit.runtime.programs import compile_program
 
@@ -136,8 +136,9 @@ def test_the_deadlock_case_is_found_as_a_deadlock_in_under_a_second():
     assert time.monotonic() - started < 1 + 1.5  # the verdict in < 1 s, plus one worker's start-up
     assert v.verdict is Verdict.DEADLOCK and v.ok
     assert v.story["kind"] == "deadlock"
-    assert "alice_to_bob waits to acquire b.lock" in v.samples[0]
-    assert "a.lock is held by alice_to_bob" in v.samples[0]
+    assert {"thread": "alice_to_bob", "kind": "acquire", "what": "b.lock"} in v.why["waiting"]
+    assert {"what": "a.lock", "by": "alice_to_bob"} in v.why["held"]
+    assert v.story["blocked"] == v.why
     assert v.lock_cycles == (("a.lock", "b.lock"),)
     fixed = controlled(CASES / "deadlock.yaml", "global_order", strategy="exhaustive")["global_order"]
     assert fixed.verdict is Verdict.NO_RACE and fixed.search["complete"] and not fixed.lock_cycles
@@ -215,7 +216,7 @@ def test_a_recorded_schedule_replays_on_this_interpreter():
 def test_replay_rejects_a_schedule_for_another_case():
     proc = racekit("replay", "cases/balance.yaml", "-V", "unlocked", "-s", "3:abc")
     assert proc.returncode == 2
-    assert "error: the schedule does not fit this case: the schedule is for 3 threads; this case starts 2" in proc.stderr
+    assert "error: the schedule does not fit this case. The schedule is for 3 threads; this case starts 2." in proc.stderr
     proc = racekit("replay", "cases/balance.yaml", "-V", "unlocked", "-s", "nonsense")
     assert proc.returncode == 2 and "not a racekit schedule" in proc.stderr
 

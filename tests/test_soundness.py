@@ -22,9 +22,9 @@ from racekit.case.loader import load_case
 from racekit.engine import RunOptions, run
 from racekit.errors import CaseError
 from racekit.case.loader import parse_case
-from racekit.runtime.control_trial import execute
-from racekit.runtime.controlled import RandomStrategy
-from racekit.runtime.explore import explore
+from racekit.runtime.controlled.run import execute
+from racekit.runtime.controlled.strategies.random import RandomStrategy
+from racekit.runtime.controlled.search import explore
 from racekit.options import ModeSpec
 from racekit.runtime.programs import compile_program
 
@@ -198,7 +198,7 @@ def test_a_run_past_its_budget_is_inconclusive_never_a_failure():
     program = compile_program(load_case(SOUNDNESS / "long_locked.yaml").variants[0].with_params({"iterations": 300}),
                               ModeSpec("controlled", step_limit=500))
     trial, _ = execute(program, 0, 1, RandomStrategy(1))
-    assert trial.status.value == "inconclusive" and "budget of 500 scheduling steps" in trial.detail
+    assert trial.status.value == "inconclusive" and trial.why["kind"] == "step_budget" and trial.why["steps"] == 500
 
 
 # -- 6. interpreter state does not leak between cases ------------------------------------
@@ -322,7 +322,7 @@ def test_pct_learns_the_run_length():
     variant = load_case(CASES / "balance.yaml").variant("unlocked").with_params({"iterations": 200})
     program = compile_program(variant, ModeSpec("controlled", strategy="pct", depth=2))
     program.run(0, 1)
-    assert program.__dict__["run_length"] >= 800  # two threads, 200 read-write pairs each
+    assert program.controlled.run_length >= 800  # two threads, 200 read-write pairs each
 
 
 # -- 11 and 12. code the scheduler cannot see -----------------------------------------------

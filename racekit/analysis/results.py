@@ -105,7 +105,8 @@ class VariantResult:
     schedule_preemptions: int | None = None
     shrunk_from: int | None = None
     data_races: int = 0  # trials with a data race
-    race_example: str | None = None
+    race_example: dict[str, Any] | None = None  # the first data race's facts (who, what kind, which lines)
+    why: dict[str, Any] | None = None  # why the first trial that went wrong ended so (who waits for what…)
     lock_cycles: tuple[tuple[str, ...], ...] = ()  # lock-order inversions seen in any trial
     search: dict[str, Any] | None = None  # an exhaustive search's summary
     timing: dict[str, dict[str, float]] | None = None  # kind timing: median seconds per work and way
@@ -170,6 +171,7 @@ class VariantResult:
             "schedule_preemptions": self.schedule_preemptions,
             "data_races": self.data_races,
             "race_example": self.race_example,
+            "why": self.why,
             "lock_cycles": [list(c) for c in self.lock_cycles],
             "search": self.search,
             "timing": self.timing,

@@ -52,6 +52,8 @@ VARIANT = {
         "samples": {"type": "array", "maxItems": 100, "items": _TEXT},
         "warnings": {"type": "array", "maxItems": 100, "items": _TEXT},
         "notes": NOTES,
+        "why": {"type": ["object", "null"]},
+        "race_example": {"type": ["object", "null"]},
         "lost_update_histogram": {"type": ["object", "null"], "additionalProperties": _COUNT},
         "data_races": _COUNT,
         "witnesses": _COUNT,

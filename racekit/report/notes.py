@@ -8,6 +8,8 @@ racekit, merged here) is shown as its code and fields, never dropped.
 from __future__ import annotations
 
 from racekit.records import Note
+from racekit.report.messages import message
+from racekit.report.sentences import why_lines
 
 NOTES: dict[str, dict[str, str]] = {
     "en": {
@@ -53,7 +55,12 @@ NOTES: dict[str, dict[str, str]] = {
 def say_note(note: Note, lang: str) -> str:
     table = NOTES.get(lang, NOTES["en"])
     template = table.get(note.code) or NOTES["en"].get(note.code)
-    fields = dict(note.fields)
+    fields = {name: value for name, value in note.fields if not name.startswith("why.")}
+    why = {name[4:]: value for name, value in note.fields if name.startswith("why.")}
+    if why:  # a trial's why, carried in the note: worded like everywhere else
+        fields["detail"] = " ".join(why_lines(why, lambda key, **f: message(lang, key, **f))).rstrip("。.")
+    elif note.code == "db_stale":
+        fields.setdefault("detail", "?")
     if template is None:
         return note.code + "".join(f"; {name}={value}" for name, value in note.fields)
     try:

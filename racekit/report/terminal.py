@@ -21,7 +21,9 @@ from racekit.analysis.results import CaseResult, Grade, RunResult, VariantResult
 from racekit.records import Note
 from racekit.report.messages import MESSAGES, message
 from racekit.report.notes import say_note
+from racekit.report.sentences import holds_locks, shown_outcome, operation, race_pair, search_sentences, story_sentences, why_lines
 from racekit.report.visible import made_visible
+from racekit.report.wrapping import wrap
 
 MAX_ROWS = 8
 BAR_WIDTH = 24
@@ -46,6 +48,16 @@ class TerminalReport:
         self._noted: set[Note] = set()  # notes already printed for the current case: said once
         self.gil_enabled = True  # of the interpreter that ran the trials (header, render)
 
+    def say(self, text: str, indent: int, style: str = "") -> None:
+        """Prose, indented; Chinese broken between characters, not only at spaces."""
+        if self.lang == "zh":
+            width = max(self.console.width - indent, 20)
+            text = wrap(text, width)
+            self.console.print(Padding(Text(text, style=style, no_wrap=True, overflow="fold"), (0, 0, 0, indent),
+                                       expand=False))
+        else:
+            self.console.print(Padding(Text(text, style=style), (0, 0, 0, indent), expand=False))
+
     def t(self, key: str, **fields: object) -> str:
         if fields.get("outcome") == "the outcome":
             fields["outcome"] = message(self.lang, "the_outcome")
@@ -62,8 +74,7 @@ class TerminalReport:
         self.console.print(self.t("header", version=__version__, python=py, seed=seed, workers=workers,
                                   plural="" if workers == 1 else "s"), style="dim", highlight=False)
         for mode in modes:
-            self.console.print(self.t("mode_line", mode=mode, help=self.t("help_" + mode), detail=switch_detail[mode]),
-                               style="dim", highlight=False)
+            self.say(self.t("mode_line", mode=mode, help=self.t("help_" + mode), detail=switch_detail[mode]), 0, "dim")
         if not python.get("gil_enabled", True):
             self.console.print(self.t("free_threaded"), style="yellow", highlight=False)
         if not python.get("tested", True):
@@ -85,13 +96,13 @@ class TerminalReport:
         modes = list(dict.fromkeys(v.mode for v in case.variants))
         self._noted = set()
         if len(modes) > 1:
-            self.console.print(Padding(Text(self.t("compare_title", case=case.name)), (0, 0, 0, 2), expand=False))
+            self.say(self.t("compare_title", case=case.name), 2)
             self.console.print(Padding(self._comparison(case, modes), (0, 0, 1, 2), expand=False))
         for variant in case.variants:
             self.variant(variant, show_mode=len(modes) > 1)
         summary = self._case_summary(case)
         if summary:
-            self.console.print(Padding(Text(summary), (0, 0, 0, 2), expand=False))
+            self.say(summary, 2)
         notes = case.text("notes", self.lang).strip()
         if notes and self.verbose:
             self.console.print(Padding(Markdown(notes), (0, 0, 0, 2), expand=False))
@@ -133,13 +144,12 @@ class TerminalReport:
         verdict.append(f"  {self.t('found_by', mode=v.mode, runs=v.runs, runs_s='' if v.runs == 1 else 's')}", style="dim")
         self.console.print(verdict)
         for sentence in self.sentences(v):
-            self.console.print(Padding(Text(sentence), (0, 0, 0, 4), expand=False))
+            self.say(sentence, 4)
         for warning in v.warnings:
             if warning in self._noted:
                 continue
             self._noted.add(warning)
-            self.console.print(Padding(Text(self.t("warning", text=say_note(warning, self.lang)), style="yellow"), (0, 0, 0, 4),
-                                       expand=False))
+            self.say(self.t("warning", text=say_note(warning, self.lang)), 4, "yellow")
         self._printed(v)
         if v.trace or v.story:
             self._explanation(v)
@@ -162,7 +172,7 @@ class TerminalReport:
         total = max(v.runs, 1)
         for row in shown:
             style = _GRADE_STYLE[row.grade]
-            table.add_row(Text(row.outcome), str(row.count), f"{100 * row.count / total:.1f}%",
+            table.add_row(Text(shown_outcome(row.outcome, self.t)), str(row.count), f"{100 * row.count / total:.1f}%",
                           Text(self.t("grade_" + row.grade.value), style=style), Text(bar(row.count / total), style=style))
         if rest:
             count = sum(r.count for r in rest)
@@ -193,7 +203,7 @@ class TerminalReport:
                                   max_were="was" if lost.max == 1 else "were", typical=_n(round(lost.median_of_wrong))))
             elif wrong_rows:
                 top = wrong_rows[0]
-                out.append(self.t("race_plain", wrong=v.wrong, runs=v.runs, top=top.outcome, top_count=top.count,
+                out.append(self.t("race_plain", wrong=v.wrong, runs=v.runs, top=shown_outcome(top.outcome, self.t), top_count=top.count,
                                   top_s="" if top.count == 1 else "s"))
         elif v.verdict is Verdict.NO_RACE and v.runs:
             if v.expect_text.startswith("= 'error: "):
@@ -207,7 +217,7 @@ class TerminalReport:
             deadlocks = sum(r.count for r in v.rows if r.grade is Grade.DEADLOCK)
             livelocks = sum(r.count for r in v.rows if r.grade is Grade.LIVELOCK)
             if deadlocks:
-                locks = any("is held by" in s for s in v.samples) or "is held by" in str((v.story or {}).get("detail"))
+                locks = holds_locks(v.why) or holds_locks((v.story or {}).get("blocked"))
                 out.append(self.t("deadlock_controlled", count=deadlocks, runs=v.runs,
                                   how=self.t("deadlock_how_locks" if locks else "deadlock_how_other")))
             if livelocks:
@@ -248,10 +258,10 @@ class TerminalReport:
             out.append(self.t("lost_exact", max=_n(lost.max), s="" if lost.max == 1 else "s", total=_n(lost.total)))
         if v.data_races and v.race_example and v.verdict is not Verdict.RACE:  # a race shown needs no hedging
             if v.harmless_races:
-                out.append(self.t("races_harmless", count=v.data_races, runs=v.runs, example=v.race_example,
+                out.append(self.t("races_harmless", count=v.data_races, runs=v.runs, example=race_pair(v.race_example, self.t),
                                   harmless=v.harmless_races))
             else:
-                out.append(self.t("races_seen", count=v.data_races, runs=v.runs, example=v.race_example))
+                out.append(self.t("races_seen", count=v.data_races, runs=v.runs, example=race_pair(v.race_example, self.t)))
         for cycle in v.lock_cycles[:3]:
             out.append(self.t("lock_cycle", cycle=" → ".join([*cycle, cycle[0]])))
         if v.search:
@@ -300,14 +310,15 @@ class TerminalReport:
             marks = [self.t("legend_" + mark) for mark in ("preempted", "lost", "stale")
                      if any(row.get(mark) for row in v.trace)]
             legend = ("; " if self.lang != "zh" else "；") + ("，" if self.lang == "zh" else ", ").join(marks) if marks else ""
-            self.console.print(Padding(Text(self.t("trace_title", preemptions=preemptions, legend=legend,
-                                                   s="" if preemptions == 1 else "s")), (0, 0, 0, 4), expand=False))
+            self.say(self.t("trace_title", preemptions=preemptions, legend=legend, s="" if preemptions == 1 else "s"), 4)
             order = (v.story or {}).get("threads")
             self.console.print(Padding(trace_table(v.trace, self.t, order), (0, 0, 0, 6), expand=False))
         for sentence in story_sentences(v.story, self.t):
-            self.console.print(Padding(Text(sentence), (0, 0, 0, 4), expand=False))
-        if v.story and v.story.get("kind") == "deadlock" and v.samples:
-            self.console.print(Padding(Text(v.samples[0], style="dim"), (0, 0, 0, 6), expand=False))
+            self.say(sentence, 4)
+        if v.story and v.story.get("kind") in ("deadlock", "livelock"):
+            lines = why_lines(v.story.get("blocked"), self.t)
+            if lines:
+                self.say("\n".join(lines), 6, "dim")
         if v.schedule:
             shrunk = self.t("shrunk", count=v.shrunk_from) if v.shrunk_from and v.shrunk_from > preemptions else ""
             command = replay_command(v)
@@ -321,20 +332,23 @@ class TerminalReport:
         if not lines:
             return
         if not self.verbose:
-            self.console.print(Padding(Text(self.t("printed_hint", lines=len(lines), s="" if len(lines) == 1 else "s"),
-                                            style="dim"), (0, 0, 0, 4), expand=False))
+            self.say(self.t("printed_hint", lines=len(lines), s="" if len(lines) == 1 else "s"), 4, "dim")
             return
-        self.console.print(Padding(Text(self.t("printed_title")), (0, 0, 0, 4), expand=False))
-        self.console.print(Padding(Text("\n".join(lines[-20:]), style="dim"), (0, 0, 0, 6), expand=False))
+        self.say(self.t("printed_title"), 4)
+        self.say("\n".join(lines[-20:]), 6, "dim")
 
     def _samples(self, v: VariantResult) -> None:
+        story_kind = (v.story or {}).get("kind")
+        lines = why_lines(v.why, self.t) if story_kind not in ("deadlock", "livelock") else []
+        if lines:
+            self.say("\n".join(lines), 6, "dim")
         for sample in v.samples[: 1 if not self.verbose else None]:
             if sample.strip() == (v.reason or "").strip():
                 continue  # the verdict's sentence has just said it
             lines = sample.strip().splitlines()
             if len(lines) > 24 and not self.verbose:
                 lines = lines[:22] + ["…"]
-            self.console.print(Padding(Text("\n".join(lines), style="dim"), (0, 0, 0, 6), expand=False))
+            self.say("\n".join(lines), 6, "dim")
 
     def _comparison(self, case: CaseResult, modes: list[str]) -> Table:
         table = Table(box=None, padding=(0, 3, 0, 0), pad_edge=False, show_edge=False, header_style="bold")
@@ -397,60 +411,12 @@ def trace_table(rows: Iterable[dict], t, order: list[str] | None = None) -> Tabl
             table.add_row("", "", Text(note, style="dim"), *[""] * (len(threads) - 1))
             continue
         cells: list[Text | str] = [""] * len(threads)
-        text = _operation(row)
+        text = operation(row, t)
         style = "red" if row.get("lost") else "bold red" if row.get("stale") else "yellow" if row.get("preempted") else ""
         marker = "✗ " if row.get("lost") else "! " if row.get("stale") else "⇢ " if row.get("preempted") else ""
         cells[threads.index(row["thread"])] = Text(marker + text, style=style)
         table.add_row(str(row["step"]), str(row["line"] or ""), *cells)
     return table
-
-
-def _operation(row: dict) -> str:
-    kind, what, value = row["kind"], row["what"], row.get("value", "")
-    if kind == "read":
-        return f"read {what} → {value}"
-    if kind == "write":
-        return f"write {what} ← {value}"
-    return f"{kind} {what}" + (f" ({value})" if value else "")
-
-
-def story_sentences(story: dict | None, t) -> list[str]:
-    if not story:
-        return []
-    kind = story.get("kind")
-    out = [t("story_reversed", **story["reversed"])] if story.get("reversed") else []
-    if kind == "lost update":
-        n = story["overwrites"]
-        out += [t("story_lost", **{**story, "s": "" if n == 1 else "s", "were": "was" if n == 1 else "were"}),
-                t("story_lost_fix")]
-    elif kind == "deadlock":
-        out.append(t("story_deadlock_fix") if "is held by" in str(story.get("detail")) else t("story_deadlock_other"))
-    elif kind == "livelock":
-        out.append(t("story_livelock"))
-    elif kind == "data race":
-        if not story.get("right", True):
-            out += [t("story_race", **story), t("story_race_wrong", outcome=story.get("outcome", "?"))]
-        else:
-            out += [t("story_race", **story),
-                    t("story_race_fix") if story.get("reversal") == "harmless" else t("story_race_untried")]
-    elif kind == "wrong outcome":
-        n = story.get("preemptions") or 0
-        out.append(t("story_wrong", outcome=story["outcome"], preemptions=n, s="" if n == 1 else "s"))
-    return out
-
-
-def search_sentences(search: dict, t) -> list[str]:
-    bound = search.get("bound")
-    bound_text = t("search_bound", bound=bound, s="" if bound == 1 else "s") if bound is not None and not search.get(
-        "complete") else ""
-    out = [t("search_complete", schedules=search["schedules"], bound=bound_text) if search.get("complete")
-           else t("search_partial", schedules=search["schedules"], bound=bound_text, stopped=search.get("stopped") or "")]
-    first = search.get("first_wrong_preemptions")
-    if first is None:
-        first = search.get("first_failure_preemptions")
-    if first is not None:
-        out.append(t("search_first", count=first, s="" if first == 1 else "s"))
-    return out
 
 
 def _not_run(v: VariantResult) -> bool:

@@ -24,7 +24,7 @@ import types
 from typing import Any
 
 from racekit.records import Op
-from racekit.runtime.controlled import Controller, short_value
+from racekit.runtime.controlled.controller import Controller, short_value
 
 
 class PlainHooks:
@@ -88,7 +88,7 @@ class Labels:
                        if not k.startswith("_") and not isinstance(v, (types.ModuleType, types.FunctionType, type))
                        and not isinstance(v, (int, float, str, bool, type(None)))}
         self._numbers: dict[int, int] = {}
-        from racekit.runtime.shims import _Sync
+        from racekit.runtime.controlled.standins import _Sync
 
         for name, value in namespace.items():
             if isinstance(value, _Sync) and not name.startswith("_"):
@@ -126,9 +126,9 @@ class ControlledHooks(PlainHooks):
     def _mine(self) -> bool:
         return getattr(self._local, "index", None) is not None
 
-    def _step(self, what: str) -> None:
+    def _step(self, kind: str, what: str, location: tuple[int, str] | None = None) -> None:
         """The decision before an operation on shared state."""
-        self.ctl.point(what)
+        self.ctl.point(kind, what, location=location)
 
     def _read_object(self, value: Any) -> Any:
         """A read returned ``value``: if it is a shared container, the operation
@@ -152,7 +152,7 @@ class ControlledHooks(PlainHooks):
                 current._name(self.labels.attribute(obj, attr))
             return current
         what = self.labels.attribute(obj, attr)
-        self._step(f"read {what}")
+        self._step("read", what, (id(obj), attr))
         value = getattr(obj, attr)
         self.ctl.record("read", what, location=(id(obj), attr), value=short_value(value), line=line)
         return self._read_object(value)
@@ -162,7 +162,7 @@ class ControlledHooks(PlainHooks):
             setattr(obj, attr, value)
             return
         what = self.labels.attribute(obj, attr)
-        self._step(f"write {what}")
+        self._step("write", what, (id(obj), attr))
         setattr(obj, attr, value)
         self.ctl.record("write", what, location=(id(obj), attr), value=short_value(value), line=line, update=update)
 
@@ -171,7 +171,7 @@ class ControlledHooks(PlainHooks):
             delattr(obj, attr)
             return
         what = self.labels.attribute(obj, attr)
-        self._step(f"delete {what}")
+        self._step("delete", what, (id(obj), attr))
         delattr(obj, attr)
         self.ctl.record("write", what, location=(id(obj), attr), value="<deleted>", line=line)
 
@@ -184,7 +184,7 @@ class ControlledHooks(PlainHooks):
             return method(*args, **kwargs)
         what = f"{self.labels.of(obj)}.{name}()"
         if not (name in READ_ONLY_METHODS and self._fresh(obj)):
-            self._step(f"call {what}")
+            self._step("call", what, (id(obj), "*"))
         result = method(*args, **kwargs)
         kind = "read" if name in READ_ONLY_METHODS else "call"
         self.ctl.record(kind, what, location=(id(obj), "*"), value=short_value(result) if result is not None else "",
@@ -212,7 +212,7 @@ class ControlledHooks(PlainHooks):
         if self._fresh(obj):
             return  # just read from a shared location, in this very step
         what = self.labels.of(obj)
-        self._step(f"read {what}")
+        self._step("read", what, (id(obj), "*"))
         self.ctl.record("read", what, location=(id(obj), "*"), value=_contents(obj), line=line)
 
     def iterate(self, obj: Any, line: int) -> Any:
@@ -226,7 +226,7 @@ class ControlledHooks(PlainHooks):
         iterator = iter(obj)
         what = self.labels.of(obj)
         while True:
-            self._step(f"read {what}")
+            self._step("read", what, (id(obj), "*"))
             try:
                 item = next(iterator)
             except StopIteration:
@@ -250,7 +250,7 @@ class ControlledHooks(PlainHooks):
         if not self._mine():
             return obj[key]
         what = self.labels.item(obj, key)
-        self._step(f"read {what}")
+        self._step("read", what, (id(obj), _key(key)))
         value = obj[key]
         self.ctl.record("read", what, location=(id(obj), _key(key)), value=short_value(value), line=line)
         return self._read_object(value)
@@ -260,7 +260,7 @@ class ControlledHooks(PlainHooks):
             obj[key] = value
             return
         what = self.labels.item(obj, key)
-        self._step(f"write {what}")
+        self._step("write", what, (id(obj), _key(key)))
         obj[key] = value
         self.ctl.record("write", what, location=(id(obj), _key(key)), value=short_value(value), line=line,
                         update=update)
@@ -270,14 +270,14 @@ class ControlledHooks(PlainHooks):
             del obj[key]
             return
         what = self.labels.item(obj, key)
-        self._step(f"delete {what}")
+        self._step("delete", what, (id(obj), _key(key)))
         del obj[key]
         self.ctl.record("write", what, location=(id(obj), _key(key)), value="<deleted>", line=line)
 
     def gget(self, name: str, line: int) -> Any:
         if not self._mine():
             return super().gget(name, line)
-        self._step(f"read {name}")
+        self._step("read", name, (id(self.ns), name))
         value = super().gget(name, line)
         self.ctl.record("read", name, location=(id(self.ns), name), value=short_value(value), line=line)
         return self._read_object(value)
@@ -286,7 +286,7 @@ class ControlledHooks(PlainHooks):
         if not self._mine():
             self.ns[name] = value
             return
-        self._step(f"write {name}")
+        self._step("write", name, (id(self.ns), name))
         self.ns[name] = value
         self.ctl.record("write", name, location=(id(self.ns), name), value=short_value(value), line=line,
                         update=update)
@@ -322,7 +322,7 @@ def _contents(obj: Any) -> str:
 
 
 def _is_data(value: Any) -> bool:
-    from racekit.runtime.shims import _Sync
+    from racekit.runtime.controlled.standins import _Sync
 
     return not isinstance(value, (_Sync, types.FunctionType, types.MethodType, types.BuiltinFunctionType, type,
                                   types.ModuleType))

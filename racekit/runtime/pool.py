@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from racekit.case.model import Variant
 from racekit.runtime.channel import ChannelError, Channel, channel_pair
 from racekit.options import ModeSpec
-from racekit.records import PlanQueue, Status, Trial, TrialPlan
+from racekit.records import PlanQueue, Status, StopReason, Trial, TrialPlan
 from racekit.errors import RacekitError
 from racekit.runtime import clock
 from racekit.runtime.protocol import BEAT, HARD_STOP_GRACE, MARKER
@@ -57,7 +57,7 @@ class Job:
     roots: tuple[str, ...] = ()  # folders whose code the forcing modes instrument
     sys_path: tuple[str, ...] = ()  # the parent's import path, added to the worker's
     trials: list[Trial] = field(default_factory=list)
-    stop_reason: str | None = None  # why remaining trials were not run
+    stop_reason: StopReason | None = None  # why remaining trials were not run
     failure: str | None = None  # the variant could not even be compiled in a worker
     search: dict | None = None  # an exhaustive search's summary
 
@@ -349,11 +349,11 @@ class Pool:
                 self._record(job, trial, on_trial)
                 if trial.status is Status.DEADLOCK and job.mode.name != "controlled":
                     worker.retiring = True  # it exits: its stuck threads cannot be stopped
-                    self._stop(job, "deadlock")
+                    self._stop(job, StopReason.DEADLOCK)
                 elif trial.status is Status.INCONCLUSIVE and "blocked" in trial.outcome:
-                    self._stop(job, "blocked outside the scheduler")  # every other run would block there too
+                    self._stop(job, StopReason.BLOCKED)  # every other run would block there too
                 elif stop_on_failure and not trial.matches:
-                    self._stop(job, "first failure found")
+                    self._stop(job, StopReason.FIRST_FAILURE)
         elif kind == "explained":
             key, index, fields = message[1], message[2], message[3] or {}
             worker.awaiting = max(0, worker.awaiting - 1)
@@ -383,7 +383,7 @@ class Pool:
         if on_trial is not None:
             on_trial(job, trial)
 
-    def _stop(self, job: Job, reason: str) -> None:
+    def _stop(self, job: Job, reason: StopReason) -> None:
         if job.stop_reason:
             return
         job.stop_reason = reason
@@ -408,7 +408,7 @@ class Pool:
                 # letting the worker's own timeout check run (it held the GIL).
                 detail = f"did not finish within the {job.variant.timeout:g} s timeout (the worker was stopped):\n{dump}"
                 self._record(job, Trial(plan.index, plan.seed, Status.DEADLOCK, "deadlock", detail=detail.rstrip()), on_trial)
-                self._stop(job, "deadlock")
+                self._stop(job, StopReason.DEADLOCK)
             elif worker.garbled:
                 detail = (f"the worker process sent racekit {worker.garbled} during this trial: did the case write "
                           f"into a file descriptor it did not open?\n{dump}").rstrip()

@@ -19,6 +19,7 @@ from typing import Any, Callable
 from racekit.case.model import Variant
 from racekit.records import Status, Trial
 from racekit.runtime import clock, modes
+from racekit.runtime.controlled.state import ControlledState
 from racekit.runtime.forcing import Forcing
 from racekit.runtime.judging import OUTPUT_TAIL, CaseFailure, Prepared, _stacks, case_error, format_exception, judged
 
@@ -28,6 +29,7 @@ class Program:
     def __init__(self, variant: Variant, forcing: Forcing):
         self.variant = variant
         self.forcing = forcing
+        self.controlled = ControlledState()  # what its controlled trials learn across trials
 
     def prepare(self, seed: int, modules: dict[str, Any] | None = None) -> Prepared:
         """Build one trial's shared state; raise CaseFailure if the case fails.

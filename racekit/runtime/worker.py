@@ -128,9 +128,9 @@ def serve(conn: Channel, dump: Any, marker: mmap.mmap) -> None:
         if not unsent:
             oldest = time.monotonic()
         unsent.append((key, trial))
-        if "pending_shrink" in program.__dict__:
+        if program.controlled.pending_shrink is not None:
             # Report the failure now; shrink its schedule after.
-            from racekit.runtime.control_trial import finish_shrink
+            from racekit.runtime.controlled.run import finish_shrink
 
             flush()
             MARKER.pack_into(marker, 0, key, plan.index)
@@ -155,7 +155,7 @@ def _budget(program: Any) -> float:
 
 def _search(conn: Channel, key: int, program: Any, plan: Any, watchdog: Watchdog) -> None:
     """An exhaustive search, run here from start to end; its trials stream back in batches."""
-    from racekit.runtime.explore import explore
+    from racekit.runtime.controlled.search import explore
 
     spec = program.forcing.spec
     batch: list[tuple[int, Any]] = []
@@ -171,11 +171,7 @@ def _search(conn: Channel, key: int, program: Any, plan: Any, watchdog: Watchdog
                       iterate=True, stop_on_failure=plan.stop_on_failure, each_run=lambda: watchdog.cover(budget))
     if batch:
         conn.send(("trials", list(batch)))
-    conn.send(("searched", key, {"schedules": summary.schedules, "runs": summary.runs,
-                                 "complete": summary.complete, "bound": summary.bound,
-                                 "stopped": summary.stopped,
-                                 "first_failure_preemptions": summary.first_failure_preemptions,
-                                 "first_wrong_preemptions": summary.first_wrong_preemptions}))
+    conn.send(("searched", key, summary.as_facts()))
 
 
 def main(argv: list[str]) -> None:

@@ -1,5 +1,5 @@
 """``controlled`` mode: one thread at a time; a strategy picks who moves at each
-visible operation (:mod:`racekit.runtime.control_trial`)."""
+visible operation (:mod:`racekit.runtime.controlled.run`)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ class ControlledMode:
         return Forcing(spec, scope)  # the scheduler, not a tracer, decides every switch
 
     def run_trial(self, program: Program, index: int, seed: int, schedule: str | None, serial: bool) -> Trial:
-        from racekit.runtime.control_trial import run_controlled
+        from racekit.runtime.controlled.run import run_controlled
 
         return run_controlled(program, index, seed, schedule, serial=serial)
 

@@ -20,7 +20,7 @@ import time as _time
 import types
 from typing import Any, Callable
 
-from racekit.runtime.controlled import Controller, short_value
+from racekit.runtime.controlled.controller import Controller, short_value
 
 
 class _Sync:
@@ -46,7 +46,7 @@ class _Sync:
     def _point(self, action: str, enabled: Callable[[], bool] | None = None, timeout: Any = None) -> bool:
         if enabled is not None and timeout is not None and timeout >= 0:
             enabled.has_timeout = True  # type: ignore[attr-defined]
-        return self._ctl.point(f"{action} {self._label}", enabled)
+        return self._ctl.point(action, self._label, enabled, sync=id(self))
 
     def _record(self, kind: str, value: str = "") -> None:
         self._ctl.record(kind, self._label, value=value, sync=id(self))
@@ -77,11 +77,11 @@ class Lock(_Sync):
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         limit = _timeout(blocking, timeout)
         if limit == 0.0:
-            self._point("try to acquire")
+            self._point("try-acquire")
             if self._owner is not None:
                 self._record("try-acquire", "busy")
                 return False
-        elif not self._ctl.point(f"acquire {self._label}", _predicate(lambda: self._owner is None, limit)):
+        elif not self._ctl.point("acquire", self._label, _predicate(lambda: self._owner is None, limit)):
             self._record("acquire", "timed out")
             return False
         self._owner = self._ctl.me()
@@ -130,11 +130,11 @@ class RLock(Lock):
         limit = _timeout(blocking, timeout)
         free = _predicate(lambda: self._owner is None, limit)
         if limit == 0.0:
-            self._point("try to acquire")
+            self._point("try-acquire")
             if self._owner is not None:
                 self._record("try-acquire", "busy")
                 return False
-        elif not self._ctl.point(f"acquire {self._label}", free):
+        elif not self._ctl.point("acquire", self._label, free):
             self._record("acquire", "timed out")
             return False
         self._owner, self._count = me, 1
@@ -192,7 +192,7 @@ class Condition(_Sync):
         saved = self._lock._release_save()
         self._record("cond-wait")
         limit = None if timeout is None else max(timeout, 0.0)
-        notified = self._ctl.point(f"be notified on {self._label}", _predicate(lambda: flag[0], limit))
+        notified = self._ctl.point("be-notified", self._label, _predicate(lambda: flag[0], limit))
         if notified:
             self._record("be-notified")
         elif flag in self._waiters:
@@ -235,11 +235,11 @@ class Semaphore(_Sync):
     def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
         limit = _timeout(blocking, -1 if timeout is None else timeout)
         if limit == 0.0:
-            self._point("try to acquire")
+            self._point("try-acquire")
             if self._value == 0:
                 self._record("try-acquire", "busy")
                 return False
-        elif not self._ctl.point(f"acquire {self._label}", _predicate(lambda: self._value > 0, limit)):
+        elif not self._ctl.point("acquire", self._label, _predicate(lambda: self._value > 0, limit)):
             self._record("acquire", "timed out")
             return False
         self._value -= 1
@@ -294,7 +294,7 @@ class Event(_Sync):
 
     def wait(self, timeout: float | None = None) -> bool:
         limit = None if timeout is None else max(timeout, 0.0)
-        result = self._ctl.point(f"wait for {self._label}", _predicate(lambda: self._flag, limit))
+        result = self._ctl.point("wait", self._label, _predicate(lambda: self._flag, limit))
         self._record("wait", "" if result else "timed out")
         return result
 
@@ -316,7 +316,7 @@ class Barrier(_Sync):
         return self._arrived
 
     def wait(self, timeout: float | None = None) -> int:
-        self._point("arrive at")
+        self._point("arrive")
         generation, index = self._generation, self._arrived
         self._arrived += 1
         self._record("arrive", f"{self._arrived}/{self.parties}")
@@ -325,7 +325,7 @@ class Barrier(_Sync):
                 self._action()
             self._arrived, self._generation = 0, self._generation + 1
             return index
-        passed = self._ctl.point(f"pass {self._label}", _predicate(lambda: self._generation != generation,
+        passed = self._ctl.point("pass", self._label, _predicate(lambda: self._generation != generation,
                                                                    None if timeout is None else timeout))
         if not passed:
             self.broken = True
@@ -375,10 +375,10 @@ class Queue(_Sync):
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         limit = 0.0 if not block else timeout
         if limit == 0.0:
-            self._point("put into")
+            self._point("put")
             if self.full():
                 raise _queue.Full
-        elif not self._ctl.point(f"put into {self._label}", _predicate(lambda: not self.full(), limit)):
+        elif not self._ctl.point("put", self._label, _predicate(lambda: not self.full(), limit)):
             raise _queue.Full
         self._put(item)
         self.unfinished_tasks += 1
@@ -390,10 +390,10 @@ class Queue(_Sync):
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
         limit = 0.0 if not block else timeout
         if limit == 0.0:
-            self._point("get from")
+            self._point("get")
             if self.empty():
                 raise _queue.Empty
-        elif not self._ctl.point(f"get from {self._label}", _predicate(lambda: not self.empty(), limit)):
+        elif not self._ctl.point("get", self._label, _predicate(lambda: not self.empty(), limit)):
             raise _queue.Empty
         item = self._get()
         self._record("get", short_value(item))
@@ -405,12 +405,12 @@ class Queue(_Sync):
     def task_done(self) -> None:
         if self.unfinished_tasks <= 0:
             raise ValueError("task_done() called too many times")
-        self._point("mark a task done in")
+        self._point("task-done")
         self.unfinished_tasks -= 1
         self._record("task-done")
 
     def join(self) -> None:
-        self._ctl.point(f"join {self._label}", lambda: self.unfinished_tasks == 0)
+        self._ctl.point("join", self._label, lambda: self.unfinished_tasks == 0)
         self._record("join")
 
 
@@ -472,7 +472,7 @@ class Thread(_Sync):
         if not self._started:
             raise RuntimeError("cannot join thread before it is started")
         index = self._index
-        self._ctl.point(f"join {self.name}", _predicate(lambda: self._ctl.threads[index].done,
+        self._ctl.point("join", self.name, _predicate(lambda: self._ctl.threads[index].done,
                                                         None if timeout is None else timeout))
         self._record("join", self.name)
 
@@ -511,7 +511,7 @@ def enumerate_threads() -> list[Any]:
 
 def sleep(controller: Controller, seconds: float = 0) -> None:
     """``time.sleep`` as a yield: a point where another thread may run."""
-    controller.point("sleep")
+    controller.point("sleep", "time")
     controller.record("sleep", "time", value=f"{seconds:g}")
 
 

@@ -20,20 +20,16 @@ a schedule that does not fit) unwinds every thread with :class:`Abort`.
 
 from __future__ import annotations
 
-import random
-import re
 import sys
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from racekit.records import Op
+from racekit.records import Op, PendingOp
+from racekit.runtime.controlled.strategies.replay import ScheduleMismatch
+from racekit.runtime.controlled.strategies import Strategy
 
-# What a schedule string's choices mean; 2: a thread's start is a choice and
-# spinning threads wait (schedules of format 1 are never replayed).
-SCHEDULE_FORMAT = 2
-DEFAULT_STEP_LIMIT = 1_000_000
-MAX_SCHEDULE_CHOICES = 100_000_000  # what any schedule a run can record stays below  # scheduling steps per trial; the engine raises it to fit long cases
+DEFAULT_STEP_LIMIT = 1_000_000  # scheduling steps per trial; the engine raises it to fit long cases
 # Operations that change nothing another thread could see: a thread that does
 # only these, in a state it was already in, is spinning (see Controller._observe).
 PASSIVE = {"read", "sleep", "try-acquire", "check"}
@@ -44,10 +40,6 @@ class Abort(BaseException):
     written as ``except Exception``."""
 
 
-class ScheduleMismatch(Exception):
-    """A replayed schedule asked for a thread that cannot move at that point."""
-
-
 @dataclass
 class _Thread:
     index: int
@@ -56,7 +48,7 @@ class _Thread:
     started: bool = False
     done: bool = False
     pending: Callable[[], bool] | None = None  # can the announced operation proceed now?
-    pending_what: str = ""
+    pending_op: PendingOp | None = None  # what it announced
     timeout_result: bool = False  # its wait may give up when nothing else can move
     preempting: bool = False  # it was chosen while the running thread could have gone on
     ops: int = 0  # operations it has performed
@@ -67,102 +59,6 @@ class _Thread:
     spinning: bool = False  # it came back to a state it was in, with nothing changed
 
 
-class Strategy:
-    """Chooses the next thread among those that can move."""
-
-    def choose(self, step: int, enabled: list[int], current: int | None) -> int:
-        raise NotImplementedError
-
-    def thread_count(self, count: int) -> None:
-        """Told how many threads the trial starts, before the first choice."""
-
-    def bind(self, controller: Controller) -> None:
-        """Told which controller asks it (a strategy may follow its threads' progress)."""
-
-
-class SerialStrategy(Strategy):
-    """No preemption at all: the running thread goes on until it ends or blocks,
-    then the first thread of ``order`` that can move. Each order is one serial
-    run: the baseline that says what goes wrong without any concurrency."""
-
-    def __init__(self, order: list[int]):
-        self.order = order
-    def choose(self, step: int, enabled: list[int], current: int | None) -> int:
-        if current in enabled:
-            return current
-        rank = {t: i for i, t in enumerate(self.order)}
-        return min(enabled, key=lambda t: (rank.get(t, len(rank)), t))
-
-
-def serial_orders(threads: int, cap: int = 24) -> list[list[int]]:
-    """The thread orders of the serial baseline: all of them when there are at
-    most ``cap``, else each thread first once (the rest in index order)."""
-    import itertools
-    import math
-
-    if math.factorial(threads) <= cap:
-        return [list(p) for p in itertools.permutations(range(threads))]
-    return [[first, *[t for t in range(threads) if t != first]] for first in range(threads)]
-
-
-class RandomStrategy(Strategy):
-    def __init__(self, seed: int):
-        self.rng = random.Random(seed)
-
-    def choose(self, step: int, enabled: list[int], current: int | None) -> int:
-        return self.rng.choice(enabled)
-
-
-class PCTStrategy(Strategy):
-    """Probabilistic concurrency testing (Burckhardt et al., ASPLOS 2010): random
-    distinct thread priorities, the highest-priority enabled thread always runs,
-    and at d-1 random steps the running thread drops to the lowest priorities.
-    A bug of depth d is found with probability at least 1/(n k^(d-1))."""
-
-    def __init__(self, seed: int, depth: int = 3, expected_steps: int = 100):
-        self.rng = random.Random(seed)
-        self.depth = depth
-        self.expected_steps = max(expected_steps, 1)
-        self.priorities: dict[int, float] = {}
-        self.change_points: list[int] = []
-
-    def thread_count(self, count: int) -> None:
-        order = list(range(count))
-        self.rng.shuffle(order)
-        self.priorities = {t: self.depth + rank for rank, t in enumerate(order)}
-        self.change_points = sorted(self.rng.sample(range(1, self.expected_steps + 1),
-                                                    min(self.depth - 1, self.expected_steps)))
-
-    def choose(self, step: int, enabled: list[int], current: int | None) -> int:
-        for index, point in enumerate(self.change_points):
-            if point == step and current is not None:
-                self.priorities[current] = self.depth - 1 - index
-        for t in enabled:
-            self.priorities.setdefault(t, self.depth + len(self.priorities))
-        return max(enabled, key=lambda t: self.priorities[t])
-
-
-class ReplayStrategy(Strategy):
-    """Follows a recorded schedule; after it ends, or where ``guided`` and the
-    recorded thread cannot move, continues the running thread (no preemption)."""
-
-    def __init__(self, choices: list[int], guided: bool = False):
-        self.choices = choices
-        self.guided = guided
-        self.position = 0
-
-    def choose(self, step: int, enabled: list[int], current: int | None) -> int:
-        if self.position < len(self.choices):
-            wanted = self.choices[self.position]
-            self.position += 1
-            if wanted in enabled:
-                return wanted
-            if not self.guided:
-                raise ScheduleMismatch(f"the schedule asks for thread {wanted} at choice {self.position}, "
-                                       f"but only {enabled} can move there")
-        return current if current in enabled else enabled[0]
-
-
 @dataclass
 class Outcome:
     """How a controlled trial's scheduling ended."""
@@ -170,10 +66,10 @@ class Outcome:
     choices: list[int]
     log: list[Op]
     steps: int
-    deadlock: str | None = None  # who holds and who waits, when no thread could move
+    deadlock: dict[str, Any] | None = None  # who holds and who waits, when no thread could move
     step_limit: bool = False
-    mismatch: str | None = None
-    livelock: str | None = None  # who spins on what, when nothing can ever change it
+    mismatch: dict[str, Any] | None = None
+    livelock: dict[str, Any] | None = None  # who spins on what, when nothing can ever change it
 
 
 class Controller:
@@ -199,19 +95,19 @@ class Controller:
         self.log: list[Op] = []
         self.steps = 0
         self.aborted: str | None = None
-        self.deadlock: str | None = None
-        self.livelock: str | None = None
-        self.mismatch: str | None = None
+        self.deadlock: dict[str, Any] | None = None  # who waits, who holds (facts)
+        self.livelock: dict[str, Any] | None = None  # who spins on what (facts)
+        self.mismatch: dict[str, Any] | None = None  # where a replayed schedule stopped fitting
         self.finished = threading.Event()
         self.holders: dict[int, tuple[str, int]] = {}  # sync object id -> (label, holding thread)
         self._local = threading.local()
-        self.shim_classes: dict[type, type] = {}  # racekit.runtime.shims classes bound to this trial
+        self.shim_classes: dict[type, type] = {}  # racekit.runtime.controlled.standins classes bound to this trial
         self.extra_threads: list[threading.Thread] = []  # threads the case code started itself
         self.preemptions = 0
         self.spin_blocks = 0  # times a spinning thread was held back while another could move
         self.gave_way = 0  # times a running thread could not go on (it blocked or spun) and another ran
         self._numbers: dict[int, tuple[int, object]] = {}
-        strategy.thread_count(len(names))
+        strategy.begin(len(names))
         strategy.bind(self)
 
     def number(self, obj: object) -> int:
@@ -225,7 +121,7 @@ class Controller:
     def set_threads(self, names: list[str]) -> None:
         """Name the trial's threads once setup has run (before :meth:`start`)."""
         self.threads = [_Thread(i, name) for i, name in enumerate(names)]
-        self.strategy.thread_count(len(names))
+        self.strategy.begin(len(names))
 
     def abandon(self, reason: str) -> None:
         """Stop a trial from outside (it overran its time): unwind every thread."""
@@ -275,7 +171,8 @@ class Controller:
 
     # -- the heart: announcing an operation ----------------------------------------
 
-    def point(self, what: str, enabled: Callable[[], bool] | None = None, timeout: bool = False) -> bool:
+    def point(self, kind: str, what: str, enabled: Callable[[], bool] | None = None, timeout: bool = False,
+              location: tuple[int, str] | None = None, sync: int | None = None) -> bool:
         """Announce the calling thread's next visible operation and wait until it
         is chosen. Returns False only for a wait that gave up (its timeout) because
         no thread could move."""
@@ -284,11 +181,12 @@ class Controller:
             # Setup (or the outcome) uses a lock or a queue: only one thread
             # exists then, so the operation simply happens.
             if enabled is not None and not enabled():
-                raise RuntimeError(f"{what}: would block forever outside the case's threads (in setup or outcome)")
+                raise RuntimeError(f"{kind} {what}: would block forever outside the case's threads "
+                                   "(in setup or outcome)")
             return True
         state = self.threads[me]
         state.pending = enabled or _always
-        state.pending_what = what
+        state.pending_op = PendingOp(me, kind, what, location, sync)
         state.timeout_result = False
         self._next(me, timeout=timeout)
         if self.aborted:
@@ -308,6 +206,11 @@ class Controller:
                            len(self.choices), state.ops, update))
         state.preempting = False
         self._observe(state, kind, location, value)
+
+    def pending_ops(self) -> dict[int, PendingOp]:
+        """Every live thread's announced next operation, by thread index."""
+        return {t.index: t.pending_op for t in self.threads
+                if not t.done and t.pending is not None and t.pending_op is not None}
 
     def clock_read(self) -> None:
         """The calling thread read a clock (``time.monotonic()``…): its loop may end by time."""
@@ -382,9 +285,9 @@ class Controller:
         if current is not None and current not in enabled:
             self.gave_way += 1
         try:
-            chosen = self.strategy.choose(self.steps, enabled, current) if len(enabled) > 1 else enabled[0]
+            chosen = self.strategy.next_task(enabled, current, self.steps) if len(enabled) > 1 else enabled[0]
         except ScheduleMismatch as exc:
-            self.mismatch = str(exc)
+            self.mismatch = {"wanted": exc.wanted, "position": exc.position, "enabled": exc.enabled}
             self._abort(me, finished=finished)
             return
         if len(enabled) > 1:
@@ -405,8 +308,8 @@ class Controller:
         if not finished and me is not None:
             self.threads[me].semaphore.acquire()
 
-    def _abort(self, me: int | None, deadlock: str | None = None, step_limit: bool = False,
-               livelock: str | None = None, finished: bool = False) -> None:
+    def _abort(self, me: int | None, deadlock: dict | None = None, step_limit: bool = False,
+               livelock: dict | None = None, finished: bool = False) -> None:
         self.deadlock = deadlock
         self.livelock = livelock
         self.aborted = ("deadlock" if deadlock else "livelock" if livelock else "step limit" if step_limit else
@@ -418,29 +321,26 @@ class Controller:
         if not finished:
             raise Abort(self.aborted)
 
-    def _describe_deadlock(self, waiting: list[_Thread]) -> str:
-        lines = ["no thread can move:"]
-        for t in waiting:
-            lines.append(f"  {t.name} waits to {t.pending_what}")
-        for label, holder in self.holders.values():
-            lines.append(f"  {label} is held by {self.threads[holder].name}")
-        return "\n".join(lines)
+    def _describe_deadlock(self, waiting: list[_Thread]) -> dict[str, Any]:
+        """Who waits for what, and who holds what: facts the report words."""
+        return {"waiting": [{"thread": t.name, "kind": t.pending_op.kind if t.pending_op else "?",
+                             "what": t.pending_op.what if t.pending_op else "?"} for t in waiting],
+                "held": [{"what": label, "by": self.threads[holder].name} for label, holder in self.holders.values()]}
 
-    def _describe_livelock(self, spinning: list[_Thread]) -> str:
-        lines = ["no thread can change what the others wait for:"]
-        for t in spinning:
-            seen = sorted({self._location_label(key) for key in t.window}) or ["nothing"]
-            lines.append(f"  {t.name} keeps re-reading {', '.join(seen[:4])}, in a state it was already in")
-        return "\n".join(lines)
+    def _describe_livelock(self, spinning: list[_Thread]) -> dict[str, Any]:
+        """Who keeps re-reading what, in a state it was already in."""
+        return {"spinning": [{"thread": t.name, "reads": sorted((self._location_facts(key) for key in t.window),
+                                                                 key=lambda f: (f["what"], f["value"]))[:4]}
+                             for t in spinning]}
 
-    def _location_label(self, key: tuple) -> str:
+    def _location_facts(self, key: tuple) -> dict[str, str]:
         location, value, kind = key
         if kind == "sleep":
-            return "the clock (sleep)"
+            return {"what": "", "value": "", "clock": "sleep"}
         for op in reversed(self.log):
             if op.location == location:
-                return f"{op.what} (= {value})" if value else op.what
-        return "a shared value"
+                return {"what": op.what, "value": value}
+        return {"what": "", "value": value}
 
     def outcome(self) -> Outcome:
         return Outcome(self.choices, self.log, self.steps, self.deadlock,
@@ -519,47 +419,3 @@ def _always() -> bool:
 
 def _has_timeout(state: _Thread) -> bool:
     return getattr(state.pending, "has_timeout", False)
-
-
-# -- schedules as text -------------------------------------------------------------
-
-_LETTERS = "abcdefghijklmnopqrstuvwxyz"
-
-
-def encode_schedule(choices: list[int], threads: int) -> str:
-    """Run-length encoded choices: ``a3b2a`` is a,a,a,b,b,a (threads a, b, … by index).
-
-    The thread count comes first (``2:``) so a schedule cannot be replayed
-    against a case with a different number of threads by mistake."""
-    out = [f"{threads}:"]
-    i = 0
-    while i < len(choices):
-        j = i
-        while j < len(choices) and choices[j] == choices[i]:
-            j += 1
-        out.append(_thread_code(choices[i]) + (str(j - i) if j - i > 1 else ""))
-        i = j
-    return "".join(out)
-
-
-def decode_schedule(text: str) -> tuple[int, list[int]]:
-    match = re.fullmatch(r"\s*(\d+):((?:(?:[a-z]|\[\d+\])\d*)*)\s*", text)
-    if not match:
-        raise ValueError(f"not a racekit schedule: {text!r} (expected e.g. '2:a3b2a')")
-    threads = int(match.group(1))
-    choices: list[int] = []
-    pairs = re.findall(r"([a-z]|\[\d+\])(\d*)", match.group(2))
-    total = sum(int(count) if count else 1 for _code, count in pairs)
-    if total > MAX_SCHEDULE_CHOICES:
-        raise ValueError(f"schedule {text[:40]!r}… makes {total:,} choices; a run makes at most "
-                         f"{MAX_SCHEDULE_CHOICES:,}")
-    for code, count in pairs:
-        index = _LETTERS.index(code) if len(code) == 1 else int(code[1:-1])
-        if index >= threads:
-            raise ValueError(f"schedule {text!r} names thread {index + 1}, but declares {threads} threads")
-        choices.extend([index] * (int(count) if count else 1))
-    return threads, choices
-
-
-def _thread_code(index: int) -> str:
-    return _LETTERS[index] if index < len(_LETTERS) else f"[{index}]"

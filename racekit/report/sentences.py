@@ -1,0 +1,162 @@
+"""Sentences from facts: a trial's story, its race, why it stopped, a search's reach.
+
+The runtime hands over facts (who read what at which line, who waits for
+which lock); every verb and every sentence is chosen here, through ``t``
+(a message lookup in the reader's language), so that the same facts read
+naturally in English and in Chinese.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from racekit.report.messages import MESSAGES
+
+Words = Callable[..., str]  # message key and fields -> text in the report's language
+
+
+def did(kind: str, t: Words) -> str:
+    """An operation as something a thread did: "read", "wrote", "acquired"."""
+    return _known(t, "did_" + kind.replace("-", "_"), kind)
+
+
+def to_do(kind: str, what: str, t: Words) -> str:
+    """An operation a thread is waiting to perform: "acquire lock", "get from queue"."""
+    return _known(t, "todo_" + kind.replace("-", "_"), kind, what=what)
+
+
+def operation(row: dict[str, Any], t: Words) -> str:
+    """One trace row's operation: "read account.balance → 5"."""
+    kind, what, value = row["kind"], row["what"], row.get("value", "")
+    if kind == "read":
+        return t("trace_read", what=what, value=value)
+    if kind == "write":
+        return t("trace_write", what=what, value=value)
+    text = to_do(kind, what, t)
+    return t("trace_other", op=text, value=value) if value else text
+
+
+def shown_outcome(outcome: str, t: Words) -> str:
+    """An outcome as the histogram shows it: the case's own values as they are;
+    the outcomes racekit names itself (a deadlock, a run it could not finish) in
+    the reader's language."""
+    key = "outcome_" + outcome.replace(": ", "_").replace(" ", "_")
+    return t(key) if _has(key) else outcome
+
+
+def race_pair(race: dict[str, Any], t: Words) -> str:
+    """Two unordered accesses: "withdrawer read x (line 5) and depositor wrote it (line 9)"."""
+    return t("race_pair", **_race_words(race, t))
+
+
+def why_lines(why: dict[str, Any] | None, t: Words) -> list[str]:
+    """Why a trial ended as it did (who waits for what, a budget, a misfit), as lines."""
+    if not why:
+        return []
+    kind = why.get("kind")
+    if kind == "deadlock":
+        lines = [t("why_deadlock")]
+        lines += ["  " + t("why_waits", thread=w["thread"], op=to_do(w["kind"], w["what"], t)) for w in why["waiting"]]
+        lines += ["  " + t("why_held", what=h["what"], by=h["by"]) for h in why.get("held", [])]
+        return lines
+    if kind == "livelock":
+        lines = [t("why_livelock")]
+        for spinner in why["spinning"]:
+            reads = [_read(r, t) for r in spinner["reads"]] or [t("why_nothing")]
+            lines.append("  " + t("why_spins", thread=spinner["thread"], reads=t("list_sep").join(reads)))
+        return lines
+    fields = {k: (f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else v) for k, v in why.items()}
+    key = "why_" + str(kind)
+    return [t(key, **fields)] if _has(key) else []
+
+
+def holds_locks(why: dict[str, Any] | None) -> bool:
+    """A deadlock over locks (some thread holds what another waits for), not over a queue or a join."""
+    return bool(why and why.get("kind") == "deadlock" and why.get("held"))
+
+
+def story_sentences(story: dict | None, t: Words) -> list[str]:
+    if not story:
+        return []
+    kind = story.get("kind")
+    out = [t("story_reversed", **_race_words(story["reversed"], t))] if story.get("reversed") else []
+    if kind == "lost update":
+        n = story["overwrites"]
+        out += [t("story_lost", **{**story, "s": "" if n == 1 else "s", "were": "was" if n == 1 else "were"}),
+                t("story_lost_fix")]
+    elif kind == "deadlock":
+        out.append(t("story_deadlock_fix") if holds_locks(story.get("blocked")) else t("story_deadlock_other"))
+    elif kind == "livelock":
+        out.append(t("story_livelock"))
+    elif kind == "data race":
+        out.append(t("story_race", **_race_words(story, t)))
+        if not story.get("right", True):
+            out.append(t("story_race_wrong", outcome=story.get("outcome", "?")))
+        else:
+            out.append(t("story_race_fix") if story.get("reversal") == "harmless" else t("story_race_untried"))
+    elif kind == "wrong outcome":
+        n = story.get("preemptions") or 0
+        out.append(t("story_wrong", outcome=story["outcome"], preemptions=n, s="" if n == 1 else "s"))
+    return out
+
+
+def search_sentences(search: dict, t: Words) -> list[str]:
+    bound = search.get("bound")
+    bound_text = t("search_bound", bound=bound, s="" if bound == 1 else "s") if bound is not None and not search.get(
+        "complete") else ""
+    if search.get("complete"):
+        out = [t("search_complete", schedules=search["schedules"], bound=bound_text)]
+    else:
+        out = [t("search_partial", schedules=search["schedules"], bound=bound_text,
+                 stopped=search_stop(search.get("stopped"), search.get("limit"), t))]
+    first = search.get("first_wrong_preemptions")
+    if first is None:
+        first = search.get("first_failure_preemptions")
+    if first is not None:
+        out.append(t("search_first", count=first, s="" if first == 1 else "s"))
+    return out
+
+
+def search_stop(code: str | None, limit: int | None, t: Words) -> str:
+    """Why a search stopped; a code this racekit has no words for is shown as it came."""
+    if not code:
+        return ""
+    key = "search_stop_" + code
+    return t(key, limit=f"{limit:,}" if isinstance(limit, int) else limit) if _has(key) else code
+
+
+def _race_words(race: dict[str, Any], t: Words) -> dict[str, Any]:
+    """A race's facts with its two kinds of access worded: as done ("wrote") and as a noun ("写入")."""
+    first, second = race["first_kind"], race["second_kind"]
+    return {**race, "first_kind": did(first, t), "second_kind": did(second, t),
+            "first_act": _known(t, "act_" + first, first), "second_act": _known(t, "act_" + second, second)}
+
+
+def _read(read: dict[str, str], t: Words) -> str:
+    if read.get("clock"):
+        return t("why_clock")
+    if not read.get("what"):
+        return t("why_shared_value")
+    return t("why_read_value", what=read["what"], value=read["value"]) if read.get("value") else read["what"]
+
+
+def _has(key: str) -> bool:
+    return key in MESSAGES["en"]
+
+
+def _known(t: Words, key: str, fallback: str, **fields: object) -> str:
+    """``key``'s words, or the raw kind (with its object) when racekit has none for it."""
+    if _has(key):
+        return t(key, **fields)
+    return " ".join(str(p) for p in (fallback, *fields.values()) if p)
+
+
+def schedule_misfit(why: dict[str, Any], lang: str) -> str:
+    """The error line of a replayed schedule that does not fit its case."""
+    from racekit.report.messages import message
+
+    def t(key: str, **fields: object) -> str:
+        return message(lang, key, **fields)
+
+    return t("schedule_misfit", why=" ".join(why_lines(why, t)))

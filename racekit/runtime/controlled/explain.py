@@ -1,0 +1,96 @@
+"""Explaining a controlled trial: the trace around what went wrong, and the facts behind it.
+
+The facts (who read, who wrote, which update was lost, who waits for what)
+go into the trial's ``story``; the trace is the operations around them, one
+row each. Both are facts: the report writes the sentences and the verbs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from racekit.analysis.accesses import DataRace, data_races, lost_updates
+from racekit.records import Op, Status, Trial
+from racekit.runtime.controlled.controller import Controller
+from racekit.runtime.controlled.schedule import encode_schedule
+
+TRACE_CONTEXT = 3  # operations shown before and after the interesting ones
+
+
+def race_facts(race: DataRace, names: list[str]) -> dict[str, Any]:
+    """A data race's two accesses: who, what kind, where."""
+    return {"first": names[race.first.thread], "first_kind": race.first.kind, "what": race.first.what,
+            "first_line": race.first.line, "second": names[race.second.thread], "second_kind": race.second.kind,
+            "second_line": race.second.line}
+
+
+def explain(trial: Trial, controller: Controller, reversed_from: Controller | None = None) -> None:
+    """Attach the trace rows around what went wrong, and the facts behind it;
+    for the witness of a race reversal, also which pair was reversed."""
+    log = controller.log
+    names = [t.name for t in controller.threads]
+    losses = lost_updates(log)
+    focus: list[Op] = []
+    story: dict[str, Any] | None = None
+    lost_steps: set[int] = set()
+    stale: set[int] = set()
+    if losses:
+        lost = losses[0]
+        focus = [lost.read, lost.overwritten[0], lost.overwritten[-1], lost.write]
+        lost_steps = {id(op) for op in lost.overwritten}
+        stale = {id(lost.write)}
+        other = lost.overwritten[0]
+        story = {"kind": "lost update", "reader": names[lost.read.thread], "what": lost.read.what,
+                 "read_value": lost.read.value, "read_line": lost.read.line,
+                 "writer": names[other.thread], "written_value": other.value, "write_line": other.line,
+                 "overwrites": len(lost.overwritten), "final_value": lost.write.value, "final_line": lost.write.line}
+    elif trial.status is Status.DEADLOCK:
+        focus = log[-2 * TRACE_CONTEXT:]
+        story = {"kind": trial.outcome, "blocked": trial.why}  # a deadlock or a livelock: who waits for what
+    else:
+        races = data_races(log, len(names))
+        if races:
+            race = races[0]
+            focus = [race.first, race.second]
+            story = {"kind": "data race", **race_facts(race, names), "right": trial.matches, "outcome": trial.outcome}
+        else:
+            focus = [op for op in log if op.preempted][:4] or log[-2 * TRACE_CONTEXT:]
+            story = {"kind": "wrong outcome", "outcome": trial.outcome, "preemptions": controller.preemptions}
+    trial.trace = trace_rows(log, names, focus, lost_steps, stale)
+    trial.story = {**(story or {}), "threads": names}
+    races = getattr(reversed_from, "races", None)
+    if races:
+        trial.story["reversed"] = race_facts(races[0], names)
+    trial.preemptions = controller.preemptions
+    trial.schedule = encode_schedule(controller.choices, len(names))
+
+
+def trace_rows(log: list[Op], names: list[str], focus: list[Op], marked: set[int],
+               stale: set[int] = frozenset()) -> list[dict[str, Any]]:
+    """The operations from just before the first focus operation to just after the
+    last, one row each; longer stretches in between are summarised."""
+    if not log:
+        return []
+    positions = {id(op): i for i, op in enumerate(log)}
+    wanted = sorted({positions[id(op)] for op in focus if id(op) in positions})
+    if not wanted:
+        wanted = [len(log) - 1]
+    keep: set[int] = set()
+    for position in wanted:
+        keep.update(range(max(0, position - TRACE_CONTEXT), min(len(log), position + TRACE_CONTEXT + 1)))
+    keep.update(i for i, op in enumerate(log) if op.preempted and wanted[0] <= i <= wanted[-1])
+    rows: list[dict[str, Any]] = []
+    previous = -1
+    for i in sorted(keep):
+        if i > previous + 1:
+            skipped = log[previous + 1:i]
+            by = sorted({names[op.thread] for op in skipped})
+            rows.append({"skipped": len(skipped), "threads": by})
+        op = log[i]
+        rows.append({"step": i + 1, "thread": names[op.thread], "kind": op.kind, "what": op.what,
+                     "value": op.value, "line": op.line, "preempted": op.preempted,
+                     "lost": id(op) in marked, "stale": id(op) in stale})
+        previous = i
+    if previous < len(log) - 1:
+        rows.append({"skipped": len(log) - 1 - previous, "threads": sorted({names[op.thread] for op in log[previous + 1:]})})
+    return rows

@@ -1,0 +1,96 @@
+"""Exhaustive search: every interleaving of a controlled case, by iterative context bounding.
+
+The preemption bound grows 0, 1, 2, … and at each bound the depth-first
+strategy (:mod:`racekit.runtime.controlled.strategies.dfs`) runs every
+schedule within it, so the first failure found is one with the fewest
+preemptions; schedules seen at a lower bound are run again to reach deeper
+ones but reported once. A search is *complete* only when a bound pruned
+nothing (the whole space was run) or the user's own bound was exhausted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+from racekit.records import Status, Trial
+from racekit.runtime.controlled.run import conclude, drive, step_budget_known
+from racekit.runtime.controlled.strategies.dfs import DepthFirst
+
+if TYPE_CHECKING:
+    from racekit.runtime.trial import Program
+
+
+@dataclass
+class SearchSummary:
+    schedules: int = 0  # distinct schedules run
+    runs: int = 0  # executions, counting re-runs at higher bounds
+    complete: bool = False  # every schedule within the bound was explored
+    bound: int | None = None  # the preemption bound reached
+    stopped: str | None = None  # a code: schedule_cap, preemption_cap, first_failure, setup_failed
+    limit: int | None = None  # the cap that stopped it (schedules or preemptions)
+    first_failure_preemptions: int | None = None  # a wrong outcome, a deadlock or a data race
+    first_wrong_preemptions: int | None = None  # a wrong outcome or a deadlock
+    pruned: bool = False  # at the last bound, some schedules were beyond it
+    seen: set[tuple[int, ...]] = field(default_factory=set, repr=False)
+
+    def as_facts(self) -> dict[str, Any]:
+        return {"schedules": self.schedules, "runs": self.runs, "complete": self.complete, "bound": self.bound,
+                "stopped": self.stopped, "limit": self.limit,
+                "first_failure_preemptions": self.first_failure_preemptions,
+                "first_wrong_preemptions": self.first_wrong_preemptions}
+
+
+def explore(program: Program, seed: int, on_trial: Callable[[Trial], None], max_schedules: int,
+            bound: int | None = None, iterate: bool = True, stop_on_failure: bool = False,
+            max_bound: int = 10, each_run: Callable[[], None] = lambda: None) -> SearchSummary:
+    """Run every schedule (within ``bound``) once; report each distinct one."""
+    summary = SearchSummary()
+    bounds = range(0, (bound if bound is not None else max_bound) + 1) if iterate else [bound]
+    for level in bounds:
+        summary.bound = level
+        exhausted = _search(program, seed, on_trial, summary, level, max_schedules, stop_on_failure, each_run)
+        if summary.stopped:
+            return summary
+        if exhausted and level is not None and not summary.pruned:
+            summary.complete = True  # nothing was pruned by the bound: the whole space is done
+            return summary
+        if exhausted and level == bound:
+            summary.complete = True  # complete within the requested bound
+            return summary
+    summary.stopped, summary.limit = "preemption_cap", max_bound
+    return summary
+
+
+def _search(program: Program, seed: int, on_trial: Callable[[Trial], None], summary: SearchSummary,
+            bound: int | None, max_schedules: int, stop_on_failure: bool,
+            each_run: Callable[[], None] = lambda: None) -> bool:
+    """Every schedule within ``bound``: True when the strategy ran out of them."""
+    strategy = DepthFirst(bound)
+    step_budget_known(program, seed)
+    for trial, controller in drive(program, summary.schedules, seed, strategy, before_each=each_run):
+        trial = conclude(program, trial, controller, strategy, may_shrink=False)
+        summary.runs += 1
+        key = strategy.schedule()
+        if key not in summary.seen:
+            summary.seen.add(key)
+            summary.schedules += 1
+            trial.index = summary.schedules - 1
+            on_trial(trial)
+            wrong = not trial.matches or trial.status is Status.DEADLOCK
+            failing = wrong or trial.race is not None
+            if wrong and summary.first_wrong_preemptions is None:
+                summary.first_wrong_preemptions = strategy.preemptions
+            if failing and summary.first_failure_preemptions is None:
+                summary.first_failure_preemptions = strategy.preemptions
+                if stop_on_failure:
+                    summary.stopped = "first_failure"
+                    return False
+            if summary.schedules >= max_schedules:
+                summary.stopped, summary.limit = "schedule_cap", max_schedules
+                return False
+        if trial.status is Status.ERROR and trial.outcome.startswith("error in setup"):
+            summary.stopped = "setup_failed"
+            return False
+    summary.pruned = strategy.pruned
+    return True

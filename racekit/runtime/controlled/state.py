@@ -1,0 +1,18 @@
+"""What a program's controlled trials learn and decide across trials, in one worker.
+
+A program lives as long as its worker; its trials are independent runs, but
+three things carry over, and they are kept here, declared, rather than as
+attributes set on the program on the way past."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class ControlledState:
+    run_length: int | None = None  # the most steps a run took (learnt from a serial run first): PCT's k
+    explained: set[str] = field(default_factory=set)  # kinds of failure already shrunk and explained
+    reversals: dict[tuple, int] = field(default_factory=dict)  # race reversals tried, per pair of lines
+    pending_shrink: tuple[int, int, Any, Any] | None = None  # a failure reported, its schedule to shrink next

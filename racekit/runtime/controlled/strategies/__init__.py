@@ -1,0 +1,79 @@
+"""Strategies: who moves next when more than one thread can.
+
+The shape is shuttle's scheduler. A driver (:func:`racekit.runtime.controlled.run.drive`)
+asks :meth:`Strategy.new_execution` before every execution (False: the strategy
+has nothing left to run); the controller says how many threads the execution
+has (:meth:`Strategy.begin`), then asks :meth:`Strategy.next_task` at every
+choice, with the threads that can move and the one that was running. A
+strategy sees no case code and no clock: given its seed and the same enabled
+sets it makes the same choices, which is what makes every schedule replayable
+(and every strategy testable against fake enabled sets).
+
+One module per strategy; :data:`REGISTRY` maps the names a user can ask for
+(``--strategy``) to the class that builds the strategy for one trial.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from racekit.options import STRATEGIES
+
+if TYPE_CHECKING:
+    from racekit.runtime.controlled.controller import Controller
+
+
+class Strategy:
+    """Chooses the next thread among those that can move.
+
+    The default runs one execution: most strategies make one trial's choices
+    (a seed per trial keeps trials independent, so they can be spread over
+    worker processes); a search (DFS) or a shrink runs many."""
+
+    executions = 1
+
+    def new_execution(self) -> bool:
+        """Get ready for the next execution; False when there is none."""
+        if self.executions <= 0:
+            return False
+        self.executions -= 1
+        return True
+
+    def begin(self, threads: int) -> None:
+        """Told how many threads the execution starts, before its first choice."""
+
+    def next_task(self, enabled: Sequence[int], current: int | None, step: int) -> int:
+        """The thread (one of ``enabled``) that performs the next operation.
+        ``current`` ran last and could go on (None at a thread's start or end);
+        ``step`` counts the execution's scheduling steps from 1."""
+        raise NotImplementedError
+
+    def bind(self, controller: Controller) -> None:
+        """Told which controller asks (a strategy may follow its threads' progress
+        or read their pending operations)."""
+
+
+def go_on(enabled: Sequence[int], current: int | None) -> int:
+    """No preemption: the running thread if it can move, else the first that can."""
+    return current if current in enabled else enabled[0]
+
+
+def is_preemption(chosen: int, enabled: Sequence[int], current: int | None) -> bool:
+    """Taking the CPU from a thread that could have gone on."""
+    return current is not None and chosen != current and current in enabled
+
+
+# --strategy name -> "module:class"; each class is built as Class.for_trial(seed, **settings).
+REGISTRY: dict[str, str] = {
+    "random": "racekit.runtime.controlled.strategies.random:RandomStrategy",
+    "pct": "racekit.runtime.controlled.strategies.pct:PCTStrategy",
+    "exhaustive": "racekit.runtime.controlled.strategies.dfs:DepthFirst",
+}
+assert set(REGISTRY) == set(STRATEGIES), "every strategy name has its module"
+
+
+def strategy_class(name: str) -> Any:
+    module, _, attribute = REGISTRY[name].partition(":")
+    return getattr(importlib.import_module(module), attribute)

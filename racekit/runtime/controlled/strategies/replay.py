@@ -1,0 +1,42 @@
+"""Replay: follow a recorded schedule choice by choice.
+
+Strict (the default) when the user replays a schedule: a choice the run cannot
+make means the schedule belongs to other code or other parameters, and the
+trial says so rather than quietly running something else. ``guided`` follows
+the schedule where it can and otherwise goes on without preempting."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from racekit.runtime.controlled.strategies import Strategy, go_on
+
+
+class ScheduleMismatch(Exception):
+    """A replayed schedule asked for a thread that cannot move at that point."""
+
+    def __init__(self, wanted: int, position: int, enabled: Sequence[int]):
+        super().__init__(f"the schedule asks for thread {wanted} at choice {position}, "
+                         f"but only {list(enabled)} can move there")
+        self.wanted, self.position, self.enabled = wanted, position, list(enabled)
+
+
+class ReplayStrategy(Strategy):
+    def __init__(self, choices: list[int], guided: bool = False):
+        self.choices = choices
+        self.guided = guided
+        self.position = 0
+
+    def new_execution(self) -> bool:
+        self.position = 0
+        return super().new_execution()
+
+    def next_task(self, enabled: Sequence[int], current: int | None, step: int) -> int:
+        if self.position < len(self.choices):
+            wanted = self.choices[self.position]
+            self.position += 1
+            if wanted in enabled:
+                return wanted
+            if not self.guided:
+                raise ScheduleMismatch(wanted, self.position, enabled)
+        return go_on(enabled, current)

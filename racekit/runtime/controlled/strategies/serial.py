@@ -1,0 +1,31 @@
+"""Serial runs: no preemption at all, the baseline of what goes wrong without concurrency.
+
+The running thread goes on until it ends or blocks, then the first thread of
+``order`` that can move. Each order is one serial run."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+
+from racekit.runtime.controlled.strategies import Strategy
+
+
+class SerialStrategy(Strategy):
+    def __init__(self, order: list[int]):
+        self.order = order
+        self._rank = {t: i for i, t in enumerate(order)}
+
+    def next_task(self, enabled: Sequence[int], current: int | None, step: int) -> int:
+        if current in enabled:
+            return current
+        return min(enabled, key=lambda t: (self._rank.get(t, len(self._rank)), t))
+
+
+def serial_orders(threads: int, cap: int = 24) -> list[list[int]]:
+    """The thread orders of the serial baseline: all of them when there are at
+    most ``cap``, else each thread first once (the rest in index order)."""
+    if math.factorial(threads) <= cap:
+        return [list(p) for p in itertools.permutations(range(threads))]
+    return [[first, *[t for t in range(threads) if t != first]] for first in range(threads)]

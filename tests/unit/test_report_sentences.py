@@ -1,0 +1,144 @@
+"""The report's words: every message in both languages, facts worded without
+English verbs in Chinese, and Chinese broken between characters."""
+
+from __future__ import annotations
+
+import string
+
+from rich.cells import cell_len
+
+from racekit.report.messages import MESSAGES, message
+from racekit.report.sentences import (
+    holds_locks,
+    operation,
+    race_pair,
+    schedule_misfit,
+    search_sentences,
+    story_sentences,
+    why_lines,
+)
+from racekit.report.wrapping import NO_LINE_START, wrap
+
+
+def words(lang: str):
+    return lambda key, **fields: message(lang, key, **fields)
+
+
+def _fields(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+# English grammar that Chinese does not need: plural endings, was/were.
+GRAMMAR = {"s", "plural", "were", "runs_s", "top_s", "max_s", "max_were"}
+# Words a language may choose differently for the same fact ("wrote" / 的写入).
+FORMS = {"first_kind", "second_kind", "first_act", "second_act"}
+
+
+def test_every_message_exists_in_both_languages_with_the_same_facts():
+    assert set(MESSAGES["en"]) == set(MESSAGES["zh"])
+    for key, english in MESSAGES["en"].items():
+        difference = _fields(english) ^ _fields(MESSAGES["zh"][key])
+        assert difference <= GRAMMAR | FORMS, (key, difference)
+
+
+class _Anything:
+    """A field value that takes any format spec (``{seconds:.1f}``, ``{n:,}``)."""
+
+    def __format__(self, spec: str) -> str:
+        return "X"
+
+
+def test_every_message_formats_in_both_languages():
+    for lang in ("en", "zh"):
+        for key, template in MESSAGES[lang].items():
+            text = message(lang, key, **{name: _Anything() for name in _fields(template)})
+            assert "{" not in text.replace("{}", ""), (lang, key)
+
+
+RACE = {"first": "withdrawer", "first_kind": "read", "what": "account.balance", "first_line": 5,
+        "second": "depositor", "second_kind": "write", "second_line": 9}
+DEADLOCK = {"kind": "deadlock",
+            "waiting": [{"thread": "alice", "kind": "acquire", "what": "b.lock"},
+                        {"thread": "bob", "kind": "get", "what": "jobs"}],
+            "held": [{"what": "b.lock", "by": "bob"}]}
+
+
+def test_a_race_reads_with_past_verbs_in_english_and_chinese_verbs_in_chinese():
+    assert race_pair(RACE, words("en")) == ("withdrawer read account.balance (line 5) and depositor wrote it (line 9)")
+    chinese = race_pair(RACE, words("zh"))
+    assert "读取了" in chinese and "写入了" in chinese and " read " not in chinese and "wrote" not in chinese
+
+
+def test_a_deadlock_says_who_waits_for_what_and_who_holds_it():
+    assert why_lines(DEADLOCK, words("en")) == ["No thread can move:", "  alice waits to acquire b.lock",
+                                                "  bob waits to get from jobs", "  b.lock is held by bob"]
+    assert why_lines(DEADLOCK, words("zh")) == ["没有线程能继续：", "  alice 在等待获取 b.lock",
+                                                "  bob 在等待从 jobs 取出元素", "  b.lock 被 bob 持有"]
+    assert holds_locks(DEADLOCK) and not holds_locks({**DEADLOCK, "held": []})
+
+
+def test_a_livelock_names_what_each_spinning_thread_re_reads():
+    livelock = {"kind": "livelock", "spinning": [{"thread": "waiter", "reads": [
+        {"what": "flag", "value": "False"}, {"what": "", "value": "", "clock": "sleep"}]}]}
+    assert why_lines(livelock, words("en"))[1] == (
+        "  waiter keeps re-reading flag (= False), the clock (sleep), in a state it was already in")
+    assert "flag（= False）、时钟（sleep）" in why_lines(livelock, words("zh"))[1]
+
+
+def test_budgets_and_misfits_are_sentences_with_their_numbers():
+    budget = {"kind": "step_budget", "steps": 2_000_000, "factor": 20, "minimum": 1_000_000}
+    assert "2,000,000 scheduling steps" in why_lines(budget, words("en"))[0]
+    assert "2,000,000 个调度步骤" in why_lines(budget, words("zh"))[0]
+    misfit = {"kind": "schedule_threads", "declared": 3, "threads": 2}
+    assert schedule_misfit(misfit, "en") == ("error: the schedule does not fit this case. "
+                                             "The schedule is for 3 threads; this case starts 2.")
+    assert why_lines({"kind": "from_a_newer_racekit"}, words("en")) == []
+
+
+def test_trace_operations_and_unknown_kinds():
+    assert operation({"kind": "read", "what": "x", "value": "1"}, words("zh")) == "读取 x → 1"
+    assert operation({"kind": "acquire", "what": "lock", "value": "timed out"}, words("en")) == "acquire lock (timed out)"
+    assert operation({"kind": "teleport", "what": "x"}, words("zh")) == "teleport x"  # shown, not dropped
+
+
+def test_story_and_search_sentences():
+    lost = {"kind": "lost update", "reader": "a", "what": "x", "read_value": "0", "read_line": 3, "writer": "b",
+            "written_value": "1", "write_line": 3, "overwrites": 1, "final_value": "1", "final_line": 3}
+    english = story_sentences(lost, words("en"))
+    assert english[0].endswith("1 update by b was lost.")
+    reversed_story = {"kind": "data race", **RACE, "right": False, "outcome": "-1", "reversed": RACE}
+    zh = story_sentences(reversed_story, words("zh"))
+    assert "depositor 对 account.balance 的写入（第 9 行）发生在 withdrawer 的读取（第 5 行）之前" in zh[0]
+    partial = {"schedules": 20000, "complete": False, "bound": 2, "stopped": "schedule_cap", "limit": 20000}
+    assert "stopped after 20,000 schedules" in search_sentences(partial, words("en"))[0]
+    assert "在 20,000 种调度后停止" in search_sentences(partial, words("zh"))[0]
+    assert "odd_code" in search_sentences({**partial, "stopped": "odd_code"}, words("en"))[0]
+
+
+def test_chinese_breaks_between_characters_never_before_a_closing_mark():
+    text = "锁顺序颠倒：a.lock → b.lock → a.lock。线程以相反的顺序获取这些锁，即使这些运行中没有死锁，也可能发生死锁。"
+    lines = wrap(text, 30).splitlines()
+    assert len(lines) > 2 and all(cell_len(line) <= 30 for line in lines)
+    assert "".join(lines).replace(" ", "") == text.replace(" ", "")  # nothing lost, nothing added
+    assert not any(line[0] in NO_LINE_START for line in lines)
+    assert all("a.loc" not in line or "a.lock" in line for line in lines)  # identifiers stay whole
+
+
+def test_wrapping_keeps_indentation_and_english_words():
+    assert wrap("  alice 在等待获取 b.lock，然后一直等待下去", 16).splitlines()[1].startswith("  ")
+    assert wrap("one two three", 7) == "one two\nthree"
+
+
+def test_the_terminal_report_fills_chinese_lines_instead_of_breaking_at_the_one_space():
+    import io
+
+    from rich.console import Console
+
+    from racekit.report.terminal import TerminalReport
+
+    out = io.StringIO()
+    report = TerminalReport(Console(file=out, width=60, color_system=None), "zh")
+    report.say("锁顺序颠倒：a.lock → b.lock → a.lock。线程以相反的顺序获取这些锁，即使这些运行中没有死锁，也可能发生死锁。", 4)
+    lines = out.getvalue().rstrip("\n").splitlines()
+    assert len(lines) == 2 and cell_len(lines[0].rstrip()) >= 56, lines  # rich alone broke after "b.lock →"
+    assert all(line.startswith("    ") for line in lines)
