@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from racekit.options import STRATEGIES
+
 if TYPE_CHECKING:
     from racekit.analysis.results import RunResult
 
@@ -113,7 +115,7 @@ def run(
     verbose: Annotated[Optional[bool], typer.Option("--verbose", "-v", help="Show every failure sample and the case's notes.")] = None,
     fail_fast: Annotated[Optional[bool], typer.Option("--fail-fast", "-x", help="Stop a variant at its first wrong outcome.")] = None,
     shard: Annotated[Optional[str], typer.Option("--shard", metavar="K/N", help="Run only the K-th of N disjoint parts of every variant's trials (merge the parts with `racekit merge`).")] = None,
-    strategy: Annotated[Optional[str], typer.Option("--strategy", metavar="NAME", help="controlled mode: random (default), pct, or exhaustive.")] = None,
+    strategy: Annotated[Optional[str], typer.Option("--strategy", metavar="NAME", help=f"controlled mode: {', '.join(STRATEGIES)} (default random).")] = None,
     depth: Annotated[Optional[int], typer.Option("--depth", min=1, metavar="D", help="pct strategy: the bug depth (default 3).")] = None,
     preemptions: Annotated[Optional[int], typer.Option("--preemptions", min=0, metavar="K", help="exhaustive strategy: explore schedules with at most K preemptions (default: grow the bound until the search is complete).")] = None,
     start_method: Annotated[Optional[str], typer.Option("--start-method", metavar="METHOD", help="kind: processes: start the children with fork, spawn or forkserver, whatever the case names (default: the case's `start_method`, else this Python's default).")] = None,

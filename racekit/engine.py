@@ -135,7 +135,7 @@ def plan(cases: list[Case], options: RunOptions) -> list[Planned]:
                     spec = ModeSpec(mode, options.switch_interval, options.strategy,  # type: ignore[arg-type]
                                     options.depth, options.preemptions)
                 runs = options.runs or variant.runs
-                if spec.name == "controlled" and spec.strategy == "exhaustive":
+                if _is_search(spec):
                     runs = options.runs or EXHAUSTIVE_CAP  # a cap on schedules; the search decides
                 if options.max_runs:
                     runs = min(runs, options.max_runs)
@@ -165,11 +165,18 @@ def replay_schedule(case: Case, variant_name: str, schedule: str, params: dict[s
     return result
 
 
+def _is_search(spec: ModeSpec) -> bool:
+    """A strategy that runs every schedule (one plan, the whole search) rather than one trial per seed."""
+    from racekit.runtime.controlled.strategies import strategy_class
+
+    return spec.name == "controlled" and bool(strategy_class(spec.strategy).search)
+
+
 def _plans(p: Planned, options: RunOptions, db: Database | None = None) -> PlanQueue:
     """The trials of one variant and mode: for an exhaustive search, one plan
     that is the whole search; else one per trial (made as they are taken),
     after any saved failures."""
-    if p.mode.name == "controlled" and p.mode.strategy == "exhaustive":
+    if _is_search(p.mode):
         return PlanQueue([TrialPlan(0, p.seed, search=True, cap=p.runs, stop_on_failure=options.stop_on_failure)])
     indices = p.indices()
     saved: list[str] = []

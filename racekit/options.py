@@ -15,9 +15,17 @@ ModeName = Literal["native", "line", "opcode", "yield", "controlled"]
 STRESS_MODES: tuple[ModeName, ...] = ("native", "line", "opcode")
 MODES: tuple[ModeName, ...] = (*STRESS_MODES, "yield", "controlled")
 INSTRUMENTED_MODES: tuple[ModeName, ...] = ("yield", "controlled")  # they rewrite the case's code
-# The strategies a user can name for controlled mode (others are racekit's own:
-# serial, replay, shrink, reverse).
-STRATEGIES = ("random", "pct", "exhaustive")
+# The strategies a user can name for controlled mode (--strategy), each with the
+# class that makes it, as text so that this module imports nothing (racekit's
+# own strategies, serial, replay, shrink and reverse, are not named by users).
+# A new strategy is its module under racekit/runtime/controlled/strategies and
+# one line here.
+STRATEGY_CLASSES: dict[str, str] = {
+    "random": "racekit.runtime.controlled.strategies.random:RandomStrategy",
+    "pct": "racekit.runtime.controlled.strategies.pct:PCTStrategy",
+    "exhaustive": "racekit.runtime.controlled.strategies.dfs:DepthFirst",
+}
+STRATEGIES = tuple(STRATEGY_CLASSES)
 DEFAULT_MODE: ModeName = "opcode"
 DEFAULT_SWITCH_INTERVAL = 1e-6
 

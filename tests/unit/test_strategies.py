@@ -16,7 +16,7 @@ from collections import Counter
 import pytest
 
 from racekit.options import STRATEGIES
-from racekit.runtime.controlled.strategies import REGISTRY, Strategy, go_on, is_preemption, strategy_class
+from racekit.runtime.controlled.strategies import Strategy, go_on, is_preemption, strategy_class
 from racekit.runtime.controlled.strategies.dfs import DepthFirst
 from racekit.runtime.controlled.strategies.pct import PCTStrategy
 from racekit.runtime.controlled.strategies.random import RandomStrategy
@@ -66,7 +66,6 @@ def preemptions(order: tuple[int, ...], ops: list[int]) -> int:
 # -- the protocol ---------------------------------------------------------------------
 
 def test_every_strategy_name_has_a_module_that_builds_it():
-    assert set(REGISTRY) == set(STRATEGIES)
     for name in STRATEGIES:
         strategy = strategy_class(name).for_trial(7, depth=2, expected_steps=10, preemptions=1)
         assert isinstance(strategy, Strategy)

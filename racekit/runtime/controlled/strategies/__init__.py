@@ -9,8 +9,9 @@ strategy sees no case code and no clock: given its seed and the same enabled
 sets it makes the same choices, which is what makes every schedule replayable
 (and every strategy testable against fake enabled sets).
 
-One module per strategy; :data:`REGISTRY` maps the names a user can ask for
-(``--strategy``) to the class that builds the strategy for one trial.
+One module per strategy; ``racekit.options.STRATEGY_CLASSES`` maps the names a
+user can ask for (``--strategy``) to the class that builds the strategy for one
+trial (``Class.for_trial(seed, **settings)``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import importlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from racekit.options import STRATEGIES
+from racekit.options import STRATEGY_CLASSES
 
 if TYPE_CHECKING:
     from racekit.runtime.controlled.controller import Controller
@@ -33,6 +34,7 @@ class Strategy:
     worker processes); a search (DFS) or a shrink runs many."""
 
     executions = 1
+    search = False  # True: it runs a whole search in one plan (every schedule), not one trial per seed
 
     def new_execution(self) -> bool:
         """Get ready for the next execution; False when there is none."""
@@ -65,15 +67,6 @@ def is_preemption(chosen: int, enabled: Sequence[int], current: int | None) -> b
     return current is not None and chosen != current and current in enabled
 
 
-# --strategy name -> "module:class"; each class is built as Class.for_trial(seed, **settings).
-REGISTRY: dict[str, str] = {
-    "random": "racekit.runtime.controlled.strategies.random:RandomStrategy",
-    "pct": "racekit.runtime.controlled.strategies.pct:PCTStrategy",
-    "exhaustive": "racekit.runtime.controlled.strategies.dfs:DepthFirst",
-}
-assert set(REGISTRY) == set(STRATEGIES), "every strategy name has its module"
-
-
 def strategy_class(name: str) -> Any:
-    module, _, attribute = REGISTRY[name].partition(":")
+    module, _, attribute = STRATEGY_CLASSES[name].partition(":")
     return getattr(importlib.import_module(module), attribute)

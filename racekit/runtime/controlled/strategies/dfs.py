@@ -25,6 +25,7 @@ class ChoicePoint:
 
 
 class DepthFirst(Strategy):
+    search = True
     def __init__(self, bound: int | None = None):
         self.bound = bound
         self.path: list[ChoicePoint] = []
