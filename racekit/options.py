@@ -24,6 +24,7 @@ STRATEGY_CLASSES: dict[str, str] = {
     "random": "racekit.runtime.controlled.strategies.random:RandomStrategy",
     "pct": "racekit.runtime.controlled.strategies.pct:PCTStrategy",
     "exhaustive": "racekit.runtime.controlled.strategies.dfs:DepthFirst",
+    "round-robin": "racekit.runtime.controlled.strategies.round_robin:RoundRobin",
 }
 STRATEGIES = tuple(STRATEGY_CLASSES)
 DEFAULT_MODE: ModeName = "opcode"

@@ -208,3 +208,14 @@ def test_reverse_race_replays_up_to_the_point_then_runs_the_second_thread_first(
     assert strategy.next_task([0, 1], 0, 2) == 1  # the runner, before its access
     controller.threads[1].ops = 1
     assert strategy.next_task([0, 1], 1, 3) == 1 and strategy.reached  # made it: no more preemptions
+
+
+# -- round robin ---------------------------------------------------------------------
+
+def test_round_robin_hands_over_at_every_operation_and_its_seed_picks_who_starts():
+    from racekit.runtime.controlled.strategies.round_robin import RoundRobin
+
+    assert run_fake(RoundRobin(first=0), [2, 2, 2]) == [0, 1, 2, 0, 1, 2]
+    assert run_fake(RoundRobin(first=1), [2, 2, 2]) == [1, 2, 0, 1, 2, 0]
+    assert run_fake(RoundRobin(first=0), [3, 1]) == [0, 1, 0, 0]  # a finished thread is skipped
+    assert run_fake(RoundRobin.for_trial(5), [1, 1]) == [1, 0]
