@@ -29,6 +29,7 @@ from racekit.options import ModeSpec
 from racekit.records import PlanQueue, Status, StopReason, Trial, TrialPlan
 from racekit.errors import RacekitError
 from racekit.runtime import clock
+from racekit.runtime import protocol
 from racekit.runtime.protocol import BEAT, HARD_STOP_GRACE, MARKER
 
 # Beyond the faulthandler watchdog: if a worker sends nothing for this long past
@@ -150,7 +151,7 @@ class _Worker:
         # Plans sent and not yet answered, in the order the worker runs them.
         self.outstanding: deque[tuple[Job, TrialPlan]] = deque()
 
-    def send(self, message: tuple) -> bool:
+    def send(self, message: protocol.Task | protocol.Cancel | protocol.Stop) -> bool:
         try:
             self.conn.send(message)
             return True
@@ -245,7 +246,7 @@ class Pool:
         """Ask every worker to stop, then wait for them together (not one by one)."""
         workers = list(self._workers)
         for worker in workers:
-            worker.send(("stop",))
+            worker.send(protocol.Stop())
         deadline = time.monotonic() + 2
         for worker in workers:
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -306,7 +307,7 @@ class Pool:
             while job.pending and len(worker.outstanding) < 2 * chunk[job.key]:
                 size = min(chunk[job.key], len(job.pending))
                 plans = [job.pending.popleft() for _ in range(size)]
-                if not worker.send(("task", job.key, job.variant, job.mode, job.roots, job.sys_path, plans)):
+                if not worker.send(protocol.Task(job.key, job.variant, job.mode, job.roots, job.sys_path, plans)):
                     job.pending.extendleft(reversed(plans))
                     return
                 worker.outstanding.extend((job, plan) for plan in plans)
@@ -334,49 +335,54 @@ class Pool:
         for worker in list(self._workers):
             self._watchdog(worker, now, on_trial)
 
-    def _handle(self, worker: _Worker, message: tuple, on_trial: TrialCallback | None, stop_on_failure: bool) -> None:
-        kind = message[0]
-        if kind == "ready":
-            worker.ready = True
-            self.interpreter = message[1]
-        elif kind == "trials":
-            for _key, trial in message[1]:
-                job, plan = worker.outstanding[0]
-                if not plan.search:  # a search's plan stays until the search is done
-                    worker.outstanding.popleft()
-                if trial.shrinking:
-                    worker.awaiting += 1  # its smaller schedule is still to come
-                self._record(job, trial, on_trial)
-                if trial.status is Status.DEADLOCK and job.mode.name != "controlled":
-                    worker.retiring = True  # it exits: its stuck threads cannot be stopped
-                    self._stop(job, StopReason.DEADLOCK)
-                elif trial.status is Status.INCONCLUSIVE and "blocked" in trial.outcome:
-                    self._stop(job, StopReason.BLOCKED)  # every other run would block there too
-                elif stop_on_failure and not trial.matches:
-                    self._stop(job, StopReason.FIRST_FAILURE)
-        elif kind == "explained":
-            key, index, fields = message[1], message[2], message[3] or {}
-            worker.awaiting = max(0, worker.awaiting - 1)
-            for job in self._jobs_by_key.get(key, ()):
-                for trial in job.trials:
-                    if trial.index == index:
-                        for name, value in fields.items():
-                            setattr(trial, name, value)
-        elif kind == "searched":
-            job, _plan = worker.outstanding.popleft()
-            job.search = message[2]
-        elif kind == "cancelled":
-            # The worker reads messages only between trials, so every plan of
-            # this job still outstanding on it was in its queue and is dropped.
-            key = message[1]
-            worker.outstanding = deque(item for item in worker.outstanding if item[0].key != key)
-        elif kind == "failed":
-            key, reason = message[1], message[2]
-            for job, _plan in list(worker.outstanding):
-                if job.key == key:
-                    job.failure = reason
-                    job.pending.clear()
-            worker.outstanding = deque(item for item in worker.outstanding if item[0].key != key)
+    def _handle(self, worker: _Worker, message: object, on_trial: TrialCallback | None, stop_on_failure: bool) -> None:
+        match message:
+            case protocol.Ready(interpreter):
+                worker.ready = True
+                self.interpreter = interpreter
+            case protocol.Trials(batch):
+                self._trials(worker, batch, on_trial, stop_on_failure)
+            case protocol.Explained(key, index, fields):
+                worker.awaiting = max(0, worker.awaiting - 1)
+                for job in self._jobs_by_key.get(key, ()):
+                    for trial in job.trials:
+                        if trial.index == index:
+                            for name, value in (fields or {}).items():
+                                setattr(trial, name, value)
+            case protocol.Searched(_key, summary):
+                job, _plan = worker.outstanding.popleft()
+                job.search = summary
+            case protocol.Cancelled(key, _dropped):
+                # The worker reads messages only between trials, so every plan of
+                # this job still outstanding on it was in its queue and is dropped.
+                worker.outstanding = deque(item for item in worker.outstanding if item[0].key != key)
+            case protocol.Failed(key, reason, _plans):
+                for job, _plan in list(worker.outstanding):
+                    if job.key == key:
+                        job.failure = reason
+                        job.pending.clear()
+                worker.outstanding = deque(item for item in worker.outstanding if item[0].key != key)
+            case _:
+                # Unpickled, but no racekit message: as garbled as bytes that fail to unpickle.
+                worker.garbled = f"an unexpected {type(message).__name__} on racekit's channel"
+                worker.process.kill()
+
+    def _trials(self, worker: _Worker, batch: list, on_trial: TrialCallback | None, stop_on_failure: bool) -> None:
+        """A batch of results, in the order the worker ran them."""
+        for _key, trial in batch:
+            job, plan = worker.outstanding[0]
+            if not plan.search:  # a search's plan stays until the search is done
+                worker.outstanding.popleft()
+            if trial.shrinking:
+                worker.awaiting += 1  # its smaller schedule is still to come
+            self._record(job, trial, on_trial)
+            if trial.status is Status.DEADLOCK and job.mode.name != "controlled":
+                worker.retiring = True  # it exits: its stuck threads cannot be stopped
+                self._stop(job, StopReason.DEADLOCK)
+            elif trial.status is Status.INCONCLUSIVE and (trial.why or {}).get("kind") == "blocked_outside":
+                self._stop(job, StopReason.BLOCKED)  # every other run would block there too
+            elif stop_on_failure and not trial.matches:
+                self._stop(job, StopReason.FIRST_FAILURE)
 
     def _record(self, job: Job, trial: Trial, on_trial: TrialCallback | None) -> None:
         job.trials.append(trial)
@@ -390,7 +396,7 @@ class Pool:
         job.pending.clear()
         for worker in self._workers:
             if any(j.key == job.key for j, _ in worker.outstanding):
-                worker.send(("cancel", job.key))
+                worker.send(protocol.Cancel(job.key))
 
     def _lost(self, worker: _Worker, on_trial: TrialCallback | None, unresponsive: bool = False) -> None:
         """The worker's connection closed: after a deadlock that is expected;

@@ -13,11 +13,11 @@ short trial), so a crash could lose the results of finished trials; the marker
 file therefore always names the trial running now, and the pool reads it to
 blame the right one.
 
-Protocol (pickled tuples over a :class:`~racekit.runtime.channel.Channel`):
-  parent -> worker  ("task", key, variant, mode, roots, sys_path, [TrialPlan]) | ("cancel", key) | ("stop",)
-  worker -> parent  ("ready", info) | ("trials", [(key, Trial)]) | ("cancelled", key, n)
-                    | ("failed", key, message, n) | ("searched", key, summary)
-                    | ("explained", key, trial index, fields of a shrunk failure)
+Protocol: the records of :mod:`racekit.runtime.protocol`, pickled over a
+:class:`~racekit.runtime.channel.Channel`: parent -> worker ``Task | Cancel |
+Stop``; worker -> parent ``Ready | Trials | Cancelled | Failed | Searched |
+Explained``. Each side dispatches on the record's type with ``match``; anything
+else on the channel ends the conversation (it cannot have come from racekit).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import time
 from typing import Any
 
 from racekit.errors import RacekitError
-from racekit.runtime import interpreter_state
+from racekit.runtime import interpreter_state, protocol
 from racekit.runtime.channel import Channel
 from racekit.runtime.protocol import BATCH_DELAY, BATCH_SIZE, BEAT, HARD_STOP_GRACE, MARKER, MARKER_FILE_SIZE
 
@@ -73,10 +73,10 @@ def serve(conn: Channel, dump: Any, marker: mmap.mmap) -> None:
 
     def flush() -> None:
         if unsent:
-            conn.send(("trials", list(unsent)))
+            conn.send(protocol.Trials(list(unsent)))
             unsent.clear()
 
-    conn.send(("ready", interpreter_info()))
+    conn.send(protocol.Ready(interpreter_info()))
     while True:
         if unsent and (not queue or len(unsent) >= BATCH_SIZE or time.monotonic() - oldest >= BATCH_DELAY):
             flush()
@@ -88,25 +88,26 @@ def serve(conn: Channel, dump: Any, marker: mmap.mmap) -> None:
                 message = conn.recv()
             except (EOFError, OSError):
                 return  # the parent is gone
-            kind = message[0]
-            if kind == "stop":
-                return
-            if kind == "cancel":
-                before = len(queue)
-                queue = collections.deque(item for item in queue if item[0] != message[1])
-                conn.send(("cancelled", message[1], before - len(queue)))
-            elif kind == "task":
-                _, key, variant, mode, roots, sys_path, plans = message
-                sys.path.extend(p for p in sys_path if p not in sys.path)
-                if key not in programs:
-                    try:
-                        programs[key] = compile_program(variant, mode, roots)
-                    except Exception as exc:  # noqa: BLE001 - reported, never fatal
-                        # racekit's own errors say what is wrong; others need their type.
-                        reason = str(exc) if isinstance(exc, RacekitError) else f"{type(exc).__name__}: {exc}"
-                        conn.send(("failed", key, reason, len(plans)))
-                        continue
-                queue.extend((key, plan) for plan in plans)
+            match message:
+                case protocol.Stop():
+                    return
+                case protocol.Cancel(key):
+                    before = len(queue)
+                    queue = collections.deque(item for item in queue if item[0] != key)
+                    conn.send(protocol.Cancelled(key, before - len(queue)))
+                case protocol.Task(key, variant, mode, roots, sys_path, plans):
+                    sys.path.extend(p for p in sys_path if p not in sys.path)
+                    if key not in programs:
+                        try:
+                            programs[key] = compile_program(variant, mode, roots)
+                        except Exception as exc:  # noqa: BLE001 - reported, never fatal
+                            # racekit's own errors say what is wrong; others need their type.
+                            reason = str(exc) if isinstance(exc, RacekitError) else f"{type(exc).__name__}: {exc}"
+                            conn.send(protocol.Failed(key, reason, len(plans)))
+                            continue
+                    queue.extend((key, plan) for plan in plans)
+                case _:
+                    return  # not a message of racekit's parent: nothing safe to do but end
             continue
         key, plan = queue.popleft()
         program = programs[key]
@@ -138,7 +139,7 @@ def serve(conn: Channel, dump: Any, marker: mmap.mmap) -> None:
             with interpreter_state.preserved():
                 smaller = finish_shrink(program, lambda: watchdog.cover(budget))
             MARKER.pack_into(marker, 0, -1, -1)
-            conn.send(("explained", key, trial.index, smaller))
+            conn.send(protocol.Explained(key, trial.index, smaller))
         if trial.status is Status.DEADLOCK and program.forcing.spec.name != "controlled":
             # Its threads are stuck for good; the pool replaces this process.
             # (A controlled deadlock is found at once and its threads unwound.)
@@ -164,14 +165,14 @@ def _search(conn: Channel, key: int, program: Any, plan: Any, watchdog: Watchdog
     def on_trial(trial: Any) -> None:
         batch.append((key, trial))
         if len(batch) >= BATCH_SIZE:
-            conn.send(("trials", list(batch)))
+            conn.send(protocol.Trials(list(batch)))
             batch.clear()
 
     summary = explore(program, plan.seed, on_trial, max_schedules=plan.cap or 20_000, bound=spec.preemptions,
                       iterate=True, stop_on_failure=plan.stop_on_failure, each_run=lambda: watchdog.cover(budget))
     if batch:
-        conn.send(("trials", list(batch)))
-    conn.send(("searched", key, summary.as_facts()))
+        conn.send(protocol.Trials(list(batch)))
+    conn.send(protocol.Searched(key, summary.as_facts()))
 
 
 def main(argv: list[str]) -> None:
