@@ -125,28 +125,24 @@ def run(
     from racekit.errors import RacekitError
 
     try:
+        from racekit.profiles import settings as merged_settings
+
         profile = _profile(config)
-        settings = {
-            "mode": _split(mode) or _split([profile["mode"]] if "mode" in profile else None),
-            "runs": runs if runs is not None else profile.get("runs"),
-            "max_runs": max_runs if max_runs is not None else profile.get("max_runs"),
-            "seed": seed if seed is not None else profile.get("seed"),
-            "switch_interval": switch_interval if switch_interval is not None else profile.get("switch_interval", 1e-6),
-            "timeout": timeout if timeout is not None else profile.get("timeout"),
-            "jobs": jobs if jobs is not None else profile.get("jobs"),
-            "format": (format.value if format else None) or profile.get("format", "text"),
-            "lang": (lang.value if lang else None) or profile.get("lang", "en"),
-            "verbose": verbose if verbose is not None else profile.get("verbose", False),
-            "fail_fast": fail_fast if fail_fast is not None else profile.get("fail_fast", False),
-        }
+        if "mode" in profile:
+            profile = {**profile, "mode": _split([profile["mode"]])}
+        settings = merged_settings({
+            "mode": _split(mode) or None, "runs": runs, "max_runs": max_runs, "seed": seed, "switch_interval": switch_interval,
+            "timeout": timeout, "jobs": jobs, "format": format.value if format else None,
+            "lang": lang.value if lang else None, "verbose": verbose, "fail_fast": fail_fast, "strategy": strategy,
+        }, profile)
         cases = _load(paths)
         from racekit.engine import RunOptions, plan
 
         options = RunOptions(
-            modes=settings["mode"], runs=settings["runs"], max_runs=settings["max_runs"], seed=settings["seed"], variants=_split(variant),
+            modes=settings["mode"] or (), runs=settings["runs"], max_runs=settings["max_runs"], seed=settings["seed"], variants=_split(variant),
             params=_parse_params(param), switch_interval=settings["switch_interval"], timeout=settings["timeout"],
             workers=settings["jobs"], stop_on_failure=settings["fail_fast"], shard=_parse_shard(shard),
-            strategy=strategy or profile.get("strategy", "random"), depth=depth or 3, preemptions=preemptions,
+            strategy=settings["strategy"], depth=depth or 3, preemptions=preemptions,
             start_method=start_method,
         )
         planned = plan(cases, options)
@@ -241,27 +237,14 @@ def _execute(cases, options, planned, settings) -> RunResult:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from racekit.engine import header_facts
     from racekit.engine import run as run_cases
     from racekit.report.console import report_console
     from racekit.report.terminal import TerminalReport
-    from racekit.runtime.pool import default_workers
 
     stderr = Console(stderr=True)
     if settings["terminal_text"]:
-        workers = min(options.workers or default_workers(), max(1, sum(p.runs for p in planned)))
-        report = TerminalReport(report_console(), settings["lang"], settings["verbose"])
-        from racekit.options import ModeSpec
-        from racekit.runtime.forcing import interpreter_info
-
-        from racekit.report.modes import describe_mode
-        from racekit.runtime.forcing import mode_facts
-
-        details = {p.mode.name: describe_mode(mode_facts(p.mode), settings["lang"]) for p in planned}
-        details.update({m: describe_mode(mode_facts(ModeSpec(m, options.switch_interval)), settings["lang"])  # type: ignore[arg-type]
-                        for m in options.modes if m not in details})
-        modes = list(details)
-        seed = planned[0].seed if planned else 0
-        report.header(interpreter_info(), seed, workers, modes, details)
+        TerminalReport(report_console(), settings["lang"], settings["verbose"]).header(header_facts(planned, options))
     total = sum(p.runs for p in planned)
     if not stderr.is_terminal or total == 0:
         return run_cases(cases, options, planned=planned)

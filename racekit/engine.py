@@ -145,6 +145,19 @@ def plan(cases: list[Case], options: RunOptions) -> list[Planned]:
     return planned
 
 
+def header_facts(planned: list[Planned], options: RunOptions) -> dict[str, Any]:
+    """What a report's header says about a run before it starts: the interpreter,
+    the seed, the workers, and each mode's settings (as facts)."""
+    from racekit.runtime.pool import default_workers
+
+    modes = {p.mode.name: mode_facts(p.mode) for p in planned}
+    for name in options.modes:
+        modes.setdefault(name, mode_facts(ModeSpec(name, options.switch_interval)))  # type: ignore[arg-type]
+    return {"python": interpreter_info(), "seed": planned[0].seed if planned else 0,
+            "workers": min(options.workers or default_workers(), max(1, sum(p.runs for p in planned))),
+            "modes": modes}
+
+
 def replay_schedule(case: Case, variant_name: str, schedule: str, params: dict[str, Any] | None = None) -> RunResult:
     """One controlled trial of a variant that follows ``schedule`` exactly."""
     from racekit.runtime.controlled.schedule import decode_schedule

@@ -83,3 +83,18 @@ def load_profile(name_or_path: str) -> dict[str, Any]:
     if values is INVALID:  # pragma: no cover - INVALID always comes with a problem
         raise CaseError([Problem(shown, 1, 1, "invalid profile")])
     return values
+
+
+# What a run uses when neither the command line nor the profile says.
+DEFAULTS: dict[str, Any] = {"switch_interval": 1e-6, "format": "text", "lang": "en", "verbose": False,
+                            "fail_fast": False, "strategy": "random"}
+
+
+def settings(given: dict[str, Any], profile: dict[str, Any]) -> dict[str, Any]:
+    """The run's settings: each flag given on the command line, else the
+    profile's value, else racekit's default (None: the case decides)."""
+    merged: dict[str, Any] = {}
+    for name in {*given, *DEFAULTS}:
+        value = given.get(name)
+        merged[name] = value if value is not None else profile.get(name, DEFAULTS.get(name))
+    return merged

@@ -41,7 +41,8 @@ def test_sys_monitoring_is_detected_not_assumed_from_the_version():
 
 def _header(python: dict, lang: str = "en") -> str:
     console = Console(record=True, width=200, color_system=None)
-    TerminalReport(console, lang).header(python, 1, 2, ["native"], {"native": "switch interval 1 µs"})
+    TerminalReport(console, lang).header({"python": python, "seed": 1, "workers": 2,
+                                          "modes": {"native": {"name": "native", "switch_interval": 1e-6}}})
     return console.export_text()
 
 

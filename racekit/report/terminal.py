@@ -20,6 +20,7 @@ from rich.text import Text
 from racekit.analysis.results import CaseResult, Grade, RunResult, VariantResult, Verdict
 from racekit.records import Note
 from racekit.report.messages import MESSAGES, message
+from racekit.report.modes import describe_mode
 from racekit.report.notes import say_note
 from racekit.report.sentences import holds_locks, shown_outcome, operation, race_pair, search_sentences, story_sentences, why_lines
 from racekit.report.visible import made_visible
@@ -65,7 +66,9 @@ class TerminalReport:
 
     # -- whole run -----------------------------------------------------------
 
-    def header(self, python: dict, seed: int, workers: int, modes: Iterable[str], switch_detail: dict[str, str]) -> None:
+    def header(self, facts: dict) -> None:
+        """The run's first lines, from the engine's header facts."""
+        python, seed, workers = facts["python"], facts["seed"], facts["workers"]
         self.gil_enabled = bool(python.get("gil_enabled", True))
         gil = self.t("gil_on") if self.gil_enabled else self.t("gil_off")
         py = f"{'CPython' if python.get('implementation') == 'cpython' else python.get('implementation')} {python.get('version')}, {gil}"
@@ -73,8 +76,9 @@ class TerminalReport:
 
         self.console.print(self.t("header", version=__version__, python=py, seed=seed, workers=workers,
                                   plural="" if workers == 1 else "s"), style="dim", highlight=False)
-        for mode in modes:
-            self.say(self.t("mode_line", mode=mode, help=self.t("help_" + mode), detail=switch_detail[mode]), 0, "dim")
+        for mode, mode_facts in facts["modes"].items():
+            detail = describe_mode(mode_facts, self.lang)
+            self.say(self.t("mode_line", mode=mode, help=self.t("help_" + mode), detail=detail), 0, "dim")
         if not python.get("gil_enabled", True):
             self.console.print(self.t("free_threaded"), style="yellow", highlight=False)
         if not python.get("tested", True):
