@@ -418,6 +418,11 @@ MESSAGES: dict[str, dict[str, str]] = {
 }
 
 
+def has_message(key: str) -> bool:
+    """Whether racekit has words for ``key`` (every key exists in English)."""
+    return key in MESSAGES["en"]
+
+
 def message(lang: str, key: str, **fields: object) -> str:
     table = MESSAGES.get(lang, MESSAGES["en"])
     return table.get(key, MESSAGES["en"][key]).format(**fields)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from racekit.report.messages import MESSAGES, message
+from racekit.report.messages import has_message, message
 
 
 def describe_mode(facts: dict[str, Any], lang: str = "en") -> str:
@@ -20,7 +20,7 @@ def describe_mode(facts: dict[str, Any], lang: str = "en") -> str:
         strategy = str(facts.get("strategy", "random"))
         if strategy == "exhaustive" and facts.get("preemptions") is not None:
             detail = t("strategy_exhaustive_bound", bound=facts["preemptions"])
-        elif "strategy_" + strategy in MESSAGES["en"]:
+        elif has_message("strategy_" + strategy):
             detail = t("strategy_" + strategy, depth=facts.get("depth", 3))
         else:
             detail = strategy  # a strategy the report has no words for yet is named as it is

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from racekit.report.messages import MESSAGES
+from racekit.report.messages import has_message as _has
 
 Words = Callable[..., str]  # message key and fields -> text in the report's language
 
@@ -139,10 +139,6 @@ def _read(read: dict[str, str], t: Words) -> str:
     if not read.get("what"):
         return t("why_shared_value")
     return t("why_read_value", what=read["what"], value=read["value"]) if read.get("value") else read["what"]
-
-
-def _has(key: str) -> bool:
-    return key in MESSAGES["en"]
 
 
 def _known(t: Words, key: str, fallback: str, **fields: object) -> str:

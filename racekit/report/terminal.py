@@ -19,7 +19,7 @@ from rich.text import Text
 
 from racekit.analysis.results import CaseResult, Grade, RunResult, VariantResult, Verdict
 from racekit.records import Note
-from racekit.report.messages import MESSAGES, message
+from racekit.report.messages import has_message, message
 from racekit.report.modes import describe_mode
 from racekit.report.notes import say_note
 from racekit.report.sentences import holds_locks, shown_outcome, operation, race_pair, search_sentences, story_sentences, why_lines
@@ -275,7 +275,7 @@ class TerminalReport:
     def _stop_reason(self, reason: str) -> str:
         """The JSON's stop reason ("deadlock", "first failure found", …) in the report's language."""
         key = "stop_" + reason.replace(" ", "_")
-        return self.t(key) if key in MESSAGES["en"] else reason
+        return self.t(key) if has_message(key) else reason
 
     def _timing(self, v: VariantResult) -> Table:
         n = v.workers or 0

@@ -349,14 +349,14 @@ class Pool:
                         if trial.index == index:
                             for name, value in (fields or {}).items():
                                 setattr(trial, name, value)
-            case protocol.Searched(_key, summary):
+            case protocol.Searched(summary=summary):
                 job, _plan = worker.outstanding.popleft()
                 job.search = summary
-            case protocol.Cancelled(key, _dropped):
+            case protocol.Cancelled(key=key):
                 # The worker reads messages only between trials, so every plan of
                 # this job still outstanding on it was in its queue and is dropped.
                 worker.outstanding = deque(item for item in worker.outstanding if item[0].key != key)
-            case protocol.Failed(key, reason, _plans):
+            case protocol.Failed(key=key, reason=reason):
                 for job, _plan in list(worker.outstanding):
                     if job.key == key:
                         job.failure = reason
