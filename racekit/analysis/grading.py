@@ -265,9 +265,6 @@ def _reason(verdict: Verdict, trials: list[Trial], failure: str | None, serial: 
             return t.outcome
     if serial is not None:
         return f"wrong even when the threads run one after another ({', '.join(serial['order'])}): {serial['outcome']}"
-    for t in trials:
-        if grade_trial(t) in (Grade.ERROR, Grade.CRASH):
-            return t.outcome
     return None
 
 

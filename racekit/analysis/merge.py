@@ -9,11 +9,12 @@ from the grades, the lost-update statistics from their histogram.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 from racekit.analysis.grading import lost_updates_from, meets_expectation, sort_rows, verdict_from_grades
 from racekit.analysis import results_schema
-from racekit.analysis.results import CaseResult, Grade, Row, RunResult, VariantResult
+from racekit.analysis.results import CaseResult, Grade, LostUpdates, Row, RunResult, VariantResult
 from racekit.errors import UsageError
 from racekit.records import Note
 
@@ -103,6 +104,15 @@ def _check_document(name: str, doc: Any) -> None:
                                  "it was written by an older racekit, which cannot be merged")
 
 
+def _merged_lost_updates(losses: Counter[float], parts: list[tuple[str, dict, dict]]) -> LostUpdates | None:
+    """The statistics of the summed histogram; counted (``exact``) only if every
+    shard's were, since one shard's lower bound makes the sum a bound too."""
+    if not losses:
+        return None
+    exact = all((v.get("lost_updates") or {}).get("exact", False) for _, _, v in parts if v.get("lost_updates"))
+    return replace(lost_updates_from(losses), exact=exact)
+
+
 def _merge_variant(case_name: str, file: str, parts: list[tuple[str, dict, dict]]) -> VariantResult:
     label = f"{case_name}[{parts[0][2]['name']}] ({parts[0][2]['mode']})"
     seeds = {v["seed"] for _, _, v in parts}
@@ -141,7 +151,7 @@ def _merge_variant(case_name: str, file: str, parts: list[tuple[str, dict, dict]
         rows=rows, expected=first["expected"], expect_text=first.get("expect_text", repr(first["expected"])),
         outcome_text=first.get("outcome_text", "the outcome"),
         wrong=sum(r.count for r in rows if r.grade is not Grade.EXPECTED),
-        lost_updates=lost_updates_from(losses) if losses else None,
+        lost_updates=_merged_lost_updates(losses, parts),
         verdict=verdict, racy=first["racy"], ok=meets_expectation(verdict, first["racy"], runs),
         seed=first["seed"], never_observed=tuple(sorted(never or ())),
         stop_reason="; ".join(dict.fromkeys(stops)) or None,

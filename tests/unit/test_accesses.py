@@ -1,0 +1,221 @@
+"""The access-log analyses (racekit.analysis.accesses) on logs written by hand.
+
+Each log is a story a student could tell with two threads and a counter; the
+expected answers come from arithmetic on the story, not from racekit. The
+lost-update count is also checked against an independent oracle: a brute-force
+simulation of every interleaving of N threads doing `x += 1`, where the lost
+updates are exactly `N - final value`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+
+from racekit.analysis.accesses import count_lost, data_races, lock_cycles, lock_order, lost_updates
+from racekit.records import Op
+
+X = (1, "x")  # one shared location: (object id, attribute)
+Y = (1, "y")
+
+
+class Log:
+    """Builds a log step by step, numbering the steps as the scheduler does."""
+
+    def __init__(self) -> None:
+        self.ops: list[Op] = []
+
+    def _add(self, thread: int, kind: str, what: str, **fields) -> "Log":
+        self.ops.append(Op(step=len(self.ops) + 1, thread=thread, kind=kind, what=what, **fields))
+        return self
+
+    def read(self, t: int, loc=X, value: str = "") -> "Log":
+        return self._add(t, "read", loc[1], location=loc, value=value)
+
+    def write(self, t: int, loc=X, update: bool = True, value: str = "") -> "Log":
+        return self._add(t, "write", loc[1], location=loc, update=update, value=value)
+
+    def increment(self, t: int, loc=X) -> "Log":
+        return self.read(t, loc).write(t, loc)
+
+    def sync(self, t: int, kind: str, obj: int = 99, what: str = "lock", **fields) -> "Log":
+        return self._add(t, kind, what, sync=obj, **fields)
+
+
+# -- lost updates ---------------------------------------------------------------------------
+
+def test_serial_increments_lose_nothing():
+    log = Log().increment(0).increment(1).increment(0)
+    assert lost_updates(log.ops) == []
+
+
+def test_the_classic_lost_update_names_its_read_the_overwritten_write_and_the_eraser():
+    # T0 reads, T1 reads, T1 writes, T0 writes: T1's write is lost.
+    log = Log().read(0).read(1).write(1).write(0)
+    [lost] = lost_updates(log.ops)
+    assert (lost.read.thread, lost.read.step) == (0, 1)
+    assert [(op.thread, op.step) for op in lost.overwritten] == [(1, 3)]
+    assert (lost.write.thread, lost.write.step) == (0, 4)
+    assert count_lost([lost]) == 1
+
+
+def test_a_plain_assignment_is_not_an_update_and_loses_nothing():
+    # Double initialisation: both threads write a fresh value; nobody's update is erased.
+    log = Log().read(0).read(1).write(1, update=False).write(0, update=False)
+    assert lost_updates(log.ops) == []
+
+
+def test_a_plain_write_restarts_the_chain_so_earlier_updates_are_not_blamed_on_it():
+    # Two lost-free increments, then a reset: the increments did not "get lost"; they were replaced.
+    log = Log().increment(0).increment(1).write(0, update=False)
+    assert lost_updates(log.ops) == []
+
+
+def test_each_lost_update_is_counted_once_even_when_two_writers_erase_it():
+    # T0 and T1 both read version 0; T2 increments (version 1); T1 writes (erases v1);
+    # T0 writes (erases v1 and T1's write). Final = 1 from 3 increments: 2 lost.
+    log = Log().read(0).read(1).increment(2).write(1).write(0)
+    found = lost_updates(log.ops)
+    assert count_lost(found) == 2
+    erased = sorted(op.step for lost in found for op in lost.overwritten)
+    assert erased == sorted(set(erased))  # no write is blamed twice
+
+
+def test_locations_are_kept_apart():
+    log = Log().read(0, X).read(1, Y).write(1, Y).write(0, X)
+    assert lost_updates(log.ops) == []
+
+
+def _simulate(order: list[int]) -> tuple[list[Op], int]:
+    """Threads doing `x += 1` as read-then-write, in the given order of steps
+    (each thread appears twice: its read, then its write). Returns the log and
+    the final value, computed by actually running the story."""
+    log = Log()
+    x = 0
+    local: dict[int, int] = {}
+    for t in order:
+        if t not in local:
+            local[t] = x
+            log.read(t)
+        else:
+            x = local.pop(t) + 1
+            log.write(t)
+    return log.ops, x
+
+
+def _all_orders(threads: int) -> set[tuple[int, ...]]:
+    return set(itertools.permutations([t for t in range(threads) for _ in range(2)]))
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_lost_updates_equal_the_arithmetic_in_every_interleaving(threads):
+    orders = _all_orders(threads)
+    assert len(orders) == {2: 6, 3: 90}[threads]  # (2n)! / 2^n
+    for order in orders:
+        log, final = _simulate(list(order))
+        assert count_lost(lost_updates(log)) == threads - final, order
+
+
+def test_lost_updates_equal_the_arithmetic_with_repeated_increments():
+    # 3 threads × 3 increments each, 500 random interleavings (seeded): exact every time.
+    rng = random.Random(7)
+    for _ in range(500):
+        pending = {t: 3 for t in range(3)}
+        log, x, local = Log(), 0, {}
+        while pending:
+            t = rng.choice(sorted(pending))
+            if t not in local:
+                local[t] = x
+                log.read(t)
+            else:
+                x = local.pop(t) + 1
+                log.write(t)
+                pending[t] -= 1
+                if not pending[t]:
+                    del pending[t]
+        assert count_lost(lost_updates(log.ops)) == 9 - x
+
+
+# -- data races -----------------------------------------------------------------------------
+
+def test_unordered_conflicting_accesses_are_a_data_race():
+    log = Log().read(0).write(1)
+    [race] = data_races(log.ops, threads=2)
+    assert (race.first.thread, race.first.kind, race.second.thread, race.second.kind) == (0, "read", 1, "write")
+
+
+def test_two_reads_never_race():
+    assert data_races(Log().read(0).read(1).ops, threads=2) == []
+
+
+def test_accesses_ordered_by_a_lock_do_not_race():
+    log = (Log().sync(0, "acquire").increment(0).sync(0, "release")
+           .sync(1, "acquire").increment(1).sync(1, "release"))
+    assert data_races(log.ops, threads=2) == []
+
+
+def test_a_lock_on_one_side_only_orders_nothing():
+    log = Log().sync(0, "acquire").increment(0).sync(0, "release").increment(1)
+    [race] = data_races(log.ops, threads=2)
+    assert race.second.thread == 1
+
+
+def test_two_different_locks_order_nothing():
+    log = (Log().sync(0, "acquire", obj=1).write(0).sync(0, "release", obj=1)
+           .sync(1, "acquire", obj=2).write(1).sync(1, "release", obj=2))
+    assert len(data_races(log.ops, threads=2)) == 1
+
+
+@pytest.mark.parametrize("publish, take", [("put", "get"), ("set", "wait"), ("start", "join")])
+def test_hand_offs_order_what_came_before_them(publish, take):
+    # T0 writes, then hands off; T1 takes it, then reads: ordered, no race.
+    log = Log().write(0, update=False).sync(0, publish, what="q").sync(1, take, what="q").read(1)
+    assert data_races(log.ops, threads=2) == []
+    # The same accesses without the hand-off race.
+    assert len(data_races(Log().write(0, update=False).read(1).ops, threads=2)) == 1
+
+
+def test_a_write_after_another_threads_unordered_read_is_a_race():
+    log = Log().read(1).sync(0, "acquire").write(0).sync(0, "release")
+    [race] = data_races(log.ops, threads=2)
+    assert (race.first.kind, race.second.kind) == ("read", "write")
+
+
+def test_at_most_one_race_per_location_and_threads_racekit_did_not_start_are_ignored():
+    log = Log().write(0).write(1).write(0).write(1).write(0, Y).write(5, Y)
+    races = data_races(log.ops, threads=2)
+    assert [r.first.location for r in races] == [X]  # Y's only other writer is thread 5: untracked
+
+
+def test_calls_are_atomic_steps_and_never_race():
+    log = Log()._add(0, "call", "list.append", location=X)._add(1, "call", "list.append", location=X)
+    assert data_races(log.ops, threads=2) == []
+
+
+# -- lock order -----------------------------------------------------------------------------
+
+def test_lock_order_records_held_then_acquired_pairs():
+    log = (Log().sync(0, "acquire", what="a").sync(0, "acquire", what="b")
+           .sync(0, "release", what="b").sync(0, "release", what="a")
+           .sync(1, "acquire", what="b").sync(1, "acquire", what="a"))
+    assert lock_order(log.ops) == {("a", "b"), ("b", "a")}
+
+
+def test_a_timed_out_acquire_holds_nothing_and_a_released_lock_is_not_held():
+    log = (Log().sync(0, "acquire", what="a", value="timed out").sync(0, "acquire", what="b")
+           .sync(0, "release", what="b").sync(0, "acquire", what="c"))
+    assert lock_order(log.ops) == set()
+
+
+def test_a_reentrant_acquire_is_no_pair_with_itself():
+    log = Log().sync(0, "acquire", what="r").sync(0, "acquire", what="r")
+    assert lock_order(log.ops) == set()
+
+
+def test_lock_cycles_finds_each_cycle_once():
+    assert lock_cycles({("a", "b"), ("b", "a")}) == [["a", "b"]]
+    assert lock_cycles({("a", "b"), ("b", "c"), ("c", "a")}) == [["a", "b", "c"]]
+    assert lock_cycles({("a", "b"), ("b", "c")}) == []
+    assert sorted(lock_cycles({("a", "b"), ("b", "a"), ("c", "d"), ("d", "c")})) == [["a", "b"], ["c", "d"]]
