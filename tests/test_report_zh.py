@@ -26,6 +26,7 @@ RUNS = [
     ("deadlock.yaml", "-m", "controlled", "--strategy", "exhaustive"),
     ("check_then_act.yaml", "-m", "controlled,yield", "-n", "20"),
     ("local_vs_shared.yaml", "-m", "controlled", "-n", "20", "--verbose"),
+    (TEST_CASES / "sabotage.yaml", "-n", "3"),  # racekit's self-check: forcing switched off
 ]
 
 
@@ -43,9 +44,9 @@ def english_words(report: str, allowed: str) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("args", RUNS, ids=[r[0] for r in RUNS])
+@pytest.mark.parametrize("args", RUNS, ids=[getattr(r[0], "name", r[0]) for r in RUNS])
 def test_a_chinese_report_has_no_english_of_racekits(args):
-    case = CASES / args[0]
+    case = CASES / args[0]  # a path of its own stays as it is
     proc = racekit("run", str(case), *args[1:], "--lang", "zh", "--seed", "7", env={"COLUMNS": "100"})
     assert proc.returncode in (0, 1), proc.stderr
     assert not english_words(proc.stdout, case.read_text(encoding="utf-8")), proc.stdout

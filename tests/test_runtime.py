@@ -155,7 +155,10 @@ def test_forcing_switched_off_fails_loudly_instead_of_passing(variant):
     v = run_variants(TEST_CASES / "sabotage.yaml", variant)[variant]
     assert v.verdict is Verdict.ERROR and not v.ok
     assert v.reason == "error: forcing was switched off during the trial"
-    assert "the forced switch points were not in effect" in v.samples[0]
+    kinds = {p["kind"] for p in v.why["problems"]}
+    assert v.why["kind"] == "forcing_off"
+    assert kinds & ({"switch_interval"} if variant == "interval_changed" else
+                    {"tracer_replaced", "tool_taken", "callback_replaced", "switch_points_removed"})
 
 
 def test_native_mode_does_not_police_the_switch_interval():

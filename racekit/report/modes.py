@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from racekit.report.messages import has_message, message
+from racekit.report.sentences import format_interval
 
 
 def describe_mode(facts: dict[str, Any], lang: str = "en") -> str:
@@ -28,12 +29,6 @@ def describe_mode(facts: dict[str, Any], lang: str = "en") -> str:
     if name == "yield":
         return t("yield_detail", share=f"{facts.get('yield_probability', 0.5):.0%}", interval=interval)
     backend = facts.get("backend")
-    return f"{t('backend_' + backend)}, {interval}" if backend else interval
+    return t("backend_and_interval", backend=t("backend_" + backend), interval=interval) if backend else interval
 
 
-def format_interval(seconds: float) -> str:
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:g} µs"
-    if seconds < 1:
-        return f"{seconds * 1e3:g} ms"
-    return f"{seconds:g} s"

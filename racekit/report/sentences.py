@@ -8,6 +8,7 @@ naturally in English and in Chinese.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -37,12 +38,33 @@ def operation(row: dict[str, Any], t: Words) -> str:
     return t("trace_other", op=text, value=value) if value else text
 
 
+# Outcomes racekit makes with a part of their own: the histogram key stays as
+# the results contract has it; the report words the fixed part.
+_OUTCOME_FORMS = (
+    (re.compile(r"crash: killed by signal (?P<signal>\S+)"), "outcome_crash_signal"),
+    (re.compile(r"crash: exited with code (?P<code>-?\d+)"), "outcome_crash_exit"),
+    (re.compile(r"error in (?P<where>setup|outcome|expect|work\.\S+|starting the processes): (?P<error>.*)",
+                re.DOTALL), "outcome_error_in"),
+)
+
+
 def shown_outcome(outcome: str, t: Words) -> str:
-    """An outcome as the histogram shows it: the case's own values as they are;
-    the outcomes racekit names itself (a deadlock, a run it could not finish) in
-    the reader's language."""
+    """An outcome as the histogram shows it: the case's own values (and the
+    exceptions its code raised) as they are; the outcomes racekit names itself
+    (a deadlock, a crash, a run it could not finish) in the reader's language."""
     key = "outcome_" + outcome.replace(": ", "_").replace(" ", "_")
-    return t(key) if _has(key) else outcome
+    if _has(key):
+        return t(key)
+    for form, key in _OUTCOME_FORMS:
+        found = form.fullmatch(outcome)
+        if found:
+            fields = found.groupdict()
+            if "where" in fields:
+                where = fields["where"]
+                fields["where"] = (t("where_work", name=where.removeprefix("work.")) if where.startswith("work.")
+                                   else t("where_" + where.replace(" ", "_")))
+            return t(key, **fields)
+    return outcome
 
 
 def race_pair(race: dict[str, Any], t: Words) -> str:
@@ -66,6 +88,8 @@ def why_lines(why: dict[str, Any] | None, t: Words) -> list[str]:
             reads = [_read(r, t) for r in spinner["reads"]] or [t("why_nothing")]
             lines.append("  " + t("why_spins", thread=spinner["thread"], reads=t("list_sep").join(reads)))
         return lines
+    if kind == "forcing_off":
+        return [t("why_forcing_off")] + ["  " + _forcing_problem(p, t) for p in why["problems"]]
     fields = {k: (f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else v) for k, v in why.items()}
     key = "why_" + str(kind)
     return [t(key, **fields)] if _has(key) else []
@@ -139,6 +163,29 @@ def _read(read: dict[str, str], t: Words) -> str:
     if not read.get("what"):
         return t("why_shared_value")
     return t("why_read_value", what=read["what"], value=read["value"]) if read.get("value") else read["what"]
+
+
+def _forcing_problem(problem: dict[str, Any], t: Words) -> str:
+    """One way the forced switch points went away during a trial (the runtime's self-check)."""
+    fields = dict(problem)
+    kind = fields.pop("kind")
+    if kind == "switch_interval":
+        fields = {"now": format_interval(fields["now"]), "set": format_interval(fields["set"])}
+    if "by" in fields and fields["by"] is None:  # no function in its place: tracing was switched off
+        kind = kind.replace("_replaced", "_removed")
+        del fields["by"]
+    if "functions" in fields:
+        fields["functions"] = ", ".join(fields["functions"])
+    return _known(t, "forcing_" + kind, kind, **fields)
+
+
+def format_interval(seconds: float) -> str:
+    """A switch interval as people write it: 1 µs, 5 ms, 2 s."""
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:g} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:g} ms"
+    return f"{seconds:g} s"
 
 
 def _known(t: Words, key: str, fallback: str, **fields: object) -> str:

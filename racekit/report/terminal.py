@@ -71,7 +71,8 @@ class TerminalReport:
         python, seed, workers = facts["python"], facts["seed"], facts["workers"]
         self.gil_enabled = bool(python.get("gil_enabled", True))
         gil = self.t("gil_on") if self.gil_enabled else self.t("gil_off")
-        py = f"{'CPython' if python.get('implementation') == 'cpython' else python.get('implementation')} {python.get('version')}, {gil}"
+        build = f"{'CPython' if python.get('implementation') == 'cpython' else python.get('implementation')} {python.get('version')}"
+        py = self.t("python_and_gil", python=build, gil=gil)
         from racekit import __version__
 
         self.console.print(self.t("header", version=__version__, python=py, seed=seed, workers=workers,
@@ -230,11 +231,12 @@ class TerminalReport:
             out.append(self.t("deadlock", timeout=f"{v.timeout:g}"))
         elif v.verdict is Verdict.ERROR and v.serial_failure:
             failure = v.serial_failure
-            out.append(self.t("serial_failure", order=", ".join(failure["order"]) or "?", outcome=failure["outcome"]))
+            out.append(self.t("serial_failure", order=", ".join(failure["order"]) or "?",
+                              outcome=shown_outcome(failure["outcome"], self.t)))
         elif v.verdict is Verdict.ERROR:
-            out.append(self.t("error", reason=v.reason or "?"))
+            out.append(self.t("error", reason=shown_outcome(v.reason or "?", self.t)))
         if v.verdict is Verdict.RACE and not v.wrong and v.witnesses:
-            out.append(self.t("witness", count=v.witnesses, outcome=v.witness_outcome or "?"))
+            out.append(self.t("witness", count=v.witnesses, outcome=shown_outcome(v.witness_outcome or "?", self.t)))
         if v.type_hint:
             out.append(self.t("type_hint", **v.type_hint))
         if v.inconclusive:
@@ -344,8 +346,8 @@ class TerminalReport:
     def _samples(self, v: VariantResult) -> None:
         story_kind = (v.story or {}).get("kind")
         lines = why_lines(v.why, self.t) if story_kind not in ("deadlock", "livelock") else []
-        if lines:
-            self.say("\n".join(lines), 6, "dim")
+        for line in lines:  # each line wrapped under its own indentation
+            self.say(line.lstrip(), 6 + len(line) - len(line.lstrip()), "dim")
         for sample in v.samples[: 1 if not self.verbose else None]:
             if sample.strip() == (v.reason or "").strip():
                 continue  # the verdict's sentence has just said it

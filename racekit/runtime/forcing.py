@@ -22,6 +22,7 @@ import threading
 import types
 from contextlib import contextmanager
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from racekit.options import ModeSpec
 from racekit.records import Note
@@ -40,14 +41,6 @@ def mode_facts(spec: ModeSpec) -> dict[str, object]:
     elif spec.name in ("line", "opcode"):
         facts["backend"] = f"{'monitoring' if HAS_MONITORING else 'tracing'}_{spec.name}"
     return facts
-
-
-def format_interval(seconds: float) -> str:
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:g} µs"
-    if seconds < 1:
-        return f"{seconds * 1e3:g} ms"
-    return f"{seconds:g} s"
 
 
 class Scope:
@@ -105,22 +98,20 @@ class Forcing:
         self.notes: set[Note] = set()  # worth telling the user; drained after each trial
 
     @contextmanager
-    def trial(self, problems: list[str]) -> Iterator[None]:
+    def trial(self, problems: list[dict[str, Any]]) -> Iterator[None]:
         previous = sys.getswitchinterval()
         sys.setswitchinterval(self.spec.switch_interval)
         applied = sys.getswitchinterval()  # CPython keeps whole microseconds
         try:
             yield
             if self.forced and sys.getswitchinterval() != applied:
-                problems.append(
-                    f"the switch interval was changed to {format_interval(sys.getswitchinterval())} during "
-                    f"the trial (racekit set {format_interval(self.spec.switch_interval)})"
-                )
+                problems.append({"kind": "switch_interval", "now": sys.getswitchinterval(),
+                                 "set": self.spec.switch_interval})
         finally:
             sys.setswitchinterval(previous)
 
     @contextmanager
-    def thread(self, problems: list[str]) -> Iterator[None]:
+    def thread(self, problems: list[dict[str, Any]]) -> Iterator[None]:
         yield
 
 
@@ -150,7 +141,7 @@ class TraceForcing(Forcing):
         self._trace = global_trace
 
     @contextmanager
-    def thread(self, problems: list[str]) -> Iterator[None]:
+    def thread(self, problems: list[dict[str, Any]]) -> Iterator[None]:
         previous = sys.gettrace()
         if previous is not None:
             self.notes.add(Note.of("tracer", mode=self.spec.name, tracer=_describe(previous)))
@@ -162,10 +153,9 @@ class TraceForcing(Forcing):
             current = sys.gettrace()
             name = threading.current_thread().name
             if current is not self._trace:
-                problems.append(f"in thread {name}, the trace function was replaced by {_describe(current)} "
-                                "(a debugger, a coverage tool, or the case itself)")
+                problems.append({"kind": "tracer_replaced", "thread": name, "by": _describe(current)})
             elif ident not in self._traced:
-                problems.append(f"thread {name} never ran case code under racekit's tracer")
+                problems.append({"kind": "never_traced", "thread": name})
         finally:
             sys.settrace(previous)
 
@@ -184,7 +174,7 @@ class MonitoringForcing(Forcing):
         self._event = mon.events.INSTRUCTION if spec.name == "opcode" else mon.events.LINE
 
     @contextmanager
-    def trial(self, problems: list[str]) -> Iterator[None]:
+    def trial(self, problems: list[dict[str, Any]]) -> Iterator[None]:
         mon = sys.monitoring
         tool = self._acquire_tool()
         event = self._event
@@ -225,18 +215,18 @@ class MonitoringForcing(Forcing):
             mon.register_callback(tool, mon.events.PY_START, None)
             mon.free_tool_id(tool)
 
-    def _check(self, tool: int, switch_point: Callable, problems: list[str]) -> None:
+    def _check(self, tool: int, switch_point: Callable, problems: list[dict[str, Any]]) -> None:
         mon = sys.monitoring
         if mon.get_tool(tool) != "racekit":
-            problems.append(f"sys.monitoring tool {tool} was taken from racekit during the trial")
+            problems.append({"kind": "tool_taken", "tool": tool})
             return
         replaced = mon.register_callback(tool, self._event, switch_point)
         if replaced is not switch_point:
-            problems.append(f"racekit's sys.monitoring callback was replaced by {_describe(replaced)}")
+            problems.append({"kind": "callback_replaced", "by": _describe(replaced)})
         off = [c.co_name for c in self.scope.codes.values()
                if c.co_name != "<module>" and not mon.get_local_events(tool, c) & self._event]
         if off:
-            problems.append(f"switch points were removed from {', '.join(sorted(set(off))[:5])}")
+            problems.append({"kind": "switch_points_removed", "functions": sorted(set(off))[:5]})
 
     def _acquire_tool(self) -> int:
         mon = sys.monitoring
@@ -247,9 +237,10 @@ class MonitoringForcing(Forcing):
         raise RuntimeError("no free sys.monitoring tool id: another tool holds all of them")
 
 
-def _describe(function: object) -> str:
+def _describe(function: object) -> str | None:
+    """The function's dotted name; None for no function at all (tracing switched off)."""
     if function is None:
-        return "nothing (tracing was switched off)"
+        return None
     module = getattr(function, "__module__", None) or type(function).__module__
     name = getattr(function, "__qualname__", None) or type(function).__qualname__
     return f"{module}.{name}"

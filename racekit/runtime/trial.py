@@ -72,7 +72,7 @@ class Program:
         errors: list[tuple[float, BaseException, str]] = []
         barrier = threading.Barrier(len(prepared.threads))
         forcing = self.forcing
-        problems: list[str] = []
+        problems: list[dict[str, Any]] = []
         if hooks is not None and prepared.namespace is not None:
             hooks = hooks(prepared.namespace)
             prepared.namespace["__racekit__"] = hooks
@@ -106,8 +106,8 @@ class Program:
         if problems:
             # Self-check: a forcing mode that was switched off during the
             # trial proves nothing, whatever the outcome; say so loudly.
-            detail = "the forced switch points were not in effect:\n" + "\n".join(f"- {p}" for p in problems)
-            return Trial(index, seed, Status.ERROR, "error: forcing was switched off during the trial", detail=detail)
+            return Trial(index, seed, Status.ERROR, "error: forcing was switched off during the trial",
+                         why={"kind": "forcing_off", "problems": problems})
         trial = judged(index, seed, prepared, errors, self.variant.timeout)
         if hooks is not None:
             from racekit.analysis.accesses import count_lost, lost_updates

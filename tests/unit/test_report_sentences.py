@@ -3,6 +3,7 @@ English verbs in Chinese, and Chinese broken between characters."""
 
 from __future__ import annotations
 
+import re
 import string
 
 from rich.cells import cell_len
@@ -14,6 +15,7 @@ from racekit.report.sentences import (
     race_pair,
     schedule_misfit,
     search_sentences,
+    shown_outcome,
     story_sentences,
     why_lines,
 )
@@ -113,6 +115,55 @@ def test_story_and_search_sentences():
     assert "stopped after 20,000 schedules" in search_sentences(partial, words("en"))[0]
     assert "在 20,000 种调度后停止" in search_sentences(partial, words("zh"))[0]
     assert "odd_code" in search_sentences({**partial, "stopped": "odd_code"}, words("en"))[0]
+
+
+# Every outcome racekit makes itself (grep the runtime for Status.CRASH / ERROR /
+# INCONCLUSIVE): English in the histogram's key, the reader's language on screen.
+RACEKIT_OUTCOMES = {
+    "deadlock": "死锁",
+    "error: the schedule does not fit this case": "错误：这个调度不适用于这个用例",
+    "error: not a racekit schedule": "错误：这不是 racekit 的调度",
+    "error: forcing was switched off during the trial": "错误：试验期间强制切换被关闭了",
+    "crash: garbled racekit's channel": "崩溃：racekit 的通信通道被写乱了",
+    "crash: stopped responding": "崩溃：失去响应",
+    "crash: killed by signal SIGSEGV": "崩溃：被信号 SIGSEGV 终止",
+    "crash: exited with code 3": "崩溃：以退出码 3 退出",
+    "error in setup: NameError: name 'x' is not defined": "setup 中出错：NameError: name 'x' is not defined",
+    "error in work.fast: ValueError": "work.fast 中出错：ValueError",
+    "error in starting the processes: PicklingError: no": "启动进程时出错：PicklingError: no",
+    "inconclusive: step budget": "无定论：超出步数预算",
+}
+
+
+def test_outcomes_racekit_names_itself_are_in_the_readers_language():
+    for outcome, chinese in RACEKIT_OUTCOMES.items():
+        assert shown_outcome(outcome, words("zh")) == chinese
+        assert shown_outcome(outcome, words("en")) == outcome  # the English words are the key itself
+
+
+def test_each_way_forcing_went_away_is_a_line_in_both_languages():
+    problems = [{"kind": "switch_interval", "now": 0.005, "set": 1e-6},
+                {"kind": "tracer_replaced", "thread": "a", "by": "coverage.CTracer"},
+                {"kind": "tracer_replaced", "thread": "b", "by": None},
+                {"kind": "never_traced", "thread": "c"}, {"kind": "tool_taken", "tool": 3},
+                {"kind": "callback_replaced", "by": None}, {"kind": "switch_points_removed", "functions": ["f", "g"]}]
+    english = why_lines({"kind": "forcing_off", "problems": problems}, words("en"))
+    assert english[1:] == [
+        "  the switch interval was changed to 5 ms during the trial (racekit set 1 µs)",
+        "  in thread a, the trace function was replaced by coverage.CTracer (a debugger, a coverage tool, or the case itself)",
+        "  in thread b, the trace function was removed (a debugger, a coverage tool, or the case itself)",
+        "  thread c never ran case code under racekit's tracer",
+        "  sys.monitoring tool 3 was taken from racekit during the trial",
+        "  racekit's sys.monitoring callback was removed",
+        "  switch points were removed from f, g"]
+    chinese = why_lines({"kind": "forcing_off", "problems": problems}, words("zh"))
+    assert len(chinese) == 8 and chinese[1] == "  试验期间切换间隔被改成了 5 ms（racekit 设置的是 1 µs）"
+    assert all(re.search(r"[\u4e00-\u9fff]", line) for line in chinese)
+
+
+def test_the_cases_own_outcomes_are_shown_as_they_are():
+    for outcome in ("0", "'error in setup'", "error: ZeroDivisionError: division by zero", "{'a': 1}", "crash"):
+        assert shown_outcome(outcome, words("zh")) == outcome
 
 
 def test_chinese_breaks_between_characters_never_before_a_closing_mark():

@@ -264,7 +264,7 @@ def _prepare_child(dump: str) -> None:
 
 
 def _run_child(program: ProcessProgram, function: Any, name: str, barrier: Any, errors: Any) -> None:
-    problems: list[str] = []
+    problems: list[dict[str, Any]] = []
     try:
         with program.forcing.trial(problems), program.forcing.thread(problems):
             barrier.wait()
