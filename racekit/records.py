@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from enum import Enum
 
 
@@ -65,10 +65,11 @@ class StopReason(str, Enum):
     INTERRUPTED = "interrupted"  # Ctrl-C, SIGTERM or SIGHUP
 
 
-@dataclass(frozen=True)
-class PendingOp:
+class PendingOp(NamedTuple):
     """A thread's announced next operation, as the controlled scheduler holds it:
-    what a strategy (or a partial-order reduction) needs to know about it."""
+    what a strategy (or a partial-order reduction) needs to know about it.
+    A NamedTuple: one is made at every scheduling step, and a frozen dataclass
+    cost 7 % of a controlled trial's time."""
 
     thread: int
     kind: str  # read, write, acquire, get, join, sleep, … (the Op kinds, plus the waits)

@@ -48,7 +48,9 @@ class _Thread:
     started: bool = False
     done: bool = False
     pending: Callable[[], bool] | None = None  # can the announced operation proceed now?
-    pending_op: PendingOp | None = None  # what it announced
+    # What it announced: a PendingOp's fields as a plain tuple, made into one
+    # only when asked for (pending_ops); a tuple is the cheapest record per step.
+    announced: tuple | None = None
     timeout_result: bool = False  # its wait may give up when nothing else can move
     preempting: bool = False  # it was chosen while the running thread could have gone on
     ops: int = 0  # operations it has performed
@@ -186,7 +188,7 @@ class Controller:
             return True
         state = self.threads[me]
         state.pending = enabled or _always
-        state.pending_op = PendingOp(me, kind, what, location, sync)
+        state.announced = (me, kind, what, location, sync)
         state.timeout_result = False
         self._next(me, timeout=timeout)
         if self.aborted:
@@ -196,11 +198,12 @@ class Controller:
 
     def record(self, kind: str, what: str, *, location: tuple[int, str] | None = None, value: str = "",
                line: int = 0, sync: int | None = None, update: bool = False) -> None:
-        if self.me() < 0:
+        me = self.me()
+        if me < 0:
             return  # not part of any interleaving
         if not line:
             line = _case_line()
-        state = self.threads[self.me()]
+        state = self.threads[me]
         state.ops += 1
         self.log.append(Op(self.steps, state.index, kind, what, location, value, line, state.preempting, sync,
                            len(self.choices), state.ops, update))
@@ -209,8 +212,8 @@ class Controller:
 
     def pending_ops(self) -> dict[int, PendingOp]:
         """Every live thread's announced next operation, by thread index."""
-        return {t.index: t.pending_op for t in self.threads
-                if not t.done and t.pending is not None and t.pending_op is not None}
+        return {t.index: PendingOp(*t.announced) for t in self.threads
+                if not t.done and t.pending is not None and t.announced is not None}
 
     def clock_read(self) -> None:
         """The calling thread read a clock (``time.monotonic()``…): its loop may end by time."""
@@ -323,8 +326,8 @@ class Controller:
 
     def _describe_deadlock(self, waiting: list[_Thread]) -> dict[str, Any]:
         """Who waits for what, and who holds what: facts the report words."""
-        return {"waiting": [{"thread": t.name, "kind": t.pending_op.kind if t.pending_op else "?",
-                             "what": t.pending_op.what if t.pending_op else "?"} for t in waiting],
+        return {"waiting": [{"thread": t.name, "kind": t.announced[1] if t.announced else "?",
+                             "what": t.announced[2] if t.announced else "?"} for t in waiting],
                 "held": [{"what": label, "by": self.threads[holder].name} for label, holder in self.holders.values()]}
 
     def _describe_livelock(self, spinning: list[_Thread]) -> dict[str, Any]:
