@@ -19,7 +19,7 @@ from conftest import CASES, TEST_CASES, racekit
 from racekit.options import MODES, STRATEGIES
 from racekit.report.wrapping import NO_LINE_START
 
-NAMES = {*MODES, *STRATEGIES, "racekit", "CPython", "GIL", "CPU", "os", "sched_yield", "sched", "join", "setup", "replay",
+NAMES = {*MODES, *STRATEGIES, "racekit", "Python", "CPython", "GIL", "CPU", "os", "sched_yield", "sched", "join", "setup", "replay",
          "variant", "schedule", "param", "verbose", "mode", "strategy", "lang"}
 RUNS = [
     ("balance.yaml", "-m", "controlled", "-n", "20"),
@@ -38,6 +38,7 @@ def english_words(report: str, allowed: str) -> set[str]:
             continue  # a traceback, an exception (the case's own words), a command to paste
         line = re.sub(r"racekit (replay|run) .*", "", line)
         line = re.sub(r"\(?[\w./-]+\.yaml\)?", "", line)  # the case's path
+        line = re.sub(r"\w+(\.\w+)+", "", line)  # a dotted name is code: coverage.CTracer, sys.monitoring
         for word in re.findall(r"[A-Za-z][A-Za-z']{2,}", line):
             if word not in allowed and word not in NAMES:
                 found.add(word)
