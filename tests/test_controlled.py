@@ -34,7 +34,7 @@ def search(path, variant, bound=None):
                                                               preemptions=bound))
     outcomes: Counter[str] = Counter()
     summary = explore(program, 1, lambda t: outcomes.update([t.outcome]), 100_000, bound=bound,
-                      iterate=bound is None)
+                      iterate=bound is None, grow_past_failure=True)
     return outcomes, summary
 
 
@@ -118,7 +118,10 @@ def test_the_locked_variant_only_ever_ends_at_4():
 def test_withdraw_if_enough_is_found_at_preemption_bound_1():
     v = controlled(CASES / "check_then_act.yaml", "unlocked", strategy="exhaustive")["unlocked"]
     assert v.verdict is Verdict.RACE and v.ok
-    assert v.search["complete"] and v.search["first_wrong_preemptions"] == 1
+    assert v.search["first_wrong_preemptions"] == 1
+    # The bound stops growing where the failure is: 6 of the 20 schedules, not complete.
+    assert (v.search["schedules"], v.search["complete"], v.search["stopped"], v.search["limit"]) == \
+        (6, False, "failure_bound", 1)
     assert "-60" in v.outcomes
     assert v.schedule_preemptions == 1
 
@@ -238,9 +241,18 @@ def test_cli_controlled_run_prints_the_trace_and_the_schedule():
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "STEP  LINE  customer-1" in out
-    assert "Explored all 20 schedules: the search is complete." in out
+    assert ("Explored 6 schedules with at most 1 preemption; the bound stopped growing at 1, where a schedule went "
+            "wrong (give --preemptions N to search further).") in " ".join(out.split())
     assert "The first failure needs 1 preemption." in out
     assert "Replay it: racekit replay cases/check_then_act.yaml --variant unlocked --schedule 2:" in out
+
+
+def test_a_bound_of_the_users_is_searched_to_the_end_past_the_failure():
+    proc = racekit("run", "cases/check_then_act.yaml", "-V", "unlocked", "-m", "controlled",
+                   "--strategy", "exhaustive", "--preemptions", "5", env={"RACEKIT_DATABASE": "off"})
+    assert proc.returncode == 0, proc.stderr
+    assert "Explored all 20 schedules: the search is complete." in proc.stdout
+    assert "The first failure needs 1 preemption." in proc.stdout
 
 
 def test_python_cases_are_refused_in_instrumented_modes(pytester):

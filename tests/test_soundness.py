@@ -47,7 +47,7 @@ def results(path, *variants, **options):
 def exhaustive_outcomes(path, variant) -> tuple[Counter, bool]:
     program = compile_program(load_case(path).variant(variant), ModeSpec("controlled", strategy="exhaustive"))
     found: Counter[str] = Counter()
-    summary = explore(program, 1, lambda t: found.update([t.outcome]), 50_000)
+    summary = explore(program, 1, lambda t: found.update([t.outcome]), 50_000, grow_past_failure=True)
     return found, summary.complete
 
 
@@ -81,7 +81,7 @@ def test_the_library_lessons_pass_the_differential_test_too(case, variant, param
     program = compile_program(loaded.variant(variant).with_params(params) if params else loaded.variant(variant),
                               ModeSpec("controlled", strategy="exhaustive"))
     searched: Counter[str] = Counter()
-    assert explore(program, 1, lambda t: searched.update([t.outcome]), 50_000).complete
+    assert explore(program, 1, lambda t: searched.update([t.outcome]), 50_000, grow_past_failure=True).complete
     real = run([loaded], RunOptions(modes=("opcode",), runs=200, variants=(variant,), params=params, seed=3,
                                     workers=2)).variants[0]
     assert set(real.outcomes) <= set(searched), (dict(real.outcomes), dict(searched))
@@ -111,8 +111,8 @@ def test_checks_through_len_truth_and_in_are_scheduling_points(variant):
 
 def test_the_first_failure_of_check_then_pop_needs_a_preemption_and_the_search_says_so():
     v = results(CORPUS, "check_len_then_pop", modes=("controlled",), strategy="exhaustive")["check_len_then_pop"]
-    assert v.verdict is Verdict.RACE and v.search["complete"]
-    assert v.search["first_wrong_preemptions"] == 1
+    assert v.verdict is Verdict.RACE and v.search["stopped"] == "failure_bound"
+    assert v.search["first_wrong_preemptions"] == v.search["limit"] == 1
     assert v.outcomes["1"] >= 2  # both serial orders end right
 
 
@@ -219,7 +219,7 @@ def test_exact_lost_updates_equal_the_deviation_in_all_70_schedules():
         if trial.lost != 4 - int(trial.outcome):
             mismatched.append((trial.outcome, trial.lost))
 
-    assert explore(program, 1, check, 1000).schedules == 70
+    assert explore(program, 1, check, 1000, grow_past_failure=True).schedules == 70
     assert mismatched == []
 
 

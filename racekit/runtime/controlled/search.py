@@ -1,6 +1,8 @@
 """Exhaustive search: every interleaving of a controlled case, by iterative context bounding.
 
-The preemption bound grows 0, 1, 2, … and at each bound the depth-first
+The preemption bound grows 0, 1, 2, … (until a bound at which some schedule
+went wrong: that failure has the fewest preemptions, and higher bounds only
+multiply schedules) and at each bound the depth-first
 strategy (:mod:`racekit.runtime.controlled.strategies.dfs`) runs every
 schedule within it, so the first failure found is one with the fewest
 preemptions; schedules seen at a lower bound are run again to reach deeper
@@ -27,7 +29,7 @@ class SearchSummary:
     runs: int = 0  # executions, counting re-runs at higher bounds
     complete: bool = False  # every schedule within the bound was explored
     bound: int | None = None  # the preemption bound reached
-    stopped: str | None = None  # a code: schedule_cap, preemption_cap, first_failure, setup_failed
+    stopped: str | None = None  # a code: schedule_cap, preemption_cap, first_failure, failure_bound, setup_failed
     limit: int | None = None  # the cap that stopped it (schedules or preemptions)
     first_failure_preemptions: int | None = None  # a wrong outcome, a deadlock or a data race
     first_wrong_preemptions: int | None = None  # a wrong outcome or a deadlock
@@ -43,8 +45,12 @@ class SearchSummary:
 
 def explore(program: Program, seed: int, on_trial: Callable[[Trial], None], max_schedules: int,
             bound: int | None = None, iterate: bool = True, stop_on_failure: bool = False,
-            max_bound: int = 10, each_run: Callable[[], None] = lambda: None) -> SearchSummary:
-    """Run every schedule (within ``bound``) once; report each distinct one."""
+            max_bound: int = 10, each_run: Callable[[], None] = lambda: None,
+            grow_past_failure: bool = False) -> SearchSummary:
+    """Run every schedule (within ``bound``) once; report each distinct one.
+
+    Without a ``bound`` of the user's, the bound stops growing after the first
+    one at which some schedule went wrong, unless ``grow_past_failure``."""
     summary = SearchSummary()
     bounds = range(0, (bound if bound is not None else max_bound) + 1) if iterate else [bound]
     for level in bounds:
@@ -57,6 +63,11 @@ def explore(program: Program, seed: int, on_trial: Callable[[Trial], None], max_
             return summary
         if exhausted and level == bound:
             summary.complete = True  # complete within the requested bound
+            return summary
+        if exhausted and bound is None and grow_past_failure is False and summary.first_wrong_preemptions is not None:
+            # A failure with the fewest preemptions is found and shown: raising the
+            # bound would only multiply schedules (a lazy init ran 20,000 more).
+            summary.stopped, summary.limit = "failure_bound", level
             return summary
     summary.stopped, summary.limit = "preemption_cap", max_bound
     return summary
