@@ -406,8 +406,15 @@ def _reads_target(value: ast.expr, target: ast.expr) -> bool:
                for n in ast.walk(value))
 
 
-def _shape(node: ast.AST) -> str:
-    return ast.dump(node, annotate_fields=False).replace("Store()", "Load()")
+def _shape(node: object) -> object:
+    """A node's structure without its load/store context, for comparing a target
+    with the expressions that read it. (Not ``ast.dump``: CPython 3.15 leaves a
+    default ``ctx=Load()`` out of it, so a dump's text changes with the version.)"""
+    if isinstance(node, ast.AST):
+        return type(node).__name__, tuple(_shape(getattr(node, f, None)) for f in node._fields if f != "ctx")
+    if isinstance(node, list):
+        return tuple(_shape(item) for item in node)
+    return node
 
 
 def _inplace(binop: ast.BinOp) -> ast.expr:
