@@ -342,3 +342,18 @@ def test_a_counter_in_a_module_racekit_cannot_see_is_inconclusive_not_clean():
     proc = racekit("run", str(SOUNDNESS / "unseen" / "unseen.yaml"), "-V", "opaque_counter")
     assert proc.returncode == 1 and "they ran code racekit does not rewrite: Counter.increment" in " ".join(
         proc.stdout.split())
+
+
+# -- every execution is a trial of its own -------------------------------------------
+
+@pytest.mark.parametrize("strategy", ["exhaustive", "random"])
+def test_module_and_interpreter_state_start_fresh_in_every_execution(strategy):
+    # A helper module of the case's own folder counts calls, and setup raises the
+    # recursion limit: an execution that saw the previous one's count or limit
+    # would end (4, 1007, 2), a false race on correct code (the exhaustive search
+    # reused the serial run's module before).
+    v = results(TEST_CASES / "soundness" / "modstate" / "modstate.yaml", "default", modes=("controlled",),
+                strategy=strategy, runs=20)["default"]
+    assert len(v.outcomes) == 1 and v.verdict is Verdict.NO_RACE, v.outcomes
+    calls, _base, n = eval(next(iter(v.outcomes)))
+    assert (calls, n) == (2, 2)

@@ -14,6 +14,8 @@ import io
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Callable
 
 from racekit.case.model import Variant
@@ -44,21 +46,30 @@ class Program:
         In controlled mode ``schedule`` replays a recorded interleaving, and
         ``serial`` runs the threads one after another (order number ``index``)."""
         started = time.perf_counter()
+        with self.isolated() as out:
+            trial = modes.mode(self.forcing.spec.name).run_trial(self, index, seed, schedule, serial)
+        trial.duration = time.perf_counter() - started
+        if self.forcing.notes:
+            trial.warnings = [*trial.warnings, *sorted(self.forcing.notes)]
+            self.forcing.notes.clear()
+        # print() in case code is shown, never lost (the report decides where); a
+        # controlled execution captured its own (racekit.runtime.controlled.run).
+        trial.output = trial.output or out.tail()
+        return trial
+
+    @contextmanager
+    def isolated(self) -> Iterator[_Tail]:
+        """One execution of the case: what it prints is kept (and yielded), and
+        the modules it imported from its own folder are forgotten afterwards."""
         modules_before = set(sys.modules)
         out = _Tail()
         real_stdout, real_stderr = sys.stdout, sys.stderr
         sys.stdout = sys.stderr = out
         try:
-            trial = modes.mode(self.forcing.spec.name).run_trial(self, index, seed, schedule, serial)
+            yield out
         finally:
             sys.stdout, sys.stderr = real_stdout, real_stderr
             self._forget_case_modules(modules_before)
-        trial.duration = time.perf_counter() - started
-        if self.forcing.notes:
-            trial.warnings = [*trial.warnings, *sorted(self.forcing.notes)]
-            self.forcing.notes.clear()
-        trial.output = out.tail()  # print() in case code is shown, never lost (the report decides where)
-        return trial
 
     def run_threads(self, index: int, seed: int, hooks: Callable[[dict[str, Any]], Any] | None = None) -> Trial:
         """One trial on real threads; ``hooks(namespace)`` makes the object the

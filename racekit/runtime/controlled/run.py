@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from racekit.analysis.accesses import count_lost, data_races, lock_order, lost_updates
 from racekit.records import Status, Trial
-from racekit.runtime import clock
+from racekit.runtime import clock, interpreter_state
 from racekit.runtime.controlled import controller as _controller_module
 from racekit.runtime.controlled import standins
 from racekit.runtime.controlled.controller import DEFAULT_STEP_LIMIT, Abort, Controller
@@ -243,7 +243,19 @@ def _failure_kind(trial: Trial) -> str:
 
 def execute(program: Program, index: int, seed: int, strategy: Strategy,
             step_limit: int | None = None) -> tuple[Trial, Controller | None]:
-    """Run the trial's threads one at a time under ``strategy``; the trial and its controller."""
+    """Run the trial's threads one at a time under ``strategy``; the trial and its controller.
+
+    Each execution is a trial of its own, whoever asked for it (a search, a
+    shrink, a race reversal): its prints are kept, and the modules it imported
+    and the interpreter state it changed do not reach the next execution."""
+    with program.isolated() as out, interpreter_state.preserved():
+        trial, controller = _execute(program, index, seed, strategy, step_limit)
+    trial.output = out.tail()
+    return trial, controller
+
+
+def _execute(program: Program, index: int, seed: int, strategy: Strategy,
+             step_limit: int | None) -> tuple[Trial, Controller | None]:
     controller = Controller(strategy, [], step_limit=step_limit or step_budget(program))
     try:
         prepared = program.prepare(seed, standins.modules(controller))
