@@ -99,7 +99,7 @@ def _parse_params(values: Optional[list[str]]) -> dict[str, Any]:
 @app.command()
 def run(
     paths: Paths,
-    mode: Annotated[Optional[list[str]], typer.Option("--mode", "-m", metavar="MODE", help="native, line, opcode, yield or controlled (default: the case's `mode:`, else opcode); several, comma-separated or repeated, are compared side by side.")] = None,
+    mode: Annotated[Optional[list[str]], typer.Option("--mode", "-m", metavar="MODE", help="auto, native, line, opcode, yield or controlled (default: the case's `mode:`, else auto: the controlled search, then real threads); several, comma-separated or repeated, are compared side by side.")] = None,
     runs: Annotated[Optional[int], typer.Option("--runs", "-n", min=1, metavar="N", help="Trials per variant and mode (default: the case's `runs`).")] = None,
     max_runs: Annotated[Optional[int], typer.Option("--max-runs", min=1, metavar="N", help="At most N trials per variant and mode; variants that ask for fewer keep their own `runs` (a script or timing case stays quick).")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", min=0, metavar="SEED", help="Base seed; the default is random and printed.")] = None,

@@ -19,7 +19,10 @@ from racekit.analysis.grading import grade
 from racekit.analysis.results import CaseResult, RunResult
 from racekit.case.model import START_METHODS, Case, Variant
 from racekit.errors import ScheduleError, UsageError
-from racekit.options import DEFAULT_MODE, INSTRUMENTED_MODES, MODES, STRATEGIES, ModeSpec, RunOptions
+# Names, not `from racekit import auto`: pytester's inline runs re-import racekit's
+# modules, and a package attribute left from an earlier run would be the old module.
+from racekit.auto import Phase, found_by, next_phases, phase_facts, search_phase
+from racekit.options import AUTO_FALLBACK, AUTO_SEARCH_CAP, DEFAULT_MODE, INSTRUMENTED_MODES, MODES, STRATEGIES, ModeSpec, RunOptions
 from racekit.runtime.forcing import interpreter_info, mode_facts
 from racekit import database, interrupts
 from racekit.database import Database
@@ -123,11 +126,17 @@ def plan(cases: list[Case], options: RunOptions) -> list[Planned]:
                 variant = replace(variant, timeout=options.timeout)
             if options.start_method is not None and variant.kind == "processes":
                 variant = replace(variant, start_method=options.start_method)
-            modes = options.modes or variant.modes or (DEFAULT_MODE,)
+            # A search cannot be split into shards: sharded, the default is real threads.
+            modes = options.modes or variant.modes or ((AUTO_FALLBACK,) if options.shard else (DEFAULT_MODE,))
             if variant.kind in ("script", "timing"):
                 # One run: racekit's schedulers do not reach inside these.
                 modes = options.modes[:1] or ("native",)
             for mode in modes:
+                if mode == "auto" and not _steerable(variant):
+                    mode = AUTO_FALLBACK  # the controlled scheduler cannot steer it (yet): real threads only
+                if mode == "auto" and options.shard is not None:
+                    raise UsageError(f"{variant.id}: --shard splits a run's trials, and mode auto's search is one "
+                                     "unit: name the modes to shard (--mode opcode, or controlled)")
                 if variant.kind in ("script", "timing"):
                     # They run as they are: reported as native, the request noted.
                     spec = ModeSpec("native", options.switch_interval, ignored=mode if mode != "native" else None)
@@ -176,6 +185,11 @@ def replay_schedule(case: Case, variant_name: str, schedule: str, params: dict[s
     if why and why.get("kind") in ScheduleError.MISFITS:
         raise ScheduleError(why)
     return result
+
+
+def _steerable(variant: Variant) -> bool:
+    """A case the controlled scheduler can run: threads from a case file."""
+    return variant.kind == "threads" and variant.target is None
 
 
 def _is_search(spec: ModeSpec) -> bool:
@@ -255,6 +269,30 @@ def _hint(word: str, options: Any) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def _run_later_phases(planned: list[Planned], phases: dict[int, list[Phase]], phase_jobs: dict[int, list[Job]],
+                      pool: Pool, on_trial: Any, by_key: dict[int, Planned], roots: tuple[str, ...],
+                      sys_path: tuple[str, ...], options: RunOptions) -> None:
+    """Mode auto: after each round, the phases still worth running (none once a
+    variant has failed), all variants' together so that the workers stay busy."""
+    while True:
+        round_jobs = []
+        for i, done in phases.items():
+            for phase, job in zip(done, phase_jobs[i]):
+                phase.trials, phase.search = job.trials, job.search
+            p = planned[i]
+            later = next_phases(p.mode, p.runs, lambda engine, n, p=p: trial_seed(p.seed, p.variant.id, engine, n),
+                                     done) if not any(j.failure or j.stop_reason for j in phase_jobs[i]) else []
+            for phase in later:
+                job = Job(pool.new_key(), p.variant, phase.mode, phase.plans, roots, sys_path)
+                done.append(phase)
+                phase_jobs[i].append(job)
+                by_key[job.key] = p
+                round_jobs.append(job)
+        if not round_jobs:
+            return
+        pool.run(round_jobs, on_trial, stop_on_failure=options.stop_on_failure)
+
+
 def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | None = None,
         planned: list[Planned] | None = None, pool: Pool | None = None,
         plans: dict[int, list[TrialPlan]] | None = None) -> RunResult:
@@ -275,11 +313,22 @@ def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | Non
     own_pool = pool is None
     pool = pool if pool is not None else Pool(options.workers)
     db = database.from_environment() if options.replay_saved and any(
-        p.mode.name == "controlled" for p in planned) else None
-    jobs = [Job(pool.new_key(), p.variant, p.mode, PlanQueue((plans or {})[i]) if (plans or {}).get(i)
-                else _plans(p, options, db), roots, sys_path) for i, p in enumerate(planned)]
+        p.mode.name in ("controlled", "auto") for p in planned) else None
+    # Each planned variant runs as one job, or (mode auto) as phases, one job each.
+    phases: dict[int, list[Phase]] = {}
+    jobs: list[Job] = []
+    for i, p in enumerate(planned):
+        if p.mode.name == "auto":
+            saved_schedules = db.load(p.variant) if db is not None else []
+            cap = min(c for c in (options.runs or AUTO_SEARCH_CAP, options.max_runs or AUTO_SEARCH_CAP))
+            phases[i] = [search_phase(p.mode, saved_schedules, p.seed, cap)]
+            jobs.append(Job(pool.new_key(), p.variant, phases[i][0].mode, phases[i][0].plans, roots, sys_path))
+        else:
+            jobs.append(Job(pool.new_key(), p.variant, p.mode, PlanQueue((plans or {})[i]) if (plans or {}).get(i)
+                            else _plans(p, options, db), roots, sys_path))
     saved = {job.key: {plan.index: plan.schedule for plan in job.pending if plan.index < 0} for job in jobs}
     by_key = {job.key: p for job, p in zip(jobs, planned)}
+    phase_jobs: dict[int, list[Job]] = {i: [jobs[i]] for i in phases}
     baselines: dict[str, Job] = {}
     interrupted = False
     try:
@@ -292,10 +341,12 @@ def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | Non
             # no other trial competing for the cores.
             timed = [job for job in jobs if job.variant.kind == "timing"]
             pool.run([job for job in jobs if job not in timed], on_trial, stop_on_failure=options.stop_on_failure)
+            _run_later_phases(planned, phases, phase_jobs, pool, on_trial, by_key, roots, sys_path, options)
             if options.baseline:
                 # Only variants that went wrong need to know whether they go wrong
                 # without any concurrency too.
-                failing = [p for job, p in zip(jobs, planned) if _went_wrong(job)]
+                failing = [p for i, p in enumerate(planned)
+                           if any(_went_wrong(job) for job in phase_jobs.get(i, [jobs[i]]))]
                 baselines = _baseline_jobs(failing, pool, roots, sys_path)
                 pool.run(list(baselines.values()), on_trial)
             if timed:
@@ -306,16 +357,26 @@ def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | Non
         if own_pool:
             pool.close()
     results: dict[str, list] = {}
-    for job, p in zip(jobs, planned):
+    for i, (job, p) in enumerate(zip(jobs, planned)):
         if db is not None:
             _drop_stale(job, p.variant, db, saved[job.key])
-        planned_runs = len(p.indices())
-        stop = job.stop_reason or (StopReason.INTERRUPTED if interrupted and len(job.trials) < planned_runs else None)
-        result = grade(p.variant, p.mode, job.trials, p.seed, planned_runs, stop, job.failure, p.trial_range(),
-                       shard=p.shard, total_runs=p.runs, search=job.search,
+        own = phase_jobs.get(i, [job])
+        trials = [t for j in own for t in j.trials]
+        planned_runs = len(trials) if i in phases and not interrupted else len(p.indices())
+        stop = next((j.stop_reason for j in own if j.stop_reason), None) or (
+            StopReason.INTERRUPTED if interrupted and (len(trials) < planned_runs or i in phases) else None)
+        facts = mode_facts(p.mode)
+        if i in phases:
+            for phase, phase_job in zip(phases[i], own):
+                phase.trials, phase.search = phase_job.trials, phase_job.search
+            facts = {**facts, "phases": phase_facts(phases[i]), "found_by": found_by(phases[i])}
+        result = grade(p.variant, p.mode, trials, p.seed, planned_runs, stop,
+                       next((j.failure for j in own if j.failure), None), p.trial_range() if i not in phases
+                       else (0, planned_runs), shard=p.shard, total_runs=p.runs if i not in phases else planned_runs,
+                       search=own[0].search,
                        overrides={k: v for k, v in options.params.items() if k in p.variant.params},
                        baseline=baselines[p.variant.id].trials if p.variant.id in baselines else None,
-                       mode_facts=mode_facts(p.mode))
+                       mode_facts=facts)
         if p.variant.kind == "processes":
             result = replace(result, start_method=effective_start_method(p.variant))
         results.setdefault(p.case.name, []).append(result)

@@ -11,9 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-ModeName = Literal["native", "line", "opcode", "yield", "controlled"]
+ModeName = Literal["native", "line", "opcode", "yield", "controlled", "auto"]
 STRESS_MODES: tuple[ModeName, ...] = ("native", "line", "opcode")
-MODES: tuple[ModeName, ...] = (*STRESS_MODES, "yield", "controlled")
+# The schedulers a worker runs a trial under (racekit.runtime.modes, one module each).
+ENGINE_MODES: tuple[ModeName, ...] = (*STRESS_MODES, "yield", "controlled")
+# What a user can name: the engines, and `auto`, which the engine plans as
+# phases of two of them (the controlled search, then real threads).
+MODES: tuple[ModeName, ...] = (*ENGINE_MODES, "auto")
 INSTRUMENTED_MODES: tuple[ModeName, ...] = ("yield", "controlled")  # they rewrite the case's code
 # The strategies a user can name for controlled mode (--strategy), each with the
 # class that makes it, as text so that this module imports nothing (racekit's
@@ -27,7 +31,20 @@ STRATEGY_CLASSES: dict[str, str] = {
     "round-robin": "racekit.runtime.controlled.strategies.round_robin:RoundRobin",
 }
 STRATEGIES = tuple(STRATEGY_CLASSES)
-DEFAULT_MODE: ModeName = "opcode"
+DEFAULT_MODE: ModeName = "auto"
+# Cases the controlled scheduler cannot steer (processes, Python-written tests,
+# for now) run `auto` as real threads under opcode forcing.
+AUTO_FALLBACK: ModeName = "opcode"
+# auto: schedules its bounded exhaustive search may run before it stops and
+# samples instead (random controlled runs), and the share of the variant's runs
+# then given to real threads.
+AUTO_SEARCH_CAP = 2_000
+# … and the scheduling steps it may spend (about a second): a small case's
+# search runs to the cap or completes; a long run (the balance lecture, 4,000
+# steps a run) samples instead. Sampling gets about as many steps again.
+AUTO_SEARCH_STEPS = 100_000
+AUTO_SAMPLE_STEPS = 100_000
+AUTO_REAL_THREAD_SHARE = 0.5
 DEFAULT_SWITCH_INTERVAL = 1e-6
 
 
@@ -51,7 +68,7 @@ class ModeSpec:
 
 @dataclass(frozen=True)
 class RunOptions:
-    modes: tuple[str, ...] = ()  # empty: each case's own `mode:`, else opcode
+    modes: tuple[str, ...] = ()  # empty: each case's own `mode:`, else auto
     runs: int | None = None  # None: each variant's own `runs`
     max_runs: int | None = None  # a cap on runs: variants that ask for fewer keep theirs
     seed: int | None = None  # None: a fresh random seed, reported

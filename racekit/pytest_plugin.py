@@ -35,13 +35,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--racekit-runs", metavar="N", default=None,
                     help="trials per variant (default: each case's `runs`; ini: racekit_runs)")
     group.addoption("--racekit-mode", metavar="MODE[,MODE]", default=None,
-                    help="native, line, opcode, yield or controlled, comma-separated (default: each case's `mode:`, else opcode; ini: racekit_mode)")
+                    help="auto, native, line, opcode, yield or controlled, comma-separated (default: each case's `mode:`, else auto; ini: racekit_mode)")
     group.addoption("--racekit-seed", metavar="SEED", default=None,
                     help="base seed; each test's seed derives from it and the test's id (ini: racekit_seed)")
     group.addoption("--racekit-timeout", metavar="SECONDS", default=None,
                     help="seconds a trial may take before it counts as a deadlock (ini: racekit_timeout)")
     parser.addini("racekit_runs", "racekit: trials per variant (default: each case's `runs`)", default=None)
-    parser.addini("racekit_mode", "racekit: scheduler mode(s), comma-separated (default opcode)", default=None)
+    parser.addini("racekit_mode", "racekit: scheduler mode(s), comma-separated (default auto)", default=None)
     parser.addini("racekit_seed", "racekit: base seed", default=None)
     parser.addini("racekit_timeout", "racekit: seconds per trial before it counts as a deadlock", default=None)
 
@@ -86,7 +86,7 @@ class Settings:
 
     def __init__(self, config: pytest.Config):
         self.runs = self._get(config, "runs", _positive_int)
-        self.modes = self._get(config, "mode", _modes) or ()  # (): each case's own `mode:`, else opcode
+        self.modes = self._get(config, "mode", _modes) or ()  # (): each case's own `mode:`, else auto
         self.timeout = self._get(config, "timeout", _positive_float)
         seed = self._get(config, "seed", _seed)
         worker_input = getattr(config, "workerinput", None)
@@ -165,7 +165,7 @@ class RacekitSession:
 
     def pytest_report_header(self, config: pytest.Config) -> str:
         runs = self.settings.runs or "each case's own"
-        modes = ",".join(self.settings.modes) or "each case's own (else opcode)"
+        modes = ",".join(self.settings.modes) or "each case's own (else auto)"
         header = f"racekit: base seed {self.settings.seed} (--racekit-seed), mode {modes}, runs {runs}"
         from racekit.runtime.forcing import interpreter_info
 

@@ -138,6 +138,7 @@ class TrialPlan:
     schedule: str | None = None  # controlled: replay this schedule (a saved failure)
     search: bool = False  # controlled exhaustive: this plan is the whole search
     cap: int | None = None  # search: at most this many schedules
+    step_cap: int | None = None  # search: stop once its schedules took this many scheduling steps in all
     stop_on_failure: bool = False  # search: stop at the first failure
     serial: bool = False  # the serial baseline: index is the thread order's number
 

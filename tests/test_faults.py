@@ -282,7 +282,7 @@ def test_a_run_paused_longer_than_its_timeouts_resumes_without_false_deadlocks()
 # -- 7. false failures from odd values ------------------------------------------------
 
 def test_memory_addresses_in_outcomes_are_one_row_and_said():
-    proc, doc = run_json(str(FAULTS / "addresses.yaml"))
+    proc, doc = run_json(str(FAULTS / "addresses.yaml"), "-m", "opcode")
     variant = doc["cases"][0]["variants"][0]
     assert variant["outcomes"] == {"<racekit._case.Box object at 0x…>": 5}
     assert any("memory addresses" in w for w in variant["warnings"])
@@ -296,7 +296,7 @@ def test_a_recursion_error_is_the_outcome_not_forcing_switched_off():
 
 
 def test_bytes_a_case_writes_into_racekits_channel_cost_only_that_worker():
-    proc, doc = run_json(str(FAULTS / "garble.yaml"), "-j", "1")
+    proc, doc = run_json(str(FAULTS / "garble.yaml"), "-m", "opcode", "-j", "1")
     assert "Traceback" not in proc.stderr and doc is not None
     variant = doc["cases"][0]["variants"][0]
     assert variant["outcomes"] == {"crash: garbled racekit's channel": 3} and variant["runs"] == 3
@@ -336,7 +336,7 @@ def test_a_huge_replay_schedule_is_refused():
 ])
 def test_merge_refuses_a_malformed_results_file_with_its_place(tmp_path, change, message):
     good = tmp_path / "good.json"
-    racekit("run", "cases/balance.yaml", "-V", "locked", "-n", "2", "-f", "json", "-o", str(good))
+    racekit("run", "cases/balance.yaml", "-V", "locked", "-m", "opcode", "-n", "2", "-f", "json", "-o", str(good))
     doc = json.loads(good.read_text())
     change(doc)
     bad = tmp_path / "bad.json"

@@ -26,6 +26,10 @@ def describe_mode(facts: dict[str, Any], lang: str = "en") -> str:
         else:
             detail = strategy  # a strategy the report has no words for yet is named as it is
         return t("strategy_line", strategy=strategy, detail=detail)
+    if name == "auto":
+        backend = t("backend_" + str(facts.get("backend", "tracing_opcode")))
+        return t("auto_detail", cap=f"{facts.get('search_cap', 0):,}", share=f"{facts.get('real_thread_share', 0.5):.0%}",
+                 backend=backend)
     if name == "yield":
         return t("yield_detail", share=f"{facts.get('yield_probability', 0.5):.0%}", interval=interval)
     backend = facts.get("backend")

@@ -129,16 +129,38 @@ def search_sentences(search: dict, t: Words) -> list[str]:
     bound = search.get("bound")
     bound_text = t("search_bound", bound=bound, s="" if bound == 1 else "s") if bound is not None and not search.get(
         "complete") else ""
+    plural = "" if search.get("schedules") == 1 else "s"
     if search.get("complete"):
-        out = [t("search_complete", schedules=search["schedules"], bound=bound_text)]
+        out = [t("search_complete", schedules=search["schedules"], bound=bound_text, s=plural)]
     else:
-        out = [t("search_partial", schedules=search["schedules"], bound=bound_text,
+        out = [t("search_partial", schedules=search["schedules"], bound=bound_text, s=plural,
                  stopped=search_stop(search.get("stopped"), search.get("limit"), t))]
     first = search.get("first_wrong_preemptions")
     if first is None:
         first = search.get("first_failure_preemptions")
     if first is not None:
         out.append(t("search_first", count=first, s="" if first == 1 else "s"))
+    return out
+
+
+def auto_sentences(facts: dict[str, Any], search: dict | None, t: Words) -> list[str]:
+    """Mode auto: what each phase covered, and which engine settled the verdict."""
+    out: list[str] = []
+    for phase in facts.get("phases", []):
+        name, runs = phase.get("phase"), phase.get("runs", 0)
+        if name == "search":
+            if phase.get("replayed"):
+                n = phase["replayed"]
+                out.append(t("auto_replayed", count=n, s="" if n == 1 else "s"))
+            if search:
+                out.extend(search_sentences(search, t))
+        elif name == "sample":
+            out.append(t("auto_sample", runs=f"{runs:,}", s="" if runs == 1 else "s"))
+        elif name == "real_threads":
+            out.append(t("auto_real_threads", runs=f"{runs:,}", s="" if runs == 1 else "s"))
+    found = facts.get("found_by")
+    if found:
+        out.append(t("auto_found_" + found))
     return out
 
 

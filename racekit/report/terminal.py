@@ -22,7 +22,7 @@ from racekit.records import Note
 from racekit.report.messages import has_message, message
 from racekit.report.modes import describe_mode
 from racekit.report.notes import say_note
-from racekit.report.sentences import holds_locks, shown_outcome, operation, race_pair, search_sentences, story_sentences, why_lines
+from racekit.report.sentences import auto_sentences, holds_locks, shown_outcome, operation, race_pair, search_sentences, story_sentences, why_lines
 from racekit.report.visible import made_visible
 from racekit.report.wrapping import wrap
 
@@ -218,7 +218,7 @@ class TerminalReport:
                                   expect=v.expect_text[2:], runs=v.runs))
             else:
                 out.append(self.t("right_all_check", outcome=v.outcome_text, check=v.expect_text, runs=v.runs))
-        elif v.verdict is Verdict.DEADLOCK and v.mode == "controlled":
+        elif v.verdict is Verdict.DEADLOCK and _scheduled(v):
             deadlocks = sum(r.count for r in v.rows if r.grade is Grade.DEADLOCK)
             livelocks = sum(r.count for r in v.rows if r.grade is Grade.LIVELOCK)
             if deadlocks:
@@ -252,7 +252,8 @@ class TerminalReport:
         elif v.verdict is Verdict.INCONCLUSIVE:
             out.append(self.t("inconclusive_advice"))
         elif v.racy and v.verdict is Verdict.NO_RACE:
-            out.append(self.t("racy_missed", suggest="opcode" if v.mode in ("native", "line") else "controlled"))
+            out.append(self.t("racy_missed", suggest="opcode" if v.mode in ("native", "line") else
+                              "controlled --strategy exhaustive --preemptions 4" if v.mode == "auto" else "controlled"))
             if v.mode == "native":
                 out.append(self.t("native_hint"))
         elif not v.racy and not v.ok and v.verdict is not Verdict.ERROR:
@@ -270,7 +271,9 @@ class TerminalReport:
                 out.append(self.t("races_seen", count=v.data_races, runs=v.runs, example=race_pair(v.race_example, self.t)))
         for cycle in v.lock_cycles[:3]:
             out.append(self.t("lock_cycle", cycle=" → ".join([*cycle, cycle[0]])))
-        if v.search:
+        if v.mode_facts.get("phases"):
+            out.extend(auto_sentences(v.mode_facts, v.search, self.t))
+        elif v.search:
             out.extend(search_sentences(v.search, self.t))
         return out
 
@@ -423,6 +426,12 @@ def trace_table(rows: Iterable[dict], t, order: list[str] | None = None) -> Tabl
         cells[threads.index(row["thread"])] = Text(marker + text, style=style)
         table.add_row(str(row["step"]), str(row["line"] or ""), *cells)
     return table
+
+
+def _scheduled(v: VariantResult) -> bool:
+    """Whether the variant's failure came from the controlled scheduler (its
+    deadlocks are states no thread can leave, not a timeout)."""
+    return v.mode == "controlled" or v.mode_facts.get("found_by") in ("search", "sample")
 
 
 def _not_run(v: VariantResult) -> bool:

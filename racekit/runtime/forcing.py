@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from racekit.options import ModeSpec
+from racekit.options import AUTO_REAL_THREAD_SHARE, AUTO_SEARCH_CAP, ModeSpec
 from racekit.records import Note
 
 # PEP 669, feature-detected: present on CPython 3.12 and later.
@@ -40,6 +40,9 @@ def mode_facts(spec: ModeSpec) -> dict[str, object]:
         facts["yield_probability"] = spec.yield_probability
     elif spec.name in ("line", "opcode"):
         facts["backend"] = f"{'monitoring' if HAS_MONITORING else 'tracing'}_{spec.name}"
+    elif spec.name == "auto":
+        facts.update(search_cap=AUTO_SEARCH_CAP, real_thread_share=AUTO_REAL_THREAD_SHARE,
+                     backend=f"{'monitoring' if HAS_MONITORING else 'tracing'}_opcode")
     return facts
 
 

@@ -27,9 +27,10 @@ if TYPE_CHECKING:
 class SearchSummary:
     schedules: int = 0  # distinct schedules run
     runs: int = 0  # executions, counting re-runs at higher bounds
+    steps: int = 0  # scheduling steps of all those executions
     complete: bool = False  # every schedule within the bound was explored
     bound: int | None = None  # the preemption bound reached
-    stopped: str | None = None  # a code: schedule_cap, preemption_cap, first_failure, failure_bound, setup_failed
+    stopped: str | None = None  # a code: schedule_cap, step_cap, preemption_cap, first_failure, failure_bound, setup_failed
     limit: int | None = None  # the cap that stopped it (schedules or preemptions)
     first_failure_preemptions: int | None = None  # a wrong outcome, a deadlock or a data race
     first_wrong_preemptions: int | None = None  # a wrong outcome or a deadlock
@@ -37,7 +38,8 @@ class SearchSummary:
     seen: set[tuple[int, ...]] = field(default_factory=set, repr=False)
 
     def as_facts(self) -> dict[str, Any]:
-        return {"schedules": self.schedules, "runs": self.runs, "complete": self.complete, "bound": self.bound,
+        return {"schedules": self.schedules, "runs": self.runs, "steps": self.steps, "complete": self.complete,
+                "bound": self.bound,
                 "stopped": self.stopped, "limit": self.limit,
                 "first_failure_preemptions": self.first_failure_preemptions,
                 "first_wrong_preemptions": self.first_wrong_preemptions}
@@ -46,7 +48,7 @@ class SearchSummary:
 def explore(program: Program, seed: int, on_trial: Callable[[Trial], None], max_schedules: int,
             bound: int | None = None, iterate: bool = True, stop_on_failure: bool = False,
             max_bound: int = 10, each_run: Callable[[], None] = lambda: None,
-            grow_past_failure: bool = False) -> SearchSummary:
+            grow_past_failure: bool = False, max_steps: int | None = None) -> SearchSummary:
     """Run every schedule (within ``bound``) once; report each distinct one.
 
     Without a ``bound`` of the user's, the bound stops growing after the first
@@ -55,7 +57,8 @@ def explore(program: Program, seed: int, on_trial: Callable[[Trial], None], max_
     bounds = range(0, (bound if bound is not None else max_bound) + 1) if iterate else [bound]
     for level in bounds:
         summary.bound = level
-        exhausted = _search(program, seed, on_trial, summary, level, max_schedules, stop_on_failure, each_run)
+        exhausted = _search(program, seed, on_trial, summary, level, max_schedules, stop_on_failure, each_run,
+                            max_steps)
         if summary.stopped:
             return summary
         if exhausted and level is not None and not summary.pruned:
@@ -75,13 +78,14 @@ def explore(program: Program, seed: int, on_trial: Callable[[Trial], None], max_
 
 def _search(program: Program, seed: int, on_trial: Callable[[Trial], None], summary: SearchSummary,
             bound: int | None, max_schedules: int, stop_on_failure: bool,
-            each_run: Callable[[], None] = lambda: None) -> bool:
+            each_run: Callable[[], None] = lambda: None, max_steps: int | None = None) -> bool:
     """Every schedule within ``bound``: True when the strategy ran out of them."""
     strategy = DepthFirst(bound)
     step_budget_known(program, seed)
     for trial, controller in drive(program, summary.schedules, seed, strategy, before_each=each_run):
         trial = conclude(program, trial, controller, strategy, may_shrink=False)
         summary.runs += 1
+        summary.steps += trial.steps or 0
         key = strategy.schedule()
         if key not in summary.seen:
             summary.seen.add(key)
@@ -94,12 +98,16 @@ def _search(program: Program, seed: int, on_trial: Callable[[Trial], None], summ
                 summary.first_wrong_preemptions = strategy.preemptions
             if failing and summary.first_failure_preemptions is None:
                 summary.first_failure_preemptions = strategy.preemptions
-                if stop_on_failure:
-                    summary.stopped = "first_failure"
-                    return False
+            if stop_on_failure and (wrong or trial.witness):
+                # A data race whose reversal ended right too is no failure: search on.
+                summary.stopped = "first_failure"
+                return False
             if summary.schedules >= max_schedules:
                 summary.stopped, summary.limit = "schedule_cap", max_schedules
                 return False
+        if max_steps is not None and summary.steps >= max_steps:
+            summary.stopped, summary.limit = "step_cap", max_steps
+            return False
         if trial.status is Status.ERROR and trial.outcome.startswith("error in setup"):
             summary.stopped = "setup_failed"
             return False

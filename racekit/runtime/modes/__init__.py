@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Protocol
 
-from racekit.options import MODES, ModeSpec
+from racekit.options import ENGINE_MODES, ModeSpec
 
 if TYPE_CHECKING:
     from racekit.records import Trial
@@ -39,7 +39,7 @@ REGISTRY: dict[str, str] = {
     "yield": "racekit.runtime.modes.noise:YIELD",
     "controlled": "racekit.runtime.modes.controlled:CONTROLLED",
 }
-assert set(REGISTRY) == set(MODES), "every mode name has its module"
+assert set(REGISTRY) == set(ENGINE_MODES), "every engine mode has its module"
 
 
 def mode(name: str) -> Mode:
