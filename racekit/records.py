@@ -108,6 +108,7 @@ class Trial:
     warnings: list[Note] = field(default_factory=list)  # e.g. another tracer was displaced
     # From an access log (yield and controlled modes):
     lost: int | None = None  # exact lost updates
+    lost_at: list[str] = field(default_factory=list)  # the locations whose updates were lost, as the trace names them
     race: dict[str, Any] | None = None  # the first data race: who accessed what, where (facts)
     why: dict[str, Any] | None = None  # why it ended so (deadlock: who waits for what; a budget; a misfit)
     schedule: str | None = None  # controlled: the replayable schedule (shrunk, for the first failure)

@@ -108,3 +108,13 @@ def test_a_complete_search_is_followed_by_real_threads_only_and_a_cut_one_by_sam
 def test_an_inconclusive_trial_settles_nothing():
     stuck = Trial(0, 0, Status.INCONCLUSIVE, "inconclusive: step budget")
     assert not failed([stuck])
+
+
+def test_updates_lost_elsewhere_than_the_outcome_are_named_not_blamed_on_it():
+    # Oversold: two buyers pass the stock check; the outcome (items sold) is 2 with no
+    # update of it lost, while the stock's decrement lost one. The count is not the outcome's.
+    doc = json.loads(racekit("run", HELDOUT, "-V", "oversold", "-f", "json", env=OFF).stdout)
+    assert doc["cases"][0]["variants"][0]["lost_updates"]["where"] == ["dict#1['apple']"]
+    out = " ".join(racekit("run", HELDOUT, "-V", "oversold", env=OFF).stdout.split())
+    assert "stock.sold ended ≠ 1; the access log shows updates of dict#1['apple'] lost: 1 in the worst run" in out
+    assert "updates were lost in the worst run" not in out and "1 update was lost in the worst run" not in out

@@ -84,8 +84,9 @@ def exact_lost_updates(trials: list[Trial]) -> LostUpdates | None:
     if not done or any(t.lost is None for t in done):
         return None
     when_wrong = [float(t.lost) for t in done if not t.matches]  # type: ignore[arg-type]
+    where = tuple(sorted({w for t in done if not t.matches for w in t.lost_at}))
     return replace(lost_updates_from(Counter(float(t.lost) for t in done)), exact=True,  # type: ignore[arg-type]
-                   max_when_wrong=max(when_wrong, default=0.0))
+                   max_when_wrong=max(when_wrong, default=0.0), where=where)
 
 
 def lost_updates_from(counts: Counter[float]) -> LostUpdates:

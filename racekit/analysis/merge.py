@@ -110,7 +110,8 @@ def _merged_lost_updates(losses: Counter[float], parts: list[tuple[str, dict, di
     if not losses:
         return None
     exact = all((v.get("lost_updates") or {}).get("exact", False) for _, _, v in parts if v.get("lost_updates"))
-    return replace(lost_updates_from(losses), exact=exact)
+    where = tuple(sorted({w for _, _, v in parts for w in (v.get("lost_updates") or {}).get("where", [])}))
+    return replace(lost_updates_from(losses), exact=exact, where=where)
 
 
 def _merge_variant(case_name: str, file: str, parts: list[tuple[str, dict, dict]]) -> VariantResult:

@@ -56,11 +56,15 @@ class LostUpdates:
     median_of_wrong: float  # the median over runs that lost something
     histogram: tuple[tuple[float, int], ...] = ()  # (lost updates, runs): lets shards merge exactly
     max_when_wrong: float | None = None  # the most lost in a run whose outcome was wrong
+    where: tuple[str, ...] = ()  # exact: the locations whose updates the wrong runs lost
 
 
     def to_json(self) -> dict[str, Any]:
-        return {"exact": self.exact, "min": _num(self.min), "median": _num(self.median),
-                "max": _num(self.max), "total": _num(self.total)}
+        facts = {"exact": self.exact, "min": _num(self.min), "median": _num(self.median),
+                 "max": _num(self.max), "total": _num(self.total)}
+        if self.where:
+            facts["where"] = list(self.where)
+        return facts
 
 
 def _num(x: float) -> int | float:

@@ -201,8 +201,12 @@ class TerminalReport:
             # stale check, say, goes wrong without losing any).
             if lost is not None and lost.exact and not lost.max_when_wrong:
                 lost = None
+            elsewhere = lost is not None and lost.exact and bool(lost.where) and v.outcome_text not in lost.where
             if lost is not None and lost.max > 0:
-                out.append(self.t("race_numeric_exact" if lost.exact else "race_numeric", wrong=v.wrong, runs=v.runs,
+                # Updates lost elsewhere than in the outcome (a stock's count when the
+                # outcome is the number sold) are named: the outcome's deviation is no count of them.
+                key = "race_numeric_exact_elsewhere" if elsewhere else "race_numeric_exact" if lost.exact else "race_numeric"
+                out.append(self.t(key, wrong=v.wrong, runs=v.runs, where=self.t("list_sep").join(lost.where),
                                   outcome=v.outcome_text,
                                   expect_not=_negate(v.expect_text), max=_n(lost.max), max_s="" if lost.max == 1 else "s",
                                   max_were="was" if lost.max == 1 else "were", typical=_n(round(lost.median_of_wrong))))

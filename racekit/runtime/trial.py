@@ -123,7 +123,9 @@ class Program:
         if hooks is not None:
             from racekit.analysis.accesses import count_lost, lost_updates
 
-            trial.lost = count_lost(lost_updates(hooks.log))
+            losses = lost_updates(hooks.log)
+            trial.lost = count_lost(losses)
+            trial.lost_at = sorted({lost.write.what for lost in losses})
         return trial
 
     def _forget_case_modules(self, before: set[str]) -> None:

@@ -171,3 +171,11 @@ def test_ties_sort_by_value_numbers_as_numbers():
     rows = sort_rows([Row("10", 2, Grade.WRONG), Row("9", 2, Grade.WRONG), Row("b", 2, Grade.WRONG),
                       Row("5", 1, Grade.EXPECTED)])
     assert [r.outcome for r in rows] == ["5", "9", "10", "b"]
+
+
+def test_exact_lost_updates_name_the_locations_the_wrong_runs_lost():
+    trials = [done(0, "2", True, lost=0), done(1, "1", False, lost=1, lost_at=["x.v"]),
+              done(2, "0", False, lost=2, lost_at=["x.v", "y.w"]), done(3, "2", True, lost=1, lost_at=["z"])]
+    lost = grade(variant("racy"), MODE, trials, seed=1, planned=4).lost_updates
+    assert lost.where == ("x.v", "y.w")  # a right run's loss (z) is not the wrong runs' story
+    assert lost.to_json()["where"] == ["x.v", "y.w"]

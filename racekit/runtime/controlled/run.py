@@ -315,6 +315,7 @@ def _execute(program: Program, index: int, seed: int, strategy: Strategy,
     races = data_races(outcome.log, len(prepared.threads))
     controller.races = races  # type: ignore[attr-defined]  # for race reversal
     trial.lost = count_lost(losses)
+    trial.lost_at = sorted({lost.write.what for lost in losses})
     if races:
         trial.race = race_facts(races[0], names)
     trial.lock_pairs = sorted(lock_order(outcome.log))
