@@ -27,6 +27,7 @@ RUNS = [
     ("check_then_act.yaml", "-m", "controlled,yield", "-n", "20"),
     ("local_vs_shared.yaml", "-m", "controlled", "-n", "20", "--verbose"),
     (TEST_CASES / "sabotage.yaml", "-n", "3"),  # racekit's self-check: forcing switched off
+    (TEST_CASES / "auto" / "heldout.yaml",),  # the default mode, auto: its phases and who found what
 ]
 
 
@@ -39,6 +40,8 @@ def english_words(report: str, allowed: str) -> set[str]:
         line = re.sub(r"racekit (replay|run) .*", "", line)
         line = re.sub(r"\(?[\w./-]+\.yaml\)?", "", line)  # the case's path
         line = re.sub(r"\w+(\.\w+)+", "", line)  # a dotted name is code: coverage.CTracer, sys.monitoring
+        line = re.sub(r"\w+#\d+(\[[^\]]*\])?", "", line)  # an object as the trace names it: dict#1['apple']
+        line = re.sub(r"'[^']*'", "", line)  # a string value of the case's: {'apple': 1}
         for word in re.findall(r"[A-Za-z][A-Za-z']{2,}", line):
             if word not in allowed and word not in NAMES:
                 found.add(word)
