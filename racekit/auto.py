@@ -73,8 +73,8 @@ def next_phases(spec: ModeSpec, runs: int, seed_of, done: list[Phase]) -> list[P
         per_run = max(1, sum(steps) // len(steps)) if steps else 1
         n = max(1, min(runs // 2, max(10, AUTO_SAMPLE_STEPS // per_run)))
         engine = ModeSpec("controlled", spec.switch_interval, "random", step_limit=spec.step_limit)
-        phases.append(Phase(SAMPLE, engine, _numbered(offset, n, lambda i: seed_of("controlled", i))))
-        offset += n
+        # One phase a round: real threads run only if sampling also found nothing.
+        return [Phase(SAMPLE, engine, _numbered(offset, n, lambda i: seed_of("controlled", i)))]
     if not any(p.name == REAL_THREADS for p in done):
         n = max(1, round(runs * AUTO_REAL_THREAD_SHARE))
         engine = ModeSpec("opcode", spec.switch_interval)

@@ -99,10 +99,15 @@ def test_a_complete_search_is_followed_by_real_threads_only_and_a_cut_one_by_sam
     after_complete = next_phases(ModeSpec("auto"), 100, seeds, [searched(True, [trial(0, True), trial(1, True)])])
     assert [(p.name, p.mode.name) for p in after_complete] == [(REAL_THREADS, "opcode")]
     after_cut = next_phases(ModeSpec("auto"), 100, seeds, [searched(False, [trial(0, True, steps=10)])])
-    assert [(p.name, p.mode.name, p.mode.strategy) for p in after_cut][:1] == [(SAMPLE, "controlled", "random")]
-    # Trial numbers follow the search's and never repeat across phases.
-    numbers = [p.plans.popleft().index for p in after_cut for _ in range(len(p.plans))]
-    assert numbers == list(range(1, 1 + len(numbers))) and len(numbers) == 50 + 50
+    assert [(p.name, p.mode.name, p.mode.strategy) for p in after_cut] == [(SAMPLE, "controlled", "random")]
+    sample = after_cut[0]
+    sample.trials = [trial(sample.plans.popleft().index, True) for _ in range(len(sample.plans))]
+    # Real threads come only after sampling found nothing too, numbered after every earlier trial.
+    [real] = next_phases(ModeSpec("auto"), 100, seeds, [searched(False, [trial(0, True, steps=10)]), sample])
+    numbers = [t.index for t in sample.trials] + [real.plans.popleft().index for _ in range(len(real.plans))]
+    assert numbers == list(range(1, 101)) and real.name == REAL_THREADS
+    sample.trials[3] = trial(4, False)
+    assert next_phases(ModeSpec("auto"), 100, seeds, [searched(False, [trial(0, True, steps=10)]), sample]) == []
 
 
 def test_an_inconclusive_trial_settles_nothing():
