@@ -40,8 +40,15 @@ def _wrap_line(line: str, width: int) -> list[str]:
                 current.append(token)
                 used += size
             continue
-        if used + size > width and current and token[0] not in NO_LINE_START:
+        if used + size > width and current and (token[0] not in NO_LINE_START or len(current) > 1):
             carried: list[str] = []
+            if token[0] in NO_LINE_START:
+                # A closing mark may not start a line, and must not stick out past the
+                # width (the terminal would crop it): the character before it comes along.
+                while len(current) > 1 and (not carried or carried[0][0] in NO_LINE_START):
+                    while len(current) > 1 and current[-1].isspace():
+                        current.pop()
+                    carried.insert(0, current.pop())
             while len(current) > 1 and current[-1] and current[-1][-1] in NO_LINE_END:
                 carried.insert(0, current.pop())
             lines.append(indent + "".join(current).rstrip())

@@ -193,3 +193,16 @@ def test_the_terminal_report_fills_chinese_lines_instead_of_breaking_at_the_one_
     lines = out.getvalue().rstrip("\n").splitlines()
     assert len(lines) == 2 and cell_len(lines[0].rstrip()) >= 56, lines  # rich alone broke after "b.lock →"
     assert all(line.startswith("    ") for line in lines)
+
+
+def test_a_closing_mark_at_the_width_takes_the_character_before_it_along_and_nothing_is_lost():
+    # The terminal crops what sticks out past its width: "（第 41 行）。" at the edge lost its "）。".
+    texts = ["甲" * 9 + "（第 41 行）。然后 adder-1 根据过时的 999 写入了 1000：", "counter = 1000（第 41 行）。然后",
+             "甲乙）。丙丁", "x = 1（第 3 行）：丙丁丙丁丙丁"]
+    for text in texts:
+        for width in range(8, 40):
+            out = wrap(text, width)
+            assert out.replace("\n", "").replace(" ", "") == text.replace(" ", ""), (width, out)
+            for line in out.split("\n"):
+                assert cell_len(line) <= width or len(line.split()) == 1, (width, line)
+                assert line[0] not in NO_LINE_START, (width, out)
