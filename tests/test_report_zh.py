@@ -19,7 +19,7 @@ from conftest import CASES, TEST_CASES, racekit
 from racekit.options import MODES, STRATEGIES
 from racekit.report.wrapping import NO_LINE_START
 
-NAMES = {*MODES, *STRATEGIES, "racekit", "Python", "CPython", "GIL", "CPU", "os", "sched_yield", "sched", "join", "setup", "replay",
+NAMES = {*MODES, *STRATEGIES, "racekit", "Python", "CPython", "INSTRUCTION", "LINE", "GIL", "CPU", "os", "sched_yield", "sched", "join", "setup", "replay",
          "variant", "schedule", "param", "verbose", "mode", "strategy", "lang"}
 RUNS = [
     ("balance.yaml", "-m", "controlled", "-n", "20"),
@@ -27,7 +27,6 @@ RUNS = [
     ("check_then_act.yaml", "-m", "controlled,yield", "-n", "20"),
     ("local_vs_shared.yaml", "-m", "controlled", "-n", "20", "--verbose"),
     (TEST_CASES / "sabotage.yaml", "-n", "3"),  # racekit's self-check: forcing switched off
-    (TEST_CASES / "auto" / "heldout.yaml",),  # the default mode, auto: its phases and who found what
 ]
 
 
