@@ -269,6 +269,12 @@ def _hint(word: str, options: Any) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def _gather(phases: list[Phase], jobs: list[Job]) -> None:
+    """Each phase's trials and search summary, from the job that ran it."""
+    for phase, job in zip(phases, jobs):
+        phase.trials, phase.search = job.trials, job.search
+
+
 def _run_later_phases(planned: list[Planned], phases: dict[int, list[Phase]], phase_jobs: dict[int, list[Job]],
                       pool: Pool, on_trial: Any, by_key: dict[int, Planned], roots: tuple[str, ...],
                       sys_path: tuple[str, ...], options: RunOptions) -> None:
@@ -277,8 +283,7 @@ def _run_later_phases(planned: list[Planned], phases: dict[int, list[Phase]], ph
     while True:
         round_jobs = []
         for i, done in phases.items():
-            for phase, job in zip(done, phase_jobs[i]):
-                phase.trials, phase.search = job.trials, job.search
+            _gather(done, phase_jobs[i])
             p = planned[i]
             later = next_phases(p.mode, p.runs, lambda engine, n, p=p: trial_seed(p.seed, p.variant.id, engine, n),
                                      done) if not any(j.failure or j.stop_reason for j in phase_jobs[i]) else []
@@ -320,7 +325,7 @@ def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | Non
     for i, p in enumerate(planned):
         if p.mode.name == "auto":
             saved_schedules = db.load(p.variant) if db is not None else []
-            cap = min(c for c in (options.runs or AUTO_SEARCH_CAP, options.max_runs or AUTO_SEARCH_CAP))
+            cap = min(options.runs or AUTO_SEARCH_CAP, options.max_runs or AUTO_SEARCH_CAP)
             phases[i] = [search_phase(p.mode, saved_schedules, p.seed, cap)]
             jobs.append(Job(pool.new_key(), p.variant, phases[i][0].mode, phases[i][0].plans, roots, sys_path))
         else:
@@ -367,8 +372,7 @@ def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | Non
             StopReason.INTERRUPTED if interrupted and (len(trials) < planned_runs or i in phases) else None)
         facts = mode_facts(p.mode)
         if i in phases:
-            for phase, phase_job in zip(phases[i], own):
-                phase.trials, phase.search = phase_job.trials, phase_job.search
+            _gather(phases[i], own)
             facts = {**facts, "phases": phase_facts(phases[i]), "found_by": found_by(phases[i])}
         result = grade(p.variant, p.mode, trials, p.seed, planned_runs, stop,
                        next((j.failure for j in own if j.failure), None), p.trial_range() if i not in phases
