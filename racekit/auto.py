@@ -43,14 +43,15 @@ class Phase:
     search: dict | None = None
 
 
-def search_phase(spec: ModeSpec, saved: list[str], seed: int, cap: int = AUTO_SEARCH_CAP) -> Phase:
+def search_phase(spec: ModeSpec, saved: list[str], seed: int, cap: int = AUTO_SEARCH_CAP,
+                 seconds: float | None = None) -> Phase:
     """Saved failures first, then the whole bounded search as one plan (it stops
     at its first failure: auto's verdict needs one shown failure, not all).
     ``cap``: schedules it may run (a user's ``--runs N`` asks for at most N)."""
     engine = ModeSpec("controlled", spec.switch_interval, "exhaustive", spec.depth, spec.preemptions,
                       step_limit=spec.step_limit)
     plans = [TrialPlan(-1 - i, seed, schedule=s) for i, s in enumerate(saved)]
-    plans.append(TrialPlan(0, seed, search=True, cap=cap, step_cap=AUTO_SEARCH_STEPS,
+    plans.append(TrialPlan(0, seed, search=True, cap=cap, step_cap=AUTO_SEARCH_STEPS, time_cap=seconds,
                            stop_on_failure=True))
     return Phase(SEARCH, engine, PlanQueue(plans))
 

@@ -81,6 +81,13 @@ def _split(values: Optional[list[str]]) -> tuple[str, ...]:
     return tuple(part.strip() for value in values or () for part in value.split(",") if part.strip())
 
 
+def _module_names(names: tuple[str, ...]) -> tuple[str, ...]:
+    for name in names:
+        if not all(part.isidentifier() for part in name.split(".")):
+            raise _fail(f"error: --instrument expects a module or package name such as shop or shop.cache, got {name!r}")
+    return names
+
+
 def _parse_params(values: Optional[list[str]]) -> dict[str, Any]:
     import yaml
 
@@ -120,6 +127,7 @@ def run(
     preemptions: Annotated[Optional[int], typer.Option("--preemptions", min=0, metavar="K", help="exhaustive strategy: explore schedules with at most K preemptions (default: grow the bound until the search is complete).")] = None,
     start_method: Annotated[Optional[str], typer.Option("--start-method", metavar="METHOD", help="kind: processes: start the children with fork, spawn or forkserver, whatever the case names (default: the case's `start_method`, else this Python's default).")] = None,
     save_schedules: Annotated[Optional[Path], typer.Option("--save-schedules", metavar="PATH", help="controlled mode: write each failing variant's schedule to this file (one line each).")] = None,
+    instrument: Annotated[Optional[list[str]], typer.Option("--instrument", metavar="PKG", help="controlled and yield modes: rewrite this module or package too, even when installed in site-packages (the case's folder and the project always are); comma-separated or repeated.")] = None,
 ) -> None:
     """Run cases and report which outcomes appeared, how often, and whether each variant behaved as expected."""
     from racekit.errors import RacekitError
@@ -143,7 +151,7 @@ def run(
             params=_parse_params(param), switch_interval=settings["switch_interval"], timeout=settings["timeout"],
             workers=settings["jobs"], stop_on_failure=settings["fail_fast"], shard=_parse_shard(shard),
             strategy=settings["strategy"], depth=depth or 3, preemptions=preemptions,
-            start_method=start_method,
+            start_method=start_method, instrument=_module_names(_split(instrument)),
         )
         planned = plan(cases, options)
         # Before the first trial: a report that could not be written would throw the run away.

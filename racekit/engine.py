@@ -91,9 +91,6 @@ def plan(cases: list[Case], options: RunOptions) -> list[Planned]:
         if case.kind == "processes" and any(m in INSTRUMENTED_MODES for m in options.modes):
             raise UsageError(f"{case.name}: the yield and controlled modes run threads only (one scheduler cannot "
                              "steer separate processes); use native, line or opcode for kind: processes")
-        if case.kind == "python" and any(m in INSTRUMENTED_MODES for m in options.modes):
-            raise UsageError(f"{case.name}: the yield and controlled modes run case files only (they rewrite the "
-                             "case's code); use native, line or opcode for cases written in Python")
     for flag, value in (("--runs", options.runs), ("--max-runs", options.max_runs)):
         if value is not None and not 1 <= value <= MAX_RUNS:
             raise UsageError(f"{flag} must be from 1 to {MAX_RUNS:,}, got {value:,}")
@@ -103,6 +100,8 @@ def plan(cases: list[Case], options: RunOptions) -> list[Planned]:
             raise UsageError(f"--shard K/N needs 1 <= K <= N, got {k}/{n}")
         if n > MAX_SHARDS:
             raise UsageError(f"--shard K/N allows at most {MAX_SHARDS:,} shards, got {n:,}")
+    if options.time_budget is not None and not options.time_budget > 0:
+        raise UsageError(f"a time budget must be more than 0 seconds, got {options.time_budget:g}")
     if options.timeout is not None and not 0 < options.timeout <= MAX_TIMEOUT:
         raise UsageError(f"--timeout must be more than 0 and at most {MAX_TIMEOUT:g} seconds, got {options.timeout:g}")
     if options.start_method is not None and options.start_method not in START_METHODS:
@@ -124,6 +123,8 @@ def plan(cases: list[Case], options: RunOptions) -> list[Planned]:
                 variant = variant.with_params(overrides)
             if options.timeout is not None:
                 variant = replace(variant, timeout=options.timeout)
+            if options.instrument:
+                variant = replace(variant, instrument=tuple(dict.fromkeys(variant.instrument + options.instrument)))
             if options.start_method is not None and variant.kind == "processes":
                 variant = replace(variant, start_method=options.start_method)
             # A search cannot be split into shards: sharded, the default is real threads.
@@ -188,8 +189,8 @@ def replay_schedule(case: Case, variant_name: str, schedule: str, params: dict[s
 
 
 def _steerable(variant: Variant) -> bool:
-    """A case the controlled scheduler can run: threads from a case file."""
-    return variant.kind == "threads" and variant.target is None
+    """A case the controlled scheduler can run: threads, from a case file or a ``@race_test``."""
+    return variant.kind in ("threads", "python")
 
 
 def _is_search(spec: ModeSpec) -> bool:
@@ -237,15 +238,15 @@ def _baseline_jobs(planned: list[Planned], pool: Pool, roots: tuple[str, ...],
                    sys_path: tuple[str, ...]) -> dict[str, Job]:
     """One serial baseline per thread variant, whatever modes it runs under:
     each thread runs to its end (or until it blocks), in each order."""
-    from racekit.runtime.controlled.strategies.serial import serial_orders
+    from racekit.runtime.controlled.strategies.serial import UNKNOWN_COUNT_ORDERS, serial_orders
 
     jobs: dict[str, Job] = {}
     for p in planned:
         v = p.variant
-        if v.kind != "threads" or v.target is not None or v.id in jobs:
+        if not _steerable(v) or v.id in jobs:
             continue
-        orders = serial_orders(sum(t.count for t in v.threads))
-        plans = PlanQueue(TrialPlan(i, trial_seed(p.seed, v.id, "serial", i), serial=True) for i in range(len(orders)))
+        count = len(serial_orders(sum(t.count for t in v.threads))) if v.target is None else UNKNOWN_COUNT_ORDERS
+        plans = PlanQueue(TrialPlan(i, trial_seed(p.seed, v.id, "serial", i), serial=True) for i in range(count))
         jobs[v.id] = Job(pool.new_key(), v, ModeSpec("controlled", p.mode.switch_interval, "serial"), plans, roots,
                          sys_path)
     return jobs
@@ -277,7 +278,7 @@ def _gather(phases: list[Phase], jobs: list[Job]) -> None:
 
 def _run_later_phases(planned: list[Planned], phases: dict[int, list[Phase]], phase_jobs: dict[int, list[Job]],
                       pool: Pool, on_trial: Any, by_key: dict[int, Planned], roots: tuple[str, ...],
-                      sys_path: tuple[str, ...], options: RunOptions) -> None:
+                      sys_path: tuple[str, ...], options: RunOptions, deadline: float | None = None) -> None:
     """Mode auto: after each round, the phases still worth running (none once a
     variant has failed), all variants' together so that the workers stay busy."""
     while True:
@@ -295,7 +296,7 @@ def _run_later_phases(planned: list[Planned], phases: dict[int, list[Phase]], ph
                 round_jobs.append(job)
         if not round_jobs:
             return
-        pool.run(round_jobs, on_trial, stop_on_failure=options.stop_on_failure)
+        pool.run(round_jobs, on_trial, stop_on_failure=options.stop_on_failure, deadline=deadline)
 
 
 def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | None = None,
@@ -309,6 +310,8 @@ def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | Non
     """
     planned = planned if planned is not None else plan(cases, options)
     started = time.perf_counter()
+    # A time budget: no trial starts after it (a search stops at its next schedule).
+    deadline = time.monotonic() + options.time_budget if options.time_budget is not None else None
     roots = tuple(os.path.abspath(r) for r in (options.scope if options.scope is not None else (os.getcwd(),)))
     # Workers see what this process imports from (pytest's rootdir and
     # `pythonpath` entries included), so case setup imports the same modules.
@@ -326,7 +329,7 @@ def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | Non
         if p.mode.name == "auto":
             saved_schedules = db.load(p.variant) if db is not None else []
             cap = min(options.runs or AUTO_SEARCH_CAP, options.max_runs or AUTO_SEARCH_CAP)
-            phases[i] = [search_phase(p.mode, saved_schedules, p.seed, cap)]
+            phases[i] = [search_phase(p.mode, saved_schedules, p.seed, cap, options.time_budget)]
             jobs.append(Job(pool.new_key(), p.variant, phases[i][0].mode, phases[i][0].plans, roots, sys_path))
         else:
             jobs.append(Job(pool.new_key(), p.variant, p.mode, PlanQueue((plans or {})[i]) if (plans or {}).get(i)
@@ -345,8 +348,9 @@ def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | Non
             # Timing cases measure speed: they run last, one trial at a time, with
             # no other trial competing for the cores.
             timed = [job for job in jobs if job.variant.kind == "timing"]
-            pool.run([job for job in jobs if job not in timed], on_trial, stop_on_failure=options.stop_on_failure)
-            _run_later_phases(planned, phases, phase_jobs, pool, on_trial, by_key, roots, sys_path, options)
+            pool.run([job for job in jobs if job not in timed], on_trial, stop_on_failure=options.stop_on_failure,
+                     deadline=deadline)
+            _run_later_phases(planned, phases, phase_jobs, pool, on_trial, by_key, roots, sys_path, options, deadline)
             if options.baseline:
                 # Only variants that went wrong need to know whether they go wrong
                 # without any concurrency too.

@@ -81,6 +81,8 @@ class RunOptions:
     # Folders whose code the forcing modes instrument, besides each case's own
     # folder: by default the project racekit runs in (its working directory).
     scope: tuple[str, ...] | None = None
+    instrument: tuple[str, ...] = ()  # modules or packages, by name, that instrumented modes rewrite too
+    time_budget: float | None = None  # seconds the whole run may take: then no new trial starts
     shard: tuple[int, int] | None = None  # (K, N): run only the K-th of N parts of every variant's trials
     start_method: str | None = None  # kind processes: overrides every variant's start_method
     # Controlled mode:

@@ -108,6 +108,8 @@ class CaseSpec:
     racy: bool
     timeout: float
     title: str
+    mode: str | None = None
+    instrument: tuple[str, ...] = ()
 
     def judge(self, outcome: Any) -> int | bool:
         from racekit.runtime.judging import judge_against
@@ -120,13 +122,23 @@ class CaseSpec:
 
 
 def race_test(*, expect: Any, runs: int = 100, racy: bool = False, timeout: float = 10.0,
-              title: str | None = None) -> Callable[[Callable[[Race], Any]], Callable[[], None]]:
+              title: str | None = None, mode: str | None = None,
+              instrument: tuple[str, ...] | list[str] = ()) -> Callable[[Callable[[Race], Any]], Callable[[], None]]:
     """Turn ``def test_x(race): ...`` into a racekit case that pytest runs as a test.
 
     ``expect``: the correct outcome (compared with ``==``), ``racekit.any_of(...)``,
     or a callable ``outcome -> bool``. ``racy=True`` marks a demonstration: the
-    test passes when a failure is observed.
+    test passes when a failure is observed. ``mode``: the scheduler when the
+    command line names none (default ``auto``). ``instrument``: more modules or
+    packages, by name, whose code ``controlled`` and ``yield`` rewrite (the
+    test's folder and the project always are).
     """
+    from racekit.options import MODES
+
+    if mode is not None and mode not in MODES:
+        raise UsageError(f"race_test() got mode={mode!r}; choose from {', '.join(MODES)}")
+    if isinstance(instrument, str) or not all(isinstance(n, str) and n for n in instrument):
+        raise UsageError(f"race_test() expects instrument= a list of module names, got {instrument!r}")
     if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
         raise UsageError(f"race_test() expects runs >= 1, got runs={runs!r} (type={type(runs).__name__})")
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
@@ -138,7 +150,8 @@ def race_test(*, expect: Any, runs: int = 100, racy: bool = False, timeout: floa
             raise UsageError(f"@race_test function {builder.__qualname__} must take exactly one parameter "
                              f"(the race), got {len(parameters)}")
         doc = (builder.__doc__ or "").strip().splitlines()
-        spec = CaseSpec(builder, expect, int(runs), racy, float(timeout), title or (doc[0] if doc else builder.__name__))
+        spec = CaseSpec(builder, expect, int(runs), racy, float(timeout), title or (doc[0] if doc else builder.__name__),
+                        mode, tuple(instrument))
 
         def test() -> None:
             result = run_python_case(test)
@@ -181,10 +194,49 @@ def python_case(test: Callable[[], None]) -> Any:
     variant = Variant(
         case=test.__name__, name="default", path=_shown(path), kind="python", params={}, setup=None,
         threads=(), outcome=None, expect=expectation, timeout=spec.timeout, runs=spec.runs, racy=spec.racy,
-        title=spec.title, target=target,
+        title=spec.title, target=target, modes=(spec.mode,) if spec.mode else (), instrument=spec.instrument,
     )
     return Case(name=test.__name__, path=_shown(path), kind="python", title=spec.title, description="",
                 variants=(variant,))
+
+
+def cases_in_file(path: str, only: str | None = None) -> list[Any]:
+    """The ``@race_test`` cases of a Python file (``only``: the one of that name),
+    imported as pytest's default import mode would: the first folder above the
+    file that is not a package goes on ``sys.path``, the module takes its dotted
+    name, so worker processes import it the same way."""
+    import importlib
+    import traceback
+
+    from racekit.errors import CaseError, Problem
+
+    file = os.path.abspath(path)
+    folder, name = os.path.split(file)
+    parts = [name[:-3]]
+    while os.path.isfile(os.path.join(folder, "__init__.py")):
+        folder, package = os.path.split(folder)
+        parts.insert(0, package)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())  # the project's own packages, as `python -m pytest` finds them
+    module_name = ".".join(parts)
+    try:
+        module = importlib.import_module(module_name)
+    except BaseException as exc:  # noqa: BLE001 - the user's module failed to import: said, exit 2
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if os.path.abspath(f.filename) == file]
+        line = getattr(exc, "lineno", None) or (frames[-1].lineno if frames else 1)
+        raise CaseError([Problem(path, line or 1, getattr(exc, "offset", None) or 1,
+                                 f"cannot import it: {type(exc).__name__}: {exc}")]) from None
+    if os.path.abspath(getattr(module, "__file__", "") or "") != file:
+        raise CaseError([Problem(path, 1, 1, f"importing it as {module_name!r} found another module "
+                                             f"({getattr(module, '__file__', '?')})")])
+    tests = [value for key, value in vars(module).items() if spec_of(value) is not None
+             and getattr(value, "__module__", None) == module_name and (only is None or key == only)]
+    if not tests:
+        what = f"no @racekit.race_test function named {only!r}" if only else "no @racekit.race_test functions"
+        raise CaseError([Problem(path, 1, 1, f"{what} in this file")])
+    return [python_case(test) for test in tests]
 
 
 def run_python_case(test: Callable[[], None], options: Any = None) -> Any:

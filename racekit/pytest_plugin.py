@@ -18,6 +18,7 @@ installed, so it imports nothing heavy until a racekit test actually runs.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -40,6 +41,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="base seed; each test's seed derives from it and the test's id (ini: racekit_seed)")
     group.addoption("--racekit-timeout", metavar="SECONDS", default=None,
                     help="seconds a trial may take before it counts as a deadlock (ini: racekit_timeout)")
+    group.addoption("--racekit-budget", metavar="N|SECONDSs", default=None,
+                    help="each racekit test's budget: N executions (at most N trials per mode, the search "
+                         "included), or a time such as 10s or 500ms, after which no trial starts; a test stops "
+                         "at its first failure either way (ini: racekit_budget; marker: "
+                         "@pytest.mark.racekit(budget=...))")
+    group.addoption("--racekit-instrument", metavar="PKG[,PKG]", default=None,
+                    help="more modules or packages whose code the controlled and yield modes rewrite, even when "
+                         "installed in site-packages (the project always is; ini: racekit_instrument)")
+    parser.addini("racekit_instrument", "racekit: modules or packages (comma-separated) that controlled and yield "
+                                        "modes rewrite besides the project", default=None)
+    parser.addini("racekit_budget", "racekit: each test's budget, N executions or a time such as 10s", default=None)
     parser.addini("racekit_runs", "racekit: trials per variant (default: each case's `runs`)", default=None)
     parser.addini("racekit_mode", "racekit: scheduler mode(s), comma-separated (default auto)", default=None)
     parser.addini("racekit_seed", "racekit: base seed", default=None)
@@ -88,6 +100,8 @@ class Settings:
         self.runs = self._get(config, "runs", _positive_int)
         self.modes = self._get(config, "mode", _modes) or ()  # (): each case's own `mode:`, else auto
         self.timeout = self._get(config, "timeout", _positive_float)
+        self.instrument = self._get(config, "instrument", _module_names) or ()
+        self.budget = self._get(config, "budget", parse_budget) or Budget()
         seed = self._get(config, "seed", _seed)
         worker_input = getattr(config, "workerinput", None)
         if seed is None and worker_input is not None:
@@ -139,6 +153,45 @@ def _modes(value: Any, source: str) -> tuple[str, ...]:
         raise pytest.UsageError(f"{source}: unknown mode {', '.join(map(repr, bad)) or repr(value)}; "
                                 f"choose from {', '.join(MODES)}")
     return modes
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    """What one racekit test may spend: executions, or seconds (None: the case decides)."""
+
+    executions: int | None = None
+    seconds: float | None = None
+
+    def option(self) -> str:
+        return str(self.executions) if self.executions else f"{self.seconds:g}s" if self.seconds else ""
+
+
+def parse_budget(value: Any, source: str) -> Budget:
+    """``500`` (executions), ``10s``, ``2.5s`` or ``500ms`` (time)."""
+    text = str(value).strip().lower()
+    try:
+        if text.endswith("ms"):
+            budget = Budget(seconds=float(text[:-2]) / 1000)
+        elif text.endswith("s"):
+            budget = Budget(seconds=float(text[:-1]))
+        else:
+            budget = Budget(executions=int(text))
+    except ValueError:
+        budget = Budget(executions=0)
+    if (budget.executions is not None and budget.executions < 1) or (budget.seconds is not None
+                                                                      and not budget.seconds > 0):
+        raise pytest.UsageError(f"{source}: expected a number of executions (500) or a time (10s, 500ms), "
+                                f"got {value!r}")
+    return budget
+
+
+def _module_names(value: Any, source: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in str(value).replace("\n", ",").split(",") if n.strip())
+    bad = [n for n in names if not all(part.isidentifier() for part in n.split("."))]
+    if bad or not names:
+        raise pytest.UsageError(f"{source}: expected module or package names such as shop or shop.cache, "
+                                f"got {', '.join(map(repr, bad)) or repr(value)}")
+    return names
 
 
 def item_seed(base: int, nodeid: str) -> int:
@@ -213,13 +266,16 @@ class RacekitSession:
         if self._pool is not None:
             self._pool.close()
 
-    def run(self, case: Any, variant: Any, nodeid: str) -> tuple[list[Any], int]:
+    def run(self, case: Any, variant: Any, nodeid: str, budget: Budget | None = None) -> tuple[list[Any], int]:
         from racekit.engine import RunOptions, run
 
         seed = item_seed(self.settings.seed, nodeid)
+        budget = budget or self.settings.budget
         options = RunOptions(modes=self.settings.modes, runs=self.settings.runs, seed=seed,
                              variants=(variant.name,), timeout=self.settings.timeout,
-                             scope=(str(self.config.rootpath),))
+                             scope=(str(self.config.rootpath),), instrument=self.settings.instrument,
+                             max_runs=budget.executions, time_budget=budget.seconds,
+                             stop_on_failure=budget != Budget())
         from racekit.errors import RacekitError
 
         try:
@@ -249,7 +305,13 @@ class RacekitSession:
 
 def run_item(session: RacekitSession, item: pytest.Item, case: Any, variant: Any) -> None:
     """Run one variant for a test item; fail it with the report when the expectation is not met."""
-    results, seed = session.run(case, variant, item.nodeid)
+    from racekit.report.terminal import replay_command
+
+    marker = next((m for m in item.iter_markers("racekit") if "budget" in m.kwargs), None)
+    budget = None
+    if marker is not None:
+        budget = parse_budget(marker.kwargs["budget"], f"@pytest.mark.racekit(budget=...) on {item.nodeid}")
+    results, seed = session.run(case, variant, item.nodeid, budget)
     ok = any(r.ok for r in results) if variant.racy else all(r.ok for r in results)
     found = [r for r in results if r.verdict.value in ("race", "deadlock", "error")]
     shown = found[0] if found else results[0]
@@ -262,6 +324,10 @@ def run_item(session: RacekitSession, item: pytest.Item, case: Any, variant: Any
         ("racekit_base_seed", session.settings.seed),
         ("racekit_outcomes", json.dumps({r.mode: r.outcomes for r in results}, ensure_ascii=False)),
     ])
+    replayable = next((r for r in results if r.schedule and r.verdict.value in ("race", "deadlock")), None)
+    if replayable is not None:  # the failing interleaving, to replay from a CI artefact
+        item.user_properties.extend([("racekit_schedule", replayable.schedule),
+                                     ("racekit_replay", replay_command(replayable))])
     if not ok:
         # The report is the whole story; a traceback into racekit would only hide it.
         pytest.fail(failure_report(results, item.nodeid, session.settings), pytrace=False)
@@ -295,9 +361,10 @@ def failure_report(results: list[Any], nodeid: str, settings: Settings) -> str:
         command += f" --racekit-runs {settings.runs}"
     if settings.timeout:
         command += f" --racekit-timeout {settings.timeout:g}"
+    if settings.budget != Budget():
+        command += f" --racekit-budget {settings.budget.option()}"
     lines = [headline, body, "", "reproduce:", command]
-    if results[0].file.endswith((".yaml", ".yml")):
-        lines += [f"  {reproduce_command(r)}" for r in results]
+    lines += [f"  {reproduce_command(r)}" for r in results]
     return "\n".join(lines)
 
 

@@ -31,6 +31,7 @@ class Op:
     choice: int = 0  # how many scheduling choices had been made when it happened
     nth: int = 0  # its position among its thread's operations (1-based)
     update: bool = False  # a write computed from this thread's read of the same location (x += 1)
+    file: str = ""  # the file of the code that did it, when not the case's own (a rewritten module)
 
 
 
@@ -63,6 +64,7 @@ class StopReason(str, Enum):
     BLOCKED = "blocked outside the scheduler"  # every run would block where the scheduler cannot see
     FIRST_FAILURE = "first failure found"  # --fail-fast
     INTERRUPTED = "interrupted"  # Ctrl-C, SIGTERM or SIGHUP
+    BUDGET = "time budget used up"  # --racekit-budget / RunOptions.time_budget
 
 
 class PendingOp(NamedTuple):
@@ -140,6 +142,7 @@ class TrialPlan:
     search: bool = False  # controlled exhaustive: this plan is the whole search
     cap: int | None = None  # search: at most this many schedules
     step_cap: int | None = None  # search: stop once its schedules took this many scheduling steps in all
+    time_cap: float | None = None  # search: stop after this many seconds (a time budget)
     stop_on_failure: bool = False  # search: stop at the first failure
     serial: bool = False  # the serial baseline: index is the thread order's number
 

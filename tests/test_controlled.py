@@ -255,19 +255,6 @@ def test_a_bound_of_the_users_is_searched_to_the_end_past_the_failure():
     assert "The first failure needs 1 preemption." in proc.stdout
 
 
-def test_python_cases_are_refused_in_instrumented_modes(pytester):
-    pytester.makepyfile(test_x="""
-import racekit
-
-@racekit.race_test(expect=1)
-def test_one(race):
-    race.thread(lambda: None)
-    race.outcome(lambda: 1)
-""")
-    result = pytester.runpytest("--racekit-mode", "controlled")
-    result.stdout.fnmatch_lines(["*yield and controlled modes run case files only*"])
-
-
 # -- yield mode -------------------------------------------------------------------------------
 
 

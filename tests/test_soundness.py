@@ -327,21 +327,44 @@ def test_pct_learns_the_run_length():
 
 # -- 11 and 12. code the scheduler cannot see -----------------------------------------------
 
-def test_a_real_lock_outside_the_scheduler_is_noticed_at_once_not_reported_as_a_deadlock():
+# counter_lib.py lies outside the case's folder and the scope racekit is given:
+# an installed package, as far as racekit can tell.
+INSTALLED = TEST_CASES / "installed"
+UNSEEN = SOUNDNESS / "unseen" / "unseen.yaml"
+
+
+def test_a_real_lock_outside_the_scheduler_is_noticed_at_once_not_reported_as_a_deadlock(monkeypatch):
+    monkeypatch.syspath_prepend(str(INSTALLED))
     started = time.monotonic()
-    v = results(SOUNDNESS / "unseen" / "unseen.yaml", "real_lock_outside")["real_lock_outside"]
+    v = results(UNSEEN, "real_lock_outside", scope=(str(UNSEEN.parent),))["real_lock_outside"]
     assert v.verdict is Verdict.INCONCLUSIVE and not v.ok
     assert v.stop_reason == "blocked outside the scheduler"
     assert time.monotonic() - started < 10  # not the 30 s timeout
 
 
-def test_a_counter_in_a_module_racekit_cannot_see_is_inconclusive_not_clean():
-    v = results(SOUNDNESS / "unseen" / "unseen.yaml", "opaque_counter")["opaque_counter"]
+def test_a_counter_in_a_module_racekit_cannot_see_is_inconclusive_not_clean(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(INSTALLED))
+    v = results(UNSEEN, "opaque_counter", scope=(str(UNSEEN.parent),))["opaque_counter"]
     assert v.verdict is Verdict.INCONCLUSIVE and not v.ok
     assert any(u.startswith("Counter.increment (") and "counter_lib.py" in u for u in v.unseen)
-    proc = racekit("run", str(SOUNDNESS / "unseen" / "unseen.yaml"), "-V", "opaque_counter")
+    proc = racekit("run", str(UNSEEN), "-V", "opaque_counter", cwd=tmp_path, env={"PYTHONPATH": str(INSTALLED)})
     assert proc.returncode == 1 and "they ran code racekit does not rewrite: Counter.increment" in " ".join(
         proc.stdout.split())
+
+
+def test_a_module_named_with_instrument_is_rewritten_wherever_it_is_installed(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(INSTALLED))
+    v = results(UNSEEN, "opaque_counter", scope=(str(UNSEEN.parent),), instrument=("counter_lib",))["opaque_counter"]
+    assert v.verdict is Verdict.RACE and v.lost_updates.exact and not v.unseen
+    proc = racekit("run", str(UNSEEN), "-V", "opaque_counter", "--instrument", "counter_lib", "--format", "json",
+                   cwd=tmp_path, env={"PYTHONPATH": str(INSTALLED)})
+    variant = json.loads(proc.stdout)["cases"][0]["variants"][0]
+    assert proc.returncode == 1 and variant["verdict"] == "race" and variant["unseen"] == []
+    files = {row["file"] for row in variant["trace"] if "file" in row}
+    assert files == {str(INSTALLED / "counter_lib.py")}  # outside the case's folder and cwd: the whole path
+    story = variant["story"]
+    assert story["kind"] == "lost update" and story["read_file"] == str(INSTALLED / "counter_lib.py")
+    assert story["read_line"] == 11  # `self.value += 1`
 
 
 # -- every execution is a trial of its own -------------------------------------------

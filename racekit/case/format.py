@@ -231,6 +231,11 @@ VARIANT_FIELDS: dict[str, Field] = {
     "racy": Field(Boolean(description="This variant demonstrates a race: it passes when a failure is observed.")),
     "mode": Field(Modes(description="The scheduler(s) this case teaches best, used when the command line names "
                                     "none: native, line, opcode, yield, controlled (default opcode).")),
+    "instrument": Field(ListOf(Name(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*",
+                                    "a module or package name such as 'shop' or 'shop.cache'"),
+                               description="More modules or packages (by name) whose code controlled and yield "
+                                           "modes rewrite, even when installed in site-packages; the case's folder "
+                                           "and the project are always in scope.")),
     # kind: processes
     "start_method": Field(Choice(START_METHODS,
                                  description="kind: processes: how children start (default: this Python's; name "

@@ -41,7 +41,7 @@ from racekit.errors import CaseError, Problem
 
 _INHERITED = ("title", "description", "notes", "i18n", "params", "setup", "threads",
               "outcome", "expect", "timeout", "runs", "racy", "mode", "start_method", "script", "args",
-              "output", "capture", "normalize", "work", "workers")
+              "output", "capture", "normalize", "work", "workers", "instrument")
 # What each kind needs, and which keys belong to other kinds only.
 _NEEDS = {
     "threads": (("threads", "the code each thread runs"), ("outcome", "an expression read after the threads end"),
@@ -141,7 +141,19 @@ def load_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Case]:
     """Every case under ``paths``; one :class:`CaseError` for all problems of all files."""
     cases: list[Case] = []
     problems: list[Problem] = []
-    for path in discover(paths):
+    files: list[str | os.PathLike[str]] = []
+    for raw in paths:
+        file, sep, only = str(raw).partition("::")
+        if file.endswith(".py") and (sep or os.path.isfile(file)):
+            from racekit.pycase import cases_in_file  # a Python file's @race_test functions
+
+            try:
+                cases.extend(cases_in_file(file, only or None))
+            except CaseError as exc:
+                problems.extend(exc.problems)
+        else:
+            files.append(raw)
+    for path in discover(files) if files or not cases and not problems else ():
         try:
             cases.append(load_case(path))
         except CaseError as exc:
@@ -317,6 +329,7 @@ def _build_variant(m: dict[str, Any], case: str, name: str, kind: str, r: Reader
         notes=m.get("notes") or "",
         i18n=m.get("i18n") or {},
         modes=m.get("mode") or (),
+        instrument=tuple(m.get("instrument") or ()),
         start_method=m.get("start_method"),
         script=script,
         script_args=tuple(m.get("args") or ()),

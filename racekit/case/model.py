@@ -178,6 +178,7 @@ class Variant:
     i18n: dict[str, dict[str, str]] = field(default_factory=dict)
     target: PythonTarget | None = None  # set for cases written in Python
     modes: tuple[str, ...] = ()  # the case's preferred scheduler(s), when the command line names none
+    instrument: tuple[str, ...] = ()  # more modules (by name) whose code instrumented modes rewrite
     # kind: processes
     start_method: str | None = None
     # kind: script

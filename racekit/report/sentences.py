@@ -107,7 +107,7 @@ def story_sentences(story: dict | None, t: Words) -> list[str]:
     out = [t("story_reversed", **_race_words(story["reversed"], t))] if story.get("reversed") else []
     if kind == "lost update":
         n = story["overwrites"]
-        out += [t("story_lost", **{**story, "s": "" if n == 1 else "s", "were": "was" if n == 1 else "were"}),
+        out += [t("story_lost", **{**_places(story, t), "s": "" if n == 1 else "s", "were": "was" if n == 1 else "were"}),
                 t("story_lost_fix")]
     elif kind == "deadlock":
         out.append(t("story_deadlock_fix") if holds_locks(story.get("blocked")) else t("story_deadlock_other"))
@@ -136,10 +136,11 @@ def search_sentences(search: dict, t: Words) -> list[str]:
         out = [t("search_partial", schedules=search["schedules"], bound=bound_text, s=plural,
                  stopped=search_stop(search.get("stopped"), search.get("limit"), t))]
     first = search.get("first_wrong_preemptions")
-    if first is None:
-        first = search.get("first_failure_preemptions")
+    race_first = search.get("first_failure_preemptions")
     if first is not None:
         out.append(t("search_first", count=first, s="" if first == 1 else "s"))
+    elif race_first is not None:  # nothing went wrong: only unordered accesses were seen
+        out.append(t("search_first_race", count=race_first, s="" if race_first == 1 else "s"))
     return out
 
 
@@ -169,14 +170,27 @@ def search_stop(code: str | None, limit: int | None, t: Words) -> str:
     if not code:
         return ""
     key = "search_stop_" + code
-    return t(key, limit=f"{limit:,}" if isinstance(limit, int) else limit) if _has(key) else code
+    shown = f"{limit:,}" if isinstance(limit, int) else f"{limit:g}" if isinstance(limit, float) else limit
+    return t(key, limit=shown) if _has(key) else code
 
 
 def _race_words(race: dict[str, Any], t: Words) -> dict[str, Any]:
     """A race's facts with its two kinds of access worded: as done ("wrote") and as a noun ("写入")."""
     first, second = race["first_kind"], race["second_kind"]
-    return {**race, "first_kind": did(first, t), "second_kind": did(second, t),
+    return {**_places(race, t), "first_kind": did(first, t), "second_kind": did(second, t),
             "first_act": _known(t, "act_" + first, first), "second_act": _known(t, "act_" + second, second)}
+
+
+def _places(facts: dict[str, Any], t: Words) -> dict[str, Any]:
+    """Each ``X_line`` fact also worded as ``X_at``: "line 6", or "line 6 of shop/counter.py"
+    when the code was not the case file's own."""
+    placed = dict(facts)
+    for key, line in facts.items():
+        if key.endswith("_line"):
+            prefix = key[:-len("_line")]
+            file = facts.get(prefix + "_file")
+            placed[prefix + "_at"] = t("at_file_line", line=line, file=file) if file else t("at_line", line=line)
+    return placed
 
 
 def _read(read: dict[str, str], t: Words) -> str:

@@ -428,7 +428,8 @@ def trace_table(rows: Iterable[dict], t, order: list[str] | None = None) -> Tabl
         style = "red" if row.get("lost") else "bold red" if row.get("stale") else "yellow" if row.get("preempted") else ""
         marker = "✗ " if row.get("lost") else "! " if row.get("stale") else "⇢ " if row.get("preempted") else ""
         cells[threads.index(row["thread"])] = Text(marker + text, style=style)
-        table.add_row(str(row["step"]), str(row["line"] or ""), *cells)
+        line = str(row["line"] or "")
+        table.add_row(str(row["step"]), f"{row['file']}:{line}" if row.get("file") else line, *cells)
     return table
 
 
@@ -444,8 +445,16 @@ def _not_run(v: VariantResult) -> bool:
 
 
 def replay_command(v: VariantResult) -> str:
-    parts = ["racekit", "replay", v.file, "--variant", v.name, "--schedule", v.schedule or "", *_param_args(v)]
+    parts = ["racekit", "replay", *_case_args(v), "--schedule", v.schedule or "", *_param_args(v)]
     return " ".join(shlex.quote(p) for p in parts)
+
+
+def _case_args(v: VariantResult) -> list[str]:
+    """How a command names the variant: a case file and ``--variant``, or a
+    Python file's ``@race_test`` function as ``FILE::NAME``."""
+    if v.file.endswith(".py"):
+        return [f"{v.file}::{v.case}"]
+    return [v.file, "--variant", v.name]
 
 
 def bar(fraction: float, width: int = BAR_WIDTH) -> str:
@@ -458,7 +467,7 @@ def bar(fraction: float, width: int = BAR_WIDTH) -> str:
 
 
 def reproduce_command(v: VariantResult) -> str:
-    parts = ["racekit", "run", v.file, "--variant", v.name, "--mode", v.mode, "--seed", str(v.seed),
+    parts = ["racekit", "run", *_case_args(v), "--mode", v.mode, "--seed", str(v.seed),
              "--runs", str(v.total_runs or v.planned_runs)]
     if v.shard:
         parts += ["--shard", f"{v.shard[0]}/{v.shard[1]}"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import builtins
 import collections
+import copy
 import operator
 import os
 import random
@@ -83,16 +84,23 @@ class PlainHooks:
 class Labels:
     """Readable names for objects in traces: ``account.balance``, ``items[0]``."""
 
-    def __init__(self, namespace: dict[str, Any]):
-        self._names = {id(v): k for k, v in namespace.items()
-                       if not k.startswith("_") and not isinstance(v, (types.ModuleType, types.FunctionType, type))
-                       and not isinstance(v, (int, float, str, bool, type(None)))}
+    def __init__(self, namespace: dict[str, Any] | None = None):
+        self._names: dict[int, str] = {}
         self._numbers: dict[int, int] = {}
+        if namespace:
+            self.learn(namespace)
+
+    def learn(self, namespace: dict[str, Any]) -> None:
+        """Name the objects ``namespace`` holds by its names (the first name wins)."""
         from racekit.runtime.controlled.standins import _Sync
 
         for name, value in namespace.items():
-            if isinstance(value, _Sync) and not name.startswith("_"):
+            if name.startswith("_") or (id(value) in self._names and id(value) not in self._numbers):
+                continue  # a name given already wins; a number given before the name was known does not
+            if isinstance(value, _Sync):
                 value._name(name)  # `lock = threading.Lock()` is called "lock" in traces
+            if not isinstance(value, (types.ModuleType, types.FunctionType, type, int, float, str, bool, type(None))):
+                self._names[id(value)] = name
 
     def of(self, obj: Any) -> str:
         name = self._names.get(id(obj))
@@ -115,13 +123,22 @@ class ControlledHooks(PlainHooks):
     """Every operation waits for the scheduler's choice, then happens and is logged."""
 
     def __init__(self, namespace: dict[str, Any], controller: Controller, labels: Labels,
-                 seen_files: frozenset[str] = frozenset()):
+                 rewritten_files: dict[str, str] | None = None, case_file: str = ""):
         super().__init__(namespace)
         self.ctl = controller
         self.labels = labels
         self._local = controller._local
-        self._seen_files = seen_files  # files whose code is rewritten: calls into others are unseen
+        self._rewritten = rewritten_files if rewritten_files is not None else {}  # modules' files whose code is rewritten (live): calls into others are unseen
+        self._case_file = case_file
         self.unseen: dict[str, None] = {}  # Python code the threads called that racekit cannot see into
+        self.file = ""  # the file of the code these hooks serve: "" for the case's own
+
+    def bound_to(self, namespace: dict[str, Any], file: str) -> ControlledHooks:
+        """These hooks for a rewritten module: its globals, its file; the same
+        scheduler, log, names and findings."""
+        hooks = copy.copy(self)
+        hooks.ns, hooks.file = namespace, file
+        return hooks
 
     def _mine(self) -> bool:
         return getattr(self._local, "index", None) is not None
@@ -154,7 +171,7 @@ class ControlledHooks(PlainHooks):
         what = self.labels.attribute(obj, attr)
         self._step("read", what, (id(obj), attr))
         value = getattr(obj, attr)
-        self.ctl.record("read", what, location=(id(obj), attr), value=short_value(value), line=line)
+        self.ctl.record("read", what, location=(id(obj), attr), value=short_value(value), line=line, file=self.file)
         return self._read_object(value)
 
     def set(self, obj: Any, attr: str, value: Any, line: int, update: bool = False) -> None:
@@ -164,7 +181,7 @@ class ControlledHooks(PlainHooks):
         what = self.labels.attribute(obj, attr)
         self._step("write", what, (id(obj), attr))
         setattr(obj, attr, value)
-        self.ctl.record("write", what, location=(id(obj), attr), value=short_value(value), line=line, update=update)
+        self.ctl.record("write", what, location=(id(obj), attr), value=short_value(value), line=line, file=self.file, update=update)
 
     def delattr(self, obj: Any, attr: str, line: int) -> None:
         if not self._mine() or isinstance(obj, _PRIVATE):
@@ -173,7 +190,7 @@ class ControlledHooks(PlainHooks):
         what = self.labels.attribute(obj, attr)
         self._step("delete", what, (id(obj), attr))
         delattr(obj, attr)
-        self.ctl.record("write", what, location=(id(obj), attr), value="<deleted>", line=line)
+        self.ctl.record("write", what, location=(id(obj), attr), value="<deleted>", line=line, file=self.file)
 
     def call(self, obj: Any, name: str, line: int, /, *args: Any, **kwargs: Any) -> Any:
         method = getattr(obj, name)
@@ -188,7 +205,7 @@ class ControlledHooks(PlainHooks):
         result = method(*args, **kwargs)
         kind = "read" if name in READ_ONLY_METHODS else "call"
         self.ctl.record(kind, what, location=(id(obj), "*"), value=short_value(result) if result is not None else "",
-                        line=line)
+                        line=line, file=self.file)
         return result
 
     def fcall(self, func: Any, line: int, /, *args: Any, **kwargs: Any) -> Any:
@@ -213,7 +230,7 @@ class ControlledHooks(PlainHooks):
             return  # just read from a shared location, in this very step
         what = self.labels.of(obj)
         self._step("read", what, (id(obj), "*"))
-        self.ctl.record("read", what, location=(id(obj), "*"), value=_contents(obj), line=line)
+        self.ctl.record("read", what, location=(id(obj), "*"), value=_contents(obj), line=line, file=self.file)
 
     def iterate(self, obj: Any, line: int) -> Any:
         if not self._mine() or not is_container(obj):
@@ -230,17 +247,18 @@ class ControlledHooks(PlainHooks):
             try:
                 item = next(iterator)
             except StopIteration:
-                self.ctl.record("read", what, location=(id(obj), "*"), value="(end)", line=line)
+                self.ctl.record("read", what, location=(id(obj), "*"), value="(end)", line=line, file=self.file)
                 return
-            self.ctl.record("read", what, location=(id(obj), "*"), value=short_value(item), line=line)
+            self.ctl.record("read", what, location=(id(obj), "*"), value=short_value(item), line=line, file=self.file)
             yield item
 
     def _note_unseen(self, function: Any) -> None:
         """Python code that the threads call but racekit does not rewrite: its shared
         accesses are invisible to the scheduler (the report says which)."""
         code = getattr(getattr(function, "__func__", function), "__code__", None)
-        if (code is None or code.co_filename in self._seen_files or code.co_filename.startswith(("<", _RACEKIT))
-                or code.co_filename.startswith(_STDLIB)):
+        file = code.co_filename if code is not None else ""
+        if (code is None or file == self._case_file or file in self._rewritten or file.startswith(("<", _RACEKIT))
+                or file.startswith(_STDLIB)):
             return  # the case's own code, racekit's stand-ins, the standard library
         if len(self.unseen) < 8:
             name = getattr(function, "__qualname__", getattr(function, "__name__", "?"))
@@ -252,7 +270,7 @@ class ControlledHooks(PlainHooks):
         what = self.labels.item(obj, key)
         self._step("read", what, (id(obj), _key(key)))
         value = obj[key]
-        self.ctl.record("read", what, location=(id(obj), _key(key)), value=short_value(value), line=line)
+        self.ctl.record("read", what, location=(id(obj), _key(key)), value=short_value(value), line=line, file=self.file)
         return self._read_object(value)
 
     def setitem(self, obj: Any, key: Any, value: Any, line: int, update: bool = False) -> None:
@@ -262,7 +280,7 @@ class ControlledHooks(PlainHooks):
         what = self.labels.item(obj, key)
         self._step("write", what, (id(obj), _key(key)))
         obj[key] = value
-        self.ctl.record("write", what, location=(id(obj), _key(key)), value=short_value(value), line=line,
+        self.ctl.record("write", what, location=(id(obj), _key(key)), value=short_value(value), line=line, file=self.file,
                         update=update)
 
     def delitem(self, obj: Any, key: Any, line: int) -> None:
@@ -272,14 +290,14 @@ class ControlledHooks(PlainHooks):
         what = self.labels.item(obj, key)
         self._step("delete", what, (id(obj), _key(key)))
         del obj[key]
-        self.ctl.record("write", what, location=(id(obj), _key(key)), value="<deleted>", line=line)
+        self.ctl.record("write", what, location=(id(obj), _key(key)), value="<deleted>", line=line, file=self.file)
 
     def gget(self, name: str, line: int) -> Any:
         if not self._mine():
             return super().gget(name, line)
         self._step("read", name, (id(self.ns), name))
         value = super().gget(name, line)
-        self.ctl.record("read", name, location=(id(self.ns), name), value=short_value(value), line=line)
+        self.ctl.record("read", name, location=(id(self.ns), name), value=short_value(value), line=line, file=self.file)
         return self._read_object(value)
 
     def gset(self, name: str, value: Any, line: int, update: bool = False) -> None:
@@ -288,7 +306,7 @@ class ControlledHooks(PlainHooks):
             return
         self._step("write", name, (id(self.ns), name))
         self.ns[name] = value
-        self.ctl.record("write", name, location=(id(self.ns), name), value=short_value(value), line=line,
+        self.ctl.record("write", name, location=(id(self.ns), name), value=short_value(value), line=line, file=self.file,
                         update=update)
 
 
@@ -346,6 +364,12 @@ class YieldHooks(PlainHooks):
         self._probability = probability
         self._local = threading.local()
         self.threads: dict[int, int] = {}  # thread ident -> thread index
+        self.file = ""
+
+    def bound_to(self, namespace: dict[str, Any], file: str) -> YieldHooks:
+        hooks = copy.copy(self)
+        hooks.ns, hooks.file = namespace, file
+        return hooks
 
     def register(self, index: int) -> None:
         """Called by each trial thread as it starts."""
@@ -360,7 +384,7 @@ class YieldHooks(PlainHooks):
         with self._lock:
             value = action()
             shown = short_value(value if kind == "read" else written)
-            self.log.append(Op(len(self.log), index, kind, what, location, shown, line, update=update))
+            self.log.append(Op(len(self.log), index, kind, what, location, shown, line, update=update, file=self.file))
         if self._local.rng.random() < self._probability:
             os.sched_yield()
         return value

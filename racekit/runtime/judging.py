@@ -42,6 +42,7 @@ class Prepared:
     judge: Callable[[Any], int | bool]  # False, or the index of the matched value, or True
     target: Callable[[], Any] = lambda: None  # the number the outcome should have been
     namespace: dict[str, Any] | None = None  # a YAML case's globals (instrumented modes put their hooks there)
+    names: dict[str, Any] | None = None  # what to call the trial's objects in traces (else the namespace's names)
 
 
 def judged(index: int, seed: int, prepared: Prepared, errors: list[tuple[float, BaseException, str]],

@@ -255,19 +255,25 @@ class Pool:
         self._selector.close()
 
     def run(self, jobs: Iterable[Job], on_trial: TrialCallback | None = None,
-            stop_on_failure: bool = False, max_workers: int | None = None) -> None:
+            stop_on_failure: bool = False, max_workers: int | None = None, deadline: float | None = None) -> None:
         """Run every job's pending trials; returns when all are done or stopped.
 
         A deadlock stops the rest of its job (each remaining trial would only
         wait out the timeout); with ``stop_on_failure`` so does the first wrong
         outcome. KeyboardInterrupt propagates after the workers are killed; the
-        jobs keep the trials gathered so far.
+        jobs keep the trials gathered so far. At ``deadline`` (``time.monotonic()``)
+        no more trials start: the jobs still waiting stop with the time budget
+        used up, and the trials under way end as they would.
         """
         jobs = [j for j in jobs if j.pending]
         self._jobs_by_key = {j.key: [j] for j in jobs}
         chunk = {j.key: _chunk_size(len(j.pending), self.size) for j in jobs}
         try:
             while True:
+                if deadline is not None and time.monotonic() >= deadline:
+                    for job in jobs:
+                        if job.pending:
+                            self._stop(job, StopReason.BUDGET)
                 queued = [j for j in jobs if j.pending]
                 busy = [w for w in self._workers if w.outstanding or w.awaiting]
                 if not queued and not busy:

@@ -10,7 +10,9 @@ outcome judged, prints captured, interpreter state restored.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import sys
 import threading
 import time
@@ -20,7 +22,7 @@ from typing import Any, Callable
 
 from racekit.case.model import Variant
 from racekit.records import Status, Trial
-from racekit.runtime import clock, modes
+from racekit.runtime import clock, import_hook, modes
 from racekit.runtime.controlled.state import ControlledState
 from racekit.runtime.forcing import Forcing
 from racekit.runtime.judging import OUTPUT_TAIL, CaseFailure, Prepared, _stacks, case_error, format_exception, judged
@@ -32,6 +34,7 @@ class Program:
         self.variant = variant
         self.forcing = forcing
         self.controlled = ControlledState()  # what its controlled trials learn across trials
+        self._module_verdicts: dict[tuple[str, str], bool] = {}  # import_hook: which loaded modules are in scope
 
     def prepare(self, seed: int, modules: dict[str, Any] | None = None) -> Prepared:
         """Build one trial's shared state; raise CaseFailure if the case fails.
@@ -65,8 +68,13 @@ class Program:
         out = _Tail()
         real_stdout, real_stderr = sys.stdout, sys.stderr
         sys.stdout = sys.stderr = out
+        case_file = self.variant.target.path if self.variant.target is not None else self.variant.path
+        session = (import_hook.Session(self.forcing.scope.covers_file, self.variant.instrument,
+                                       os.path.dirname(os.path.abspath(case_file)), self._module_verdicts)
+                   if self.forcing.spec.instrumented else contextlib.nullcontext())
         try:
-            yield out
+            with session:  # instrumented modes: the user's modules imported rewritten
+                yield out
         finally:
             sys.stdout, sys.stderr = real_stdout, real_stderr
             self._forget_case_modules(modules_before)
@@ -74,6 +82,11 @@ class Program:
     def run_threads(self, index: int, seed: int, hooks: Callable[[dict[str, Any]], Any] | None = None) -> Trial:
         """One trial on real threads; ``hooks(namespace)`` makes the object the
         rewritten case code calls at its shared accesses (yield mode)."""
+        if hooks is not None:
+            hooks = hooks({})
+            session = import_hook.active()
+            if session is not None:
+                session.use(hooks.bound_to, {})  # the user's modules log into the same hooks
         try:
             prepared = self.prepare(seed)
         except CaseFailure as failure:
@@ -84,11 +97,11 @@ class Program:
         barrier = threading.Barrier(len(prepared.threads))
         forcing = self.forcing
         problems: list[dict[str, Any]] = []
-        if hooks is not None and prepared.namespace is not None:
-            hooks = hooks(prepared.namespace)
-            prepared.namespace["__racekit__"] = hooks
-        else:
-            hooks = None
+        if hooks is not None:
+            if prepared.namespace is not None:
+                hooks.ns = prepared.namespace
+                prepared.namespace["__racekit__"] = hooks
+            hooks.labels.learn(prepared.names or prepared.namespace or {})
 
         def body(function: Callable[[], Any], name: str, thread_index: int) -> None:
             with forcing.thread(problems):

@@ -170,7 +170,7 @@ def _search(conn: Channel, key: int, program: Any, plan: Any, watchdog: Watchdog
 
     summary = explore(program, plan.seed, on_trial, max_schedules=plan.cap or 20_000, bound=spec.preemptions,
                       iterate=True, stop_on_failure=plan.stop_on_failure, each_run=lambda: watchdog.cover(budget),
-                      max_steps=plan.step_cap)
+                      max_steps=plan.step_cap, max_seconds=plan.time_cap)
     if batch:
         conn.send(protocol.Trials(list(batch)))
     conn.send(protocol.Searched(key, summary.as_facts()))

@@ -109,6 +109,7 @@ class Controller:
         self.spin_blocks = 0  # times a spinning thread was held back while another could move
         self.gave_way = 0  # times a running thread could not go on (it blocked or spun) and another ran
         self._numbers: dict[int, tuple[int, object]] = {}
+        self.module_files: dict[str, str] = {}  # rewritten modules' files, as traces show them (import_hook)
         strategy.begin(len(names))
         strategy.bind(self)
 
@@ -197,16 +198,17 @@ class Controller:
         return not state.timeout_result
 
     def record(self, kind: str, what: str, *, location: tuple[int, str] | None = None, value: str = "",
-               line: int = 0, sync: int | None = None, update: bool = False) -> None:
+               line: int = 0, sync: int | None = None, update: bool = False, file: str = "") -> None:
         me = self.me()
         if me < 0:
             return  # not part of any interleaving
         if not line:
-            line = _case_line()
+            line, where = _case_place()
+            file = self.module_files.get(where, "")
         state = self.threads[me]
         state.ops += 1
         self.log.append(Op(self.steps, state.index, kind, what, location, value, line, state.preempting, sync,
-                           len(self.choices), state.ops, update))
+                           len(self.choices), state.ops, update, file))
         state.preempting = False
         self._observe(state, kind, location, value)
 
@@ -402,18 +404,20 @@ def short_value(value: Any) -> str:
         text = repr(value)
     except Exception:  # noqa: BLE001 - a case's __repr__ may raise
         text = f"<{type(value).__name__}>"
+    if text.startswith("<") and " object at 0x" in text:
+        text = f"<{type(value).__name__}>"  # object's own repr: its address says nothing to a reader
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _case_line() -> int:
-    """The line of case code that called into racekit (a lock or queue operation)."""
+def _case_place() -> tuple[int, str]:
+    """The line and file of the case's code that called into racekit (a lock or queue operation)."""
     frame = sys._getframe(2)
     while frame is not None:
         filename = frame.f_code.co_filename
         if not filename.startswith(_RACEKIT_DIR) and filename != _THREADING:
-            return frame.f_lineno
+            return frame.f_lineno, filename
         frame = frame.f_back
-    return 0
+    return 0, ""
 
 
 def _always() -> bool:

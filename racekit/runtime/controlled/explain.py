@@ -20,8 +20,17 @@ TRACE_CONTEXT = 3  # operations shown before and after the interesting ones
 def race_facts(race: DataRace, names: list[str]) -> dict[str, Any]:
     """A data race's two accesses: who, what kind, where."""
     return {"first": names[race.first.thread], "first_kind": race.first.kind, "what": race.first.what,
-            "first_line": race.first.line, "second": names[race.second.thread], "second_kind": race.second.kind,
-            "second_line": race.second.line}
+            **place("first", race.first), "second": names[race.second.thread], "second_kind": race.second.kind,
+            **place("second", race.second)}
+
+
+def place(prefix: str, op: Op) -> dict[str, Any]:
+    """Where an operation happened: ``{prefix}_line``, and ``{prefix}_file`` when
+    that is not the case's own file (a module of the user's that racekit rewrote)."""
+    facts: dict[str, Any] = {f"{prefix}_line": op.line}
+    if op.file:
+        facts[f"{prefix}_file"] = op.file
+    return facts
 
 
 def explain(trial: Trial, controller: Controller, reversed_from: Controller | None = None) -> None:
@@ -41,9 +50,9 @@ def explain(trial: Trial, controller: Controller, reversed_from: Controller | No
         stale = {id(lost.write)}
         other = lost.overwritten[0]
         story = {"kind": "lost update", "reader": names[lost.read.thread], "what": lost.read.what,
-                 "read_value": lost.read.value, "read_line": lost.read.line,
-                 "writer": names[other.thread], "written_value": other.value, "write_line": other.line,
-                 "overwrites": len(lost.overwritten), "final_value": lost.write.value, "final_line": lost.write.line}
+                 "read_value": lost.read.value, **place("read", lost.read),
+                 "writer": names[other.thread], "written_value": other.value, **place("write", other),
+                 "overwrites": len(lost.overwritten), "final_value": lost.write.value, **place("final", lost.write)}
     elif trial.status is Status.DEADLOCK:
         focus = log[-2 * TRACE_CONTEXT:]
         story = {"kind": trial.outcome, "blocked": trial.why}  # a deadlock or a livelock: who waits for what
@@ -90,6 +99,8 @@ def trace_rows(log: list[Op], names: list[str], focus: list[Op], marked: set[int
         rows.append({"step": i + 1, "thread": names[op.thread], "kind": op.kind, "what": op.what,
                      "value": op.value, "line": op.line, "preempted": op.preempted,
                      "lost": id(op) in marked, "stale": id(op) in stale})
+        if op.file:
+            rows[-1]["file"] = op.file
         previous = i
     if previous < len(log) - 1:
         rows.append({"skipped": len(log) - 1 - previous, "threads": sorted({names[op.thread] for op in log[previous + 1:]})})

@@ -23,6 +23,7 @@ from racekit.analysis.accesses import count_lost, data_races, lock_order, lost_u
 from racekit.records import Status, Trial
 from racekit.runtime import clock, interpreter_state
 from racekit.runtime.controlled import controller as _controller_module
+from racekit.runtime import import_hook
 from racekit.runtime.controlled import standins
 from racekit.runtime.controlled.controller import DEFAULT_STEP_LIMIT, Abort, Controller
 from racekit.runtime.controlled.explain import explain, race_facts
@@ -30,7 +31,7 @@ from racekit.runtime.controlled.schedule import decode_schedule, encode_schedule
 from racekit.runtime.controlled.strategies import Strategy, strategy_class
 from racekit.runtime.controlled.strategies.replay import ReplayStrategy
 from racekit.runtime.controlled.strategies.reverse import ReverseRace
-from racekit.runtime.controlled.strategies.serial import SerialStrategy, serial_orders
+from racekit.runtime.controlled.strategies.serial import UNKNOWN_COUNT_ORDERS, SerialStrategy, serial_orders
 from racekit.runtime.controlled.strategies.shrink import Shrink
 from racekit.runtime.hooks import ControlledHooks, Labels
 from racekit.runtime.judging import CaseFailure, case_error, format_exception, judged
@@ -55,7 +56,9 @@ def strategy_for(program: Program, seed: int, schedule: str | None, serial: bool
         _threads, choices = decode_schedule(schedule)
         return ReplayStrategy(choices)
     if serial:
-        orders = serial_orders(len(getattr(program, "threads", ())) or 1)
+        if not hasattr(program, "threads"):  # a @race_test: its threads are made as it runs
+            return SerialStrategy([], reverse=index % UNKNOWN_COUNT_ORDERS == 1)
+        orders = serial_orders(len(program.threads) or 1)
         return SerialStrategy(orders[index % len(orders)])
     settings: dict[str, Any] = {"depth": spec.depth, "preemptions": spec.preemptions}
     if spec.strategy == "pct":
@@ -127,7 +130,8 @@ def conclude(program: Program, trial: Trial, controller: Controller | None, stra
     state = program.controlled
     if serial and controller is not None and not controller.gave_way:
         # Truly one after another: no thread had to wait for another one.
-        trial.serial_order = [controller.threads[t].name for t in strategy.order]  # type: ignore[attr-defined]
+        order = strategy.full_order(len(controller.threads))  # type: ignore[attr-defined]
+        trial.serial_order = [controller.threads[t].name for t in order]
     if controller is not None and trial.steps:
         state.run_length = max(state.run_length or 0, trial.steps)
     if schedule is not None and controller is not None:
@@ -257,17 +261,24 @@ def execute(program: Program, index: int, seed: int, strategy: Strategy,
 def _execute(program: Program, index: int, seed: int, strategy: Strategy,
              step_limit: int | None) -> tuple[Trial, Controller | None]:
     controller = Controller(strategy, [], step_limit=step_limit or step_budget(program))
+    stand_ins = standins.modules(controller)
+    session = import_hook.active()
+    labels = Labels()
+    hooks = ControlledHooks({}, controller, labels, session.files if session else {}, program.variant.path)
+    if session is not None:
+        # The user's modules this trial imports run with its scheduler and stand-ins.
+        session.use(hooks.bound_to, stand_ins)
+        controller.module_files = session.files
     try:
-        prepared = program.prepare(seed, standins.modules(controller))
+        prepared = program.prepare(seed, stand_ins)
     except CaseFailure as failure:
         return case_error(index, seed, failure.where, failure.error), None
     if not prepared.threads:
         return case_error(index, seed, "setup", ValueError("the case starts no threads")), None
-    hooks = None
     if prepared.namespace is not None:
-        hooks = ControlledHooks(prepared.namespace, controller, Labels(prepared.namespace),
-                                frozenset({program.variant.path}))
+        hooks.ns = prepared.namespace
         prepared.namespace["__racekit__"] = hooks
+    labels.learn(prepared.names or prepared.namespace or {})
     controller.set_threads([name for name, _ in prepared.threads])
     errors: list[tuple[float, BaseException, str]] = []
 
@@ -291,7 +302,7 @@ def _execute(program: Program, index: int, seed: int, strategy: Strategy,
     if stuck is not None:
         controller.abandon("stuck")
         outcome_text, why, stack = stuck
-        unseen = list(hooks.unseen) if hooks is not None else []
+        unseen = list(hooks.unseen)
         return Trial(index, seed, Status.INCONCLUSIVE, outcome_text, detail=stack, why=why, unseen=unseen), None
     for runner in runners + controller.extra_threads:
         runner.join(1.0)
@@ -310,7 +321,7 @@ def _execute(program: Program, index: int, seed: int, strategy: Strategy,
     else:
         trial = judged(index, seed, prepared, errors)
     trial.shared_ops = sum(1 for op in outcome.log if op.kind != "sleep")
-    trial.unseen = list(hooks.unseen) if hooks is not None else []
+    trial.unseen = list(hooks.unseen)
     losses = lost_updates(outcome.log)
     races = data_races(outcome.log, len(prepared.threads))
     controller.races = races  # type: ignore[attr-defined]  # for race reversal

@@ -12,6 +12,7 @@ nothing (the whole space was run) or the user's own bound was exhausted.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -48,17 +49,19 @@ class SearchSummary:
 def explore(program: Program, seed: int, on_trial: Callable[[Trial], None], max_schedules: int,
             bound: int | None = None, iterate: bool = True, stop_on_failure: bool = False,
             max_bound: int = 10, each_run: Callable[[], None] = lambda: None,
-            grow_past_failure: bool = False, max_steps: int | None = None) -> SearchSummary:
+            grow_past_failure: bool = False, max_steps: int | None = None,
+            max_seconds: float | None = None) -> SearchSummary:
     """Run every schedule (within ``bound``) once; report each distinct one.
 
     Without a ``bound`` of the user's, the bound stops growing after the first
     one at which some schedule went wrong, unless ``grow_past_failure``."""
     summary = SearchSummary()
+    deadline = time.monotonic() + max_seconds if max_seconds is not None else None
     bounds = range(0, (bound if bound is not None else max_bound) + 1) if iterate else [bound]
     for level in bounds:
         summary.bound = level
         exhausted = _search(program, seed, on_trial, summary, level, max_schedules, stop_on_failure, each_run,
-                            max_steps)
+                            max_steps, deadline, max_seconds)
         if summary.stopped:
             return summary
         if exhausted and level is not None and not summary.pruned:
@@ -78,7 +81,8 @@ def explore(program: Program, seed: int, on_trial: Callable[[Trial], None], max_
 
 def _search(program: Program, seed: int, on_trial: Callable[[Trial], None], summary: SearchSummary,
             bound: int | None, max_schedules: int, stop_on_failure: bool,
-            each_run: Callable[[], None] = lambda: None, max_steps: int | None = None) -> bool:
+            each_run: Callable[[], None] = lambda: None, max_steps: int | None = None,
+            deadline: float | None = None, max_seconds: float | None = None) -> bool:
     """Every schedule within ``bound``: True when the strategy ran out of them."""
     strategy = DepthFirst(bound)
     step_budget_known(program, seed)
@@ -107,6 +111,9 @@ def _search(program: Program, seed: int, on_trial: Callable[[Trial], None], summ
                 return False
         if max_steps is not None and summary.steps >= max_steps:
             summary.stopped, summary.limit = "step_cap", max_steps
+            return False
+        if deadline is not None and time.monotonic() >= deadline:
+            summary.stopped, summary.limit = "time_cap", max_seconds
             return False
         if trial.status is Status.ERROR and trial.outcome.startswith("error in setup"):
             summary.stopped = "setup_failed"

@@ -28,7 +28,7 @@ class YieldMode:
 def _hooks(namespace: dict[str, Any], seed: int, program: Program) -> Any:
     from racekit.runtime.hooks import Labels, YieldHooks
 
-    return YieldHooks(namespace, Labels(namespace), seed, program.forcing.spec.yield_probability)
+    return YieldHooks(namespace, Labels(), seed, program.forcing.spec.yield_probability)
 
 
 YIELD = YieldMode()

@@ -29,9 +29,6 @@ KINDS = {
 
 def compile_program(variant: Variant, mode: ModeSpec, roots: tuple[str, ...] = ()) -> Program:
     """The program for any variant: a YAML case, or a case written in Python."""
-    if variant.target is not None and mode.instrumented:
-        raise ValueError(f"{mode.name} mode runs case files only: it rewrites the case's code, and a case "
-                         "written in Python has none it can rewrite; use native, line or opcode")
     kind = "python" if variant.target is not None else variant.kind
     module, _, name = KINDS[kind].partition(":")
     return getattr(importlib.import_module(module), name).compile(variant, mode, roots)

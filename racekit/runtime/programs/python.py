@@ -17,7 +17,7 @@ from typing import Any
 
 from racekit.case.model import Variant
 from racekit.options import ModeSpec
-from racekit.runtime import modes
+from racekit.runtime import import_hook, modes
 from racekit.runtime.forcing import Scope
 from racekit.runtime.judging import CaseFailure, Prepared
 from racekit.runtime.trial import Program
@@ -51,21 +51,56 @@ class PythonProgram(Program):
 
         random.seed(seed)
         race = Race()
+        spec = self.spec
         try:
-            self.spec.builder(race)
+            if import_hook.active() is not None:
+                # Controlled and yield modes: the test module imported afresh, rewritten,
+                # so that its threads' code (and the user's code it imports) is seen.
+                spec = self._fresh_spec()
+            names = _calling_keeping_locals(spec.builder, race)
             if race.outcome_reader is None:
                 raise ValueError("the case function never called race.outcome(...)")
         except BaseException as exc:  # noqa: BLE001 - anything the case raises is a result
             raise CaseFailure("setup", exc) from None
         reader = race.outcome_reader
-        expected = self.spec.expect
+        expected = spec.expect
         number_expected = isinstance(expected, (int, float)) and not isinstance(expected, bool)
         return Prepared(
             threads=race.threads,
             outcome=reader,
-            judge=self.spec.judge,
+            judge=spec.judge,
             target=(lambda: expected) if number_expected else (lambda: None),
+            names=names,
         )
+
+    def _fresh_spec(self) -> Any:
+        from racekit.pycase import spec_of
+
+        target = self.variant.target
+        assert target is not None
+        function: Any = import_hook.import_fresh(target.module, target.path)
+        for part in target.qualname.split("."):
+            function = getattr(function, part)
+        return spec_of(function) or self.spec
+
+
+def _calling_keeping_locals(function: Any, *args: Any) -> dict[str, Any]:
+    """Call ``function``; its local variables as it returned. The case function's
+    ``account = Account()`` then names that object "account" in traces."""
+    captured: dict[str, Any] = {}
+    code = function.__code__
+    previous = sys.getprofile()
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "return" and frame.f_code is code:
+            captured.update(frame.f_locals)
+
+    sys.setprofile(profile)
+    try:
+        function(*args)
+    finally:
+        sys.setprofile(previous)
+    return captured
 
 
 def _import(module: str, path: str) -> Any:

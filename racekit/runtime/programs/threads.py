@@ -25,6 +25,7 @@ from racekit.options import ModeSpec
 from racekit.runtime import modes
 from racekit.runtime.forcing import Scope
 from racekit.runtime.hooks import PlainHooks
+from racekit.runtime.import_hook import importing
 from racekit.runtime.instrument import instrument_setup, instrument_thread, written_globals
 from racekit.runtime.judging import CaseFailure, Prepared, judge_against
 from racekit.runtime.trial import Program
@@ -105,7 +106,7 @@ class CaseProgram(Program):
         sys.modules[CASE_MODULE] = module
         ns: dict[str, Any] = module.__dict__
         ns.update({
-            "__builtins__": builtins if not modules else _builtins_importing(modules),
+            "__builtins__": builtins if not modules else importing(modules),
             "threading": threading,
             "queue": queue,
             "time": time,
@@ -148,20 +149,6 @@ class _CaseLoader:
 
 
 _CASE_LOADER = _CaseLoader()
-
-
-def _builtins_importing(modules: dict[str, Any]) -> dict[str, Any]:
-    """Builtins whose ``import threading`` (``queue``, ``time``) gives the stand-ins."""
-    real_import = builtins.__import__
-
-    def racekit_import(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0) -> Any:
-        if level == 0 and name in modules:
-            return modules[name]
-        return real_import(name, globals, locals, fromlist, level)
-
-    table = dict(vars(builtins))
-    table["__import__"] = racekit_import
-    return table
 
 
 def _bind(function: types.FunctionType, thread_index: int, name: str) -> Any:

@@ -13,14 +13,20 @@ from racekit.runtime.controlled.strategies import Strategy
 
 
 class SerialStrategy(Strategy):
-    def __init__(self, order: list[int]):
+    def __init__(self, order: list[int], reverse: bool = False):
         self.order = order
         self._rank = {t: i for i, t in enumerate(order)}
+        self._reverse = reverse  # threads not in ``order``: last first (when their number is not known ahead)
+
+    def full_order(self, threads: int) -> list[int]:
+        """The order the threads ran in, one after another, once their number is known."""
+        rest = [t for t in range(threads) if t not in self._rank]
+        return [*self.order, *(reversed(rest) if self._reverse else rest)]
 
     def next_task(self, enabled: Sequence[int], current: int | None, step: int) -> int:
         if current in enabled:
             return current
-        return min(enabled, key=lambda t: (self._rank.get(t, len(self._rank)), t))
+        return min(enabled, key=lambda t: (self._rank.get(t, len(self._rank)), -t if self._reverse else t))
 
 
 def serial_orders(threads: int, cap: int = 24) -> list[list[int]]:
@@ -29,3 +35,8 @@ def serial_orders(threads: int, cap: int = 24) -> list[list[int]]:
     if math.factorial(threads) <= cap:
         return [list(p) for p in itertools.permutations(range(threads))]
     return [[first, *[t for t in range(threads) if t != first]] for first in range(threads)]
+
+
+# A case written in Python makes its threads when it runs: its baseline runs
+# them in the order they were made, then in the reverse order.
+UNKNOWN_COUNT_ORDERS = 2

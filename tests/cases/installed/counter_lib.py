@@ -1,4 +1,4 @@
-"""A module the case imports: controlled mode does not rewrite it (yet)."""
+"""A module installed outside the project (tests put its folder on sys.path): not rewritten unless named."""
 import threading
 
 

@@ -1,0 +1,280 @@
+"""racekit reaches the user's own code: a small library (tests/cases/userlib/inventory)
+tested from a case file and from ``@race_test``, its races found in its own files
+and lines, deterministically (mode auto, fixed seeds)."""
+
+from __future__ import annotations
+
+import json
+import marshal
+import os
+import shutil
+import sys
+
+import pytest
+
+from conftest import TEST_CASES, racekit
+from racekit.runtime import import_hook
+
+USERLIB = TEST_CASES / "userlib"
+RACY = {"hits": "race", "cache": "race", "pool": "race", "singleton": "race", "transfer": "deadlock"}
+TWINS = ("hits_locked", "cache_locked", "pool_locked", "singleton_locked", "transfer_ordered")
+# Where each race lives in the library: (file, line of the first access the story names).
+PLACES = {"hits": ("inventory/stats.py", 11), "cache": ("inventory/cache.py", 14),
+          "pool": ("inventory/pool.py", 12), "singleton": ("inventory/config.py", 11),
+          "transfer": ("inventory/bank.py", 13)}
+
+
+@pytest.fixture(scope="module")
+def inventory_report():
+    proc = racekit("run", str(USERLIB / "inventory_cases.yaml"), "--seed", "4", "--format", "json", timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
+    return {v["name"]: v for v in json.loads(proc.stdout)["cases"][0]["variants"]}
+
+
+@pytest.mark.parametrize("name", sorted(RACY))
+def test_a_race_in_the_library_is_found_in_its_own_file_and_line(inventory_report, name):
+    v = inventory_report[name]
+    assert v["verdict"] == RACY[name] and v["ok"]
+    assert v["mode_facts"]["found_by"] == "search" and v["schedule"]
+    file, line = PLACES[name]
+    rows = [row for row in v["trace"] if "thread" in row]
+    assert rows and all(row.get("file", "").startswith("inventory/") for row in rows), rows
+    assert any(row.get("file") == file and row["line"] == line for row in rows), rows
+
+
+@pytest.mark.parametrize("name", TWINS)
+def test_the_correct_twins_are_clean_with_their_coverage_said(inventory_report, name):
+    v = inventory_report[name]
+    assert v["verdict"] == "no race observed" and v["ok"] and not v["unseen"]
+    assert v["search"]["schedules"] >= 2  # the controlled engine ran, in the library's code
+
+
+def test_the_lost_update_story_names_the_library_line(inventory_report):
+    story = inventory_report["hits"]["story"]
+    assert story["kind"] == "lost update" and story["what"] == "hits.total"
+    assert (story["read_file"], story["read_line"]) == ("inventory/stats.py", 11)
+
+
+def test_a_schedule_found_in_library_code_replays_exactly(inventory_report):
+    v = inventory_report["hits"]
+    proc = racekit("replay", str(USERLIB / "inventory_cases.yaml"), "--variant", "hits", "--schedule", v["schedule"],
+                   "--format", "json")
+    replayed = json.loads(proc.stdout)["cases"][0]["variants"][0]
+    assert proc.returncode == 1 and replayed["outcomes"] == {"1": 1}
+
+
+def _project(pytester: pytest.Pytester) -> None:
+    shutil.copytree(USERLIB / "inventory", pytester.path / "inventory")
+    shutil.copy(USERLIB / "test_inventory.py", pytester.path / "test_inventory.py")
+
+
+@pytest.mark.parametrize("mode", ["auto", "controlled"])
+def test_race_tests_of_the_library_pass_in_auto_and_controlled(pytester, mode):
+    _project(pytester)
+    result = pytester.runpytest_subprocess("test_inventory.py", "--racekit-mode", mode, "--racekit-seed", "3",
+                                           "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=9)
+    summary = result.stdout.str()
+    for test in ("test_hits_lose_an_update", "test_cache_computes_twice", "test_pool_hands_out_one_connection_twice",
+                 "test_singleton_created_twice", "test_opposite_transfers_deadlock"):
+        assert test in summary  # listed among those that showed a race or deadlock, as expected
+
+
+def test_a_race_test_that_claims_safety_fails_with_the_library_line_and_a_replay(pytester):
+    _project(pytester)
+    pytester.makepyfile(test_claim="""
+import racekit
+from inventory.stats import Hits
+
+@racekit.race_test(expect=2)
+def test_hits_claimed_safe(race):
+    hits = Hits()
+    race.thread(hits.record, count=2)
+    race.outcome(lambda: hits.total)
+""")
+    result = pytester.runpytest_subprocess("test_claim.py", "--racekit-seed", "8", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    out = " ".join(result.stdout.str().split())
+    assert "inventory/stats.py:11" in out and "read hits.total" in out
+    assert "racekit replay test_claim.py::test_hits_claimed_safe --schedule" in out
+
+
+def test_race_test_mode_argument_is_the_tests_default_mode(pytester):
+    _project(pytester)
+    pytester.makepyfile(test_moded="""
+import racekit
+from inventory.stats import Hits
+
+@racekit.race_test(expect=2, racy=True, mode="yield", runs=200)
+def test_hits_under_yield(race):
+    hits = Hits()
+    race.thread(hits.record, count=2)
+    race.outcome(lambda: hits.total)
+""")
+    # yield mode yields after half the accesses: 200 runs without one lost update
+    # of two unlocked increments have a chance far below one in a million.
+    result = pytester.runpytest_subprocess("test_moded.py", "--racekit-seed", "2", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert "yield" in result.stdout.str()
+
+
+def test_racekit_run_accepts_a_python_file_and_one_of_its_tests(tmp_path):
+    shutil.copytree(USERLIB / "inventory", tmp_path / "inventory")
+    shutil.copy(USERLIB / "test_inventory.py", tmp_path / "test_inventory.py")
+    proc = racekit("run", "test_inventory.py::test_locked_hits_count_every_hit", "--seed", "1", "--format", "json",
+                   cwd=tmp_path)
+    cases = json.loads(proc.stdout)["cases"]
+    assert proc.returncode == 0 and [c["name"] for c in cases] == ["test_locked_hits_count_every_hit"]
+    assert cases[0]["variants"][0]["verdict"] == "no race observed"
+    missing = racekit("run", "test_inventory.py::test_nothing", cwd=tmp_path)
+    assert missing.returncode == 2 and "no @racekit.race_test function named 'test_nothing'" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
+# -- the rewrite cache ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def module_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    monkeypatch.setattr(import_hook, "_memory", {})
+    path = tmp_path / "counter.py"
+    path.write_text("class C:\n    def add(self):\n        self.v += 1\n")
+    return path
+
+
+def test_the_rewrite_is_cached_beside_the_source_under_racekits_own_name(module_file):
+    code = import_hook.rewritten_code(str(module_file), module_file.read_bytes())
+    cached = import_hook.cache_path(str(module_file))
+    assert os.path.basename(cached) == f"counter.{sys.implementation.cache_tag}-racekit.pyc"
+    assert os.path.isfile(cached)
+    assert "__racekit__" in _names(code)  # the cached code is the rewritten one
+    import_hook._memory.clear()
+    again = import_hook.rewritten_code(str(module_file), module_file.read_bytes())
+    assert _names(again) == _names(code)
+
+
+def test_a_damaged_or_stale_cache_is_rewritten_never_trusted(module_file):
+    import_hook.rewritten_code(str(module_file), module_file.read_bytes())
+    cached = import_hook.cache_path(str(module_file))
+    data = open(cached, "rb").read()
+    with open(cached, "wb") as f:
+        f.write(data[:60])  # cut short: marshal cannot read it
+    import_hook._memory.clear()
+    code = import_hook.rewritten_code(str(module_file), module_file.read_bytes())
+    assert "__racekit__" in _names(code)
+    module_file.write_text("def plain():\n    return 1\n")  # a new source: the old rewrite does not fit
+    import_hook._memory.clear()
+    code = import_hook.rewritten_code(str(module_file), module_file.read_bytes())
+    assert "plain" in _names(code) and "C" not in _names(code)
+    assert marshal.loads(open(cached, "rb").read()[48:]).co_names == code.co_names
+
+
+def test_no_cache_file_is_written_when_python_is_told_not_to(module_file, monkeypatch):
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    import_hook.rewritten_code(str(module_file), module_file.read_bytes())
+    assert not os.path.exists(import_hook.cache_path(str(module_file)))
+
+
+def test_site_packages_and_the_stdlib_are_rewritten_only_when_named():
+    import sysconfig
+
+    site = os.path.join(sysconfig.get_paths()["purelib"], "somepkg", "mod.py")
+    stdlib = os.path.join(os.path.dirname(os.__file__), "json", "decoder.py")
+    session = import_hook.Session(lambda path: False)
+    assert not session.wants("somepkg.mod", site) and not session.wants("json.decoder", stdlib)
+    named = import_hook.Session(lambda path: False, named=("somepkg",))
+    assert named.wants("somepkg.mod", site) and named.wants("somepkg", site)
+    assert not named.wants("somepkgextra", site)
+    assert not named.wants("racekit.engine", import_hook.__file__.replace("runtime/import_hook.py", "engine.py"))
+
+
+def _names(code) -> set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if hasattr(const, "co_names"):
+            names |= _names(const)
+    return names
+
+
+# -- budgets and the replay property under pytest --------------------------------------------
+
+
+BUDGET_TESTS = """
+import pytest
+import racekit
+from inventory import config
+from inventory.stats import Hits
+
+
+@pytest.mark.racekit(budget="1s")
+@racekit.race_test(expect=1)
+def test_singleton_locked(race):
+    race.thread(config.get_config_locked, count=3)
+    race.outcome(lambda: config.created)
+
+
+@racekit.race_test(expect=1)
+def test_singleton_locked_unmarked(race):
+    race.thread(config.get_config_locked, count=3)
+    race.outcome(lambda: config.created)
+
+
+@racekit.race_test(expect=2)
+def test_hits(race):
+    hits = Hits()
+    race.thread(hits.record, count=2)
+    race.outcome(lambda: hits.total)
+"""
+
+
+def _properties(xml_path) -> dict[str, dict[str, str]]:
+    import xml.etree.ElementTree as ET
+
+    cases = ET.parse(xml_path).getroot().iter("testcase")
+    return {case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")} for case in cases}
+
+
+def test_a_failing_test_carries_its_replay_line_in_the_junit_properties(pytester):
+    _project(pytester)
+    pytester.makepyfile(test_budget=BUDGET_TESTS)
+    result = pytester.runpytest_subprocess("test_budget.py::test_hits", "--racekit-seed", "1", "--junitxml=out.xml",
+                                           "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    props = _properties(pytester.path / "out.xml")["test_hits"]
+    assert props["racekit_verdict"] == "race"
+    assert props["racekit_replay"] == f"racekit replay test_budget.py::test_hits --schedule {props['racekit_schedule']}"
+    replay = racekit(*props["racekit_replay"].split()[1:], cwd=pytester.path)
+    assert replay.returncode == 1 and "read hits.total" in replay.stdout  # the same failure, again
+    again = pytester.runpytest_subprocess("test_budget.py::test_hits", "--racekit-seed", "1",
+                                          "--junitxml=again.xml", "-p", "no:cacheprovider")
+    again.assert_outcomes(failed=1)
+    assert _properties(pytester.path / "again.xml")["test_hits"]["racekit_schedule"] == props["racekit_schedule"]
+
+
+def test_a_time_budget_ends_a_long_search_and_the_report_says_so(pytester):
+    _project(pytester)
+    pytester.makepyfile(test_budget=BUDGET_TESTS)
+    started = __import__("time").monotonic()
+    result = pytester.runpytest_subprocess("test_budget.py::test_singleton_locked", "--racekit-seed", "1",
+                                           "--junitxml=out.xml", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    # The whole search (2,000 schedules of three threads) takes several seconds; the marker gives it 1 s.
+    runs = int(_properties(pytester.path / "out.xml")["test_singleton_locked"]["racekit_runs"])
+    full = racekit("run", "test_budget.py::test_singleton_locked", "--seed", "1", "--format", "json",
+                   cwd=pytester.path)
+    assert runs < json.loads(full.stdout)["cases"][0]["variants"][0]["runs"]
+    assert __import__("time").monotonic() - started < 60
+
+
+def test_an_execution_budget_caps_the_search(pytester):
+    _project(pytester)
+    pytester.makepyfile(test_budget=BUDGET_TESTS)
+    result = pytester.runpytest_subprocess("test_budget.py::test_singleton_locked_unmarked", "--racekit-budget",
+                                           "40", "--racekit-seed", "1", "--junitxml=out.xml", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    # 40 schedules in the search, then at most 40 trials in the phases after it.
+    runs = int(_properties(pytester.path / "out.xml")["test_singleton_locked_unmarked"]["racekit_runs"])
+    assert 40 < runs <= 80
+    bad = pytester.runpytest_subprocess("test_budget.py", "--racekit-budget", "ten", "-p", "no:cacheprovider")
+    assert bad.ret != 0 and "expected a number of executions (500) or a time (10s, 500ms)" in bad.stderr.str()
