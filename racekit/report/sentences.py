@@ -130,6 +130,17 @@ def search_sentences(search: dict, t: Words) -> list[str]:
     bound_text = t("search_bound", bound=bound, s="" if bound == 1 else "s") if bound is not None and not search.get(
         "complete") else ""
     plural = "" if search.get("schedules") == 1 else "s"
+    reduced = search.get("reduced_from")
+    if search.get("reduction") and reduced is not None:
+        fields = {"schedules": f"{search['schedules']:,}", "s": plural, "reduced_from": reduced,
+                  "rs": "" if reduced == 1 else "s"}
+        out = [t("search_complete_reduced", **fields) if search.get("complete") else
+               t("search_partial_reduced", **fields, stopped=search_stop(search.get("stopped"), search.get("limit"), t))]
+        found = search.get("found_preemptions")
+        if found is not None:
+            out.append(t("search_found_reduced", count=found, s="" if found == 1 else "s", reduced_from=reduced,
+                         rs="" if reduced == 1 else "s"))
+        return out
     if search.get("complete"):
         out = [t("search_complete", schedules=search["schedules"], bound=bound_text, s=plural)]
     else:

@@ -143,9 +143,10 @@ class ControlledHooks(PlainHooks):
     def _mine(self) -> bool:
         return getattr(self._local, "index", None) is not None
 
-    def _step(self, kind: str, what: str, location: tuple[int, str] | None = None) -> None:
-        """The decision before an operation on shared state."""
-        self.ctl.point(kind, what, location=location)
+    def _step(self, kind: str, what: str, location: tuple[int, str], subject: Any, wide: bool = False) -> None:
+        """The decision before an operation on shared state (``subject``: the object it touches).
+        ``wide``: the step may also look into the container it reads (see :meth:`_read_object`)."""
+        self.ctl.point(kind, what, location=location, subject=subject, wide=wide)
 
     def _read_object(self, value: Any) -> Any:
         """A read returned ``value``: if it is a shared container, the operation
@@ -169,17 +170,18 @@ class ControlledHooks(PlainHooks):
                 current._name(self.labels.attribute(obj, attr))
             return current
         what = self.labels.attribute(obj, attr)
-        self._step("read", what, (id(obj), attr))
+        wide = is_container(current)
+        self._step("read", what, (id(obj), attr), obj, wide)
         value = getattr(obj, attr)
         self.ctl.record("read", what, location=(id(obj), attr), value=short_value(value), line=line, file=self.file)
-        return self._read_object(value)
+        return self._read_object(value) if wide else value
 
     def set(self, obj: Any, attr: str, value: Any, line: int, update: bool = False) -> None:
         if not self._mine() or isinstance(obj, (types.ModuleType, _PRIVATE)):
             setattr(obj, attr, value)
             return
         what = self.labels.attribute(obj, attr)
-        self._step("write", what, (id(obj), attr))
+        self._step("write", what, (id(obj), attr), obj)
         setattr(obj, attr, value)
         self.ctl.record("write", what, location=(id(obj), attr), value=short_value(value), line=line, file=self.file, update=update)
 
@@ -188,7 +190,7 @@ class ControlledHooks(PlainHooks):
             delattr(obj, attr)
             return
         what = self.labels.attribute(obj, attr)
-        self._step("delete", what, (id(obj), attr))
+        self._step("delete", what, (id(obj), attr), obj)
         delattr(obj, attr)
         self.ctl.record("write", what, location=(id(obj), attr), value="<deleted>", line=line, file=self.file)
 
@@ -201,7 +203,7 @@ class ControlledHooks(PlainHooks):
             return method(*args, **kwargs)
         what = f"{self.labels.of(obj)}.{name}()"
         if not (name in READ_ONLY_METHODS and self._fresh(obj)):
-            self._step("call", what, (id(obj), "*"))
+            self._step("call", what, (id(obj), "*"), obj)
         result = method(*args, **kwargs)
         kind = "read" if name in READ_ONLY_METHODS else "call"
         self.ctl.record(kind, what, location=(id(obj), "*"), value=short_value(result) if result is not None else "",
@@ -229,7 +231,7 @@ class ControlledHooks(PlainHooks):
         if self._fresh(obj):
             return  # just read from a shared location, in this very step
         what = self.labels.of(obj)
-        self._step("read", what, (id(obj), "*"))
+        self._step("read", what, (id(obj), "*"), obj)
         self.ctl.record("read", what, location=(id(obj), "*"), value=_contents(obj), line=line, file=self.file)
 
     def iterate(self, obj: Any, line: int) -> Any:
@@ -243,7 +245,7 @@ class ControlledHooks(PlainHooks):
         iterator = iter(obj)
         what = self.labels.of(obj)
         while True:
-            self._step("read", what, (id(obj), "*"))
+            self._step("read", what, (id(obj), "*"), obj)
             try:
                 item = next(iterator)
             except StopIteration:
@@ -268,17 +270,18 @@ class ControlledHooks(PlainHooks):
         if not self._mine():
             return obj[key]
         what = self.labels.item(obj, key)
-        self._step("read", what, (id(obj), _key(key)))
+        wide = _may_hold_container(obj, key)
+        self._step("read", what, (id(obj), _key(key)), obj, wide)
         value = obj[key]
         self.ctl.record("read", what, location=(id(obj), _key(key)), value=short_value(value), line=line, file=self.file)
-        return self._read_object(value)
+        return self._read_object(value) if wide else value
 
     def setitem(self, obj: Any, key: Any, value: Any, line: int, update: bool = False) -> None:
         if not self._mine():
             obj[key] = value
             return
         what = self.labels.item(obj, key)
-        self._step("write", what, (id(obj), _key(key)))
+        self._step("write", what, (id(obj), _key(key)), obj)
         obj[key] = value
         self.ctl.record("write", what, location=(id(obj), _key(key)), value=short_value(value), line=line, file=self.file,
                         update=update)
@@ -288,23 +291,24 @@ class ControlledHooks(PlainHooks):
             del obj[key]
             return
         what = self.labels.item(obj, key)
-        self._step("delete", what, (id(obj), _key(key)))
+        self._step("delete", what, (id(obj), _key(key)), obj)
         del obj[key]
         self.ctl.record("write", what, location=(id(obj), _key(key)), value="<deleted>", line=line, file=self.file)
 
     def gget(self, name: str, line: int) -> Any:
         if not self._mine():
             return super().gget(name, line)
-        self._step("read", name, (id(self.ns), name))
+        wide = is_container(self.ns.get(name))
+        self._step("read", name, (id(self.ns), name), self.ns, wide)
         value = super().gget(name, line)
         self.ctl.record("read", name, location=(id(self.ns), name), value=short_value(value), line=line, file=self.file)
-        return self._read_object(value)
+        return self._read_object(value) if wide else value
 
     def gset(self, name: str, value: Any, line: int, update: bool = False) -> None:
         if not self._mine():
             self.ns[name] = value
             return
-        self._step("write", name, (id(self.ns), name))
+        self._step("write", name, (id(self.ns), name), self.ns)
         self.ns[name] = value
         self.ctl.record("write", name, location=(id(self.ns), name), value=short_value(value), line=line, file=self.file,
                         update=update)
@@ -323,6 +327,20 @@ _RACEKIT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _STDLIB = os.path.dirname(os.__file__)
 # Per-thread storage: every thread sees its own attributes, so nothing there is shared.
 _PRIVATE = (threading.local,)
+
+
+def _may_hold_container(obj: Any, key: Any) -> bool:
+    """Whether ``obj[key]`` may be a shared container, judged without running
+    any of the case's code: a dict's or list's item is looked at, anything
+    else may be one."""
+    try:
+        if isinstance(obj, dict):
+            return is_container(dict.get(obj, key))
+        if isinstance(obj, (list, tuple)) and isinstance(key, int) and -len(obj) <= key < len(obj):
+            return is_container(obj[key] if type(obj) in (list, tuple) else list.__getitem__(obj, key))
+    except Exception:  # noqa: BLE001 - an unhashable key, a strange subclass: assume it may
+        return True
+    return not isinstance(obj, (str, bytes, int, float))
 
 
 def is_container(value: Any) -> bool:

@@ -110,8 +110,27 @@ class Controller:
         self.gave_way = 0  # times a running thread could not go on (it blocked or spun) and another ran
         self._numbers: dict[int, tuple[int, object]] = {}
         self.module_files: dict[str, str] = {}  # rewritten modules' files, as traces show them (import_hook)
+        # A partial-order reduction compares operations across executions: objects by a number, not an id.
+        self._identities: dict[int, tuple[int, object]] | None = {} if getattr(strategy, "reduction", None) else None
         strategy.begin(len(names))
         strategy.bind(self)
+
+    def _identified(self, subject: object, location: tuple[int, str] | None,
+                    sync: int | None) -> tuple[tuple[int, str] | None, int | None]:
+        """An announced operation with the object it touches named by the order in
+        which the execution first announced it: ids change from one execution to
+        the next, a partial-order reduction compares operations across them. The
+        object is kept, so its id is not reused within the execution; a key shown
+        by address (an object without its own repr) stands for the whole object."""
+        entry = self._identities.get(id(subject))  # type: ignore[union-attr]
+        if entry is None:
+            entry = (len(self._identities) + 1, subject)  # type: ignore[arg-type]
+            self._identities[id(subject)] = entry  # type: ignore[index]
+        number = entry[0]
+        if location is not None:
+            key = location[1]
+            location = (number, "*" if " at 0x" in key else key)
+        return location, number if sync is not None else None
 
     def number(self, obj: object) -> int:
         """A small number for an unnamed object, stable within this trial."""
@@ -175,7 +194,8 @@ class Controller:
     # -- the heart: announcing an operation ----------------------------------------
 
     def point(self, kind: str, what: str, enabled: Callable[[], bool] | None = None, timeout: bool = False,
-              location: tuple[int, str] | None = None, sync: int | None = None) -> bool:
+              location: tuple[int, str] | None = None, sync: int | None = None, subject: object = None,
+              wide: bool = False) -> bool:
         """Announce the calling thread's next visible operation and wait until it
         is chosen. Returns False only for a wait that gave up (its timeout) because
         no thread could move."""
@@ -189,6 +209,9 @@ class Controller:
             return True
         state = self.threads[me]
         state.pending = enabled or _always
+        if self._identities is not None and subject is not None:
+            # A wide step may touch more than it names: a reduction must take it to conflict with anything.
+            location, sync = self._identified(subject, location, sync) if not wide else (None, None)
         state.announced = (me, kind, what, location, sync)
         state.timeout_result = False
         self._next(me, timeout=timeout)
@@ -267,6 +290,7 @@ class Controller:
             if timed:  # nothing can move: a wait with a timeout gives up
                 chosen = timed[0]
                 chosen.timeout_result = True
+                self.strategy.stepped(chosen.index)
                 self._switch(me, chosen.index, finished)
                 return
             self._abort(me, deadlock=self._describe_deadlock(waiting), finished=finished)
@@ -295,6 +319,7 @@ class Controller:
             self.mismatch = {"wanted": exc.wanted, "position": exc.position, "enabled": exc.enabled}
             self._abort(me, finished=finished)
             return
+        self.strategy.stepped(chosen)
         if len(enabled) > 1:
             self.choices.append(chosen)
             self.enabled_at.append(tuple(enabled))

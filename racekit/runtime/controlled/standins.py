@@ -46,7 +46,7 @@ class _Sync:
     def _point(self, action: str, enabled: Callable[[], bool] | None = None, timeout: Any = None) -> bool:
         if enabled is not None and timeout is not None and timeout >= 0:
             enabled.has_timeout = True  # type: ignore[attr-defined]
-        return self._ctl.point(action, self._label, enabled, sync=id(self))
+        return self._ctl.point(action, self._label, enabled, sync=id(self), subject=self)
 
     def _record(self, kind: str, value: str = "") -> None:
         self._ctl.record(kind, self._label, value=value, sync=id(self))
@@ -81,7 +81,8 @@ class Lock(_Sync):
             if self._owner is not None:
                 self._record("try-acquire", "busy")
                 return False
-        elif not self._ctl.point("acquire", self._label, _predicate(lambda: self._owner is None, limit)):
+        elif not self._ctl.point("acquire", self._label, _predicate(lambda: self._owner is None, limit),
+                                 sync=_sync_id(self, limit), subject=self):
             self._record("acquire", "timed out")
             return False
         self._owner = self._ctl.me()
@@ -134,7 +135,7 @@ class RLock(Lock):
             if self._owner is not None:
                 self._record("try-acquire", "busy")
                 return False
-        elif not self._ctl.point("acquire", self._label, free):
+        elif not self._ctl.point("acquire", self._label, free, sync=_sync_id(self, limit), subject=self):
             self._record("acquire", "timed out")
             return False
         self._owner, self._count = me, 1
@@ -239,7 +240,8 @@ class Semaphore(_Sync):
             if self._value == 0:
                 self._record("try-acquire", "busy")
                 return False
-        elif not self._ctl.point("acquire", self._label, _predicate(lambda: self._value > 0, limit)):
+        elif not self._ctl.point("acquire", self._label, _predicate(lambda: self._value > 0, limit),
+                                 sync=_sync_id(self, limit), subject=self):
             self._record("acquire", "timed out")
             return False
         self._value -= 1
@@ -378,7 +380,8 @@ class Queue(_Sync):
             self._point("put")
             if self.full():
                 raise _queue.Full
-        elif not self._ctl.point("put", self._label, _predicate(lambda: not self.full(), limit)):
+        elif not self._ctl.point("put", self._label, _predicate(lambda: not self.full(), limit),
+                                 sync=_sync_id(self, limit), subject=self):
             raise _queue.Full
         self._put(item)
         self.unfinished_tasks += 1
@@ -393,7 +396,8 @@ class Queue(_Sync):
             self._point("get")
             if self.empty():
                 raise _queue.Empty
-        elif not self._ctl.point("get", self._label, _predicate(lambda: not self.empty(), limit)):
+        elif not self._ctl.point("get", self._label, _predicate(lambda: not self.empty(), limit),
+                                 sync=_sync_id(self, limit), subject=self):
             raise _queue.Empty
         item = self._get()
         self._record("get", short_value(item))
@@ -513,6 +517,14 @@ def sleep(controller: Controller, seconds: float = 0) -> None:
     """``time.sleep`` as a yield: a point where another thread may run."""
     controller.point("sleep", "time")
     controller.record("sleep", "time", value=f"{seconds:g}")
+
+
+def _sync_id(obj: object, limit: float | None) -> int | None:
+    """The object an operation synchronises on, for partial-order reduction: only
+    for a wait without a timeout. A wait that may time out can go on when no other
+    thread can, which depends on every thread: it is announced without one, and
+    a reduction then takes it to conflict with everything."""
+    return id(obj) if limit is None else None
 
 
 def modules(controller: Controller) -> dict[str, types.ModuleType]:

@@ -52,6 +52,11 @@ class Strategy:
         ``step`` counts the execution's scheduling steps from 1."""
         raise NotImplementedError
 
+    def stepped(self, chosen: int) -> None:
+        """Told every step that is taken, a choice or not (only one thread could
+        move, a wait timed out), as the operation is about to happen; a
+        partial-order reduction needs them all."""
+
     def bind(self, controller: Controller) -> None:
         """Told which controller asks (a strategy may follow its threads' progress
         or read their pending operations)."""
