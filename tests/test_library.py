@@ -243,8 +243,8 @@ def test_instrumented_modes_refuse_process_cases():
 
 
 @pytest.mark.slow
-def test_the_whole_library_runs_green_within_minutes():
-    started = time.monotonic()
-    proc = racekit("run", "cases", timeout=600, env={"RACEKIT_DATABASE": "off"})
+def test_the_whole_library_runs_green():
+    # No timing assertion (the machines are noisy; benchmarks/ measures time):
+    # the subprocess timeout only keeps a hang from stalling the suite.
+    proc = racekit("run", "cases", timeout=900, env={"RACEKIT_DATABASE": "off"})
     assert proc.returncode == 0, proc.stdout[-3000:]
-    assert time.monotonic() - started < 180

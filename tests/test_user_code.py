@@ -68,6 +68,7 @@ def _project(pytester: pytest.Pytester) -> None:
     shutil.copy(USERLIB / "test_inventory.py", pytester.path / "test_inventory.py")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["auto", "controlled"])
 def test_race_tests_of_the_library_pass_in_auto_and_controlled(pytester, mode):
     _project(pytester)
@@ -99,6 +100,7 @@ def test_hits_claimed_safe(race):
     assert "racekit replay test_claim.py::test_hits_claimed_safe --schedule" in out
 
 
+@pytest.mark.slow
 def test_race_test_mode_argument_is_the_tests_default_mode(pytester):
     _project(pytester)
     pytester.makepyfile(test_moded="""
@@ -252,6 +254,7 @@ def test_a_failing_test_carries_its_replay_line_in_the_junit_properties(pytester
     assert _properties(pytester.path / "again.xml")["test_hits"]["racekit_schedule"] == props["racekit_schedule"]
 
 
+@pytest.mark.slow
 def test_a_time_budget_ends_a_long_search_and_the_report_says_so(pytester):
     _project(pytester)
     pytester.makepyfile(test_budget=BUDGET_TESTS)
@@ -267,6 +270,7 @@ def test_a_time_budget_ends_a_long_search_and_the_report_says_so(pytester):
     assert __import__("time").monotonic() - started < 60
 
 
+@pytest.mark.slow
 def test_an_execution_budget_caps_the_search(pytester):
     _project(pytester)
     pytester.makepyfile(test_budget=BUDGET_TESTS)
