@@ -44,12 +44,12 @@ def _variants(path, names=None, slow=False):
             if names is None or v.name in names]
 
 
-CORPUS = (_variants(TEST_CASES / "soundness" / "corpus.yaml")
+CORPUS = (_variants(TEST_CASES / "soundness" / "corpus.yaml", slow=True)
           + _variants(TEST_CASES / "dpor" / "sync.yaml")
           + _variants(TEST_CASES / "auto" / "heldout.yaml", slow=True)
           + _variants(TEST_CASES / "userlib" / "inventory_cases.yaml",
-                      {"hits", "hits_locked", "cache", "cache_locked", "pool", "pool_locked", "transfer",
-                       "transfer_ordered", "singleton"}, slow=True))
+                      {"hits", "hits_locked", "cache_locked", "pool_locked", "transfer", "transfer_ordered"},
+                      slow=True))
 
 
 @pytest.mark.parametrize(("path", "name"), CORPUS)
@@ -81,7 +81,7 @@ def _random_case(rng: random.Random, path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("seed", range(2))
 def test_random_programs_reach_the_same_outcomes_reduced_or_not(tmp_path, seed):
     rng = random.Random(seed)
     for n in range(8):
