@@ -251,6 +251,7 @@ def _stuck(proc: subprocess.Popen) -> str:
     return f"{masks}\nstdout:\n{out[-2000:]}\nstderr:\n{err[-6000:]}"
 
 
+@pytest.mark.slow
 def test_shards_merge_into_the_unsharded_run(tmp_path):
     # The seeded case's outcome is a random draw from each trial's seed, so the
     # histograms are exact: two shards must add up to the single run.
@@ -272,6 +273,7 @@ def test_shards_merge_into_the_unsharded_run(tmp_path):
     assert sum(a["outcomes"].values()) == 20 and len(a["outcomes"]) > 5
 
 
+@pytest.mark.slow
 def test_merge_recomputes_verdicts_and_refuses_overlaps(tmp_path):
     first = tmp_path / "a.json"
     racekit("run", "cases/balance.yaml", "-V", "locked", "-n", "4", "--shard", "1/2", "-f", "json", "-o", str(first))

@@ -195,7 +195,7 @@ def test_schedule_strings_round_trip():
 def test_replay_is_identical_every_time():
     case = load_case(CASES / "balance.yaml")
     traces = set()
-    for _ in range(20):
+    for _ in range(8):
         v = replay_schedule(case, "unlocked", "2:b803a2000").variants[0]
         traces.add(json.dumps([v.outcomes, v.trace, v.story], sort_keys=True))
     assert len(traces) == 1

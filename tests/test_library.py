@@ -97,6 +97,7 @@ def test_forgetting_to_close_the_parents_copy_of_a_pipe_end_hangs():
     assert time.monotonic() - started < 3 + 2 + 6
 
 
+@pytest.mark.slow
 def test_a_plain_list_with_check_then_pop_hands_one_item_to_two_consumers():
     # 33 of 100 opcode runs go wrong; up to 200, stopping at the first.
     v = results(CASES / "producer_consumer.yaml", "list_check_then_pop", runs=200, stop_on_failure=True)

@@ -171,6 +171,7 @@ def _outcomes_by_test(xml_path):
             for case in ET.parse(xml_path).iter("testcase")}
 
 
+@pytest.mark.slow
 def test_xdist_makes_the_same_choices_as_a_single_process(project, tmp_path):
     serial, parallel = tmp_path / "serial.xml", tmp_path / "parallel.xml"
     project.runpytest_subprocess("seeded.yaml", "fixed.yaml", "--racekit-seed", "123", f"--junitxml={serial}")
@@ -185,6 +186,7 @@ def test_xdist_makes_the_same_choices_as_a_single_process(project, tmp_path):
     assert len(draws) > 1  # real random draws (in auto's real-thread runs), reproduced exactly
 
 
+@pytest.mark.slow
 def test_xdist_workers_share_a_random_base_seed(project):
     result = project.runpytest_subprocess("seeded.yaml", "fixed.yaml", "-n", "2", "-rA")
     seeds = {line.split("base seed ")[1].split()[0] for line in result.stdout.lines if "base seed" in line}
@@ -265,6 +267,7 @@ def test_unlocked_account_claimed_correct(race):
 '''
 
 
+@pytest.mark.slow
 def test_python_cases_reach_the_users_class(pytester):
     pytester.makepyfile(test_account=ACCOUNT_TESTS)
     result = pytester.runpytest("-q", "--racekit-seed", "1")

@@ -17,7 +17,8 @@ from racekit.engine import RunOptions, run
 from racekit.errors import UsageError
 from racekit.runtime.startmethod import default_start_method, fork_only_uses
 
-METHODS = ("fork", "spawn", "forkserver")
+# forkserver (3.14's default) in every version's fast suite; fork and spawn in the main suite.
+METHODS = (pytest.param("fork", marks=pytest.mark.slow), pytest.param("spawn", marks=pytest.mark.slow), "forkserver")
 PROCESS_LESSONS = sorted(p for p in CASES.glob("*.yaml") if load_case(p).kind == "processes")
 
 

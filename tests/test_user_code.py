@@ -206,14 +206,20 @@ BUDGET_TESTS = """
 import pytest
 import racekit
 from inventory import config
-from inventory.stats import Hits
+from inventory.stats import Hits, LockedHits
 
 
 @pytest.mark.racekit(budget="1s")
-@racekit.race_test(expect=1)
-def test_singleton_locked(race):
-    race.thread(config.get_config_locked, count=3)
-    race.outcome(lambda: config.created)
+@racekit.race_test(expect=12)
+def test_hits_locked_many(race):
+    hits = LockedHits()
+
+    def visits():
+        for _ in range(4):
+            hits.record()
+
+    race.thread(visits, count=3)
+    race.outcome(lambda: hits.total)
 
 
 @racekit.race_test(expect=1)
@@ -237,6 +243,7 @@ def _properties(xml_path) -> dict[str, dict[str, str]]:
     return {case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")} for case in cases}
 
 
+@pytest.mark.slow
 def test_a_failing_test_carries_its_replay_line_in_the_junit_properties(pytester):
     _project(pytester)
     pytester.makepyfile(test_budget=BUDGET_TESTS)
@@ -259,13 +266,13 @@ def test_a_time_budget_ends_a_long_search_and_the_report_says_so(pytester):
     _project(pytester)
     pytester.makepyfile(test_budget=BUDGET_TESTS)
     started = __import__("time").monotonic()
-    result = pytester.runpytest_subprocess("test_budget.py::test_singleton_locked", "--racekit-seed", "1",
+    result = pytester.runpytest_subprocess("test_budget.py::test_hits_locked_many", "--racekit-seed", "1",
                                            "--junitxml=out.xml", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
-    # The whole search (2,000 schedules of three threads) takes several seconds; the marker gives it 1 s.
-    runs = int(_properties(pytester.path / "out.xml")["test_singleton_locked"]["racekit_runs"])
-    full = racekit("run", "test_budget.py::test_singleton_locked", "--seed", "1", "--format", "json",
-                   cwd=pytester.path)
+    # The whole search (34,650 orders of the twelve lock acquisitions) takes far longer; the marker gives it 1 s.
+    runs = int(_properties(pytester.path / "out.xml")["test_hits_locked_many"]["racekit_runs"])
+    full = racekit("run", "test_budget.py::test_hits_locked_many", "--seed", "1", "--format", "json",
+                   "--max-runs", "3000", cwd=pytester.path)
     assert runs < json.loads(full.stdout)["cases"][0]["variants"][0]["runs"]
     assert __import__("time").monotonic() - started < 60
 

@@ -37,15 +37,15 @@ def _outcomes(variant, strategy, cap: int = 200_000) -> tuple[Counter, int, bool
     return found, runs, True
 
 
-def _variants(path, names=None, slow=False):
+def _variants(path, names=None, slow=False, slow_names=()):
     case = load_case(path)
-    marks = [pytest.mark.slow] if slow else []
-    return [pytest.param(path, v.name, id=f"{case.name}[{v.name}]", marks=marks) for v in case.variants
-            if names is None or v.name in names]
+    return [pytest.param(path, v.name, id=f"{case.name}[{v.name}]",
+                         marks=[pytest.mark.slow] if slow or v.name in slow_names else [])
+            for v in case.variants if names is None or v.name in names]
 
 
 CORPUS = (_variants(TEST_CASES / "soundness" / "corpus.yaml", slow=True)
-          + _variants(TEST_CASES / "dpor" / "sync.yaml")
+          + _variants(TEST_CASES / "dpor" / "sync.yaml", slow_names={"two_locations", "dict_keys"})
           + _variants(TEST_CASES / "auto" / "heldout.yaml", slow=True)
           + _variants(TEST_CASES / "userlib" / "inventory_cases.yaml",
                       {"hits", "hits_locked", "cache_locked", "pool_locked", "transfer", "transfer_ordered"},
