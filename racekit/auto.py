@@ -8,10 +8,16 @@ A thread case is run in phases, each a job of the worker pool:
    :data:`~racekit.options.AUTO_SEARCH_CAP` schedules or
    :data:`~racekit.options.AUTO_SEARCH_STEPS` scheduling steps. Every failure it finds
    is a replayable schedule with the fewest preemptions.
-2. **sample** (only when the search was cut short and found nothing): seeded
-   random schedules under the controlled engine, half the variant's runs (at
-   most :data:`~racekit.options.AUTO_SAMPLE_STEPS` steps' worth, at least 10),
-   to reach deeper interleavings than the bound did.
+2. **pct** and **sample** (only when the search was cut short and found
+   nothing), side by side: half the variant's runs (at most
+   :data:`~racekit.options.AUTO_SAMPLE_STEPS` steps' worth, at least 10) under
+   the controlled engine, to reach deeper interleavings than the bound did.
+   Half of them are PCT schedules (random thread priorities that change at
+   d-1 random steps of a run, spread over the run length PCT learns from a
+   serial run): a bug of depth d is found with a probability that does not
+   shrink with the number of interleavings, only with the run's length.
+   The other half are seeded uniformly random schedules, which need no
+   estimate of the bug's depth.
 3. **real threads** (only when nothing failed yet): a share of the variant's
    runs under ``opcode`` forcing, for what instrumentation cannot see (C
    extensions, code outside the rewritten scope).
@@ -29,7 +35,8 @@ from dataclasses import dataclass, field
 from racekit.options import AUTO_REAL_THREAD_SHARE, AUTO_SAMPLE_STEPS, AUTO_SEARCH_CAP, AUTO_SEARCH_STEPS, ModeSpec
 from racekit.records import PlanQueue, Status, Trial, TrialPlan
 
-SEARCH, SAMPLE, REAL_THREADS = "search", "sample", "real_threads"
+SEARCH, PCT, SAMPLE, REAL_THREADS = "search", "pct", "sample", "real_threads"
+SAMPLING = (PCT, SAMPLE)
 
 
 @dataclass
@@ -69,13 +76,17 @@ def next_phases(spec: ModeSpec, runs: int, seed_of, done: list[Phase]) -> list[P
     search = next((p.search for p in done if p.name == SEARCH), None) or {}
     phases = []
     offset = 1 + max((t.index for p in done for t in p.trials), default=-1)
-    if not search.get("complete") and not any(p.name == SAMPLE for p in done):
+    if not search.get("complete") and not any(p.name in SAMPLING for p in done):
         steps = [t.steps for p in done for t in p.trials if t.steps]
         per_run = max(1, sum(steps) // len(steps)) if steps else 1
         n = max(1, min(runs // 2, max(10, AUTO_SAMPLE_STEPS // per_run)))
-        engine = ModeSpec("controlled", spec.switch_interval, "random", step_limit=spec.step_limit)
-        # One phase a round: real threads run only if sampling also found nothing.
-        return [Phase(SAMPLE, engine, _numbered(offset, n, lambda i: seed_of("controlled", i)))]
+        pct_runs = n // 2
+        pct = ModeSpec("controlled", spec.switch_interval, "pct", spec.depth, step_limit=spec.step_limit)
+        uniform = ModeSpec("controlled", spec.switch_interval, "random", step_limit=spec.step_limit)
+        # The sampling round alone: real threads run only if it also found nothing.
+        sampling = [Phase(PCT, pct, _numbered(offset, pct_runs, lambda i: seed_of("pct", i)))] if pct_runs else []
+        return sampling + [Phase(SAMPLE, uniform, _numbered(offset + pct_runs, n - pct_runs,
+                                                            lambda i: seed_of("controlled", i)))]
     if not any(p.name == REAL_THREADS for p in done):
         n = max(1, round(runs * AUTO_REAL_THREAD_SHARE))
         engine = ModeSpec("opcode", spec.switch_interval)
@@ -96,6 +107,8 @@ def phase_facts(phases: list[Phase]) -> list[dict]:
         fact: dict = {"phase": phase.name, "engine": phase.mode.name, "runs": len(phase.trials),
                       "failed": sum(1 for t in phase.trials if t.witness or
                                     (not t.matches and t.status is not Status.INCONCLUSIVE))}
+        if phase.name == PCT:
+            fact["depth"] = phase.mode.depth
         if phase.name == SEARCH and phase.search:
             fact.update(schedules=phase.search.get("schedules", 0), complete=bool(phase.search.get("complete")),
                         bound=phase.search.get("bound"), stopped=phase.search.get("stopped"),

@@ -377,7 +377,10 @@ def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | Non
         facts = mode_facts(p.mode)
         if i in phases:
             _gather(phases[i], own)
-            facts = {**facts, "phases": phase_facts(phases[i]), "found_by": found_by(phases[i])}
+            # The run's size as the user asked for it: auto's phases follow from it (a
+            # user's --runs caps the search), so a reproduce line must repeat it, not the trials run.
+            asked = {k: n for k, n in (("runs", options.runs), ("max_runs", options.max_runs)) if n is not None}
+            facts = {**facts, "phases": phase_facts(phases[i]), "found_by": found_by(phases[i]), "asked": asked}
         result = grade(p.variant, p.mode, trials, p.seed, planned_runs, stop,
                        next((j.failure for j in own if j.failure), None), p.trial_range() if i not in phases
                        else (0, planned_runs), shard=p.shard, total_runs=p.runs if i not in phases else planned_runs,

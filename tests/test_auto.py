@@ -15,7 +15,7 @@ import json
 import pytest
 
 from conftest import TEST_CASES, racekit
-from racekit.auto import REAL_THREADS, SAMPLE, SEARCH, Phase, failed, next_phases, search_phase
+from racekit.auto import PCT, REAL_THREADS, SAMPLE, SEARCH, Phase, failed, found_by, next_phases, search_phase
 from racekit.options import ModeSpec
 from racekit.records import Status, Trial
 
@@ -99,15 +99,23 @@ def test_a_complete_search_is_followed_by_real_threads_only_and_a_cut_one_by_sam
     after_complete = next_phases(ModeSpec("auto"), 100, seeds, [searched(True, [trial(0, True), trial(1, True)])])
     assert [(p.name, p.mode.name) for p in after_complete] == [(REAL_THREADS, "opcode")]
     after_cut = next_phases(ModeSpec("auto"), 100, seeds, [searched(False, [trial(0, True, steps=10)])])
-    assert [(p.name, p.mode.name, p.mode.strategy) for p in after_cut] == [(SAMPLE, "controlled", "random")]
-    sample = after_cut[0]
-    sample.trials = [trial(sample.plans.popleft().index, True) for _ in range(len(sample.plans))]
+    # Half the variant's runs are sampled, half of those PCT with the mode's depth, half uniformly random.
+    assert [(p.name, p.mode.name, p.mode.strategy, len(p.plans)) for p in after_cut] == [
+        (PCT, "controlled", "pct", 25), (SAMPLE, "controlled", "random", 25)]
+    assert after_cut[0].mode.depth == ModeSpec("auto").depth
+    for sample in after_cut:
+        sample.trials = [trial(sample.plans.popleft().index, True) for _ in range(len(sample.plans))]
     # Real threads come only after sampling found nothing too, numbered after every earlier trial.
-    [real] = next_phases(ModeSpec("auto"), 100, seeds, [searched(False, [trial(0, True, steps=10)]), sample])
-    numbers = [t.index for t in sample.trials] + [real.plans.popleft().index for _ in range(len(real.plans))]
+    done = [searched(False, [trial(0, True, steps=10)]), *after_cut]
+    [real] = next_phases(ModeSpec("auto"), 100, seeds, done)
+    numbers = [t.index for p in after_cut for t in p.trials] + [real.plans.popleft().index
+                                                                   for _ in range(len(real.plans))]
     assert numbers == list(range(1, 101)) and real.name == REAL_THREADS
-    sample.trials[3] = trial(4, False)
-    assert next_phases(ModeSpec("auto"), 100, seeds, [searched(False, [trial(0, True, steps=10)]), sample]) == []
+    for sample in after_cut:  # a failure in either sampling phase settles the verdict
+        failing = [*sample.trials[:3], trial(sample.trials[3].index, False), *sample.trials[4:]]
+        changed = [p if p is not sample else Phase(p.name, p.mode, p.plans, failing) for p in after_cut]
+        assert next_phases(ModeSpec("auto"), 100, seeds, [done[0], *changed]) == []
+    assert found_by([done[0], Phase(PCT, after_cut[0].mode, after_cut[0].plans, [trial(9, False)])]) == PCT
 
 
 def test_an_inconclusive_trial_settles_nothing():
@@ -123,3 +131,29 @@ def test_updates_lost_elsewhere_than_the_outcome_are_named_not_blamed_on_it():
     out = " ".join(racekit("run", HELDOUT, "-V", "oversold", env=OFF).stdout.split())
     assert "stock.sold ended ≠ 1; the access log shows updates of dict#1['apple'] lost: 1 in the worst run" in out
     assert "updates were lost in the worst run" not in out and "1 update was lost in the worst run" not in out
+
+
+DEEP = str(TEST_CASES / "auto" / "deep.yaml")
+
+
+def test_a_search_cut_short_is_followed_by_pct_and_random_schedules_and_the_counts_add_up():
+    # --runs 30 caps the search at 30 schedules, long before it reaches the torn read;
+    # half the runs (15) are then sampled, 7 PCT and 8 uniformly random, then 15 on real threads.
+    proc = racekit("run", DEEP, "-n", "30", "--seed", "1", "-f", "json", env=OFF)
+    v = json.loads(proc.stdout)["cases"][0]["variants"][0]
+    phases = [(p["phase"], p["engine"], p["runs"]) for p in v["mode_facts"]["phases"]]
+    assert phases[:3] == [(SEARCH, "controlled", 30), (PCT, "controlled", 7), (SAMPLE, "controlled", 8)]
+    assert not v["mode_facts"]["phases"][0]["complete"] and v["mode_facts"]["phases"][1]["depth"] == 3
+    assert v["runs"] == sum(runs for _name, _engine, runs in phases)
+    if v["mode_facts"]["found_by"] in (PCT, SAMPLE):  # a sampled failure is a schedule that replays
+        again = racekit("replay", DEEP, "-s", v["schedule"], "-f", "json", env=OFF)
+        assert json.loads(again.stdout)["cases"][0]["variants"][0]["outcomes"] == {"(1, 2)": 1}
+    else:
+        assert phases[3] == (REAL_THREADS, "opcode", 15)
+    out = " ".join(racekit("run", DEEP, "-n", "30", "--seed", "1", env=OFF).stdout.split())
+    assert ("The search was cut short, so 7 PCT schedules (thread priorities changed at 2 random steps of a run)"
+            " and 8 uniformly random schedules under the controlled scheduler followed.") in out
+    # The reproduce line repeats the options the phases followed from, not the trials they ran.
+    assert "--mode auto --seed 1 --runs 30" in out and f"--runs {v['runs']}" not in out
+    zh = "".join(racekit("run", DEEP, "-n", "30", "--seed", "1", "--lang", "zh", env=OFF).stdout.split())
+    assert "运行了7个PCT调度（线程优先级在一次运行的2个随机步骤处改变）和8个均匀随机调度。" in zh

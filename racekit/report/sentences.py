@@ -158,7 +158,9 @@ def search_sentences(search: dict, t: Words) -> list[str]:
 def auto_sentences(facts: dict[str, Any], search: dict | None, t: Words) -> list[str]:
     """Mode auto: what each phase covered, and which engine settled the verdict."""
     out: list[str] = []
-    for phase in facts.get("phases", []):
+    phases = facts.get("phases", [])
+    pct = next((p for p in phases if p.get("phase") == "pct"), None)
+    for phase in phases:
         name, runs = phase.get("phase"), phase.get("runs", 0)
         if name == "search":
             if phase.get("replayed"):
@@ -166,6 +168,10 @@ def auto_sentences(facts: dict[str, Any], search: dict | None, t: Words) -> list
                 out.append(t("auto_replayed", count=n, s="" if n == 1 else "s"))
             if search:
                 out.extend(search_sentences(search, t))
+        elif name == "sample" and pct is not None:  # the two sampling phases of one round: one sentence
+            changes, pct_runs = max(0, pct.get("depth", 1) - 1), pct.get("runs", 0)
+            out.append(t("auto_sampling", pct=f"{pct_runs:,}", ps="" if pct_runs == 1 else "s", changes=changes,
+                         cs="" if changes == 1 else "s", runs=f"{runs:,}", s="" if runs == 1 else "s"))
         elif name == "sample":
             out.append(t("auto_sample", runs=f"{runs:,}", s="" if runs == 1 else "s"))
         elif name == "real_threads":

@@ -436,7 +436,7 @@ def trace_table(rows: Iterable[dict], t, order: list[str] | None = None) -> Tabl
 def _scheduled(v: VariantResult) -> bool:
     """Whether the variant's failure came from the controlled scheduler (its
     deadlocks are states no thread can leave, not a timeout)."""
-    return v.mode == "controlled" or v.mode_facts.get("found_by") in ("search", "sample")
+    return v.mode == "controlled" or v.mode_facts.get("found_by") in ("search", "pct", "sample")
 
 
 def _not_run(v: VariantResult) -> bool:
@@ -467,8 +467,13 @@ def bar(fraction: float, width: int = BAR_WIDTH) -> str:
 
 
 def reproduce_command(v: VariantResult) -> str:
-    parts = ["racekit", "run", *_case_args(v), "--mode", v.mode, "--seed", str(v.seed),
-             "--runs", str(v.total_runs or v.planned_runs)]
+    parts = ["racekit", "run", *_case_args(v), "--mode", v.mode, "--seed", str(v.seed)]
+    if v.mode == "auto":  # the phases follow from the options given, not from the trials they ran
+        asked = v.mode_facts.get("asked", {})
+        parts += [arg for key, flag in (("runs", "--runs"), ("max_runs", "--max-runs")) if key in asked
+                  for arg in (flag, str(asked[key]))]
+    else:
+        parts += ["--runs", str(v.total_runs or v.planned_runs)]
     if v.shard:
         parts += ["--shard", f"{v.shard[0]}/{v.shard[1]}"]
     if v.start_method:  # another interpreter may default to another one
