@@ -200,6 +200,8 @@ def _start(*args: str, tmp: Path) -> subprocess.Popen:
 @pytest.mark.parametrize("signum, code, twice", [(signal.SIGTERM, 143, False), (signal.SIGHUP, 129, False),
                                                  (signal.SIGINT, 130, True)])
 def test_a_stopping_signal_keeps_the_results_and_leaves_nothing_behind(tmp_path, signum, code, twice):
+    if signal.getsignal(signum) is signal.SIG_IGN:  # under nohup: racekit rightly keeps ignoring SIGHUP
+        pytest.skip(f"{signal.Signals(signum).name} is ignored by the process running the tests")
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     target = tmp_path / "partial.json"

@@ -9,8 +9,6 @@ that need more than one variant or a measurement.
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 
 import pytest

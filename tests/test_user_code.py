@@ -269,11 +269,10 @@ def test_a_time_budget_ends_a_long_search_and_the_report_says_so(pytester):
     result = pytester.runpytest_subprocess("test_budget.py::test_hits_locked_many", "--racekit-seed", "1",
                                            "--junitxml=out.xml", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
-    # The whole search (34,650 orders of the twelve lock acquisitions) takes far longer; the marker gives it 1 s.
-    runs = int(_properties(pytester.path / "out.xml")["test_hits_locked_many"]["racekit_runs"])
-    full = racekit("run", "test_budget.py::test_hits_locked_many", "--seed", "1", "--format", "json",
-                   "--max-runs", "3000", cwd=pytester.path)
-    assert runs < json.loads(full.stdout)["cases"][0]["variants"][0]["runs"]
+    # The whole search is one execution per order of the twelve lock acquisitions (34,650, every one a
+    # Mazurkiewicz trace of its own): minutes. The marker gives it 1 s, then the phases after it stop too.
+    props = _properties(pytester.path / "out.xml")["test_hits_locked_many"]
+    assert int(props["racekit_runs"]) < 34_650 and props["racekit_verdict"] == "no race observed"
     assert __import__("time").monotonic() - started < 60
 
 
