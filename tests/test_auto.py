@@ -30,6 +30,7 @@ def test_the_default_mode_finds_every_race_and_clears_every_twin_on_any_seed(see
     variants = {v["name"]: v for v in json.loads(proc.stdout)["cases"][0]["variants"]}
     for name, v in variants.items():
         assert v["mode"] == "auto" and v["ok"], name
+        assert v["duration"] > 0, name  # the search's executions are timed too (they once counted 0 s)
         facts = v["mode_facts"]
         if v["racy"]:
             # Found by the search, with a schedule to replay; no real-thread runs were needed.

@@ -162,7 +162,14 @@ def _search(conn: Channel, key: int, program: Any, plan: Any, watchdog: Watchdog
     batch: list[tuple[int, Any]] = []
     budget = _budget(program)
 
+    last = [time.perf_counter()]
+
     def on_trial(trial: Any) -> None:
+        # A searched execution's time is the time since the previous one ended (its shrinks
+        # and reversals included), so that the variant's duration adds up to the search's.
+        now = time.perf_counter()
+        trial.duration = trial.duration or now - last[0]
+        last[0] = now
         batch.append((key, trial))
         if len(batch) >= BATCH_SIZE:
             conn.send(protocol.Trials(list(batch)))
