@@ -267,7 +267,11 @@ def _family(pid: int) -> list[int]:
 def test_a_run_paused_longer_than_its_timeouts_resumes_without_false_deadlocks():
     proc = subprocess.Popen([sys.executable, "-m", "racekit", "run", str(FAULTS / "sleeper.yaml"), "-j", "1",
                              "-f", "json"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(2.0)
+    # Wait for the worker (a loaded machine starts it late), then a moment so that a trial is under way.
+    deadline = time.monotonic() + 60
+    while len(_family(proc.pid)) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    time.sleep(1.0)
     pids = _family(proc.pid)
     assert len(pids) >= 2  # racekit and its worker: a machine-wide pause stops both
     for pid in pids:

@@ -31,7 +31,7 @@ def _fields(template: str) -> set[str]:
 
 
 # English grammar that Chinese does not need: plural endings, was/were.
-GRAMMAR = {"s", "plural", "were", "runs_s", "top_s", "max_s", "max_were", "rs"}
+GRAMMAR = {"s", "plural", "were", "runs_s", "top_s", "max_s", "max_were", "rs", "ps", "cs"}
 # Words a language may choose differently for the same fact ("wrote" / 的写入).
 FORMS = {"first_kind", "second_kind", "first_act", "second_act"}
 
