@@ -137,6 +137,7 @@ def test_updates_lost_elsewhere_than_the_outcome_are_named_not_blamed_on_it():
 DEEP = str(TEST_CASES / "auto" / "deep.yaml")
 
 
+@pytest.mark.slow
 def test_a_search_cut_short_is_followed_by_pct_and_random_schedules_and_the_counts_add_up():
     # --runs 30 caps the search at 30 schedules, long before it reaches the torn read;
     # half the runs (15) are then sampled, 7 PCT and 8 uniformly random, then 15 on real threads.

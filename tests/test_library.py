@@ -108,6 +108,7 @@ def test_producer_and_consumer_processes():
     assert results(CASES / "mp_queue.yaml", runs=2)["default"].outcomes == {"(200, 19900, True)": 2}
 
 
+@pytest.mark.slow  # cases/daemon.yaml itself runs in every fast suite
 def test_daemons_never_print_their_last_line_and_joined_ones_always_do():
     found = results(CASES / "daemon.yaml", runs=3)
     for name in ("daemon_thread", "joined_thread", "daemon_process", "joined_process"):
