@@ -99,6 +99,12 @@ def median_ms(runs: list[dict], key: str) -> float:
     return statistics.median(r[key] for r in runs) * 1000
 
 
+def median_bytes(runs: list[dict]) -> float:
+    """The median size of the artefacts that replay a failure (0 when no run failed)."""
+    sizes = [r["artefact"] for r in runs if r["artefact"]]
+    return statistics.median(sizes) if sizes else 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10, help="seeds per model and random tool (default 10)")
@@ -144,10 +150,7 @@ def main() -> None:
     for model, f in rows:
         it_ms, ctl_ms, auto_ms = (median_ms(f[t], "wall") for t in ("it_random", "rk_controlled", "rk_auto"))
         dfs_ms, exh_ms = median_ms(f["it_dfs"], "wall"), median_ms(f["rk_exhaustive"], "wall")
-        it_bytes = statistics.median(r["artefact"] for r in f["it_random"] if r["artefact"]) if any(
-            r["artefact"] for r in f["it_random"]) else 0
-        rk_bytes = statistics.median(r["artefact"] for r in f["rk_controlled"] if r["artefact"]) if any(
-            r["artefact"] for r in f["rk_controlled"]) else 0
+        it_bytes, rk_bytes = median_bytes(f["it_random"]), median_bytes(f["rk_controlled"])
         sizes = f"{it_bytes:,.0f} / {rk_bytes:,.0f}" + (f" ({it_bytes / rk_bytes:,.0f}x)" if rk_bytes else "")
         print(f"{model + ('*' if model in LARGER else ''):<17} {cell(f['it_random']):>14} {cell(f['rk_controlled']):>14}"
               f" {it_ms / ctl_ms:6.2f} {cell(f['rk_auto']):>14} {it_ms / auto_ms:6.2f}"
