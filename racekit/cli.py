@@ -416,6 +416,10 @@ def main() -> None:
     interrupts.install()  # again: `racekit.cli:main` may be called directly
     from racekit.errors import RacekitError
 
+    if sys.argv[1:2] in (["run"], ["replay"]) and not {"--help", "-h"} & set(sys.argv):
+        from racekit.runtime.pool import prestart
+
+        prestart()  # the workers start while the arguments are parsed and the case is read
     try:
         app()
     except SystemExit as exc:

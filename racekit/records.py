@@ -65,6 +65,7 @@ class StopReason(str, Enum):
     FIRST_FAILURE = "first failure found"  # --fail-fast
     INTERRUPTED = "interrupted"  # Ctrl-C, SIGTERM or SIGHUP
     BUDGET = "time budget used up"  # --racekit-budget / RunOptions.time_budget
+    CRASHES = "every run crashed"  # the first pool.CRASH_LIMIT trials all crashed the worker
 
 
 class PendingOp(NamedTuple):

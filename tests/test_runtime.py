@@ -77,6 +77,39 @@ def test_worker_crashes_are_recorded_and_later_variants_still_run():
     assert fine.verdict is Verdict.NO_RACE and fine.runs == 3 and fine.ok
 
 
+def test_a_variant_that_crashes_every_run_stops_at_the_crash_limit():
+    # Each crash costs a new worker; 10,000 of them once took 25 minutes.
+    from racekit.runtime.pool import CRASH_LIMIT
+
+    v = run_variants(TEST_CASES / "failures.yaml", "exits", runs=CRASH_LIMIT + 30, workers=2)["exits"]
+    assert v.outcomes == {"crash: exited with code 3": v.runs}
+    assert CRASH_LIMIT <= v.runs < CRASH_LIMIT + 30  # trials already sent may finish after the stop
+    assert v.stop_reason == "every run crashed" and v.verdict is Verdict.ERROR
+
+
+def test_fail_fast_stops_at_the_first_crash():
+    v = run_variants(TEST_CASES / "failures.yaml", "exits", runs=10, stop_on_failure=True)["exits"]
+    assert v.runs == 1 and v.stop_reason == "first failure found"
+
+
+def test_a_c_profiler_running_around_a_trial_survives_it():
+    # cProfile shows itself to sys.getprofile() as an object that cannot be
+    # called; putting it back with sys.setprofile made every later call raise.
+    import cProfile
+
+    from racekit.runtime import interpreter_state
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        with interpreter_state.preserved():
+            sys.setprofile(None)  # as a trial's own tracing may
+        assert sys.getprofile() is profiler
+        len([1])  # a call: raised TypeError when the object was set as a Python hook
+    finally:
+        profiler.disable()
+
+
 @pytest.mark.slow
 def test_a_trial_that_holds_the_gil_forever_is_stopped_as_a_deadlock():
     started = time.monotonic()

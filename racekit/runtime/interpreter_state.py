@@ -66,11 +66,31 @@ def _snapshot() -> dict[str, Any]:
     return state
 
 
+def _reinstall(get: Any, set_: Any, saved: Any) -> None:
+    """Put a tracer or profiler back only if the trial changed it.
+
+    A profiler written in C (cProfile, and any ``PyEval_SetProfile`` user)
+    shows itself to ``sys.getprofile()`` as an object that is not callable:
+    handed back to ``sys.setprofile`` it would be called as a Python hook and
+    raise ``TypeError`` at every call. Untouched, it keeps running as it was.
+    """
+    if get() is saved:
+        return
+    if saved is None or callable(saved):
+        set_(saved)
+        return
+    enable = getattr(saved, "enable", None)  # cProfile.Profile installs itself again in C
+    if callable(enable):
+        enable()
+    else:
+        set_(None)
+
+
 def _restore(state: dict[str, Any]) -> None:
     sys.setrecursionlimit(state["recursionlimit"])
     sys.setswitchinterval(state["switchinterval"])
-    sys.settrace(state["trace"])
-    sys.setprofile(state["profile"])
+    _reinstall(sys.gettrace, sys.settrace, state["trace"])
+    _reinstall(sys.getprofile, sys.setprofile, state["profile"])
     threading.settrace(state["threading_trace"])  # type: ignore[arg-type]
     threading.setprofile(state["threading_profile"])  # type: ignore[arg-type]
     sys.excepthook = state["excepthook"]

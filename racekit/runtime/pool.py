@@ -10,6 +10,7 @@ is the parent's), and a case may itself use ``multiprocessing`` inside them.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import selectors
@@ -103,6 +104,8 @@ def session_members(sid: int, token: str | None = None) -> list[int]:
 # Every process a worker starts inherits this variable (unless it clears its
 # environment), which lets racekit find them after they left its session.
 TOKEN_VARIABLE = "RACEKIT_WORKER_TOKEN"
+# A variant whose first this-many trials all crashed the worker process stops there.
+CRASH_LIMIT = 20
 
 
 class WorkerStartError(RacekitError):
@@ -220,6 +223,42 @@ class _Worker:
         shutil.rmtree(self.tmpdir, ignore_errors=True)
 
 
+# Workers started before any pool asked for them (see prestart).
+_spares: list[_Worker] = []
+
+
+def prestart(count: int | None = None) -> None:
+    """Start worker processes now, for the first pool to take.
+
+    A worker's interpreter start and imports take about as long as the
+    command's own argument parsing and case loading; started at the top of
+    ``racekit run`` they happen side by side instead of one after the other.
+    Workers no pool took are killed when the process exits.
+    """
+    if _spares:
+        return
+    for _ in range(max(1, count or default_workers())):
+        try:
+            _spares.append(_Worker())
+        except OSError:
+            break  # the pool will try again, and say why if it cannot
+    atexit.register(_discard_spares)
+
+
+def _take_spare() -> _Worker | None:
+    if not _spares:
+        return None
+    worker = _spares.pop()
+    # Its clocks start now: time spent waiting for a pool is no silence.
+    worker.started = worker.last_heard = clock.now()
+    return worker
+
+
+def _discard_spares() -> None:
+    while _spares:
+        _spares.pop().kill()
+
+
 class Pool:
     """Runs :class:`Job` trials on up to ``size`` worker processes."""
 
@@ -230,6 +269,7 @@ class Pool:
         self._keys = 0
         self._jobs_by_key: dict[int, list[Job]] = {}
         self.interpreter: dict[str, object] = {}
+        self._stop_on_failure = False
 
     def new_key(self) -> int:
         """A job key no earlier job of this pool used (workers cache programs by key)."""
@@ -266,6 +306,7 @@ class Pool:
         used up, and the trials under way end as they would.
         """
         jobs = [j for j in jobs if j.pending]
+        self._stop_on_failure = stop_on_failure
         self._jobs_by_key = {j.key: [j] for j in jobs}
         chunk = {j.key: _chunk_size(len(j.pending), self.size) for j in jobs}
         try:
@@ -293,7 +334,7 @@ class Pool:
     def _grow(self, work: int) -> None:
         while len(self._workers) < min(self.size, max(work, 1)):
             try:
-                worker = _Worker()
+                worker = _take_spare() or _Worker()
             except OSError as exc:  # too many processes or open files, no disk for its folder…
                 if self._workers:
                     return  # go on with the workers there are
@@ -430,6 +471,12 @@ class Pool:
                 what = worker.exit_description()
                 detail = f"the worker process {what} during this trial\n{dump}".rstrip()
                 self._record(job, Trial(plan.index, plan.seed, Status.CRASH, f"crash: {what.removeprefix('was ')}", detail=detail), on_trial)
+                if self._stop_on_failure:
+                    self._stop(job, StopReason.FIRST_FAILURE)
+                elif len(job.trials) >= CRASH_LIMIT and all(t.status is Status.CRASH for t in job.trials):
+                    # Each crash costs a new worker process; a variant that has
+                    # done nothing else would most likely go on crashing.
+                    self._stop(job, StopReason.CRASHES)
         self._requeue(worker)
         self._remove(worker)
 
