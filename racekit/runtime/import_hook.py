@@ -135,15 +135,24 @@ def active() -> Session | None:
     return _active
 
 
+def imported_by_name(name: str, path: str) -> types.ModuleType | None:
+    """``import name``, if that finds this very file (a test module pytest
+    imported, a package module); None when the name leads elsewhere or nowhere."""
+    try:
+        module = importlib.import_module(name)
+    except ImportError:
+        return None
+    if os.path.abspath(getattr(module, "__file__", "") or "") == os.path.abspath(path):
+        return module
+    return None
+
+
 def import_fresh(name: str, path: str) -> types.ModuleType:
     """The module at ``path`` imported in the active session: by its name when
     that finds this very file (rewritten if in scope), else from the file."""
-    try:
-        module = importlib.import_module(name)
-        if os.path.abspath(getattr(module, "__file__", "") or "") == os.path.abspath(path):
-            return module
-    except ImportError:
-        pass
+    module = imported_by_name(name, path)
+    if module is not None:
+        return module
     session = _active
     loader: Any = (_RewritingLoader(name, path, session) if session is not None and session.wants(name, os.path.abspath(path))
                    else None)

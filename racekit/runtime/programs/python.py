@@ -105,12 +105,9 @@ def _calling_keeping_locals(function: Any, *args: Any) -> dict[str, Any]:
 
 def _import(module: str, path: str) -> Any:
     """The module by its name (as pytest imported it), else from its file."""
-    try:
-        imported = importlib.import_module(module)
-        if os.path.abspath(getattr(imported, "__file__", "") or "") == os.path.abspath(path):
-            return imported
-    except ImportError:
-        pass
+    imported = import_hook.imported_by_name(module, path)
+    if imported is not None:
+        return imported
     spec = importlib.util.spec_from_file_location(f"racekit_case_{abs(hash(path))}", path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot import {path}")
