@@ -63,6 +63,22 @@ def test_text_report_names_mode_and_summarises_in_plain_language():
     assert not any(line.endswith(" ") for line in out.splitlines())
 
 
+def test_the_case_description_is_under_its_title_and_verbose_adds_the_notes():
+    plain = racekit("run", "cases/balance.yaml", "-V", "locked", "-m", "controlled", "-n", "2", "--seed", "1")
+    out = " ".join(plain.stdout.split())
+    title = out.index("balance — Lost updates on a shared balance")
+    described = out.index("account.balance += 1 is three steps: read the balance, add one, write it back.")
+    assert title < described < out.index("locked · should be correct")
+    assert "locked_fine holds the lock around each single update only" not in out
+    verbose = racekit("run", "cases/balance.yaml", "-V", "locked", "-m", "controlled", "-n", "2", "--seed", "1", "-v")
+    assert "locked_fine holds the lock around each single update only" in " ".join(verbose.stdout.split())
+    doc = json.loads(racekit("run", "cases/balance.yaml", "-V", "locked", "-m", "controlled", "-n", "2",
+                             "-f", "json").stdout)
+    (case,) = doc["cases"]
+    assert "is three steps" in case["description"] and "locked_fine" in case["notes"]
+    assert "三步" in case["translations"]["zh"]["description"]
+
+
 def test_chinese_report():
     proc = racekit("run", "cases/balance.yaml", "-n", "5", "-V", "locked", "--lang", "zh")
     assert proc.returncode == 0, proc.stderr
@@ -271,6 +287,8 @@ def test_shards_merge_into_the_unsharded_run(tmp_path):
     for key in ("outcomes", "histogram", "runs", "wrong", "verdict", "ok", "trial_range", "seed", "never_observed"):
         assert a[key] == b[key], key
     assert sum(a["outcomes"].values()) == 20 and len(a["outcomes"]) > 5
+    # The case's texts travel with the results: a merged report shows its description too.
+    assert merged["cases"][0]["description"] == whole["cases"][0]["description"] != ""
 
 
 @pytest.mark.slow

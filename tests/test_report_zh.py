@@ -71,3 +71,22 @@ def test_a_livelock_is_explained_in_chinese():
     proc = racekit("run", str(path), "-V", "spin_forever", "-m", "controlled", "-n", "1", "--lang", "zh")
     assert "一直在以之前出现过的状态反复读取 box.ready" in proc.stdout, proc.stdout
     assert not english_words(proc.stdout, path.read_text(encoding="utf-8")), proc.stdout
+
+
+def test_the_description_prints_as_chinese_paragraphs_not_as_its_yaml_lines():
+    # balance.yaml's zh description breaks its lines mid-sentence; Markdown
+    # made each break a space ("一千次， 两者") and rich kept the source's breaks.
+    proc = racekit("run", str(CASES / "balance.yaml"), "-V", "locked", "-m", "controlled", "-n", "2",
+                   "--lang", "zh", "--seed", "1", "--verbose")
+    text = proc.stdout
+    head = text.index("共享余额的丢失更新")
+    assert text.index("讲义中的示例 5") > head and text.index("讲义中的示例 5") < text.index("locked ·")
+    joined = re.sub(r"\n\s*", "", text)
+    assert "一千次，两者操作同一个" in joined and "一千次， 两者" not in joined
+    assert "本线程的写回就会抹掉那次更新" in joined  # the source broke this sentence over two lines
+    notes = [line for line in text.splitlines() if "不加锁时" in line or "就是讲义里的写法" in line]
+    assert len(notes) == 2  # --verbose adds the notes, each item where it starts
+    for line in text.splitlines():
+        if re.search(r"[\u4e00-\u9fff]", line) and "racekit replay" not in line and not line.startswith("racekit "):
+            assert cell_len(line) <= 100 or " " not in line.strip(), line  # output that is no terminal: 100 columns
+            assert line.strip()[0] not in NO_LINE_START, line

@@ -45,7 +45,8 @@ def merge_documents(documents: list[tuple[str, Any]]) -> RunResult:
     for (case_name, file), case in case_order.items():
         variants = tuple(_merge_variant(case_name, file, parts)
                          for key, parts in groups.items() if key[:2] == (case_name, file))
-        cases.append(CaseResult(case_name, file, case.get("title", case_name), "", "", variants))
+        cases.append(CaseResult(case_name, file, case.get("title", case_name), case.get("description", ""),
+                                case.get("notes", ""), variants, case.get("translations", {})))
     first = documents[0][1]
     return RunResult(
         version=first["racekit"],

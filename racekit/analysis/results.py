@@ -215,7 +215,8 @@ class CaseResult:
         return getattr(self, key)
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "file": self.file, "title": self.title, "ok": self.ok,
+        return {"name": self.name, "file": self.file, "title": self.title, "description": self.description,
+                "notes": self.notes, "translations": self.translations, "ok": self.ok,
                 "variants": [v.to_json() for v in self.variants]}
 
 

@@ -84,7 +84,9 @@ RESULTS_SCHEMA: dict[str, Any] = {
         "shard": {"type": ["string", "null"], "pattern": r"^[1-9][0-9]{0,4}/[1-9][0-9]{0,4}$"},
         "cases": {"type": "array", "maxItems": 100_000, "items": {
             "type": "object", "required": ["name", "file", "variants"],
-            "properties": {"name": _TEXT, "file": _TEXT, "title": _TEXT,
+            "properties": {"name": _TEXT, "file": _TEXT, "title": _TEXT, "description": _TEXT, "notes": _TEXT,
+                           "translations": {"type": "object", "additionalProperties": {
+                               "type": "object", "additionalProperties": _TEXT}},
                            "variants": {"type": "array", "maxItems": 100_000, "items": VARIANT}}}},
     },
 }

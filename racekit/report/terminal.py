@@ -24,7 +24,7 @@ from racekit.report.modes import describe_mode
 from racekit.report.notes import say_note
 from racekit.report.sentences import auto_sentences, holds_locks, shown_outcome, operation, race_pair, search_sentences, story_sentences, why_lines
 from racekit.report.visible import made_visible
-from racekit.report.wrapping import wrap
+from racekit.report.wrapping import wrap, wrap_markdown
 
 MAX_ROWS = 8
 BAR_WIDTH = 24
@@ -98,6 +98,9 @@ class TerminalReport:
         head = Text.assemble((case.name, "bold"), " — " if title != case.name else "", (title if title != case.name else "", ""))
         head.append(f"  ({case.file})", style="dim")
         self.console.print(head)
+        description = case.text("description", self.lang).strip()
+        if description:  # what the case teaches ("`+= 1` is three steps"), before what happened
+            self.console.print(Padding(self._markdown(description, 2), (0, 0, 1, 2), expand=False))
         modes = list(dict.fromkeys(v.mode for v in case.variants))
         self._noted = set()
         if len(modes) > 1:
@@ -110,9 +113,14 @@ class TerminalReport:
             self.say(summary, 2)
         notes = case.text("notes", self.lang).strip()
         if notes and self.verbose:
-            self.console.print(Padding(Markdown(notes), (0, 0, 0, 2), expand=False))
+            self.console.print(Padding(self._markdown(notes, 2), (0, 0, 0, 2), expand=False))
         if summary or (notes and self.verbose):
             self.console.print()
+
+    def _markdown(self, text: str, indent: int) -> Markdown:
+        if self.lang == "zh":
+            text = wrap_markdown(text, self.console.width - indent - 2)  # - 2: a list item's bullet
+        return Markdown(text)
 
     def footer(self, result: RunResult) -> None:
         variants = result.variants

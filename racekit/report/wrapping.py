@@ -58,3 +58,44 @@ def _wrap_line(line: str, width: int) -> list[str]:
         used += size
     lines.append(indent + "".join(current).rstrip())
     return lines
+
+
+# A line break inside a paragraph (and the next line's indentation), unless
+# the next line starts a list item.
+_SOFT_BREAK = re.compile(r"(?<=\S)\n[ \t]*(?![-*+] |\d+[.)] )(?=\S)")
+_WIDE_CHAR = re.compile(rf"[{_WIDE}]")
+
+
+def wrap_markdown(text: str, width: int) -> str:
+    """Markdown with its Chinese paragraphs broken at sensible points.
+
+    In Markdown a line break inside a paragraph is a space, which Chinese
+    does not put between words, and rich breaks lines only at spaces: a
+    description written over several YAML lines printed "一千次， 两者" and
+    broke where the source did. The paragraph's lines are joined, then broken
+    by :func:`wrap` and kept as hard breaks (two trailing spaces)."""
+    out: list[str] = []
+    for prose, block in _outside_code(text):
+        if not prose:
+            out.append(block)
+            continue
+        joined = _SOFT_BREAK.sub(lambda m: "" if _WIDE_CHAR.match(m.string, m.start() - 1) else " ", block)
+        out.append("\n".join(line if not line.strip() or line.lstrip().startswith(("|", "#"))
+                             else "  \n".join(_wrap_line(line, max(width, 8))) for line in joined.split("\n")))
+    return "\n".join(out)
+
+
+def _outside_code(text: str) -> list[tuple[bool, str]]:
+    """The text in runs of prose and of fenced code blocks (left as written)."""
+    runs: list[tuple[bool, list[str]]] = []
+    fenced = False
+    for line in text.split("\n"):
+        fence = line.lstrip().startswith(("```", "~~~"))
+        prose = not (fenced or fence)
+        if runs and runs[-1][0] == prose:
+            runs[-1][1].append(line)
+        else:
+            runs.append((prose, [line]))
+        if fence:
+            fenced = not fenced
+    return [(prose, "\n".join(lines)) for prose, lines in runs]

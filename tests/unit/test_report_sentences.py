@@ -19,7 +19,7 @@ from racekit.report.sentences import (
     story_sentences,
     why_lines,
 )
-from racekit.report.wrapping import NO_LINE_START, wrap
+from racekit.report.wrapping import NO_LINE_START, wrap, wrap_markdown
 
 
 def words(lang: str):
@@ -206,3 +206,14 @@ def test_a_closing_mark_at_the_width_takes_the_character_before_it_along_and_not
             for line in out.split("\n"):
                 assert cell_len(line) <= width or len(line.split()) == 1, (width, line)
                 assert line[0] not in NO_LINE_START, (width, out)
+
+
+def test_chinese_markdown_joins_its_source_lines_and_leaves_code_and_list_items_alone():
+    text = ("第一句写在\n  两行上，`x += 1`\n  不是原子的。\n\n- 第一项\n- 第二项 lock\n  继续\n\n"
+            "```python\nx = 1\ny = 2\n```\n")
+    out = wrap_markdown(text, 80)
+    assert out.startswith("第一句写在两行上，`x += 1` 不是原子的。\n\n")  # no space between Chinese characters
+    assert "- 第一项\n- 第二项 lock 继续\n" in out  # list items stay items; Latin keeps its space
+    assert "```python\nx = 1\ny = 2\n```" in out  # code as written
+    narrow = wrap_markdown("一二三四五六七八九十，一二三四五六七八九十。", 12)
+    assert [line.rstrip() for line in narrow.split("\n")] == ["一二三四五六", "七八九十，一", "二三四五六七", "八九十。"]
