@@ -299,3 +299,24 @@ def test_a_dict_filled_in_either_order_is_one_outcome_in_the_order_expect_names_
     outcomes, summary = search(TEST_CASES / "dict_order.yaml", "default")
     assert summary.complete
     assert outcomes == {"second=2, first=1": sum(outcomes.values())} and sum(outcomes.values()) > 1
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_wrong_outcome_blames_an_unordered_pair_only_when_reversing_it_rights_the_outcome(lang):
+    # list_check goes wrong through len()/append() on a list (calls, no data
+    # race); the first unordered pair in its log is a counter beside it, whose
+    # reversal leaves the outcome wrong. overdraft's pair is the cause.
+    proc = racekit("run", str(TEST_CASES / "blame.yaml"), "-m", "controlled", "--seed", "1", "-x", "-j", "1",
+                   "--lang", lang, "-f", "json")
+    assert proc.returncode == 0, proc.stderr
+    stories = {v["name"]: v["story"] for v in json.loads(proc.stdout)["cases"][0]["variants"]}
+    assert stories["list_check"]["what"] == "Hits.total" and stories["list_check"]["cause"] == "not shown"
+    assert stories["overdraft"]["what"] == "Account.balance" and stories["overdraft"]["cause"] == "shown"
+    text = " ".join(racekit("run", str(TEST_CASES / "blame.yaml"), "-m", "controlled", "--seed", "1", "-x", "-j", "1",
+                            "--lang", lang).stdout.split())
+    if lang == "en":
+        assert "ends wrong (2), but not because of that gap" in text
+        assert "that gap let the outcome go wrong: -60 (with the two accesses the other way round" in text
+    else:
+        assert "但原因不在这个空隙" in text and "这个空隙让结果出了错：-60" in text
+    assert text.count("let the outcome go wrong") + text.count("这个空隙让结果出了错") == 1

@@ -171,6 +171,7 @@ def conclude(program: Program, trial: Trial, controller: Controller | None, stra
         explain(trial, controller)
         if trial.story and trial.story.get("kind") == "data race":
             trial.story["reversal"] = "harmless" if trial.race_harmless else "untried"
+            _test_cause(program, trial, controller)
         if schedule is None and may_shrink and controller.preemptions > 1:
             # Shrinking takes more runs; the worker reports the failure first
             # and the smaller schedule after (see finish_shrink).
@@ -230,9 +231,43 @@ def shrink(program: Program, index: int, seed: int, failing: Trial, controller: 
     strategy = Shrink(seed, len(controller.choices), fewer_than=best)
     for trial, ctl in drive(program, index, seed, strategy, before_each=each_attempt):
         if ctl is not None and _failure_kind(trial) == kind and ctl.preemptions < best:
-            explain(trial, ctl)
-            return trial
-    return None
+            break
+    else:
+        return None
+    explain(trial, ctl)
+    _test_cause(program, trial, ctl)
+    return trial
+
+
+def _test_cause(program: Program, trial: Trial, controller: Controller) -> None:
+    """Whether the data race a wrong trial is explained by made it wrong.
+
+    The race the story names is the first unordered pair in the log, which
+    need not be the one the outcome depends on (a check-then-act on a list,
+    whose ``len``/``append`` are calls and no data race, beside a harmless
+    unordered counter). The trial runs again with that pair the other way
+    round: only if it then ends right does the report say the gap made the
+    outcome wrong (``cause``: ``shown``, ``not shown``, or ``untried`` when the
+    other thread could not have moved first)."""
+    story = trial.story
+    if not story or story.get("kind") != "data race" or trial.matches:
+        return
+    races = data_races(controller.log, len(controller.threads))
+    if not races:
+        return
+    race = races[0]
+    runner = race.second.thread
+    at = next((k for k in range(min(race.first.choice, len(controller.enabled_at)) - 1, -1, -1)
+               if runner in controller.enabled_at[k]), None)
+    if at is None:
+        story["cause"] = "untried"
+        return
+    reversed_trial, reversed_controller = next(drive(program, trial.index, trial.seed,
+                                                     ReverseRace(controller.choices, at, runner, race.second.nth)))
+    if reversed_controller is None or reversed_trial.status is Status.INCONCLUSIVE:
+        story["cause"] = "untried"
+    else:
+        story["cause"] = "shown" if reversed_trial.matches and reversed_trial.status is Status.DONE else "not shown"
 
 
 def _failure_kind(trial: Trial) -> str:
