@@ -128,9 +128,9 @@ def test_updates_lost_elsewhere_than_the_outcome_are_named_not_blamed_on_it():
     # Oversold: two buyers pass the stock check; the outcome (items sold) is 2 with no
     # update of it lost, while the stock's decrement lost one. The count is not the outcome's.
     doc = json.loads(racekit("run", HELDOUT, "-V", "oversold", "-f", "json", env=OFF).stdout)
-    assert doc["cases"][0]["variants"][0]["lost_updates"]["where"] == ["dict#1['apple']"]
+    assert doc["cases"][0]["variants"][0]["lost_updates"]["where"] == ["stock.items['apple']"]
     out = " ".join(racekit("run", HELDOUT, "-V", "oversold", env=OFF).stdout.split())
-    assert "stock.sold ended ≠ 1; the access log shows updates of dict#1['apple'] lost: 1 in the worst run" in out
+    assert "stock.sold ended ≠ 1; the access log shows updates of stock.items['apple'] lost: 1 in the worst run" in out
     assert "updates were lost in the worst run" not in out and "1 update was lost in the worst run" not in out
 
 

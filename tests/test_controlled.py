@@ -320,3 +320,12 @@ def test_a_wrong_outcome_blames_an_unordered_pair_only_when_reversing_it_rights_
     else:
         assert "但原因不在这个空隙" in text and "这个空隙让结果出了错：-60" in text
     assert text.count("let the outcome go wrong") + text.count("这个空隙让结果出了错") == 1
+
+
+def test_traces_name_containers_as_the_code_reached_them():
+    proc = racekit("run", str(TEST_CASES / "blame.yaml"), "-V", "list_check", "-m", "controlled", "--seed", "1",
+                   "-x", "-j", "1", "-f", "json")
+    (variant,) = json.loads(proc.stdout)["cases"][0]["variants"]
+    names = {row["what"] for row in variant["trace"] if "what" in row}
+    assert "groups['a'].append()" in names and "Hits.total" in names  # not list#1.append(), not type#1.total
+    assert not any("#" in name for name in names), names

@@ -39,7 +39,7 @@ def english_words(report: str, allowed: str) -> set[str]:
         line = re.sub(r"racekit (replay|run) .*", "", line)
         line = re.sub(r"\(?[\w./-]+\.yaml\)?", "", line)  # the case's path
         line = re.sub(r"\w+(\.\w+)+", "", line)  # a dotted name is code: coverage.CTracer, sys.monitoring
-        line = re.sub(r"\w+#\d+(\[[^\]]*\])?", "", line)  # an object as the trace names it: dict#1['apple']
+        line = re.sub(r"\w+#\d+(\[[^\]]*\])?", "", line)  # an object the trace could only number: dict#1['apple']
         line = re.sub(r"'[^']*'", "", line)  # a string value of the case's: {'apple': 1}
         for word in re.findall(r"[A-Za-z][A-Za-z']{2,}", line):
             if word not in allowed and word not in NAMES:

@@ -112,6 +112,13 @@ class Labels:
             self._names[id(obj)] = name
         return name
 
+    def reached(self, value: Any, label: str) -> None:
+        """Name a container no name holds by the way the code reached it
+        (``groups['a'].append()``, not ``list#1.append()``); a name it has,
+        even a number already shown, stays, so one trace never renames it."""
+        if id(value) not in self._names:
+            self._names[id(value)] = label
+
     def attribute(self, obj: Any, attr: str) -> str:
         return f"{self.of(obj)}.{attr}"
 
@@ -174,6 +181,8 @@ class ControlledHooks(PlainHooks):
         self._step("read", what, (id(obj), attr), obj, wide)
         value = getattr(obj, attr)
         self.ctl.record("read", what, location=(id(obj), attr), value=short_value(value), line=line, file=self.file)
+        if wide:
+            self.labels.reached(value, what)
         return self._read_object(value) if wide else value
 
     def set(self, obj: Any, attr: str, value: Any, line: int, update: bool = False) -> None:
@@ -274,6 +283,8 @@ class ControlledHooks(PlainHooks):
         self._step("read", what, (id(obj), _key(key)), obj, wide)
         value = obj[key]
         self.ctl.record("read", what, location=(id(obj), _key(key)), value=short_value(value), line=line, file=self.file)
+        if wide:
+            self.labels.reached(value, what)
         return self._read_object(value) if wide else value
 
     def setitem(self, obj: Any, key: Any, value: Any, line: int, update: bool = False) -> None:
