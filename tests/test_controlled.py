@@ -7,6 +7,7 @@ decides every interleaving.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import Counter
 
@@ -240,7 +241,9 @@ def test_cli_controlled_run_prints_the_trace_and_the_schedule():
                    "--strategy", "exhaustive", env={"RACEKIT_DATABASE": "off"})
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert "STEP  LINE  customer-1" in out
+    assert re.search(r"STEP  LINE  CODE +customer-1", out)
+    # Each step shows the case's own line of code beside it.
+    assert re.search(r"\n +\d+ +36  self\.balance -= amount +(read|write) account\.balance", out), out
     assert ("Explored 6 schedules with at most 1 preemption; the bound stopped growing at 1, where a schedule went "
             "wrong (give --preemptions N to search further).") in " ".join(out.split())
     assert "The first failure needs 1 preemption." in out

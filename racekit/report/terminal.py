@@ -11,6 +11,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Iterable
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markdown import Markdown
 from rich.padding import Padding
@@ -333,7 +334,8 @@ class TerminalReport:
             legend = ("; " if self.lang != "zh" else "；") + ("，" if self.lang == "zh" else ", ").join(marks) if marks else ""
             self.say(self.t("trace_title", preemptions=preemptions, legend=legend, s="" if preemptions == 1 else "s"), 4)
             order = (v.story or {}).get("threads")
-            self.console.print(Padding(trace_table(v.trace, self.t, order), (0, 0, 0, 6), expand=False))
+            self.console.print(Padding(trace_table(v.trace, self.t, order, self.console.width - 6), (0, 0, 0, 6),
+                                       expand=False))
         for sentence in story_sentences(v.story, self.t):
             self.say(sentence, 4)
         if v.story and v.story.get("kind") in ("deadlock", "livelock"):
@@ -414,22 +416,41 @@ class TerminalReport:
         return self.t("summary_case", parts=sep.join(parts))
 
 
-def trace_table(rows: Iterable[dict], t, order: list[str] | None = None) -> Table:
-    """One column per thread, one row per operation, in the order they happened."""
+SOURCE_COLUMN = 28  # cells: the source line beside each step, cut with "…" beyond
+MIN_SOURCE_COLUMN = 12  # narrower than this the source column is left out (a terminal too narrow)
+
+
+def trace_table(rows: Iterable[dict], t, order: list[str] | None = None, width: int = 94) -> Table:
+    """One column per thread, one row per operation, in the order they happened;
+    beside each step its source line, cut with "…" to what ``width`` leaves."""
     rows = list(rows)
     present = set(r["thread"] for r in rows if "thread" in r)
     threads = [name for name in (order or []) if name in present]
     threads += [name for name in dict.fromkeys(r["thread"] for r in rows if "thread" in r) if name not in threads]
+    widest = {name: cell_len(name) for name in threads}
+    for row in rows:
+        if "thread" in row:
+            marked = row.get("lost") or row.get("stale") or row.get("preempted")
+            widest[row["thread"]] = max(widest[row["thread"]], cell_len(operation(row, t)) + (2 if marked else 0))
+    steps = max([cell_len(t("col_step"))] + [cell_len(str(r.get("step", ""))) for r in rows])
+    lines = max([cell_len(t("col_line"))] + [cell_len(f"{r['file']}:{r['line']}" if r.get("file") else
+                                                      str(r.get("line") or "")) for r in rows])
+    # Each column is followed by 2 cells of padding, the last one by none.
+    room = width - (steps + 2) - (lines + 2) - sum(w + 2 for w in widest.values()) + 2
+    code = min(SOURCE_COLUMN, max((cell_len(r.get("source", "")) for r in rows), default=0))
+    sources = code > 0 and room >= MIN_SOURCE_COLUMN + 2
     table = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False, show_edge=False, header_style="bold")
     table.add_column(t("col_step"), justify="right")
     table.add_column(t("col_line"), justify="right")
+    if sources:
+        table.add_column(t("col_source"), style="dim", width=max(cell_len(t("col_source")), min(code, room - 2)))
     for name in threads:
-        table.add_column(name)
+        table.add_column(name, min_width=widest[name] if sources else None)
     for row in rows:
         if "skipped" in row:
             note = t("skipped", count=row["skipped"], s="" if row["skipped"] == 1 else "s",
                      threads=", ".join(row["threads"]))
-            table.add_row("", "", Text(note, style="dim"), *[""] * (len(threads) - 1))
+            table.add_row("", "", *([""] if sources else []), Text(note, style="dim"), *[""] * (len(threads) - 1))
             continue
         cells: list[Text | str] = [""] * len(threads)
         text = operation(row, t)
@@ -437,7 +458,8 @@ def trace_table(rows: Iterable[dict], t, order: list[str] | None = None) -> Tabl
         marker = "✗ " if row.get("lost") else "! " if row.get("stale") else "⇢ " if row.get("preempted") else ""
         cells[threads.index(row["thread"])] = Text(marker + text, style=style)
         line = str(row["line"] or "")
-        table.add_row(str(row["step"]), f"{row['file']}:{line}" if row.get("file") else line, *cells)
+        table.add_row(str(row["step"]), f"{row['file']}:{line}" if row.get("file") else line,
+                      *([Text(row.get("source", ""), no_wrap=True, overflow="ellipsis")] if sources else []), *cells)
     return table
 
 

@@ -110,6 +110,7 @@ class Controller:
         self.gave_way = 0  # times a running thread could not go on (it blocked or spun) and another ran
         self._numbers: dict[int, tuple[int, object]] = {}
         self.module_files: dict[str, str] = {}  # rewritten modules' files, as traces show them (import_hook)
+        self.case_file = ""  # the case's own file, whose lines an op without a file refers to
         # A partial-order reduction compares operations across executions: objects by a number, not an id.
         self._identities: dict[int, tuple[int, object]] | None = {} if getattr(strategy, "reduction", None) else None
         strategy.begin(len(names))

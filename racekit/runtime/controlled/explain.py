@@ -7,6 +7,7 @@ row each. Both are facts: the report writes the sentences and the verbs.
 
 from __future__ import annotations
 
+import linecache
 from typing import Any
 
 from racekit.analysis.accesses import DataRace, data_races, lost_updates
@@ -66,12 +67,30 @@ def explain(trial: Trial, controller: Controller, reversed_from: Controller | No
             focus = [op for op in log if op.preempted][:4] or log[-2 * TRACE_CONTEXT:]
             story = {"kind": "wrong outcome", "outcome": trial.outcome, "preemptions": controller.preemptions}
     trial.trace = trace_rows(log, names, focus, lost_steps, stale)
+    _add_source(trial.trace, controller)
     trial.story = {**(story or {}), "threads": names}
     races = getattr(reversed_from, "races", None)
     if races:
         trial.story["reversed"] = race_facts(races[0], names)
     trial.preemptions = controller.preemptions
     trial.schedule = encode_schedule(controller.choices, len(names))
+
+
+SOURCE_WIDTH = 60  # characters of a trace row's source line kept (the report may shorten it more)
+
+
+def _add_source(rows: list[dict[str, Any]], controller: Controller) -> None:
+    """Each row's source line as written, so a student sees ``balance += 1``
+    beside "read balance → 5" without opening the file at that line."""
+    files = {shown: path for path, shown in controller.module_files.items()}
+    for row in rows:
+        line = row.get("line")
+        path = files.get(row["file"], row["file"]) if row.get("file") else controller.case_file
+        if not line or not path:
+            continue
+        text = linecache.getline(path, line).strip()
+        if text:
+            row["source"] = text if len(text) <= SOURCE_WIDTH else text[:SOURCE_WIDTH - 1] + "…"
 
 
 def trace_rows(log: list[Op], names: list[str], focus: list[Op], marked: set[int],

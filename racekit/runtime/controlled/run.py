@@ -300,6 +300,7 @@ def _execute(program: Program, index: int, seed: int, strategy: Strategy,
     session = import_hook.active()
     labels = Labels()
     hooks = ControlledHooks({}, controller, labels, session.files if session else {}, program.variant.path)
+    controller.case_file = program.variant.path
     if session is not None:
         # The user's modules this trial imports run with its scheduler and stand-ins.
         session.use(hooks.bound_to, stand_ins)
