@@ -217,3 +217,24 @@ def test_chinese_markdown_joins_its_source_lines_and_leaves_code_and_list_items_
     assert "```python\nx = 1\ny = 2\n```" in out  # code as written
     narrow = wrap_markdown("一二三四五六七八九十，一二三四五六七八九十。", 12)
     assert [line.rstrip() for line in narrow.split("\n")] == ["一二三四五六", "七八九十，一", "二三四五六七", "八九十。"]
+
+
+def test_the_trace_shows_each_steps_code_where_the_width_allows_and_leaves_it_out_where_not():
+    from rich.console import Console
+
+    from racekit.report.messages import message
+    from racekit.report.terminal import trace_table
+
+    rows = [{"step": 1, "thread": "a", "kind": "read", "what": "x.v", "value": "0", "line": 3, "source": "x.v += 1"},
+            {"step": 2, "thread": "b", "kind": "write", "what": "x.v", "value": "1", "line": 3, "source": "x.v += 1",
+             "preempted": True}]
+
+    def shown(width: int) -> str:
+        console = Console(width=width, record=True, color_system=None)
+        console.print(trace_table(rows, lambda key, **f: message("en", key, **f), ["a", "b"], width))
+        return console.export_text()
+
+    wide = shown(100)
+    assert "CODE" in wide and "x.v += 1" in wide and "⇢ write x.v ← 1" in wide
+    narrow = shown(48)
+    assert "CODE" not in narrow and "x.v += 1" not in narrow and "⇢ write x.v ← 1" in narrow
