@@ -37,6 +37,7 @@ app = typer.Typer(
 class Format(str, Enum):
     text = "text"
     json = "json"
+    html = "html"
 
 
 class Lang(str, Enum):
@@ -45,7 +46,7 @@ class Lang(str, Enum):
 
 
 Paths = Annotated[list[Path], typer.Argument(help="Case files, or folders to search for *.yaml case files.", show_default=False, metavar="FILE_OR_DIR")]
-FormatOpt = Annotated[Optional[Format], typer.Option("--format", "-f", help="text (default) or json.")]
+FormatOpt = Annotated[Optional[Format], typer.Option("--format", "-f", help="text (default), json, or html (one self-contained page: -o FILE.html).")]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -284,10 +285,15 @@ def _emit(result: RunResult, settings: dict[str, Any], output: Optional[Path]) -
         TerminalReport(console, settings["lang"], settings["verbose"]).render(result)
         console.file.flush()
 
-    if settings["format"] == "json":
-        from racekit.report.json_report import results_json
+    if settings["format"] in ("json", "html"):
+        if settings["format"] == "json":
+            from racekit.report.json_report import results_json
 
-        document = results_json(result)
+            document, what = results_json(result), "JSON"
+        else:
+            from racekit.report.html_report import html_report
+
+            document, what = html_report(result, settings["lang"], settings["verbose"]), "HTML"
         if output is None:
             sys.stdout.write(document)
             return None
@@ -295,7 +301,7 @@ def _emit(result: RunResult, settings: dict[str, Any], output: Optional[Path]) -
         text_report()
         if reason:
             sys.stdout.write(document)
-            return f"--output {str(output)!r}: {reason} (the JSON is printed above)"
+            return f"--output {str(output)!r}: {reason} (the {what} is printed above)"
         return None
     reason = None
     if output is not None:

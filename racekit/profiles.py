@@ -45,7 +45,7 @@ PROFILE = Fields(
         "switch_interval": Field(Seconds(maximum=10.0)),
         "timeout": Field(Seconds()),
         "jobs": Field(Integer(1, 256)),
-        "format": Field(Choice(("text", "json"))),
+        "format": Field(Choice(("text", "json", "html"))),
         "lang": Field(Choice(LANGS)),
         "verbose": Field(Boolean()),
         "fail_fast": Field(Boolean()),

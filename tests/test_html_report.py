@@ -1,0 +1,102 @@
+"""`--format html`: one self-contained page a teacher can project.
+
+The page is checked twice: its markup as written (no network, the case's
+texts escaped, the description rendered, a timeline row per step with its
+source), and as a real browser shows it (Debian's chromium, headless: the
+script steps the timeline; a screenshot is kept in the test's folder). The
+browser test skips where no chromium is installed.
+"""
+
+from __future__ import annotations
+
+import html.parser
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import CASES, racekit
+
+
+class _Dom(html.parser.HTMLParser):
+    """Tags with their attributes, and the page's text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str]]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, {k: v or "" for k, v in attrs}))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def _page(tmp_path, *args: str, name: str = "report.html") -> tuple[str, _Dom]:
+    out = tmp_path / name
+    proc = racekit("run", *args, "-f", "html", "-o", str(out), env={"RACEKIT_DATABASE": "off"})
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"1 variant run|1 个变体运行", proc.stdout)  # with -o, the terminal still gets the text report
+    page = out.read_text(encoding="utf-8")
+    dom = _Dom()
+    dom.feed(page)
+    return page, dom
+
+
+def test_the_page_is_self_contained_and_shows_the_case_and_its_interleaving(tmp_path):
+    page, dom = _page(tmp_path, str(CASES / "check_then_act.yaml"), "-m", "controlled", "--seed", "1", "-V", "unlocked")
+    assert page.startswith("<!doctype html>")
+    for tag, attrs in dom.tags:  # nothing fetched from anywhere
+        assert tag not in ("link", "img", "iframe"), tag
+        assert "src" not in attrs and not attrs.get("href", "").startswith(("http", "//")), (tag, attrs)
+    assert ("html", {"lang": "en"}) in dom.tags
+    text = " ".join(" ".join(dom.text).split())
+    assert "check_then_act" in text and "RACE ✓" in text
+    assert "In this schedule that gap let the outcome go wrong: -60" in text
+    steps = [attrs for tag, attrs in dom.tags if tag == "tr" and attrs.get("class") == "step"]
+    assert [int(a["data-step"]) for a in steps] == sorted(int(a["data-step"]) for a in steps) and len(steps) >= 4
+    assert re.search(r'<td class="num">36</td><td class="source"><code>self.balance -= amount</code></td>', page)
+    assert "racekit replay" in text and "--schedule 2:" in text
+    assert '<div class="description">' in page and "<code>" in page  # the Markdown rendered
+
+
+def test_the_chinese_page_is_chinese(tmp_path):
+    _page_text, dom = _page(tmp_path, str(CASES / "balance.yaml"), "-m", "controlled", "--seed", "3", "-V", "unlocked",
+                            "-n", "20", "--lang", "zh")
+    assert ("html", {"lang": "zh-CN"}) in dom.tags
+    text = "".join(dom.text)
+    assert "共享余额的丢失更新" in text and "讲义中的示例 5" in text and "逐步的交错执行" in text
+    assert "用 ← 和 →" in text
+
+
+def test_a_cases_own_markup_is_shown_as_text_never_run(tmp_path):
+    case = tmp_path / "hostile.yaml"
+    case.write_text(
+        "racekit: 1\nname: hostile\ntitle: '<script>alert(1)</script>'\n"
+        "description: |\n  <img src=x onerror=alert(2)> **bold**\n"
+        "setup: |\n  class Box:\n      v = 0\n"
+        "threads:\n  a: Box.v += 1\n  b: Box.v += 1\noutcome: Box.v\nexpect: 2\nracy: true\n", encoding="utf-8")
+    page, dom = _page(tmp_path, str(case), "-m", "controlled", "--seed", "1")
+    assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert not any(tag == "img" for tag, _ in dom.tags) and "<strong>bold</strong>" in page
+    assert sum(1 for tag, _ in dom.tags if tag == "script") == 1  # racekit's own, only
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
+def test_in_chromium_the_arrow_keys_walk_the_interleaving(tmp_path):
+    _page(tmp_path, str(CASES / "check_then_act.yaml"), "-m", "controlled", "--seed", "1", "-V", "unlocked")
+    url = f"file://{tmp_path / 'report.html'}#step=3"
+    browser = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=" + str(tmp_path / "profile")]
+    dom = subprocess.run([*browser, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+    rows = re.findall(r'<tr class="step( current| future)?" data-step="(\d+)"', dom)
+    assert rows, dom[:2000]
+    state = {int(step): mark.strip() for mark, step in rows}
+    # The page opened at step 3: it is current, the earlier ones plain, the later ones still to come.
+    assert state[3] == "current"
+    assert all(mark == "" for step, mark in state.items() if step < 3)
+    assert all(mark == "future" for step, mark in state.items() if step > 3)
+    shot = tmp_path / "report.png"
+    subprocess.run([*browser, "--window-size=1280,1000", f"--screenshot={shot}", url], capture_output=True, timeout=120)
+    assert shot.is_file() and shot.stat().st_size > 10_000
