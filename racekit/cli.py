@@ -361,6 +361,8 @@ def validate(paths: Paths) -> None:
 @app.command("list")
 def list_cases(paths: Paths, format: FormatOpt = None) -> None:
     """List cases and their variants."""
+    if format is Format.html:
+        raise _fail("error: racekit list prints text or json (--format html is for run, replay and merge)")
     cases = _load(paths)
     if format is Format.json:
         document = [

@@ -131,6 +131,7 @@ def test_malformed_case_exits_2_with_position_and_no_traceback(tmp_path):
     (["run", "cases/balance.yaml", "--runs", "1000000000000"], "error: --runs must be from 1 to 10,000,000, got 1,000,000,000,000"),
     (["run", "racekit"], "racekit:1:1: error: no case files here"),
     (["run"], "Missing argument 'FILE_OR_DIR'"),
+    (["list", "cases", "-f", "html"], "error: racekit list prints text or json (--format html is for run, replay and merge)"),
 ])
 def test_usage_errors_exit_2_without_traceback(args, message):
     proc = racekit(*args)
