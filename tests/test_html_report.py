@@ -18,6 +18,9 @@ import pytest
 
 from conftest import CASES, racekit
 
+# Page layout is not version-sensitive: the main suite runs it, the per-version fast suites do not.
+pytestmark = pytest.mark.slow
+
 
 class _Dom(html.parser.HTMLParser):
     """Tags with their attributes, and the page's text."""
