@@ -19,7 +19,7 @@ import traceback
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Callable
 
-from racekit.analysis.accesses import count_lost, data_races, lock_order, lost_updates
+from racekit.analysis.accesses import DataRace, count_lost, data_races, lock_order, lost_updates
 from racekit.records import Status, Trial
 from racekit.runtime import clock, interpreter_state
 from racekit.runtime.controlled import controller as _controller_module
@@ -195,6 +195,20 @@ def _reverse_race(program: Program, index: int, seed: int,
     if sum(tried.values()) >= MAX_REVERSALS or tried.get(key, 0) >= 3:
         return None
     tried[key] = tried.get(key, 0) + 1
+    reversed_run = _run_reversed(program, index, seed, controller, race)
+    if reversed_run is None:
+        return None
+    trial, reversed_controller = reversed_run
+    if trial.matches and trial.status is Status.DONE:
+        return "harmless"
+    return trial, reversed_controller
+
+
+def _run_reversed(program: Program, index: int, seed: int, controller: Controller,
+                  race: DataRace) -> tuple[Trial, Controller] | None:
+    """The trial run again with ``race``'s second access moved before its first;
+    None when the other thread could not have moved first, or the run could
+    not be judged."""
     runner = race.second.thread
     at = next((k for k in range(min(race.first.choice, len(controller.enabled_at)) - 1, -1, -1)
                if runner in controller.enabled_at[k]), None)
@@ -204,8 +218,6 @@ def _reverse_race(program: Program, index: int, seed: int,
                                                                                race.second.nth)))
     if reversed_controller is None or trial.status is Status.INCONCLUSIVE:
         return None
-    if trial.matches and trial.status is Status.DONE:
-        return "harmless"
     return trial, reversed_controller
 
 
@@ -255,18 +267,11 @@ def _test_cause(program: Program, trial: Trial, controller: Controller) -> None:
     races = data_races(controller.log, len(controller.threads))
     if not races:
         return
-    race = races[0]
-    runner = race.second.thread
-    at = next((k for k in range(min(race.first.choice, len(controller.enabled_at)) - 1, -1, -1)
-               if runner in controller.enabled_at[k]), None)
-    if at is None:
-        story["cause"] = "untried"
-        return
-    reversed_trial, reversed_controller = next(drive(program, trial.index, trial.seed,
-                                                     ReverseRace(controller.choices, at, runner, race.second.nth)))
-    if reversed_controller is None or reversed_trial.status is Status.INCONCLUSIVE:
+    reversed_run = _run_reversed(program, trial.index, trial.seed, controller, races[0])
+    if reversed_run is None:
         story["cause"] = "untried"
     else:
+        reversed_trial = reversed_run[0]
         story["cause"] = "shown" if reversed_trial.matches and reversed_trial.status is Status.DONE else "not shown"
 
 
