@@ -24,7 +24,8 @@ from rich.console import Console
 from racekit import __version__
 from racekit.analysis.results import CaseResult, Grade, RunResult, VariantResult
 from racekit.report.messages import message
-from racekit.report.sentences import operation, shown_outcome, story_sentences
+from racekit.report.sentences import (operation, python_words, row_mark, shown_outcome, story_sentences,
+                                      thread_columns, trace_title)
 from racekit.report.terminal import MAX_ROWS, TerminalReport, replay_command
 from racekit.report.visible import made_visible
 
@@ -60,11 +61,7 @@ class _Page:
         return message(self.lang, key, **fields)
 
     def header(self, result: RunResult) -> str:
-        python = result.python
-        build = f"{'CPython' if python.get('implementation') == 'cpython' else python.get('implementation')} {python.get('version')}"
-        gil = self.t("gil_on") if python.get("gil_enabled", True) else self.t("gil_off")
-        line = self.t("html_header", version=__version__, python=self.t("python_and_gil", python=build, gil=gil),
-                      seed=result.seed)
+        line = self.t("html_header", version=__version__, python=python_words(result.python, self.t), seed=result.seed)
         return f'<header><p class="run">{_e(line)}</p></header>'
 
     def footer(self, result: RunResult) -> str:
@@ -161,13 +158,8 @@ class _Page:
     def trace(self, v: VariantResult) -> str:
         """The interleaving as a timeline: a column per thread, the source beside each step."""
         self.traces += 1
-        preemptions = v.schedule_preemptions or 0
-        marks = [self.t("legend_" + mark) for mark in ("preempted", "lost", "stale") if any(r.get(mark) for r in v.trace)]
-        legend = ("；" if self.lang == "zh" else "; ") + ("，" if self.lang == "zh" else ", ").join(marks) if marks else ""
-        title = self.t("trace_title", preemptions=preemptions, legend=legend, s="" if preemptions == 1 else "s")
-        order = list((v.story or {}).get("threads") or [])
-        present = [r["thread"] for r in v.trace if "thread" in r]
-        threads = [n for n in order if n in present] + [n for n in dict.fromkeys(present) if n not in order]
+        title = trace_title(list(v.trace), v.schedule_preemptions or 0, self.lang, self.t)
+        threads = thread_columns(list(v.trace), (v.story or {}).get("threads"))
         head = (f'<tr><th>{_e(self.t("col_step"))}</th><th>{_e(self.t("col_line"))}</th>'
                 f'<th>{_e(self.t("col_source"))}</th>' + "".join(f"<th>{_e(n)}</th>" for n in threads) + "</tr>")
         rows = []
@@ -178,8 +170,7 @@ class _Page:
                 rows.append(f'<tr class="skipped"><td></td><td></td><td></td>'
                             f'<td colspan="{len(threads)}">{_e(note)}</td></tr>')
                 continue
-            marker = "✗ " if row.get("lost") else "! " if row.get("stale") else "⇢ " if row.get("preempted") else ""
-            kind = "lost" if row.get("lost") else "stale" if row.get("stale") else "preempted" if row.get("preempted") else ""
+            kind, marker = row_mark(row)
             cells = [""] * len(threads)
             cells[threads.index(row["thread"])] = f'<span class="op {kind}">{_e(marker + operation(row, self.t))}</span>'
             line = f"{row['file']}:{row['line']}" if row.get("file") else str(row.get("line") or "")

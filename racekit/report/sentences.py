@@ -38,6 +38,35 @@ def operation(row: dict[str, Any], t: Words) -> str:
     return t("trace_other", op=text, value=value) if value else text
 
 
+def row_mark(row: dict[str, Any]) -> tuple[str, str]:
+    """A trace row's mark, as a kind and its symbol: ("lost", "✗ "), ("", "")."""
+    for kind, symbol in (("lost", "✗ "), ("stale", "! "), ("preempted", "⇢ ")):
+        if row.get(kind):
+            return kind, symbol
+    return "", ""
+
+
+def thread_columns(rows: list[dict[str, Any]], order: list[str] | None) -> list[str]:
+    """The threads a trace shows, in the story's order, then as they appear."""
+    present = [r["thread"] for r in rows if "thread" in r]
+    threads = [name for name in (order or []) if name in present]
+    return threads + [name for name in dict.fromkeys(present) if name not in threads]
+
+
+def trace_title(trace: list[dict[str, Any]], preemptions: int, lang: str, t: Words) -> str:
+    """ "The interleaving, step by step (…)", its legend naming only the marks this trace shows."""
+    marks = [t("legend_" + mark) for mark in ("preempted", "lost", "stale") if any(row.get(mark) for row in trace)]
+    legend = ("；" if lang == "zh" else "; ") + ("，" if lang == "zh" else ", ").join(marks) if marks else ""
+    return t("trace_title", preemptions=preemptions, legend=legend, s="" if preemptions == 1 else "s")
+
+
+def python_words(python: dict[str, Any], t: Words) -> str:
+    """ "CPython 3.13.0, GIL enabled" from the results' ``python`` facts."""
+    implementation = python.get("implementation")
+    build = f"{'CPython' if implementation == 'cpython' else implementation} {python.get('version')}"
+    return t("python_and_gil", python=build, gil=t("gil_on") if python.get("gil_enabled", True) else t("gil_off"))
+
+
 # Outcomes racekit makes with a part of their own: the histogram key stays as
 # the results contract has it; the report words the fixed part.
 _OUTCOME_FORMS = (

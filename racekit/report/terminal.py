@@ -23,7 +23,9 @@ from racekit.records import Note
 from racekit.report.messages import has_message, message
 from racekit.report.modes import describe_mode
 from racekit.report.notes import say_note
-from racekit.report.sentences import auto_sentences, holds_locks, shown_outcome, operation, race_pair, search_sentences, story_sentences, why_lines
+from racekit.report.sentences import (auto_sentences, holds_locks, operation, python_words, race_pair, row_mark,
+                                      search_sentences, shown_outcome, story_sentences, thread_columns, trace_title,
+                                      why_lines)
 from racekit.report.visible import made_visible
 from racekit.report.wrapping import wrap, wrap_markdown
 
@@ -71,9 +73,7 @@ class TerminalReport:
         """The run's first lines, from the engine's header facts."""
         python, seed, workers = facts["python"], facts["seed"], facts["workers"]
         self.gil_enabled = bool(python.get("gil_enabled", True))
-        gil = self.t("gil_on") if self.gil_enabled else self.t("gil_off")
-        build = f"{'CPython' if python.get('implementation') == 'cpython' else python.get('implementation')} {python.get('version')}"
-        py = self.t("python_and_gil", python=build, gil=gil)
+        py = python_words(python, self.t)
         from racekit import __version__
 
         self.console.print(self.t("header", version=__version__, python=py, seed=seed, workers=workers,
@@ -328,11 +328,7 @@ class TerminalReport:
         """Controlled mode: the failing interleaving as a table, then what it means."""
         preemptions = v.schedule_preemptions or 0
         if v.trace:
-            # The legend names only the marks this trace shows.
-            marks = [self.t("legend_" + mark) for mark in ("preempted", "lost", "stale")
-                     if any(row.get(mark) for row in v.trace)]
-            legend = ("; " if self.lang != "zh" else "；") + ("，" if self.lang == "zh" else ", ").join(marks) if marks else ""
-            self.say(self.t("trace_title", preemptions=preemptions, legend=legend, s="" if preemptions == 1 else "s"), 4)
+            self.say(trace_title(list(v.trace), preemptions, self.lang, self.t), 4)
             order = (v.story or {}).get("threads")
             self.console.print(Padding(trace_table(v.trace, self.t, order, self.console.width - 6), (0, 0, 0, 6),
                                        expand=False))
@@ -418,20 +414,18 @@ class TerminalReport:
 
 SOURCE_COLUMN = 28  # cells: the source line beside each step, cut with "…" beyond
 MIN_SOURCE_COLUMN = 12  # narrower than this the source column is left out (a terminal too narrow)
+_MARK_STYLE = {"lost": "red", "stale": "bold red", "preempted": "yellow", "": ""}
 
 
 def trace_table(rows: Iterable[dict], t, order: list[str] | None = None, width: int = 94) -> Table:
     """One column per thread, one row per operation, in the order they happened;
     beside each step its source line, cut with "…" to what ``width`` leaves."""
     rows = list(rows)
-    present = set(r["thread"] for r in rows if "thread" in r)
-    threads = [name for name in (order or []) if name in present]
-    threads += [name for name in dict.fromkeys(r["thread"] for r in rows if "thread" in r) if name not in threads]
+    threads = thread_columns(rows, order)
     widest = {name: cell_len(name) for name in threads}
     for row in rows:
         if "thread" in row:
-            marked = row.get("lost") or row.get("stale") or row.get("preempted")
-            widest[row["thread"]] = max(widest[row["thread"]], cell_len(operation(row, t)) + (2 if marked else 0))
+            widest[row["thread"]] = max(widest[row["thread"]], cell_len(row_mark(row)[1] + operation(row, t)))
     steps = max([cell_len(t("col_step"))] + [cell_len(str(r.get("step", ""))) for r in rows])
     lines = max([cell_len(t("col_line"))] + [cell_len(f"{r['file']}:{r['line']}" if r.get("file") else
                                                       str(r.get("line") or "")) for r in rows])
@@ -454,9 +448,8 @@ def trace_table(rows: Iterable[dict], t, order: list[str] | None = None, width: 
             continue
         cells: list[Text | str] = [""] * len(threads)
         text = operation(row, t)
-        style = "red" if row.get("lost") else "bold red" if row.get("stale") else "yellow" if row.get("preempted") else ""
-        marker = "✗ " if row.get("lost") else "! " if row.get("stale") else "⇢ " if row.get("preempted") else ""
-        cells[threads.index(row["thread"])] = Text(marker + text, style=style)
+        kind, marker = row_mark(row)
+        cells[threads.index(row["thread"])] = Text(marker + text, style=_MARK_STYLE[kind])
         line = str(row["line"] or "")
         table.add_row(str(row["step"]), f"{row['file']}:{line}" if row.get("file") else line,
                       *([Text(row.get("source", ""), no_wrap=True, overflow="ellipsis")] if sources else []), *cells)
