@@ -223,6 +223,82 @@ def replay(
     raise typer.Exit(EXIT_FAILED if replayed.wrong else EXIT_OK)
 
 
+def _live_case(path: Path, command: str):
+    """The one case file a full-screen command opens, once it is sure it can draw."""
+    import importlib.util
+
+    if importlib.util.find_spec("textual") is None:
+        raise _fail(f"error: racekit {command} draws with Textual, an optional extra: pip install 'racekit[teach]' "
+                    "(in a clone of racekit: pip install -e '.[teach]')")
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise _fail(f"error: racekit {command} is a full-screen view and needs a terminal; for a report to print or "
+                    "save, use racekit run (or racekit replay --schedule)")
+    return _load([path])[0]
+
+
+@app.command()
+def lecture(
+    path: Annotated[Path, typer.Argument(help="The case file.", show_default=False, metavar="FILE")],
+    variant: Annotated[Optional[str], typer.Option("--variant", "-V", metavar="NAME", help="The variant (default: the case's first racy one).")] = None,
+    schedule: Annotated[Optional[str], typer.Option("--schedule", "-s", metavar="SCHEDULE", help="Walk this schedule (default: the failing schedule racekit finds with the fewest preemptions).")] = None,
+    param: Annotated[Optional[list[str]], typer.Option("--param", "-p", metavar="NAME=VALUE", help="Override a case param: NAME=VALUE (fewer iterations make a shorter walk).")] = None,
+    lang: Annotated[Optional[Lang], typer.Option("--lang", help="Language of the view: en or zh.")] = None,
+) -> None:
+    """Walk a class through one interleaving, step by step, full screen: each thread's code, the shared values, what each step did."""
+    case = _live_case(path, "lecture")
+    words = lang.value if lang else "en"
+    from racekit.errors import RacekitError
+    from racekit.runtime.pool import Pool
+    from racekit.teach import prepare_lecture
+
+    pool = Pool(1)
+    try:
+        with _busy("racekit is recording the interleaving…" if schedule else
+                   "racekit is searching for the failing schedule with the fewest preemptions…"):
+            lesson = prepare_lecture(case, variant, schedule, _parse_params(param), pool)
+        from racekit.report.live import LectureApp
+
+        LectureApp(lesson, words).run()
+    except RacekitError as exc:
+        raise _fail(_message(exc, words)) from None
+    finally:
+        pool.close()
+
+
+@app.command()
+def play(
+    path: Annotated[Path, typer.Argument(help="The case file.", show_default=False, metavar="FILE")],
+    variant: Annotated[Optional[str], typer.Option("--variant", "-V", metavar="NAME", help="The variant (default: the case's first racy one).")] = None,
+    param: Annotated[Optional[list[str]], typer.Option("--param", "-p", metavar="NAME=VALUE", help="Override a case param: NAME=VALUE.")] = None,
+    lang: Annotated[Optional[Lang], typer.Option("--lang", help="Language of the view: en or zh.")] = None,
+) -> None:
+    """Be the scheduler: choose which thread moves at every step, and try to make the case go wrong."""
+    case = _live_case(path, "play")
+    words = lang.value if lang else "en"
+    from racekit.errors import RacekitError
+    from racekit.runtime.pool import Pool
+    from racekit.teach import PlaySession
+
+    pool = Pool(1)
+    try:
+        with _busy("racekit is starting the threads…"):
+            session = PlaySession(case, variant, _parse_params(param), pool)
+        from racekit.report.live import PlayApp
+
+        PlayApp(session, words, str(path)).run()
+    except RacekitError as exc:
+        raise _fail(_message(exc, words)) from None
+    finally:
+        pool.close()
+
+
+def _busy(what: str):
+    """A spinner on stderr while a full-screen command gets ready (it may take a second or two)."""
+    from rich.console import Console
+
+    return Console(stderr=True).status(what)
+
+
 def _parse_shard(value: Optional[str]) -> Optional[tuple[int, int]]:
     from racekit.errors import UsageError
 

@@ -188,6 +188,53 @@ def replay_schedule(case: Case, variant_name: str, schedule: str, params: dict[s
     return result
 
 
+def record_tape(case: Case, variant_name: str, schedule: str | None, params: dict[str, Any] | None = None,
+                then: str = "exact", seed: int = 0, pool: Pool | None = None) -> Trial:
+    """One controlled trial with every operation kept (``Trial.tape``): the run
+    ``racekit lecture`` walks and ``racekit play`` builds choice by choice.
+
+    ``schedule`` is followed exactly (None: one seeded random interleaving);
+    past its choices the run does ``then``: "exact" (there must be none),
+    "pause" (stop at the first, the tape saying who could move there) or
+    "go on" (no preemptions). ``pool`` may be kept across calls (play makes
+    one call per choice)."""
+    from racekit.runtime.controlled.schedule import decode_schedule
+
+    if then not in ("exact", "pause", "go on"):
+        raise ValueError(f"then: {then!r}")
+    if schedule is not None:
+        try:
+            decode_schedule(schedule)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    options = RunOptions(modes=("controlled",), runs=1, seed=seed, variants=(variant_name,), params=params or {},
+                         replay_saved=False, workers=1, baseline=False)
+    one = plan([case], options)[0]
+    if not _steerable(one.variant):
+        raise UsageError(f"{one.variant.id}: racekit's scheduler steers threads only; this case is "
+                         f"kind: {one.variant.kind}")
+    own_pool = pool is None
+    pool = pool if pool is not None else Pool(1)
+    roots = tuple(os.path.abspath(r) for r in (options.scope if options.scope is not None else (os.getcwd(),)))
+    import sys
+
+    job = Job(pool.new_key(), one.variant, one.mode,
+              PlanQueue([TrialPlan(0, trial_seed(seed, one.variant.id, "tape", 0), schedule=schedule,
+                                   tape=then)]),
+              roots, tuple(os.path.abspath(p) for p in sys.path if p))
+    try:
+        pool.run([job], lambda _job, _trial: None)
+    finally:
+        if own_pool:
+            pool.close()
+    if job.failure:
+        raise UsageError(f"{one.variant.id}: {job.failure}")
+    trial = job.trials[0]
+    if trial.why and trial.why.get("kind") in ScheduleError.MISFITS:
+        raise ScheduleError(trial.why)
+    return trial
+
+
 def _steerable(variant: Variant) -> bool:
     """A case the controlled scheduler can run: threads, from a case file or a ``@race_test``."""
     return variant.kind in ("threads", "python")

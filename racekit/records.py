@@ -131,6 +131,8 @@ class Trial:
     shared_ops: int | None = None  # visible operations on shared state (controlled, yield)
     unseen: list[str] = field(default_factory=list)  # Python code the threads ran that racekit does not rewrite
     serial_order: list[str] | None = None  # the serial baseline: the thread order of this run
+    # lecture and play (TrialPlan.tape): every operation of the run, and where it paused
+    tape: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,10 @@ class TrialPlan:
     time_cap: float | None = None  # search: stop after this many seconds (a time budget)
     stop_on_failure: bool = False  # search: stop at the first failure
     serial: bool = False  # the serial baseline: index is the thread order's number
+    # lecture and play: keep every operation (Trial.tape), and past the schedule's
+    # choices: "exact" (there are none), "pause" (stop at the first and say who
+    # could move there) or "go on" (no preemptions); "" for an ordinary trial
+    tape: str = ""
 
 
 class PlanQueue:

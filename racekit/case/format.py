@@ -194,13 +194,14 @@ TEXTS = {
     "title": Field(Text(description="One line shown above the results.")),
     "description": Field(Text(description="Markdown: what the case shows, shown by reports and lectures.")),
     "notes": Field(Text(description="Markdown: the lesson, shown after the results.")),
+    "challenge": Field(Text(description="What `racekit play` asks the student to do with this case (one or two sentences).")),
 }
 
 I18N = MapOf(
     Name(r"[a-z]{2,3}(-[A-Za-z0-9]+)*", "a language code such as 'zh' or 'pt-BR'"),
     Fields(dict(TEXTS), what="a translation"),
     what="i18n",
-    description="Translations of title/description/notes, by language code (e.g. zh).",
+    description="Translations of title/description/notes/challenge, by language code (e.g. zh).",
 )
 
 THREAD_ENTRY = Either(

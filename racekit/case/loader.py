@@ -39,7 +39,7 @@ from racekit.case.spec import INVALID
 from racekit.case.yamlsource import MAX_FILE_BYTES, Reader, compose, position
 from racekit.errors import CaseError, Problem
 
-_INHERITED = ("title", "description", "notes", "i18n", "params", "setup", "threads",
+_INHERITED = ("title", "description", "notes", "challenge", "i18n", "params", "setup", "threads",
               "outcome", "expect", "timeout", "runs", "racy", "mode", "start_method", "script", "args",
               "output", "capture", "normalize", "work", "workers", "instrument")
 # What each kind needs, and which keys belong to other kinds only.
@@ -327,6 +327,7 @@ def _build_variant(m: dict[str, Any], case: str, name: str, kind: str, r: Reader
         title=m.get("title") or "",
         description=m.get("description") or "",
         notes=m.get("notes") or "",
+        challenge=m.get("challenge") or "",
         i18n=m.get("i18n") or {},
         modes=m.get("mode") or (),
         instrument=tuple(m.get("instrument") or ()),

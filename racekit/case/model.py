@@ -175,6 +175,7 @@ class Variant:
     title: str = ""
     description: str = ""
     notes: str = ""
+    challenge: str = ""  # what `racekit play` asks of the student
     i18n: dict[str, dict[str, str]] = field(default_factory=dict)
     target: PythonTarget | None = None  # set for cases written in Python
     modes: tuple[str, ...] = ()  # the case's preferred scheduler(s), when the command line names none
@@ -201,7 +202,7 @@ class Variant:
     def with_params(self, overrides: dict[str, Any]) -> Variant:
         return replace(self, params={**self.params, **overrides})
 
-    def text(self, key: Literal["title", "description", "notes"], lang: str | None) -> str:
+    def text(self, key: Literal["title", "description", "notes", "challenge"], lang: str | None) -> str:
         """A translated text where the case has one, else the original."""
         if lang and lang in self.i18n and self.i18n[lang].get(key):
             return self.i18n[lang][key]

@@ -43,14 +43,21 @@ class Program:
         (controlled mode's scheduler-aware stand-ins)."""
         raise NotImplementedError
 
-    def run(self, index: int, seed: int, schedule: str | None = None, serial: bool = False) -> Trial:
+    def run(self, index: int, seed: int, schedule: str | None = None, serial: bool = False,
+            tape: str = "") -> Trial:
         """One trial: prepared afresh, all threads released together, joined, judged.
 
         In controlled mode ``schedule`` replays a recorded interleaving, and
-        ``serial`` runs the threads one after another (order number ``index``)."""
+        ``serial`` runs the threads one after another (order number ``index``);
+        ``tape`` is lecture's and play's (controlled only: TrialPlan.tape)."""
         started = time.perf_counter()
         with self.isolated() as out:
-            trial = modes.mode(self.forcing.spec.name).run_trial(self, index, seed, schedule, serial)
+            if tape:
+                from racekit.runtime.controlled.run import run_controlled
+
+                trial = run_controlled(self, index, seed, schedule, tape=tape)
+            else:
+                trial = modes.mode(self.forcing.spec.name).run_trial(self, index, seed, schedule, serial)
         trial.duration = time.perf_counter() - started
         if self.forcing.notes:
             trial.warnings = [*trial.warnings, *sorted(self.forcing.notes)]

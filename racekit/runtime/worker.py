@@ -123,8 +123,7 @@ def serve(conn: Channel, dump: Any, marker: mmap.mmap) -> None:
             continue
         # What the case changes for the whole interpreter stays in its trial.
         with interpreter_state.preserved():
-            trial = program.run(plan.index, plan.seed, plan.schedule, serial=True) if plan.serial else \
-                program.run(plan.index, plan.seed, plan.schedule)
+            trial = program.run(plan.index, plan.seed, plan.schedule, serial=plan.serial, tape=plan.tape)
         MARKER.pack_into(marker, 0, -1, -1)
         if not unsent:
             oldest = time.monotonic()

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from racekit.records import Op, PendingOp
-from racekit.runtime.controlled.strategies.replay import ScheduleMismatch
+from racekit.runtime.controlled.strategies.replay import ScheduleEnd, ScheduleMismatch
 from racekit.runtime.controlled.strategies import Strategy
 
 DEFAULT_STEP_LIMIT = 1_000_000  # scheduling steps per trial; the engine raises it to fit long cases
@@ -59,6 +59,7 @@ class _Thread:
     window: dict = field(default_factory=dict)
     timed: bool = False  # it read a clock since: a loop that may end by time
     spinning: bool = False  # it came back to a state it was in, with nothing changed
+    ident: int | None = None  # its Python thread's ident (where it stands, when a replay pauses)
 
 
 @dataclass
@@ -72,6 +73,7 @@ class Outcome:
     step_limit: bool = False
     mismatch: dict[str, Any] | None = None
     livelock: dict[str, Any] | None = None  # who spins on what, when nothing can ever change it
+    paused: dict[str, Any] | None = None  # a paused replay: who could move, and what each thread does next
 
 
 class Controller:
@@ -100,6 +102,7 @@ class Controller:
         self.deadlock: dict[str, Any] | None = None  # who waits, who holds (facts)
         self.livelock: dict[str, Any] | None = None  # who spins on what (facts)
         self.mismatch: dict[str, Any] | None = None  # where a replayed schedule stopped fitting
+        self.paused: dict[str, Any] | None = None  # where a paused replay stopped (racekit play)
         self.finished = threading.Event()
         self.holders: dict[int, tuple[str, int]] = {}  # sync object id -> (label, holding thread)
         self._local = threading.local()
@@ -166,6 +169,7 @@ class Controller:
         def run() -> None:
             self._local.index = index
             state = self.threads[index]
+            state.ident = threading.get_ident()
             state.semaphore.acquire()
             try:
                 if self.aborted:
@@ -320,6 +324,11 @@ class Controller:
             self.mismatch = {"wanted": exc.wanted, "position": exc.position, "enabled": exc.enabled}
             self._abort(me, finished=finished)
             return
+        except ScheduleEnd as end:
+            self.steps -= 1  # the step it stopped before is not taken
+            self.paused = {"enabled": end.enabled, "current": end.current, "next": self._next_operations()}
+            self._abort(me, finished=finished)
+            return
         self.strategy.stepped(chosen)
         if len(enabled) > 1:
             self.choices.append(chosen)
@@ -344,7 +353,7 @@ class Controller:
         self.deadlock = deadlock
         self.livelock = livelock
         self.aborted = ("deadlock" if deadlock else "livelock" if livelock else "step limit" if step_limit else
-                        "schedule mismatch" if self.mismatch else "aborted")
+                        "schedule mismatch" if self.mismatch else "paused" if self.paused else "aborted")
         for state in self.threads:
             if not state.done and state.index != me:
                 state.semaphore.release()
@@ -354,9 +363,26 @@ class Controller:
 
     def _describe_deadlock(self, waiting: list[_Thread]) -> dict[str, Any]:
         """Who waits for what, and who holds what: facts the report words."""
+        frames = sys._current_frames()
         return {"waiting": [{"thread": t.name, "kind": t.announced[1] if t.announced else "?",
-                             "what": t.announced[2] if t.announced else "?"} for t in waiting],
+                             "what": t.announced[2] if t.announced else "?",
+                             "line": _place_of(frames.get(t.ident))[0] if t.ident is not None else 0}
+                            for t in waiting],
                 "held": [{"what": label, "by": self.threads[holder].name} for label, holder in self.holders.values()]}
+
+    def _next_operations(self) -> list[dict[str, Any]]:
+        """Every live thread's announced operation and the line it waits at: what
+        ``racekit play`` offers the student to choose from (facts; the threads
+        are all stopped in :meth:`point`, so their frames hold still)."""
+        frames = sys._current_frames()
+        found = []
+        for t in self.threads:
+            if t.done or t.pending is None or t.announced is None:
+                continue
+            line, where = _place_of(frames.get(t.ident)) if t.ident is not None else (0, "")
+            found.append({"thread": t.index, "kind": t.announced[1], "what": t.announced[2], "line": line,
+                          "file": self.module_files.get(where, ""), "can_move": bool(t.pending())})
+        return found
 
     def _describe_livelock(self, spinning: list[_Thread]) -> dict[str, Any]:
         """Who keeps re-reading what, in a state it was already in."""
@@ -375,7 +401,7 @@ class Controller:
 
     def outcome(self) -> Outcome:
         return Outcome(self.choices, self.log, self.steps, self.deadlock,
-                       self.aborted == "step limit", self.mismatch, self.livelock)
+                       self.aborted == "step limit", self.mismatch, self.livelock, self.paused)
 
 
 def _state_fingerprint() -> int:
@@ -437,7 +463,11 @@ def short_value(value: Any) -> str:
 
 def _case_place() -> tuple[int, str]:
     """The line and file of the case's code that called into racekit (a lock or queue operation)."""
-    frame = sys._getframe(2)
+    return _place_of(sys._getframe(2))
+
+
+def _place_of(frame: Any) -> tuple[int, str]:
+    """The line and file of the innermost case frame at or above ``frame``."""
     while frame is not None:
         filename = frame.f_code.co_filename
         if not filename.startswith(_RACEKIT_DIR) and filename != _THREADING:

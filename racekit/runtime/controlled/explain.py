@@ -79,18 +79,54 @@ def explain(trial: Trial, controller: Controller, reversed_from: Controller | No
 SOURCE_WIDTH = 60  # characters of a trace row's source line kept (the report may shorten it more)
 
 
-def _add_source(rows: list[dict[str, Any]], controller: Controller) -> None:
+def _add_source(rows: list[dict[str, Any]], controller: Controller, paths: bool = False) -> None:
     """Each row's source line as written, so a student sees ``balance += 1``
-    beside "read balance → 5" without opening the file at that line."""
+    beside "read balance → 5" without opening the file at that line; with
+    ``paths``, a user module's file on disk too (the lecture shows the lines around it)."""
     files = {shown: path for path, shown in controller.module_files.items()}
     for row in rows:
         line = row.get("line")
         path = files.get(row["file"], row["file"]) if row.get("file") else controller.case_file
+        if paths and row.get("file"):
+            row["path"] = path
         if not line or not path:
             continue
         text = linecache.getline(path, line).strip()
         if text:
             row["source"] = text if len(text) <= SOURCE_WIDTH else text[:SOURCE_WIDTH - 1] + "…"
+
+
+def tape_facts(controller: Controller) -> dict[str, Any]:
+    """Every operation of a run as a trace row, each lost update's steps, and
+    where a paused replay stopped: what ``racekit lecture`` and ``play`` walk."""
+    log = controller.log
+    names = [t.name for t in controller.threads]
+    losses = lost_updates(log)
+    steps = {id(op): i + 1 for i, op in enumerate(log)}
+    marked = {id(op) for lost in losses for op in lost.overwritten}
+    stale = {id(lost.write) for lost in losses}
+    rows = [_row(i, op, names, marked, stale) for i, op in enumerate(log)]
+    _add_source(rows, controller, paths=True)
+    facts: dict[str, Any] = {
+        "threads": names, "ops": rows, "schedule": encode_schedule(controller.choices, len(names)),
+        "preemptions": controller.preemptions,
+        "lost": [{"read": steps[id(lost.read)], "overwritten": [steps[id(op)] for op in lost.overwritten],
+                  "write": steps[id(lost.write)], "what": lost.write.what} for lost in losses]}
+    if controller.paused:
+        pending = [{**entry, "thread": names[entry["thread"]]} for entry in controller.paused["next"]]
+        _add_source(pending, controller, paths=True)
+        facts["paused"] = {"enabled": [names[i] for i in controller.paused["enabled"]],
+                           "current": names[controller.paused["current"]] if controller.paused["current"] is not None
+                           else None, "next": pending}
+    return facts
+
+
+def _row(i: int, op: Op, names: list[str], marked: set[int], stale: set[int]) -> dict[str, Any]:
+    row = {"step": i + 1, "thread": names[op.thread], "kind": op.kind, "what": op.what, "value": op.value,
+           "line": op.line, "preempted": op.preempted, "lost": id(op) in marked, "stale": id(op) in stale}
+    if op.file:
+        row["file"] = op.file
+    return row
 
 
 def trace_rows(log: list[Op], names: list[str], focus: list[Op], marked: set[int],
@@ -114,12 +150,7 @@ def trace_rows(log: list[Op], names: list[str], focus: list[Op], marked: set[int
             skipped = log[previous + 1:i]
             by = sorted({names[op.thread] for op in skipped})
             rows.append({"skipped": len(skipped), "threads": by})
-        op = log[i]
-        rows.append({"step": i + 1, "thread": names[op.thread], "kind": op.kind, "what": op.what,
-                     "value": op.value, "line": op.line, "preempted": op.preempted,
-                     "lost": id(op) in marked, "stale": id(op) in stale})
-        if op.file:
-            rows[-1]["file"] = op.file
+        rows.append(_row(i, log[i], names, marked, stale))
         previous = i
     if previous < len(log) - 1:
         rows.append({"skipped": len(log) - 1 - previous, "threads": sorted({names[op.thread] for op in log[previous + 1:]})})

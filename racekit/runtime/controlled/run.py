@@ -26,7 +26,7 @@ from racekit.runtime.controlled import controller as _controller_module
 from racekit.runtime import import_hook
 from racekit.runtime.controlled import standins
 from racekit.runtime.controlled.controller import DEFAULT_STEP_LIMIT, Abort, Controller
-from racekit.runtime.controlled.explain import explain, race_facts
+from racekit.runtime.controlled.explain import explain, race_facts, tape_facts
 from racekit.runtime.controlled.schedule import decode_schedule, encode_schedule
 from racekit.runtime.controlled.strategies import Strategy, strategy_class
 from racekit.runtime.controlled.strategies.replay import ReplayStrategy
@@ -46,15 +46,16 @@ POLL = 0.05
 BUDGET_FACTOR = 20  # a trial's step budget: this many times its serial run's steps, at least the default
 UNLIMITED = 10**12
 MISFIT = "error: the schedule does not fit this case"  # the outcome of a schedule replayed on other code
+PAUSED = "paused"  # a paused replay (racekit play) stopped where the student chooses next
 
 
 def strategy_for(program: Program, seed: int, schedule: str | None, serial: bool = False,
-                 index: int = 0) -> Strategy:
+                 index: int = 0, tape: str = "") -> Strategy:
     """The strategy of one trial: a replay, a serial order, or the mode's (seeded)."""
     spec = program.forcing.spec
     if schedule is not None:
         _threads, choices = decode_schedule(schedule)
-        return ReplayStrategy(choices)
+        return ReplayStrategy(choices, pause=tape == "pause")
     if serial:
         if not hasattr(program, "threads"):  # a @race_test: its threads are made as it runs
             return SerialStrategy([], reverse=index % UNKNOWN_COUNT_ORDERS == 1)
@@ -102,30 +103,40 @@ def step_budget_known(program: Program, seed: int) -> None:
 
 
 def run_controlled(program: Program, index: int, seed: int, schedule: str | None = None,
-                   strategy: Strategy | None = None, may_shrink: bool = True, serial: bool = False) -> Trial:
+                   strategy: Strategy | None = None, may_shrink: bool = True, serial: bool = False,
+                   tape: str = "") -> Trial:
     """One controlled trial. The program's first failing trial (and any replay)
     is explained: a trace and the facts behind it; a random or PCT failure is
     first shrunk to fewer preemptions when ``may_shrink``. A trial that ends
     right with a data race is run once more with the racing pair reversed
     (when ``may_shrink``: not within an exhaustive search, which runs every
-    order anyway): a wrong end is the witness that makes the race real."""
+    order anyway): a wrong end is the witness that makes the race real.
+
+    ``tape`` (lecture and play) keeps every operation of the run; past the
+    schedule's choices it says what to do (TrialPlan.tape)."""
     if schedule is not None:
         try:
             decode_schedule(schedule)
         except ValueError as exc:
             return Trial(index, seed, Status.ERROR, "error: not a racekit schedule", detail=str(exc),
                          why={"kind": "not_a_schedule"})
-    strategy = strategy or strategy_for(program, seed, schedule, serial, index)
+    strategy = strategy or strategy_for(program, seed, schedule, serial, index, tape)
     if not serial:
         step_budget_known(program, seed)
     trial, controller = next(drive(program, index, seed, strategy, step_limit=UNLIMITED if serial else None))
-    return conclude(program, trial, controller, strategy, schedule, may_shrink, serial)
+    trial = conclude(program, trial, controller, strategy, schedule, may_shrink and not tape, serial,
+                     prefix=tape in ("pause", "go on"))
+    if tape and controller is not None:
+        trial.tape = tape_facts(controller)
+    return trial
 
 
 def conclude(program: Program, trial: Trial, controller: Controller | None, strategy: Strategy,
-             schedule: str | None = None, may_shrink: bool = True, serial: bool = False) -> Trial:
+             schedule: str | None = None, may_shrink: bool = True, serial: bool = False,
+             prefix: bool = False) -> Trial:
     """What one execution's trial means: a replay that did not fit, a race
-    reversed, the first failure of its kind explained (and queued for shrinking)."""
+    reversed, the first failure of its kind explained (and queued for shrinking).
+    With ``prefix`` the schedule is the start of the run (play), not all of it."""
     index, seed = trial.index, trial.seed
     state = program.controlled
     if serial and controller is not None and not controller.gave_way:
@@ -139,7 +150,8 @@ def conclude(program: Program, trial: Trial, controller: Controller | None, stra
         if declared != len(controller.threads):
             return Trial(index, seed, Status.ERROR, MISFIT,
                          why={"kind": "schedule_threads", "declared": declared, "threads": len(controller.threads)})
-        if controller.choices != wanted and trial.status is not Status.ERROR:
+        made = controller.choices[:len(wanted)] if prefix else controller.choices
+        if made != wanted and trial.status is not Status.ERROR:
             return Trial(index, seed, Status.ERROR, MISFIT,
                          why={"kind": "schedule_choices", "made": len(controller.choices), "recorded": len(wanted)})
     reversed_run = None
@@ -351,6 +363,8 @@ def _execute(program: Program, index: int, seed: int, strategy: Strategy,
     names = [t.name for t in controller.threads]
     if outcome.mismatch:
         return Trial(index, seed, Status.ERROR, MISFIT, why={"kind": "mismatch", **outcome.mismatch}), controller
+    if outcome.paused:
+        return Trial(index, seed, Status.INCONCLUSIVE, PAUSED, why={"kind": "paused"}), controller
     if outcome.deadlock:
         trial = Trial(index, seed, Status.DEADLOCK, "deadlock", why={"kind": "deadlock", **outcome.deadlock})
     elif outcome.livelock:

@@ -21,10 +21,21 @@ class ScheduleMismatch(Exception):
         self.wanted, self.position, self.enabled = wanted, position, list(enabled)
 
 
+class ScheduleEnd(Exception):
+    """A paused replay (``racekit play``) reached a choice its schedule does not make."""
+
+    def __init__(self, enabled: Sequence[int], current: int | None):
+        super().__init__(f"the schedule ends here; {list(enabled)} could move")
+        self.enabled, self.current = list(enabled), current
+
+
 class ReplayStrategy(Strategy):
-    def __init__(self, choices: list[int], guided: bool = False):
+    """``pause``: stop at the first choice past the schedule (the student makes it)."""
+
+    def __init__(self, choices: list[int], guided: bool = False, pause: bool = False):
         self.choices = choices
         self.guided = guided
+        self.pause = pause
         self.position = 0
 
     def new_execution(self) -> bool:
@@ -39,4 +50,6 @@ class ReplayStrategy(Strategy):
                 return wanted
             if not self.guided:
                 raise ScheduleMismatch(wanted, self.position, enabled)
+        elif self.pause:
+            raise ScheduleEnd(enabled, current)
         return go_on(enabled, current)

@@ -1,0 +1,207 @@
+"""Lecture and play: one interleaving to walk through, or one built choice by choice.
+
+A lesson is a recorded run (:func:`racekit.engine.record_tape`) of one
+variant: the failing schedule racekit's search finds with the fewest
+preemptions, or one the teacher names. A play session is the same run made
+by the student: every choice is one more replay of the schedule so far,
+paused at the next choice, so what the screen shows is always an execution
+the scheduler really ran, and the schedule string at the end replays it
+exactly. Facts only; ``racekit.report.live`` words them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from racekit.analysis.walk import Walk, walk
+from racekit.case.model import Case, Variant
+from racekit.errors import UsageError
+from racekit.records import Status, Trial
+from racekit.runtime.controlled.schedule import decode_schedule, encode_schedule
+from racekit.runtime.pool import Pool
+
+SEARCH_RUNS = 2_000  # schedules the search for a failing one may run (the case library's fail within 10)
+
+
+@dataclass(frozen=True)
+class Search:
+    """What racekit's own search found: its failing schedule with the fewest preemptions."""
+
+    schedule: str | None  # None: no schedule it ran went wrong
+    preemptions: int | None  # that schedule's
+    fewest: bool  # every schedule with fewer preemptions ran and ended right
+    complete: bool  # it ran every interleaving (meaningful when nothing went wrong)
+    schedules: int  # how many it ran
+
+
+@dataclass
+class Lesson:
+    """One variant's run, recorded, and how racekit came by its schedule."""
+
+    case: Case
+    variant: Variant
+    trial: Trial
+    walk: Walk
+    schedule: str  # replays this run exactly
+    origin: str  # "given" (--schedule), "search" (racekit's failing schedule), "no failure" (none found)
+    params: dict[str, Any] = field(default_factory=dict)
+    search: Search | None = None
+
+    @property
+    def ended_wrong(self) -> bool:
+        return ended_wrong(self.trial)
+
+
+def ended_wrong(trial: Trial) -> bool:
+    return trial.status is Status.DEADLOCK or (trial.status is Status.DONE and not trial.matches)
+
+
+def choose_variant(case: Case, name: str | None) -> Variant:
+    """The named variant, else the first racy one (the one worth teaching), else the first."""
+    if name is not None:
+        for variant in case.variants:
+            if variant.name == name:
+                return variant
+        raise UsageError(f"{case.name} has no variant {name!r}; variants: {', '.join(v.name for v in case.variants)}")
+    variant = next((v for v in case.variants if v.racy), case.variants[0])
+    if variant.kind != "threads":
+        raise UsageError(f"{variant.id}: lecture and play step through the threads of a case file (kind: threads); "
+                         f"this one is kind: {variant.kind}")
+    return variant
+
+
+def search_failure(case: Case, variant: Variant, params: dict[str, Any], pool: Pool) -> Search:
+    """racekit's exhaustive search, stopped at its first wrong end. It grows its
+    preemption bound from 0, running every schedule within a bound before the
+    next, so a failure it meets at bound k needs k preemptions and no fewer."""
+    from racekit.engine import run
+    from racekit.options import RunOptions
+
+    options = RunOptions(modes=("controlled",), strategy="exhaustive", runs=SEARCH_RUNS, seed=0,
+                         variants=(variant.name,), params=params, replay_saved=False, baseline=False,
+                         stop_on_failure=True, workers=1)
+    found = run([case], options, pool=pool).variants[0]
+    search = found.search or {}
+    wrong = found.wrong > 0 and found.schedule is not None
+    fewest = wrong and search.get("reduction") is None and search.get("first_wrong_preemptions") is not None
+    return Search(found.schedule if wrong else None, found.schedule_preemptions if wrong else None, bool(fewest),
+                  bool(search.get("complete")), int(search.get("schedules") or found.runs))
+
+
+def prepare_lecture(case: Case, variant_name: str | None, schedule: str | None, params: dict[str, Any],
+                    pool: Pool) -> Lesson:
+    """The run to walk through: ``schedule``, else racekit's failing schedule,
+    else (no schedule went wrong) one seeded random interleaving."""
+    from racekit.engine import record_tape
+
+    variant = choose_variant(case, variant_name)
+    origin, search = "given", None
+    if schedule is None:
+        search = search_failure(case, variant, params, pool)
+        schedule, origin = search.schedule, "search" if search.schedule else "no failure"
+    trial = record_tape(case, variant.name, schedule, params, pool=pool)
+    tape = trial.tape or {}
+    return Lesson(case, variant, trial, walk(tape, waiting(trial)), tape.get("schedule") or schedule or "", origin,
+                  params, search)
+
+
+def waiting(trial: Trial) -> list[dict[str, Any]]:
+    """Who waits for what when the run ended in a deadlock (the scheduler's facts)."""
+    return list((trial.why or {}).get("waiting", [])) if trial.status is Status.DEADLOCK else []
+
+
+@dataclass
+class Turn:
+    """Where a play session stands: the run so far, paused at the next choice (or ended)."""
+
+    trial: Trial
+    walk: Walk
+    choices: list[int]
+
+    @property
+    def finished(self) -> bool:
+        return self.walk.paused is None
+
+    @property
+    def enabled(self) -> list[str]:
+        return list((self.walk.paused or {}).get("enabled", []))
+
+    @property
+    def running(self) -> str | None:
+        """The thread that ran last and could go on (choosing another preempts it)."""
+        return (self.walk.paused or {}).get("current")
+
+    @property
+    def preemptions(self) -> int:
+        return int((self.trial.tape or {}).get("preemptions", 0))
+
+
+class PlaySession:
+    """The student as the scheduler: each choice replays the schedule so far
+    and pauses at the next choice where more than one thread can move (where
+    only one can, it moves by itself)."""
+
+    def __init__(self, case: Case, variant_name: str | None, params: dict[str, Any], pool: Pool):
+        self.case = case
+        self.variant = choose_variant(case, variant_name)
+        self.params = params
+        self.pool = pool
+        self.threads = self.variant.thread_count()
+        self.history: list[Turn] = []
+        self.turn = self._replay([], "pause")
+        self._search: Search | None = None
+
+    def _replay(self, choices: list[int], then: str) -> Turn:
+        from racekit.engine import record_tape
+
+        trial = record_tape(self.case, self.variant.name, encode_schedule(choices, self.threads), self.params,
+                            then=then, pool=self.pool)
+        tape = trial.tape or {}
+        made = decode_schedule(tape["schedule"])[1] if tape.get("schedule") else list(choices)
+        return Turn(trial, walk(tape, waiting(trial)), made)
+
+    def choose(self, thread: str) -> Turn:
+        """``thread`` performs the next operation; UsageError when it cannot move now."""
+        if self.turn.finished:
+            raise UsageError("the run has ended")
+        if thread not in self.turn.enabled:
+            raise UsageError(f"{thread} cannot move now")
+        self.history.append(self.turn)
+        self.turn = self._replay([*self.turn.choices, self.turn.walk.threads.index(thread)], "pause")
+        return self.turn
+
+    def go_on(self) -> Turn:
+        """The running thread moves again (no preemption); at a thread's start or
+        end, the first thread that can move."""
+        running = self.turn.running
+        return self.choose(running if running in self.turn.enabled else self.turn.enabled[0])
+
+    def finish(self) -> Turn:
+        """The rest of the run without a preemption: each thread runs on until it
+        ends or waits, then the first that can move takes over."""
+        if not self.turn.finished:
+            self.history.append(self.turn)
+            self.turn = self._replay(self.turn.choices, "go on")
+        return self.turn
+
+    def undo(self) -> Turn:
+        if self.history:
+            self.turn = self.history.pop()
+        return self.turn
+
+    def restart(self) -> Turn:
+        if self.history:
+            self.turn = self.history[0]
+            self.history.clear()
+        return self.turn
+
+    @property
+    def schedule(self) -> str:
+        return encode_schedule(self.turn.choices, self.threads)
+
+    def search(self) -> Search:
+        """racekit's own answer to the challenge, found once (at the end of a game)."""
+        if self._search is None:
+            self._search = search_failure(self.case, self.variant, self.params, self.pool)
+        return self._search
