@@ -308,6 +308,15 @@ def test_bytes_a_case_writes_into_racekits_channel_cost_only_that_worker():
     assert variant["outcomes"] == {"crash: garbled racekit's channel": 3} and variant["runs"] == 3
 
 
+def test_a_controlled_trial_the_parent_has_to_stop_is_inconclusive_not_a_deadlock():
+    # It used to be graded a deadlock; the scheduler sees every deadlock itself,
+    # so a trial that hangs under it is one racekit cannot judge.
+    proc, doc = run_json(str(FAULTS / "gilhog.yaml"), "-m", "controlled", "-n", "1")
+    variant = doc["cases"][0]["variants"][0]
+    assert variant["verdict"] == "inconclusive" and variant["outcomes"] == {"inconclusive: timed out": 1}
+    assert variant["why"]["kind"] == "hard_stop"
+
+
 # -- 8. sizes are bounded, with a clear message --------------------------------------------
 
 def test_a_billion_laughs_in_params_is_refused_at_validate():

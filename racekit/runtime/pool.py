@@ -460,8 +460,18 @@ class Pool:
                 # The faulthandler watchdog fired: the trial hung without
                 # letting the worker's own timeout check run (it held the GIL).
                 detail = f"did not finish within the {job.variant.timeout:g} s timeout (the worker was stopped):\n{dump}"
-                self._record(job, Trial(plan.index, plan.seed, Status.DEADLOCK, "deadlock", detail=detail.rstrip()), on_trial)
-                self._stop(job, StopReason.DEADLOCK)
+                if job.mode.name == "controlled":
+                    # The scheduler sees every deadlock among the case's threads at
+                    # once: a controlled trial that hangs blocked (or ran) where it
+                    # cannot see. That is no verdict on the case.
+                    self._record(job, Trial(plan.index, plan.seed, Status.INCONCLUSIVE, "inconclusive: timed out",
+                                            detail=detail.rstrip(), why={"kind": "hard_stop",
+                                                                         "timeout": job.variant.timeout}), on_trial)
+                    self._stop(job, StopReason.BLOCKED)
+                else:
+                    self._record(job, Trial(plan.index, plan.seed, Status.DEADLOCK, "deadlock", detail=detail.rstrip()),
+                                 on_trial)
+                    self._stop(job, StopReason.DEADLOCK)
             elif worker.garbled:
                 detail = (f"the worker process sent racekit {worker.garbled} during this trial: did the case write "
                           f"into a file descriptor it did not open?\n{dump}").rstrip()

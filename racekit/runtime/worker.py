@@ -153,6 +153,9 @@ def _budget(program: Any) -> float:
     return runs * program.variant.timeout + HARD_STOP_GRACE
 
 
+SEARCH_BATCH_DELAY = 1.0  # seconds a search's finished schedules may wait to be sent
+
+
 def _search(conn: Channel, key: int, program: Any, plan: Any, watchdog: Watchdog) -> None:
     """An exhaustive search, run here from start to end; its trials stream back in batches."""
     from racekit.runtime.controlled.search import explore
@@ -162,6 +165,7 @@ def _search(conn: Channel, key: int, program: Any, plan: Any, watchdog: Watchdog
     budget = _budget(program)
 
     last = [time.perf_counter()]
+    sent = [time.monotonic()]
 
     def on_trial(trial: Any) -> None:
         # A searched execution's time is the time since the previous one ended (its shrinks
@@ -170,9 +174,12 @@ def _search(conn: Channel, key: int, program: Any, plan: Any, watchdog: Watchdog
         trial.duration = trial.duration or now - last[0]
         last[0] = now
         batch.append((key, trial))
-        if len(batch) >= BATCH_SIZE:
+        # Long schedules: a batch of them may take longer than the parent waits to
+        # hear from a worker, so a batch also goes once it is a second old.
+        if len(batch) >= BATCH_SIZE or time.monotonic() - sent[0] >= SEARCH_BATCH_DELAY:
             conn.send(protocol.Trials(list(batch)))
             batch.clear()
+            sent[0] = time.monotonic()
 
     summary = explore(program, plan.seed, on_trial, max_schedules=plan.cap or 20_000, bound=spec.preemptions,
                       iterate=True, stop_on_failure=plan.stop_on_failure, each_run=lambda: watchdog.cover(budget),
