@@ -212,6 +212,10 @@ class Controller:
                 raise RuntimeError(f"{kind} {what}: would block forever outside the case's threads "
                                    "(in setup or outcome)")
             return True
+        if self.aborted:
+            # A thread unwinding from an abandoned trial (a lock's release in a
+            # ``with``): nothing more is scheduled, and what was recorded stands.
+            raise Abort(self.aborted)
         state = self.threads[me]
         state.pending = enabled or _always
         if self._identities is not None and subject is not None:
