@@ -258,7 +258,7 @@ def lecture(
             lesson = prepare_lecture(case, variant, schedule, _parse_params(param), pool)
         from racekit.report.live import LectureApp
 
-        LectureApp(lesson, words).run()
+        _run_live(LectureApp(lesson, words))
     except RacekitError as exc:
         raise _fail(_message(exc, words)) from None
     finally:
@@ -285,11 +285,18 @@ def play(
             session = PlaySession(case, variant, _parse_params(param), pool)
         from racekit.report.live import PlayApp
 
-        PlayApp(session, words, str(path)).run()
+        _run_live(PlayApp(session, words, str(path)))
     except RacekitError as exc:
         raise _fail(_message(exc, words)) from None
     finally:
         pool.close()
+
+
+def _run_live(app) -> None:
+    """Run a full-screen app; a SIGTERM or SIGHUP that ended it is the exit status (128 + its number)."""
+    app.run()
+    if app.signalled:
+        raise typer.Exit(128 + app.signalled)
 
 
 def _busy(what: str):

@@ -12,8 +12,10 @@ headless app, so the screens are tested as a student sees them.
 
 from __future__ import annotations
 
+import asyncio
 import linecache
 import shlex
+import signal
 from typing import Any
 
 from rich.text import Text
@@ -83,6 +85,19 @@ class _LiveApp(App):
         self.threads = threads
         self.lang = lang
         self.book = SourceBook(variant)
+        self.signalled: int | None = None  # the SIGTERM or SIGHUP that ended the app
+
+    def _on_mount(self) -> None:
+        # A closed terminal (SIGHUP) or a kill (SIGTERM) ends the app: left
+        # running without its terminal, it would read nothing forever.
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+            if number is not None:
+                loop.add_signal_handler(number, self._ended_by, number)
+
+    def _ended_by(self, number: int) -> None:
+        self.signalled = number
+        self.exit()
 
     def t(self, name: str, /, **fields: object) -> str:
         return message(self.lang, name, **fields)
@@ -228,7 +243,7 @@ class LectureApp(_LiveApp):
         Binding("f", "failure", show=False),
         Binding("r,home", "goto(0)", show=False),
         Binding("end", "goto(-1)", show=False),
-        Binding("q,escape", "quit", show=False),
+        Binding("q,escape,ctrl+c", "quit", show=False, priority=True),
     ]
 
     def __init__(self, lesson: Any, lang: str = "en", start: int = 0):
@@ -310,7 +325,7 @@ class PlayApp(_LiveApp):
         Binding("e", "finish", show=False),
         Binding("u,backspace", "undo", show=False),
         Binding("r", "restart", show=False),
-        Binding("q,escape", "quit", show=False),
+        Binding("q,escape,ctrl+c", "quit", show=False, priority=True),
     ]
 
     def __init__(self, session: Any, lang: str = "en", file: str = ""):
