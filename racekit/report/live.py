@@ -73,6 +73,24 @@ class SourceBook:
         return lines
 
 
+class ThreadPane(Static):
+    """One thread's pane; it draws at the size it has, so a resize redraws it whole."""
+
+    def __init__(self, app: "_LiveApp", **options: Any):
+        super().__init__(**options)
+        self.live = app
+        self.state: tuple[Place, dict[str, Any] | None, bool] | None = None
+
+    def show(self, place: Place, next_row: dict[str, Any] | None, moving: bool) -> None:
+        self.state = (place, next_row, moving)
+        self.refresh(layout=False)
+
+    def render(self) -> Text:
+        if self.state is None:
+            return Text()
+        return self.live.pane_text(*self.state, self.content_size.height)
+
+
 class _LiveApp(App):
     """The screen both commands share: header, thread panes, shared state, story, keys."""
 
@@ -106,7 +124,7 @@ class _LiveApp(App):
         yield Static(id="header")
         with Horizontal(id="threads"):
             for i, name in enumerate(self.threads):
-                pane = Static(id=f"pane-{i}", classes="pane")
+                pane = ThreadPane(self, id=f"pane-{i}", classes="pane")
                 pane.border_title = name
                 yield pane
         shared = Static(id="shared")
@@ -130,10 +148,9 @@ class _LiveApp(App):
              prompt: Text | None, keys: str, upcoming: dict[str, dict[str, Any]] | None = None) -> None:
         self.query_one("#header", Static).update(header)
         for i, place in enumerate(moment.places):
-            pane = self.query_one(f"#pane-{i}", Static)
+            pane = self.query_one(f"#pane-{i}", ThreadPane)
             pane.set_class(place.thread == moving, "moving")
-            pane.update(self._pane(place, (upcoming or {}).get(place.thread), place.thread == moving,
-                                   pane.size.height))
+            pane.show(place, (upcoming or {}).get(place.thread), place.thread == moving)
         self.query_one("#shared", Static).update(self._shared(moment))
         # Broken here, not by the widget: Chinese lines break between characters
         # and never before a closing mark (racekit.report.wrapping).
@@ -145,14 +162,15 @@ class _LiveApp(App):
         prompt_widget.update(prompt or "")
         self.query_one("#keys", Static).update(keys)
 
-    def _pane(self, place: Place, next_row: dict[str, Any] | None, moving: bool, height: int) -> Text:
+    def pane_text(self, place: Place, next_row: dict[str, Any] | None, moving: bool, height: int) -> Text:
+        """A thread's pane: what it does next, then the code around its line
+        (as many lines as the pane has room for, so the status is never cut)."""
         text = Text(no_wrap=True, overflow="ellipsis")  # a long line is cut, never wrapped onto the next
-        lines = self.book.window(place, max(height - 1, 1)) if not place.done else []
-        for number, source in lines:
-            here = number == place.line
-            text.append(f"{'▶' if here else ' '}{number:>3} ", style="bold" if here else "dim")
-            text.append(source + "\n", style=("reverse bold" if moving else "underline") if here else "")
         text.append(self._status(place, next_row), style="bold" if moving else "")
+        for number, source in self.book.window(place, max(height - 1, 1)) if not place.done else []:
+            here = number == place.line
+            text.append(f"\n{'▶' if here else ' '}{number:>3} ", style="bold" if here else "dim")
+            text.append(source, style=("reverse bold" if moving else "underline") if here else "")
         return text
 
     def _status(self, place: Place, next_row: dict[str, Any] | None) -> str:
