@@ -355,6 +355,11 @@ def process_alive(pid: int) -> bool:
     return not process_ended(pid)
 
 
-def test_the_challenge_field_is_part_of_the_case_format():
-    case = yaml.safe_load((CASES / "balance.yaml").read_text())
-    assert "challenge" in case and "challenge" in case["i18n"]["zh"]
+def test_a_challenge_in_a_variant_keeps_the_case_translations():
+    """The library writes each challenge into its racy variant (so the code's
+    line numbers stay as the docs cite them); the variant's ``i18n`` merges
+    into the case's, it does not replace it."""
+    document = yaml.safe_load((CASES / "balance.yaml").read_text())
+    assert "challenge" in document["variants"]["unlocked"]
+    variant = load_case(CASES / "balance.yaml").variant("unlocked")
+    assert variant.text("title", "zh") == "共享余额的丢失更新" and "调度器" in variant.text("challenge", "zh")

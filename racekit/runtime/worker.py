@@ -123,7 +123,10 @@ def serve(conn: Channel, dump: Any, marker: mmap.mmap) -> None:
             continue
         # What the case changes for the whole interpreter stays in its trial.
         with interpreter_state.preserved():
-            trial = program.run(plan.index, plan.seed, plan.schedule, serial=plan.serial, tape=plan.tape)
+            # (Only thread programs know serial runs and tapes: a process program's run takes neither.)
+            trial = program.run(plan.index, plan.seed, plan.schedule, serial=True) if plan.serial else \
+                program.run(plan.index, plan.seed, plan.schedule, tape=plan.tape) if plan.tape else \
+                program.run(plan.index, plan.seed, plan.schedule)
         MARKER.pack_into(marker, 0, -1, -1)
         if not unsent:
             oldest = time.monotonic()
