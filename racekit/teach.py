@@ -84,7 +84,10 @@ def search_failure(case: Case, variant: Variant, params: dict[str, Any], pool: P
     found = run([case], options, pool=pool).variants[0]
     search = found.search or {}
     wrong = found.wrong > 0 and found.schedule is not None
-    fewest = wrong and search.get("reduction") is None and search.get("first_wrong_preemptions") is not None
+    # The fewest only when the schedule shown is the failure found at that bound
+    # (not one the reduction found later, which may have more preemptions).
+    fewest = (wrong and search.get("reduction") is None and search.get("first_wrong_preemptions") is not None
+              and search["first_wrong_preemptions"] == found.schedule_preemptions)
     return Search(found.schedule if wrong else None, found.schedule_preemptions if wrong else None, bool(fewest),
                   bool(search.get("complete")), int(search.get("schedules") or found.runs))
 
