@@ -57,6 +57,8 @@ def test_the_page_is_self_contained_and_shows_the_case_and_its_interleaving(tmp_
     assert ("html", {"lang": "en"}) in dom.tags
     text = " ".join(" ".join(dom.text).split())
     assert "check_then_act" in text and "RACE ✓" in text
+    # The header says what the mode does, as the terminal's header does.
+    assert "mode controlled: one thread at a time, racekit picks who moves at each shared access" in text
     assert "In this schedule that gap let the outcome go wrong: -60" in text
     steps = [attrs for tag, attrs in dom.tags if tag == "tr" and attrs.get("class") == "step"]
     assert [int(a["data-step"]) for a in steps] == sorted(int(a["data-step"]) for a in steps) and len(steps) >= 4

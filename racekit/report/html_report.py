@@ -24,6 +24,7 @@ from rich.console import Console
 from racekit import __version__
 from racekit.analysis.results import CaseResult, Grade, RunResult, VariantResult
 from racekit.report.messages import message
+from racekit.report.modes import describe_mode
 from racekit.report.sentences import (operation, python_words, row_mark, shown_outcome, story_sentences,
                                       thread_columns, trace_title)
 from racekit.report.terminal import MAX_ROWS, TerminalReport, replay_command
@@ -61,8 +62,12 @@ class _Page:
         return message(self.lang, key, **fields)
 
     def header(self, result: RunResult) -> str:
+        """The run's line, then each mode it used and what that mode does, as the terminal's header says."""
         line = self.t("html_header", version=__version__, python=python_words(result.python, self.t), seed=result.seed)
-        return f'<header><p class="run">{_e(line)}</p></header>'
+        modes = {v.mode: v.mode_facts for v in result.variants if v.mode_facts}
+        lines = [f'<p class="mode">{_e(self.t("mode_line", mode=mode, help=self.t("help_" + mode), detail=describe_mode(facts, self.lang)))}</p>'
+                 for mode, facts in modes.items()]
+        return f'<header><p class="run">{_e(line)}</p>{"".join(lines)}</header>'
 
     def footer(self, result: RunResult) -> str:
         variants = result.variants
@@ -205,7 +210,7 @@ _STYLE = """
 body { font: 17px/1.5 system-ui, -apple-system, "Segoe UI", "Noto Sans", "PingFang SC", "Microsoft YaHei", sans-serif;
        margin: 2rem auto; max-width: 70rem; padding: 0 1rem; color: #1b1b1b; background: #fff; }
 h1 { font-size: 1.5rem; margin: 2rem 0 .5rem; } h2 { font-size: 1.2rem; margin: 1.5rem 0 .3rem; }
-.file, .tag, .dim, .run { color: #666; font-weight: normal; font-size: .9em; }
+.file, .tag, .dim, .run, .mode { color: #666; font-weight: normal; font-size: .9em; }
 code, .trace, .histogram .outcome { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; }
 .description { border-left: 4px solid #ccd; padding: .2rem 1rem; background: #f7f7fb; }
 table { border-collapse: collapse; margin: .5rem 0; }
