@@ -21,6 +21,7 @@ from racekit.records import Status, Trial
 from racekit.runtime.controlled.schedule import decode_schedule, encode_schedule
 from racekit.runtime.pool import Pool
 
+MAX_PLAYERS = 9  # threads play can offer: one digit key each
 SEARCH_RUNS = 2_000  # schedules the search for a failing one may run (the case library's fail within 10)
 
 
@@ -60,11 +61,12 @@ def ended_wrong(trial: Trial) -> bool:
 def choose_variant(case: Case, name: str | None) -> Variant:
     """The named variant, else the first racy one (the one worth teaching), else the first."""
     if name is not None:
-        for variant in case.variants:
-            if variant.name == name:
-                return variant
-        raise UsageError(f"{case.name} has no variant {name!r}; variants: {', '.join(v.name for v in case.variants)}")
-    variant = next((v for v in case.variants if v.racy), case.variants[0])
+        variant = next((v for v in case.variants if v.name == name), None)
+        if variant is None:
+            raise UsageError(f"{case.name} has no variant {name!r}; variants: "
+                             f"{', '.join(v.name for v in case.variants)}")
+    else:
+        variant = next((v for v in case.variants if v.racy), case.variants[0])
     if variant.kind != "threads":
         raise UsageError(f"{variant.id}: lecture and play step through the threads of a case file (kind: threads); "
                          f"this one is kind: {variant.kind}")
@@ -148,6 +150,9 @@ class PlaySession:
     def __init__(self, case: Case, variant_name: str | None, params: dict[str, Any], pool: Pool):
         self.case = case
         self.variant = choose_variant(case, variant_name)
+        if self.variant.thread_count() > MAX_PLAYERS:
+            raise UsageError(f"{self.variant.id} starts {self.variant.thread_count()} threads; racekit play chooses "
+                             f"them with the keys 1–{MAX_PLAYERS}, so at most {MAX_PLAYERS} (lower a `count`)")
         self.params = params
         self.pool = pool
         self.threads = self.variant.thread_count()

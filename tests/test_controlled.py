@@ -140,8 +140,7 @@ def test_the_deadlock_case_is_found_as_a_deadlock_in_under_a_second():
     assert time.monotonic() - started < 1 + 1.5  # the verdict in < 1 s, plus one worker's start-up
     assert v.verdict is Verdict.DEADLOCK and v.ok
     assert v.story["kind"] == "deadlock"
-    # line 44: `with target.lock:` in transfer(), where each thread waits
-    assert {"thread": "alice_to_bob", "kind": "acquire", "what": "b.lock", "line": 44} in v.why["waiting"]
+    assert {"thread": "alice_to_bob", "kind": "acquire", "what": "b.lock"} in v.why["waiting"]
     assert {"what": "a.lock", "by": "alice_to_bob"} in v.why["held"]
     assert v.story["blocked"] == v.why
     assert v.lock_cycles == (("a.lock", "b.lock"),)

@@ -272,6 +272,8 @@ def test_a_case_the_scheduler_cannot_step_is_refused_clearly(pool):
 
     with pytest.raises(UsageError, match="kind: processes"):
         PlaySession(load_case(CASES / "processes_share_nothing.yaml"), None, {}, pool)
+    with pytest.raises(UsageError, match="kind: processes"):
+        prepare_lecture(load_case(CASES / "mp_value.yaml"), "unlocked", None, {}, pool)
     with pytest.raises(UsageError, match="no variant 'nope'"):
         prepare_lecture(load_case(CASES / "balance.yaml"), "nope", None, {}, pool)
 

@@ -38,8 +38,9 @@ class Place:
     kind: str = ""  # its next operation ("" when it has finished)
     what: str = ""
     source: str = ""
-    done: bool = False
+    done: bool = False  # it has finished
     can_move: bool = True  # False: it waits (a held lock, an empty queue)
+    stopped: bool = False  # the run ended (a livelock, a budget) with this thread neither finished nor waiting
 
 
 @dataclass
@@ -99,6 +100,7 @@ def walk(tape: dict[str, Any], waiting: list[dict[str, Any]] | None = None) -> W
               for entry in tape.get("lost", [])]
     result = Walk(threads, ops, losses, tape.get("paused"))
     after_pause = {entry["thread"]: entry for entry in (result.paused or {}).get("next", [])}
+    finished = set(tape.get("finished", threads))
     for entry in waiting or ():
         after_pause.setdefault(entry["thread"], {**entry, "can_move": False})
     # next_row[k][t]: the first operation of thread t at or after position k (a backward sweep).
@@ -118,7 +120,7 @@ def walk(tape: dict[str, Any], waiting: list[dict[str, Any]] | None = None) -> W
         if op is not None:
             preemptions += bool(op.get("preempted"))
             _apply(op, values, held)
-        places = [_place(name, next_rows[index][name], after_pause.get(name)) for name in threads]
+        places = [_place(name, next_rows[index][name], after_pause.get(name), name in finished) for name in threads]
         result.moments.append(Moment(index, op, dict(values), {lock: holders[-1] for lock, holders in held.items()
                                                                if holders}, places, preemptions,
                                      by_write.get(index), by_read.get(index)))
@@ -135,12 +137,12 @@ def _apply(op: dict[str, Any], values: dict[str, str], held: dict[str, list[str]
         held[what].pop()
 
 
-def _place(name: str, row: dict[str, Any] | None, paused: dict[str, Any] | None) -> Place:
+def _place(name: str, row: dict[str, Any] | None, paused: dict[str, Any] | None, finished: bool) -> Place:
     if row is not None:
         return Place(name, row.get("line", 0), row.get("file", ""), row.get("path", ""), row["kind"], row["what"],
                      row.get("source", ""))
     if paused is not None:
         return Place(name, paused.get("line", 0), paused.get("file", ""), paused.get("path", ""), paused["kind"],
                      paused["what"], paused.get("source", ""), can_move=paused.get("can_move", True))
-    # Past its last operation: finished (a paused tape lists every live thread's next one).
-    return Place(name, done=True)
+    # Past its last operation: finished, or (the run was cut short) stopped where it was.
+    return Place(name, done=True) if finished else Place(name, can_move=False, stopped=True)

@@ -176,6 +176,8 @@ class _LiveApp(App):
     def _status(self, place: Place, next_row: dict[str, Any] | None) -> str:
         if place.done:
             return self.t("live_done")
+        if place.stopped:
+            return self.t("live_stopped")
         if not place.can_move:
             return self.t("live_waits", op=to_do(place.kind, place.what, self.t))
         # A write's value is computed before the write happens, so the tape's is

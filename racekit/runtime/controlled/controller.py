@@ -59,7 +59,8 @@ class _Thread:
     window: dict = field(default_factory=dict)
     timed: bool = False  # it read a clock since: a loop that may end by time
     spinning: bool = False  # it came back to a state it was in, with nothing changed
-    ident: int | None = None  # its Python thread's ident (where it stands, when a replay pauses)
+    frame: Any = None  # where it announced its operation (kept only for lecture and play: keep_frames)
+    completed: bool = False  # it ran to its end
 
 
 @dataclass
@@ -103,6 +104,9 @@ class Controller:
         self.livelock: dict[str, Any] | None = None  # who spins on what (facts)
         self.mismatch: dict[str, Any] | None = None  # where a replayed schedule stopped fitting
         self.paused: dict[str, Any] | None = None  # where a paused replay stopped (racekit play)
+        # Lecture and play show the line each thread waits at: it announces its
+        # frame (its own, from sys._getframe; another thread's frames are never read).
+        self.keep_frames = bool(getattr(strategy, "keep_frames", False))
         self.finished = threading.Event()
         self.holders: dict[int, tuple[str, int]] = {}  # sync object id -> (label, holding thread)
         self._local = threading.local()
@@ -169,7 +173,6 @@ class Controller:
         def run() -> None:
             self._local.index = index
             state = self.threads[index]
-            state.ident = threading.get_ident()
             state.semaphore.acquire()
             try:
                 if self.aborted:
@@ -177,6 +180,7 @@ class Controller:
                 body()
             finally:
                 state.done = True
+                state.completed = not self.aborted  # it ran to its end (not unwound from an abandoned trial)
                 state.pending = None
                 if not self.aborted:
                     self._next(index, finished=True)
@@ -217,6 +221,8 @@ class Controller:
             # ``with``): nothing more is scheduled, and what was recorded stands.
             raise Abort(self.aborted)
         state = self.threads[me]
+        if self.keep_frames:
+            state.frame = sys._getframe(1)
         state.pending = enabled or _always
         if self._identities is not None and subject is not None:
             # A wide step may touch more than it names: a reduction must take it to conflict with anything.
@@ -367,23 +373,21 @@ class Controller:
 
     def _describe_deadlock(self, waiting: list[_Thread]) -> dict[str, Any]:
         """Who waits for what, and who holds what: facts the report words."""
-        frames = sys._current_frames()
         return {"waiting": [{"thread": t.name, "kind": t.announced[1] if t.announced else "?",
                              "what": t.announced[2] if t.announced else "?",
-                             "line": _place_of(frames.get(t.ident))[0] if t.ident is not None else 0}
+                             **({"line": _place_of(t.frame)[0]} if t.frame is not None else {})}
                             for t in waiting],
                 "held": [{"what": label, "by": self.threads[holder].name} for label, holder in self.holders.values()]}
 
     def _next_operations(self) -> list[dict[str, Any]]:
         """Every live thread's announced operation and the line it waits at: what
-        ``racekit play`` offers the student to choose from (facts; the threads
-        are all stopped in :meth:`point`, so their frames hold still)."""
-        frames = sys._current_frames()
+        ``racekit play`` offers the student to choose from (facts; each thread
+        is stopped in :meth:`point` at the frame it announced from)."""
         found = []
         for t in self.threads:
             if t.done or t.pending is None or t.announced is None:
                 continue
-            line, where = _place_of(frames.get(t.ident)) if t.ident is not None else (0, "")
+            line, where = _place_of(t.frame)
             found.append({"thread": t.index, "kind": t.announced[1], "what": t.announced[2], "line": line,
                           "file": self.module_files.get(where, ""), "can_move": bool(t.pending())})
         return found

@@ -55,7 +55,7 @@ def strategy_for(program: Program, seed: int, schedule: str | None, serial: bool
     spec = program.forcing.spec
     if schedule is not None:
         _threads, choices = decode_schedule(schedule)
-        return ReplayStrategy(choices, pause=tape == "pause")
+        return ReplayStrategy(choices, pause=tape == "pause", keep_frames=bool(tape))
     if serial:
         if not hasattr(program, "threads"):  # a @race_test: its threads are made as it runs
             return SerialStrategy([], reverse=index % UNKNOWN_COUNT_ORDERS == 1)
