@@ -245,24 +245,18 @@ def lecture(
     lang: Annotated[Optional[Lang], typer.Option("--lang", help="Language of the view: en or zh.")] = None,
 ) -> None:
     """Walk a class through one interleaving, step by step, full screen: each thread's code, the shared values, what each step did."""
-    case = _live_case(path, "lecture")
-    words = lang.value if lang else "en"
-    from racekit.errors import RacekitError
-    from racekit.runtime.pool import Pool
-    from racekit.teach import prepare_lecture
+    case, params = _live_case(path, "lecture"), _parse_params(param)
 
-    pool = Pool(1)
-    try:
+    def make(pool):
+        from racekit.report.live import LectureApp
+        from racekit.teach import prepare_lecture
+
         with _busy("racekit is recording the interleaving…" if schedule else
                    "racekit is searching for the failing schedule with the fewest preemptions…"):
-            lesson = prepare_lecture(case, variant, schedule, _parse_params(param), pool)
-        from racekit.report.live import LectureApp
+            lesson = prepare_lecture(case, variant, schedule, params, pool)
+        return LectureApp(lesson, _words(lang))
 
-        _run_live(LectureApp(lesson, words))
-    except RacekitError as exc:
-        raise _fail(_message(exc, words)) from None
-    finally:
-        pool.close()
+    _run_live(make, lang)
 
 
 @app.command()
@@ -273,28 +267,37 @@ def play(
     lang: Annotated[Optional[Lang], typer.Option("--lang", help="Language of the view: en or zh.")] = None,
 ) -> None:
     """Be the scheduler: choose which thread moves at every step, and try to make the case go wrong."""
-    case = _live_case(path, "play")
-    words = lang.value if lang else "en"
+    case, params = _live_case(path, "play"), _parse_params(param)
+
+    def make(pool):
+        from racekit.report.live import PlayApp
+        from racekit.teach import PlaySession
+
+        with _busy("racekit is starting the threads…"):
+            session = PlaySession(case, variant, params, pool)
+        return PlayApp(session, _words(lang), str(path))
+
+    _run_live(make, lang)
+
+
+def _words(lang: Optional[Lang]) -> str:
+    return lang.value if lang else "en"
+
+
+def _run_live(make_app, lang: Optional[Lang]) -> None:
+    """Build and run a full-screen app with one worker process of its own; a
+    SIGTERM or SIGHUP that ended it is the exit status (128 + its number)."""
     from racekit.errors import RacekitError
     from racekit.runtime.pool import Pool
-    from racekit.teach import PlaySession
 
     pool = Pool(1)
     try:
-        with _busy("racekit is starting the threads…"):
-            session = PlaySession(case, variant, _parse_params(param), pool)
-        from racekit.report.live import PlayApp
-
-        _run_live(PlayApp(session, words, str(path)))
+        app = make_app(pool)
+        app.run()
     except RacekitError as exc:
-        raise _fail(_message(exc, words)) from None
+        raise _fail(_message(exc, _words(lang))) from None
     finally:
         pool.close()
-
-
-def _run_live(app) -> None:
-    """Run a full-screen app; a SIGTERM or SIGHUP that ended it is the exit status (128 + its number)."""
-    app.run()
     if app.signalled:
         raise typer.Exit(128 + app.signalled)
 

@@ -19,6 +19,19 @@ pytest_plugins = ["pytester"]
 # tests run them through the API; pytest must not collect them as tests.
 collect_ignore_glob = ["cases/*"]
 
+# Files whose tests check what no interpreter version changes: the reports'
+# wording and layout (English, Chinese, HTML), the command line's own
+# messages, the case loader, the full-screen views. CI runs them once, in the
+# main suite; the per-version fast suite runs the rest (race behaviour).
+ONCE = {"test_cli.py", "test_report_zh.py", "test_loader_property.py", "test_live.py", "test_html_report.py"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.path.name in ONCE:
+            item.add_marker(pytest.mark.once)
+
+
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "cases"
 TEST_CASES = Path(__file__).resolve().parent / "cases"

@@ -117,6 +117,15 @@ class _LiveApp(App):
         self.signalled = number
         self.exit()
 
+    def on_mount(self) -> None:
+        self.call_after_refresh(self.show)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.show)
+
+    def show(self) -> None:
+        raise NotImplementedError
+
     def t(self, name: str, /, **fields: object) -> str:
         return message(self.lang, name, **fields)
 
@@ -272,13 +281,6 @@ class LectureApp(_LiveApp):
         self.walk: Walk = lesson.walk
         self.index = start
 
-    def on_mount(self) -> None:
-        self.title = f"racekit lecture · {self.lesson.case.name}"
-        self.call_after_refresh(self.show)
-
-    def on_resize(self) -> None:
-        self.call_after_refresh(self.show)
-
     def show(self) -> None:
         walk, index = self.walk, self.index
         moment = walk.moment(index)
@@ -354,13 +356,6 @@ class PlayApp(_LiveApp):
         self.file = file or session.variant.path
         self.notice: Text | None = None
         self.verdict: list[Text] | None = None
-
-    def on_mount(self) -> None:
-        self.title = f"racekit play · {self.session.case.name}"
-        self.call_after_refresh(self.show)
-
-    def on_resize(self) -> None:
-        self.call_after_refresh(self.show)
 
     def show(self) -> None:
         turn = self.session.turn
