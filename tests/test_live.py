@@ -166,6 +166,16 @@ def test_a_given_schedule_is_walked_as_given_and_one_that_does_not_fit_is_refuse
         prepare_lecture(case, "unlocked", "2:ab", {"iterations": 1}, pool)
 
 
+def test_in_a_lecture_a_thread_whose_lock_is_held_waits(pool):
+    case = load_case(TEST_CASES / "live_three.yaml")
+    session = PlaySession(case, None, {}, pool)
+    session.choose("waiter")
+    session.finish()  # the waiter takes the lock first, then everyone runs on without a preemption
+    lesson = prepare_lecture(case, None, session.schedule, {}, pool)
+    (after_acquire,) = keys(LectureApp(lesson, "en", start=1), [])
+    assert "lock held by waiter" in after_acquire and "waits to acquire lock" in after_acquire
+
+
 # -- play ------------------------------------------------------------------------
 
 

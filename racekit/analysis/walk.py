@@ -9,7 +9,7 @@ scheduler really ran), never guessed; the report turns it into words.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 LOCK_TAKEN = {"acquire", "try-acquire"}  # a try-acquire is logged only when it got the lock
@@ -120,11 +120,19 @@ def walk(tape: dict[str, Any], waiting: list[dict[str, Any]] | None = None) -> W
         if op is not None:
             preemptions += bool(op.get("preempted"))
             _apply(op, values, held)
-        places = [_place(name, next_rows[index][name], after_pause.get(name), name in finished) for name in threads]
-        result.moments.append(Moment(index, op, dict(values), {lock: holders[-1] for lock, holders in held.items()
-                                                               if holders}, places, preemptions,
+        holders = {lock: owners[-1] for lock, owners in held.items() if owners}
+        places = [_waits_for_lock(_place(name, next_rows[index][name], after_pause.get(name), name in finished),
+                                  holders) for name in threads]
+        result.moments.append(Moment(index, op, dict(values), holders, places, preemptions,
                                      by_write.get(index), by_read.get(index)))
     return result
+
+
+def _waits_for_lock(place: Place, holders: dict[str, str]) -> Place:
+    """A thread whose next operation acquires a lock another thread holds cannot move now."""
+    if place.kind == "acquire" and holders.get(place.what, place.thread) != place.thread:
+        return replace(place, can_move=False)
+    return place
 
 
 def _apply(op: dict[str, Any], values: dict[str, str], held: dict[str, list[str]]) -> None:

@@ -23,6 +23,7 @@ def test_values_locks_and_places_follow_the_operations():
     w = walk(TAPE)
     assert w.last == 8 and len(w.moments) == 9
     assert w.moment(0).values == {} and w.moment(0).held == {}
+    assert w.moment(1).places[0].can_move  # a takes r again: an RLock its holder may re-enter
     assert [p.kind for p in w.moment(0).places] == ["acquire", "read"]  # each thread's next operation
     # An RLock taken twice is still held after one release.
     assert w.moment(5).held == {"r": "a"} and w.moment(8).held == {}
@@ -44,6 +45,7 @@ def test_a_paused_or_deadlocked_tape_says_what_each_thread_waits_to_do():
     stuck = walk({"threads": ["a", "b"], "ops": [op(1, "a", "acquire", "p"), op(2, "b", "acquire", "q")]},
                  waiting=[{"thread": "a", "kind": "acquire", "what": "q", "line": 4},
                           {"thread": "b", "kind": "acquire", "what": "p", "line": 5}])
+    assert stuck.moment(1).places[1].can_move  # b's next is q, which nobody holds
     end = stuck.moment(2)
     assert [(p.what, p.can_move, p.line) for p in end.places] == [("q", False, 4), ("p", False, 5)]
     assert end.held == {"p": "a", "q": "b"} and stuck.failure_step() == 2
