@@ -243,8 +243,12 @@ def test_instrumented_modes_refuse_process_cases():
 
 
 @pytest.mark.slow
-def test_the_whole_library_runs_green():
+def test_the_whole_library_runs_green_as_the_syllabus_checks_it_before_class():
+    # The syllabus's pre-class check, word for word. Each case also runs with its
+    # own `runs` as a test of the suite (the plugin collects cases/), so this one
+    # checks the command line over the whole library, not the counts again.
     # No timing assertion (the machines are noisy; benchmarks/ measures time):
     # the subprocess timeout only keeps a hang from stalling the suite.
-    proc = racekit("run", "cases", timeout=900, env={"RACEKIT_DATABASE": "off"})
+    proc = racekit("run", "cases/", "--config", "quick", timeout=900, env={"RACEKIT_DATABASE": "off"})
     assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "46 as expected · 0 not" in proc.stdout
