@@ -273,8 +273,9 @@ def play(
         from racekit.report.live import PlayApp
         from racekit.teach import PlaySession
 
-        with _busy("racekit is starting the threads…"):
+        with _busy("racekit is starting the threads and searching for its own answer…"):
             session = PlaySession(case, variant, params, pool)
+            session.search()  # the end of the game compares with it: found now, never while keys are pressed
         return PlayApp(session, _words(lang), str(path))
 
     _run_live(make, lang)

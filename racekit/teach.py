@@ -49,14 +49,7 @@ class Lesson:
     origin: str  # "given" (--schedule), "search" (racekit's failing schedule), "no failure" (none found)
     params: dict[str, Any] = field(default_factory=dict)
     search: Search | None = None
-
-    @property
-    def ended_wrong(self) -> bool:
-        return ended_wrong(self.trial)
-
-
-def ended_wrong(trial: Trial) -> bool:
-    return trial.status is Status.DEADLOCK or (trial.status is Status.DONE and not trial.matches)
+    given: str | None = None  # the schedule the teacher gave (``schedule`` completes it when it was a start)
 
 
 def choose_variant(case: Case, name: str | None) -> Variant:
@@ -111,10 +104,19 @@ def prepare_lecture(case: Case, variant_name: str | None, schedule: str | None, 
     if schedule is None:
         search = search_failure(case, variant, params, pool)
         schedule, origin = search.schedule, "search" if search.schedule else "no failure"
-    trial = record_tape(case, variant.name, schedule, params, pool=pool)
-    tape = trial.tape or {}
+    # A schedule given may be the start of a run: the rest goes on without preemptions.
+    trial = record_tape(case, variant.name, schedule, params, then="go on" if schedule else "exact", pool=pool)
+    tape = _recorded(trial, variant)
     return Lesson(case, variant, trial, walk(tape, waiting(trial)), tape.get("schedule") or schedule or "", origin,
-                  params, search)
+                  params, search, given=schedule if origin == "given" else None)
+
+
+def _recorded(trial: Trial, variant: Variant) -> dict[str, Any]:
+    """The tape of a run, or a clear refusal when the case failed before any thread ran (its setup)."""
+    if trial.tape is None:
+        detail = trial.detail.strip().splitlines()[-1:] if trial.detail else []
+        raise UsageError(f"{variant.id}: {trial.outcome}" + "".join(f"\n  {line}" for line in detail))
+    return trial.tape
 
 
 def waiting(trial: Trial) -> list[dict[str, Any]]:
@@ -161,9 +163,13 @@ class PlaySession:
                              f"them with the keys 1–{MAX_PLAYERS}, so at most {MAX_PLAYERS} (lower a `count`)")
         self.params = params
         self.pool = pool
+        # The case's own code may start more threads than it declares: the runs say how many.
         self.threads = self.variant.thread_count()
         self.history: list[Turn] = []
         self.turn = self._replay([], "pause")
+        if len(self.turn.walk.threads) > MAX_PLAYERS:
+            raise UsageError(f"{self.variant.id} runs {len(self.turn.walk.threads)} threads; racekit play chooses "
+                             f"them with the keys 1–{MAX_PLAYERS}, so at most {MAX_PLAYERS}")
         self._search: Search | None = None
 
     def _replay(self, choices: list[int], then: str) -> Turn:
@@ -171,7 +177,8 @@ class PlaySession:
 
         trial = record_tape(self.case, self.variant.name, encode_schedule(choices, self.threads), self.params,
                             then=then, pool=self.pool)
-        tape = trial.tape or {}
+        tape = _recorded(trial, self.variant)
+        self.threads = max(self.threads, len(tape.get("threads", ())))
         made = decode_schedule(tape["schedule"])[1] if tape.get("schedule") else list(choices)
         return Turn(trial, walk(tape, waiting(trial)), made)
 
@@ -212,7 +219,7 @@ class PlaySession:
 
     @property
     def schedule(self) -> str:
-        return encode_schedule(self.turn.choices, self.threads)
+        return encode_schedule(self.turn.choices, len(self.turn.walk.threads) or self.threads)
 
     def search(self) -> Search:
         """racekit's own answer to the challenge, found once (at the end of a game)."""

@@ -90,7 +90,7 @@ def test_the_lecture_walks_balance_to_its_lost_update(pool):
     assert lesson.origin == "search" and lesson.search.fewest and lesson.search.preemptions == 1
     start, first, preempted, back, failure, home = keys(LectureApp(lesson, "en"), ["right", "p", "left", "f", "r"])
     assert "step 0/12" in header(start) and "Before the first step" in start
-    assert f"racekit's failing schedule {lesson.schedule}: it needs 1 preemption" in start
+    assert f"This is the failing schedule racekit found ({lesson.schedule}). It needs 1 preemption" in start
     assert "(no shared location touched yet)" in start
     assert "▶" in start and "account.balance += 1" in start and "account.balance -= 1" in start
 
@@ -160,10 +160,15 @@ def test_a_given_schedule_is_walked_as_given_and_one_that_does_not_fit_is_refuse
     lesson = prepare_lecture(case, "unlocked", serial, {"iterations": 1}, pool)
     assert lesson.origin == "given" and lesson.schedule == serial
     (start,) = keys(LectureApp(lesson, "en"), [])
-    assert f"This is the schedule you gave: {serial}." in start
+    assert f"This is the schedule you gave ({serial})." in start
     assert lesson.walk.ops[0]["thread"] == "withdrawer" and lesson.trial.outcome == "0"
-    with pytest.raises(ScheduleError):
-        prepare_lecture(case, "unlocked", "2:ab", {"iterations": 1}, pool)
+    # The start of a run is run on to its end without a preemption, and the screen says both.
+    started = prepare_lecture(case, "unlocked", "2:ab", {"iterations": 1}, pool)
+    assert started.given == "2:ab" and started.schedule == "2:ab2" and started.trial.preemptions == 1
+    (start,) = keys(LectureApp(started, "en"), [])
+    assert "This is the schedule you gave (2:ab), run on to its end without a preemption (2:ab2)." in start
+    with pytest.raises(ScheduleError):  # a schedule for three threads
+        prepare_lecture(case, "unlocked", "3:abc", {"iterations": 1}, pool)
 
 
 def test_in_a_lecture_a_thread_whose_lock_is_held_waits(pool):
@@ -247,6 +252,29 @@ def test_the_locked_variant_cannot_be_made_to_fail_and_racekit_says_so(pool):
     assert "The run has ended: account.balance = 0, as expected (0)." in end
     assert re.search(r"racekit ran every interleaving \(\d+\) and none goes wrong: no scheduler can make this "
                      r"variant fail\.", " ".join(end.split()))
+
+
+def test_an_outcome_that_raises_is_a_wrong_end_said_as_an_error_and_a_failed_setup_is_refused(pool):
+    from racekit.errors import UsageError
+
+    case = load_case(TEST_CASES / "live_errors.yaml")
+    session = PlaySession(case, "outcome_raises", {}, pool)
+    end = keys(PlayApp(session, "en"), ["1", "2", "e"])[-1]
+    assert "The run has ended with an error: error in outcome: KeyError: 1." in end
+    assert "You made it go wrong with 1 preemption; racekit needs 1 preemption" in end
+    with pytest.raises(UsageError, match="error in setup: ZeroDivisionError"):
+        PlaySession(case, "setup_fails", {}, pool)
+    with pytest.raises(UsageError, match="error in setup: ZeroDivisionError"):
+        prepare_lecture(case, "setup_fails", None, {}, pool)
+
+
+def test_threads_the_case_starts_itself_can_be_played_and_the_schedule_counts_them(pool):
+    session = PlaySession(load_case(CASES / "thread_introspection.yaml"), None, {}, pool)
+    app = PlayApp(session, "en")
+    end = keys(app, ["e"])[-1]
+    threads = session.turn.walk.threads
+    assert len(threads) == 2 and session.schedule.startswith("2:")
+    assert all(f"[{name}]" in end for name in threads)  # a pane for the thread the case started
 
 
 # -- the case library ------------------------------------------------------------

@@ -12,8 +12,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from racekit.records import Status, Trial
+
 LOCK_TAKEN = {"acquire", "try-acquire"}  # a try-acquire is logged only when it got the lock
 LOCK_GIVEN = {"release"}
+
+
+def ended_wrong(trial: Trial) -> bool:
+    """A run that went wrong: a deadlock, a wrong outcome, or an error no serial
+    run makes (one that every run makes, a NameError, is a bug of the case)."""
+    if trial.status is Status.DEADLOCK:
+        return True
+    if trial.status is Status.ERROR:
+        return not trial.case_bug
+    return trial.status is Status.DONE and not trial.matches
 
 
 @dataclass(frozen=True)
@@ -50,7 +62,7 @@ class Moment:
     index: int
     op: dict[str, Any] | None  # the operation just performed (a trace row), None at 0
     values: dict[str, str]  # shared location -> the value it holds, as far as the tape has seen it
-    held: dict[str, str]  # lock -> the thread holding it
+    held: dict[str, list[str]]  # lock (or semaphore) -> the threads holding it
     places: list[Place]
     preemptions: int  # preemptions up to here
     lost_here: Loss | None = None  # this operation erased updates (the stale write)
@@ -101,6 +113,9 @@ def walk(tape: dict[str, Any], waiting: list[dict[str, Any]] | None = None) -> W
     result = Walk(threads, ops, losses, tape.get("paused"))
     after_pause = {entry["thread"]: entry for entry in (result.paused or {}).get("next", [])}
     finished = set(tape.get("finished", threads))
+    # Who could not move after k operations, as the scheduler saw it (a held lock,
+    # an empty queue, a condition not yet notified): recorded, not inferred.
+    blocked = {int(k): set(v) for k, v in tape.get("waiting", {}).items()}
     for entry in waiting or ():
         after_pause.setdefault(entry["thread"], {**entry, "can_move": False})
     # next_row[k][t]: the first operation of thread t at or after position k (a backward sweep).
@@ -120,19 +135,13 @@ def walk(tape: dict[str, Any], waiting: list[dict[str, Any]] | None = None) -> W
         if op is not None:
             preemptions += bool(op.get("preempted"))
             _apply(op, values, held)
-        holders = {lock: owners[-1] for lock, owners in held.items() if owners}
-        places = [_waits_for_lock(_place(name, next_rows[index][name], after_pause.get(name), name in finished),
-                                  holders) for name in threads]
+        holders = {lock: list(dict.fromkeys(owners)) for lock, owners in held.items() if owners}
+        stuck = blocked.get(index, ())
+        places = [_place(name, next_rows[index][name], after_pause.get(name), name in finished) for name in threads]
+        places = [replace(p, can_move=False) if p.thread in stuck and not p.done else p for p in places]
         result.moments.append(Moment(index, op, dict(values), holders, places, preemptions,
                                      by_write.get(index), by_read.get(index)))
     return result
-
-
-def _waits_for_lock(place: Place, holders: dict[str, str]) -> Place:
-    """A thread whose next operation acquires a lock another thread holds cannot move now."""
-    if place.kind == "acquire" and holders.get(place.what, place.thread) != place.thread:
-        return replace(place, can_move=False)
-    return place
 
 
 def _apply(op: dict[str, Any], values: dict[str, str], held: dict[str, list[str]]) -> None:
@@ -142,7 +151,13 @@ def _apply(op: dict[str, Any], values: dict[str, str], held: dict[str, list[str]
     elif kind in LOCK_TAKEN:
         held.setdefault(what, []).append(op["thread"])  # an RLock taken again stacks
     elif kind in LOCK_GIVEN and held.get(what):
-        held[what].pop()
+        owners = held[what]
+        if op["thread"] in owners:  # the releasing thread's own hold (a semaphore's may be another's)
+            owners.reverse()
+            owners.remove(op["thread"])
+            owners.reverse()
+        else:
+            owners.pop()
 
 
 def _place(name: str, row: dict[str, Any] | None, paused: dict[str, Any] | None, finished: bool) -> Place:

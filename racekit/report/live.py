@@ -24,10 +24,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Static
 
-from racekit.analysis.walk import Moment, Place, Walk
+from racekit.analysis.walk import Moment, Place, Walk, ended_wrong
 from racekit.case.model import Variant
 from racekit.report.messages import message
-from racekit.report.sentences import operation, to_do, why_lines
+from racekit.report.sentences import operation, shown_outcome, to_do, why_lines
 from racekit.report.wrapping import wrap, wrap_markdown
 
 CSS = """
@@ -156,6 +156,14 @@ class _LiveApp(App):
     def draw(self, walk: Walk, moment: Moment, moving: str | None, header: str, story: list[Text],
              prompt: Text | None, keys: str, upcoming: dict[str, dict[str, Any]] | None = None) -> None:
         self.query_one("#header", Static).update(header)
+        panes = len(self.query(ThreadPane))
+        if len(moment.places) > panes:  # the case's own code started more threads
+            for i in range(panes, len(moment.places)):
+                pane = ThreadPane(self, id=f"pane-{i}", classes="pane")
+                pane.border_title = moment.places[i].thread
+                self.query_one("#threads").mount(pane)
+            self.call_after_refresh(self.show)
+            return
         for i, place in enumerate(moment.places):
             pane = self.query_one(f"#pane-{i}", ThreadPane)
             pane.set_class(place.thread == moving, "moving")
@@ -199,7 +207,8 @@ class _LiveApp(App):
     def _shared(self, moment: Moment) -> Text:
         text = Text()
         items = [f"{what} = {value}" for what, value in moment.values.items()]
-        items += [self.t("live_held", lock=lock, thread=thread) for lock, thread in moment.held.items()]
+        items += [self.t("live_held", lock=lock, thread=self.t("list_sep").join(owners))
+                  for lock, owners in moment.held.items()]
         text.append("   ".join(items) if items else self.t("live_nothing_shared"))
         return text
 
@@ -242,24 +251,29 @@ class _LiveApp(App):
 
     def end_story(self, trial: Any) -> list[Text]:
         """How the run ended, when the walk reaches its end."""
-        outcome = self.variant.outcome
-        outcome_text = outcome.text.strip() if hasattr(outcome, "text") else self.t("live_the_outcome")
-        expect = self.variant.expect.describe().removeprefix("= ")
         if trial.status.value == "deadlock":
             key = "live_end_livelock" if trial.outcome == "livelock" else "live_end_deadlock"
             # Who holds which lock is on the screen already (the shared panel): only who waits for what.
             waits = [w for w in (trial.why or {}).get("waiting", [])]
-            return [Text(self.t(key), style="bold red"),
-                    *(Text("  " + self.t("why_waits", thread=w["thread"], op=to_do(w["kind"], w["what"], self.t)))
-                      for w in waits)] if waits else [Text(self.t(key), style="bold red"),
-                                                      *(Text(line) for line in why_lines(trial.why, self.t)[1:])]
+            lines = [Text(self.t(key), style="bold red")]
+            if waits:
+                return lines + [Text("  " + self.t("why_waits", thread=w["thread"], op=to_do(w["kind"], w["what"], self.t)))
+                                for w in waits]
+            return lines + [Text(line) for line in why_lines(trial.why, self.t)[1:]]
+        if trial.outcome.startswith("error") or trial.status.value == "error":
+            # A thread or the outcome raised: say so, not "outcome = error: …".
+            lines = [Text(self.t("live_end_error", outcome=trial.outcome.removeprefix("error: ")), style="bold red")]
+            return lines + [Text("  " + error.strip().splitlines()[-1]) for error in trial.errors[:2] if error.strip()]
         if trial.status.value != "done":
             return [Text(self.t("live_end_other", outcome=trial.outcome), style="bold")]
+        outcome = self.variant.outcome
+        expect = self.variant.expect.describe().removeprefix("= ")
+        shown = shown_outcome(trial.outcome, self.t)
+        if hasattr(outcome, "text"):  # one expression: name it
+            shown = f"{outcome.text.strip()} = {shown}"
         if trial.matches:
-            return [Text(self.t("live_end_right", what=outcome_text, outcome=trial.outcome, expect=expect),
-                         style="bold green")]
-        return [Text(self.t("live_end_wrong", what=outcome_text, outcome=trial.outcome, expect=expect),
-                     style="bold red")]
+            return [Text(self.t("live_end_right", outcome=shown, expect=expect), style="bold green")]
+        return [Text(self.t("live_end_wrong", outcome=shown, expect=expect), style="bold red")]
 
 
 class LectureApp(_LiveApp):
@@ -300,6 +314,8 @@ class LectureApp(_LiveApp):
     def _origin(self) -> str:
         lesson = self.lesson
         if lesson.origin == "given":
+            if lesson.given and lesson.given != lesson.schedule:
+                return self.t("live_origin_given_completed", given=lesson.given, schedule=lesson.schedule)
             return self.t("live_origin_given", schedule=lesson.schedule)
         search = lesson.search
         if lesson.origin == "search":
@@ -307,7 +323,7 @@ class LectureApp(_LiveApp):
             return self.t(key, schedule=lesson.schedule, preemptions=search.preemptions,
                           s="" if search.preemptions == 1 else "s")
         return self.t("live_origin_none_complete" if search.complete else "live_origin_none",
-                      schedules=search.schedules, schedule=lesson.schedule)
+                      schedules=search.schedules, schedule=lesson.schedule, s="" if search.schedules == 1 else "s")
 
     def action_step(self, delta: int) -> None:
         self.index = max(0, min(self.walk.last, self.index + delta))
@@ -324,7 +340,7 @@ class LectureApp(_LiveApp):
         self.show()
 
     def action_failure(self) -> None:
-        self.index = self.walk.failure_step() if self.lesson.ended_wrong else self.walk.last
+        self.index = self.walk.failure_step() if ended_wrong(self.lesson.trial) else self.walk.last
         self.show()
 
 
@@ -355,7 +371,6 @@ class PlayApp(_LiveApp):
         self.session = session
         self.file = file or session.variant.path
         self.notice: Text | None = None
-        self.verdict: list[Text] | None = None
 
     def show(self) -> None:
         turn = self.session.turn
@@ -365,7 +380,7 @@ class PlayApp(_LiveApp):
                         variant=self.variant.name, step=walk.last, preemptions=turn.preemptions,
                         s="" if turn.preemptions == 1 else "s")
         story = self.step_story(walk, moment)
-        if walk.last == 0:
+        if not self.session.history:  # before the student's first choice
             challenge = self.variant.text("challenge", self.lang).strip()
             goal = self.t("play_goal_racy" if self.variant.racy else "play_goal_correct")
             story = [Text(wrap_markdown(challenge, 10_000) if challenge else goal, style="bold"),
@@ -373,8 +388,9 @@ class PlayApp(_LiveApp):
         if self.notice is not None:
             story.append(self.notice)
         if turn.finished:
-            story += self.end_story(turn.trial)
-            story += self.verdict or [Text(self.t("play_checking"), style="dim")]
+            # racekit's own answer: searched once, before the game began (racekit play
+            # does it behind its start-up spinner), so the screen never waits for it.
+            story += self.end_story(turn.trial) + self.verdict_lines(self.session.search())
             prompt = None
             keys = self.t("play_keys_end")
         else:
@@ -399,27 +415,16 @@ class PlayApp(_LiveApp):
 
     def _after(self) -> None:
         self.notice = None
-        if self.session.turn.finished and self.verdict is None:
-            self.run_worker(self._judge, thread=True, exclusive=True)
-        self.show()
-
-    def _judge(self) -> None:
-        """Compare with racekit's own search (a second or so: off the UI's thread)."""
-        lines = self.verdict_lines(self.session.search())
-        self.call_from_thread(self._judged, lines)
-
-    def _judged(self, lines: list[Text]) -> None:
-        self.verdict = lines
         self.show()
 
     def verdict_lines(self, search: Any) -> list[Text]:
         turn = self.session.turn
         used = turn.preemptions
-        wrong = turn.trial.status.value == "deadlock" or (turn.trial.status.value == "done" and not turn.trial.matches)
+        wrong = ended_wrong(turn.trial)
         lines: list[Text] = []
         if search.schedule is None:
             key = "play_search_none_complete" if search.complete else "play_search_none"
-            lines.append(Text(self.t(key, schedules=search.schedules), style="bold"))
+            lines.append(Text(self.t(key, schedules=search.schedules, s="" if search.schedules == 1 else "s"), style="bold"))
         else:
             key = "play_fewest_proven" if search.fewest else "play_fewest_found"
             fewest = self.t(key, fewest=search.preemptions, s="" if search.preemptions == 1 else "s")
@@ -463,10 +468,8 @@ class PlayApp(_LiveApp):
 
     def action_undo(self) -> None:
         self.session.undo()
-        self.verdict = None
         self._after()
 
     def action_restart(self) -> None:
         self.session.restart()
-        self.verdict = None
         self._after()

@@ -26,7 +26,7 @@ def test_values_locks_and_places_follow_the_operations():
     assert w.moment(1).places[0].can_move  # a takes r again: an RLock its holder may re-enter
     assert [p.kind for p in w.moment(0).places] == ["acquire", "read"]  # each thread's next operation
     # An RLock taken twice is still held after one release.
-    assert w.moment(5).held == {"r": "a"} and w.moment(8).held == {}
+    assert w.moment(5).held == {"r": ["a"]} and w.moment(8).held == {}
     assert w.moment(6).values == {"x": "1"} and w.moment(7).values == {"x": "1"}
     assert w.moment(8).places[0].done and w.moment(8).places[1].done
     assert w.moment(3).loss_begins.write == 7 and w.moment(7).lost_here.overwritten == (6,)
@@ -48,4 +48,17 @@ def test_a_paused_or_deadlocked_tape_says_what_each_thread_waits_to_do():
     assert stuck.moment(1).places[1].can_move  # b's next is q, which nobody holds
     end = stuck.moment(2)
     assert [(p.what, p.can_move, p.line) for p in end.places] == [("q", False, 4), ("p", False, 5)]
-    assert end.held == {"p": "a", "q": "b"} and stuck.failure_step() == 2
+    assert end.held == {"p": ["a"], "q": ["b"]} and stuck.failure_step() == 2
+
+
+def test_who_waits_is_what_the_scheduler_recorded_not_a_guess_from_the_operations():
+    # A semaphore of two: both threads hold it, neither waits; a queue's get waits
+    # until the put, although no lock is involved.
+    tape = {"threads": ["a", "b"],
+            "ops": [op(1, "a", "acquire", "sem"), op(2, "b", "acquire", "sem"), op(3, "a", "put", "q"),
+                    op(4, "b", "get", "q")],
+            "waiting": {0: [], 1: [], 2: ["b"]}}
+    w = walk(tape)
+    assert w.moment(1).places[1].can_move and w.moment(2).held == {"sem": ["a", "b"]}
+    assert not w.moment(2).places[1].can_move and w.moment(2).places[1].kind == "get"
+    assert w.moment(3).places[1].can_move

@@ -107,6 +107,7 @@ class Controller:
         # Lecture and play show the line each thread waits at: it announces its
         # frame (its own, from sys._getframe; another thread's frames are never read).
         self.keep_frames = bool(getattr(strategy, "keep_frames", False))
+        self.waiting_at: dict[int, list[int]] = {}  # operations done -> threads that could not move then
         self.finished = threading.Event()
         self.holders: dict[int, tuple[str, int]] = {}  # sync object id -> (label, holding thread)
         self._local = threading.local()
@@ -295,6 +296,10 @@ class Controller:
                 self._switch(me, state.index, finished)
                 return
         movable = [t for t in self.threads if not t.done and t.pending is not None and t.pending()]
+        if self.keep_frames:
+            # Lecture and play: who waits (a held lock, an empty queue, a condition) after this many operations.
+            self.waiting_at[len(self.log)] = [t.index for t in self.threads
+                                              if not t.done and t.pending is not None and t not in movable]
         if not movable:
             waiting = [t for t in self.threads if not t.done]
             if not waiting:

@@ -111,6 +111,7 @@ def tape_facts(controller: Controller) -> dict[str, Any]:
         "threads": names, "ops": rows, "schedule": encode_schedule(controller.choices, len(names)),
         "preemptions": controller.preemptions,
         "finished": [t.name for t in controller.threads if t.completed],
+        "waiting": {done: [names[i] for i in who] for done, who in controller.waiting_at.items() if who},
         "lost": [{"read": steps[id(lost.read)], "overwritten": [steps[id(op)] for op in lost.overwritten],
                   "write": steps[id(lost.write)], "what": lost.write.what} for lost in losses]}
     if controller.paused:
