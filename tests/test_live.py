@@ -224,6 +224,17 @@ def test_no_schedule_without_a_preemption_loses_an_update(pool):
         assert "It ended right this time, but it can go wrong: racekit needs 1 preemption" in end
 
 
+def test_a_student_who_finds_what_racekits_short_search_missed_is_told_so(pool):
+    from racekit.teach import Search
+
+    session = PlaySession(load_case(CASES / "balance.yaml"), None, {"iterations": 1}, pool)
+    session._search = Search(None, None, False, False, 7)  # as if the 5-second search had found nothing
+    end = keys(PlayApp(session, "en"), ["1", "2", "e"])[-1]
+    assert session.turn.trial.outcome != "0"
+    assert ("You made it go wrong with 1 preemption, where racekit's search (at most 5 seconds) found no failing "
+            "schedule in 7 schedules.") in end
+
+
 def test_a_student_deadlocks_the_transfers_in_chinese(pool):
     session = PlaySession(load_case(CASES / "deadlock.yaml"), None, {}, pool)
     start, first, end = keys(PlayApp(session, "zh", "cases/deadlock.yaml"), ["1", "2"], wait_for_workers=True)

@@ -422,9 +422,14 @@ class PlayApp(_LiveApp):
         used = turn.preemptions
         wrong = ended_wrong(turn.trial)
         lines: list[Text] = []
-        if search.schedule is None:
+        plural = "" if search.schedules == 1 else "s"
+        if search.schedule is None and wrong:
+            # The student found what racekit's few seconds of search did not.
+            lines.append(Text(self.t("play_beat_search", used=used, s="" if used == 1 else "s",
+                                     schedules=search.schedules, ps=plural), style="bold"))
+        elif search.schedule is None:
             key = "play_search_none_complete" if search.complete else "play_search_none"
-            lines.append(Text(self.t(key, schedules=search.schedules, s="" if search.schedules == 1 else "s"), style="bold"))
+            lines.append(Text(self.t(key, schedules=search.schedules, s=plural), style="bold"))
         else:
             key = "play_fewest_proven" if search.fewest else "play_fewest_found"
             fewest = self.t(key, fewest=search.preemptions, s="" if search.preemptions == 1 else "s")
