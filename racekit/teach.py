@@ -222,7 +222,7 @@ class PlaySession:
         return encode_schedule(self.turn.choices, len(self.turn.walk.threads) or self.threads)
 
     def search(self) -> Search:
-        """racekit's own answer to the challenge, found once (at the end of a game)."""
+        """racekit's own answer to the challenge, searched once (racekit play does it before the game)."""
         if self._search is None:
             self._search = search_failure(self.case, self.variant, self.params, self.pool)
         return self._search
