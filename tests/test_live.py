@@ -365,7 +365,7 @@ def test_the_lecture_in_a_real_80_by_24_terminal_in_tmux(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+@pytest.mark.skipif(shutil.which("tmux") is None or shutil.which("pgrep") is None, reason="needs tmux and pgrep")
 def test_closing_the_terminal_ends_play_and_its_worker():
     """A closed terminal window (SIGHUP) must not leave play running without
     it: it once did, reading nothing, at a quarter of a core each."""
