@@ -137,12 +137,18 @@ def data_races(log: Sequence[Op], threads: int) -> list[DataRace]:
     return list(races.values())
 
 
+def acquired(kind: str, value: str) -> bool:
+    """Whether a logged operation took a lock or a semaphore: a timed-out
+    acquire did not, nor a try-acquire (logged only when it found it busy)."""
+    return kind == "acquire" and value != "timed out"
+
+
 def lock_order(log: Sequence[Op]) -> set[tuple[str, str]]:
     """Pairs (held, acquired): a thread acquired the second while holding the first."""
     held: dict[int, list[str]] = {}
     pairs: set[tuple[str, str]] = set()
     for op in log:
-        if op.kind == "acquire" and op.value != "timed out":
+        if acquired(op.kind, op.value):
             for lock in held.get(op.thread, []):
                 if lock != op.what:
                     pairs.add((lock, op.what))

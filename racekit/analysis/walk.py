@@ -12,10 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from racekit.analysis.accesses import acquired
 from racekit.records import Status, Trial
 
-LOCK_TAKEN = {"acquire", "try-acquire"}  # a try-acquire is logged only when it got the lock
-LOCK_GIVEN = {"release"}
 
 
 def ended_wrong(trial: Trial) -> bool:
@@ -148,9 +147,9 @@ def _apply(op: dict[str, Any], values: dict[str, str], held: dict[str, list[str]
     kind, what = op["kind"], op["what"]
     if kind in ("read", "write") and what:
         values[what] = op.get("value", "")
-    elif kind in LOCK_TAKEN:
+    elif acquired(kind, op.get("value", "")):
         held.setdefault(what, []).append(op["thread"])  # an RLock taken again stacks
-    elif kind in LOCK_GIVEN and held.get(what):
+    elif kind == "release" and held.get(what):
         owners = held[what]
         if op["thread"] in owners:  # the releasing thread's own hold (a semaphore's may be another's)
             owners.reverse()

@@ -62,3 +62,13 @@ def test_who_waits_is_what_the_scheduler_recorded_not_a_guess_from_the_operation
     assert w.moment(1).places[1].can_move and w.moment(2).held == {"sem": ["a", "b"]}
     assert not w.moment(2).places[1].can_move and w.moment(2).places[1].kind == "get"
     assert w.moment(3).places[1].can_move
+
+
+def test_a_lock_is_held_only_by_an_acquire_that_took_it():
+    # A try-acquire is logged when it found the lock busy, a timed-out acquire
+    # with "timed out": neither holds the lock afterwards.
+    tape = {"threads": ["a", "b"],
+            "ops": [op(1, "a", "acquire", "l"), op(2, "b", "try-acquire", "l", "busy"),
+                    op(3, "b", "acquire", "l", "timed out"), op(4, "a", "release", "l")]}
+    w = walk(tape)
+    assert w.moment(1).held == {"l": ["a"]} and w.moment(3).held == {"l": ["a"]} and w.moment(4).held == {}
