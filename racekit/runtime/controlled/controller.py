@@ -106,7 +106,7 @@ class Controller:
         self.paused: dict[str, Any] | None = None  # where a paused replay stopped (racekit play)
         # Lecture and play show the line each thread waits at: it announces its
         # frame (its own, from sys._getframe; another thread's frames are never read).
-        self.keep_frames = bool(getattr(strategy, "keep_frames", False))
+        self.keep_frames = strategy.keep_frames
         self.waiting_at: dict[int, list[int]] = {}  # operations done -> threads that could not move then
         self.finished = threading.Event()
         self.holders: dict[int, tuple[str, int]] = {}  # sync object id -> (label, holding thread)

@@ -55,7 +55,7 @@ def strategy_for(program: Program, seed: int, schedule: str | None, serial: bool
     spec = program.forcing.spec
     if schedule is not None:
         _threads, choices = decode_schedule(schedule)
-        return ReplayStrategy(choices, pause=tape == "pause", keep_frames=bool(tape))
+        return ReplayStrategy(choices, pause=tape == "pause")
     if serial:
         if not hasattr(program, "threads"):  # a @race_test: its threads are made as it runs
             return SerialStrategy([], reverse=index % UNKNOWN_COUNT_ORDERS == 1)
@@ -122,7 +122,7 @@ def run_controlled(program: Program, index: int, seed: int, schedule: str | None
                          why={"kind": "not_a_schedule"})
     strategy = strategy or strategy_for(program, seed, schedule, serial, index, tape)
     if tape:
-        strategy.keep_frames = True  # type: ignore[attr-defined]  # where each thread waits (lecture, play)
+        strategy.keep_frames = True  # where each thread waits (lecture, play), whatever the strategy
     if not serial:
         step_budget_known(program, seed)
     trial, controller = next(drive(program, index, seed, strategy, step_limit=UNLIMITED if serial else None))

@@ -35,6 +35,7 @@ class Strategy:
 
     executions = 1
     search = False  # True: it runs a whole search in one plan (every schedule), not one trial per seed
+    keep_frames = False  # lecture and play set it: the controller notes where each thread waits
 
     def new_execution(self) -> bool:
         """Get ready for the next execution; False when there is none."""

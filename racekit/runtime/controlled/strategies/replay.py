@@ -32,11 +32,10 @@ class ScheduleEnd(Exception):
 class ReplayStrategy(Strategy):
     """``pause``: stop at the first choice past the schedule (the student makes it)."""
 
-    def __init__(self, choices: list[int], guided: bool = False, pause: bool = False, keep_frames: bool = False):
+    def __init__(self, choices: list[int], guided: bool = False, pause: bool = False):
         self.choices = choices
         self.guided = guided
         self.pause = pause
-        self.keep_frames = keep_frames  # lecture and play: the controller notes where each thread waits
         self.position = 0
 
     def new_execution(self) -> bool:
