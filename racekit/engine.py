@@ -215,13 +215,10 @@ def record_tape(case: Case, variant_name: str, schedule: str | None, params: dic
                          f"kind: {one.variant.kind}")
     own_pool = pool is None
     pool = pool if pool is not None else Pool(1)
-    roots = tuple(os.path.abspath(r) for r in (options.scope if options.scope is not None else (os.getcwd(),)))
-    import sys
-
     job = Job(pool.new_key(), one.variant, one.mode,
               PlanQueue([TrialPlan(0, trial_seed(seed, one.variant.id, "tape", 0), schedule=schedule,
                                    tape=then)]),
-              roots, tuple(os.path.abspath(p) for p in sys.path if p))
+              *_worker_paths(options))
     try:
         pool.run([job], lambda _job, _trial: None)
     finally:
@@ -233,6 +230,16 @@ def record_tape(case: Case, variant_name: str, schedule: str | None, params: dic
     if trial.why and trial.why.get("kind") in ScheduleError.MISFITS:
         raise ScheduleError(trial.why)
     return trial
+
+
+def _worker_paths(options: RunOptions) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The folders whose code instrumented modes rewrite, and the import path
+    workers get: what this process imports from (pytest's rootdir and
+    `pythonpath` entries included), so case setup imports the same modules."""
+    import sys
+
+    roots = tuple(os.path.abspath(r) for r in (options.scope if options.scope is not None else (os.getcwd(),)))
+    return roots, tuple(os.path.abspath(p) for p in sys.path if p)
 
 
 def _steerable(variant: Variant) -> bool:
@@ -359,12 +366,7 @@ def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | Non
     started = time.perf_counter()
     # A time budget: no trial starts after it (a search stops at its next schedule).
     deadline = time.monotonic() + options.time_budget if options.time_budget is not None else None
-    roots = tuple(os.path.abspath(r) for r in (options.scope if options.scope is not None else (os.getcwd(),)))
-    # Workers see what this process imports from (pytest's rootdir and
-    # `pythonpath` entries included), so case setup imports the same modules.
-    import sys
-
-    sys_path = tuple(os.path.abspath(p) for p in sys.path if p)
+    roots, sys_path = _worker_paths(options)
     own_pool = pool is None
     pool = pool if pool is not None else Pool(options.workers)
     db = database.from_environment() if options.replay_saved and any(
