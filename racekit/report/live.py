@@ -133,15 +133,18 @@ class _LiveApp(App):
         yield Static(id="header")
         with Horizontal(id="threads"):
             for i, name in enumerate(self.threads):
-                pane = ThreadPane(self, id=f"pane-{i}", classes="pane")
-                pane.border_title = name
-                yield pane
+                yield self._pane(i, name)
         shared = Static(id="shared")
         shared.border_title = self.t("live_shared")
         yield shared
         yield Static(id="story")
         yield Static(id="prompt")
         yield Static(id="keys")
+
+    def _pane(self, index: int, thread: str) -> ThreadPane:
+        pane = ThreadPane(self, id=f"pane-{index}", classes="pane")
+        pane.border_title = thread
+        return pane
 
     def screen_text(self) -> str:
         """Everything the screen shows, as plain text (what the tests read)."""
@@ -153,15 +156,13 @@ class _LiveApp(App):
 
     # -- drawing -----------------------------------------------------------------
 
-    def draw(self, walk: Walk, moment: Moment, moving: str | None, header: str, story: list[Text],
+    def draw(self, moment: Moment, moving: str | None, header: str, story: list[Text],
              prompt: Text | None, keys: str, upcoming: dict[str, dict[str, Any]] | None = None) -> None:
         self.query_one("#header", Static).update(header)
         panes = len(self.query(ThreadPane))
         if len(moment.places) > panes:  # the case's own code started more threads
             for i in range(panes, len(moment.places)):
-                pane = ThreadPane(self, id=f"pane-{i}", classes="pane")
-                pane.border_title = moment.places[i].thread
-                self.query_one("#threads").mount(pane)
+                self.query_one("#threads").mount(self._pane(i, moment.places[i].thread))
             self.call_after_refresh(self.show)
             return
         for i, place in enumerate(moment.places):
@@ -299,7 +300,7 @@ class LectureApp(_LiveApp):
         walk, index = self.walk, self.index
         moment = walk.moment(index)
         moving = walk.ops[index]["thread"] if index < walk.last else None
-        upcoming = {name: row for name, row in _upcoming(walk, index).items()}
+        upcoming = _upcoming(walk, index)
         header = self.t("live_header", case=self.lesson.case.name, variant=self.variant.name,
                         step=index, steps=walk.last, preemptions=moment.preemptions,
                         total=len(walk.preemption_steps()))
@@ -309,7 +310,7 @@ class LectureApp(_LiveApp):
                      Text(self._origin(), style="dim")]
         if index == walk.last:
             story += self.end_story(self.lesson.trial)
-        self.draw(walk, moment, moving, header, story, None, self.t("live_keys"), upcoming)
+        self.draw(moment, moving, header, story, None, self.t("live_keys"), upcoming)
 
     def _origin(self) -> str:
         lesson = self.lesson
@@ -396,7 +397,7 @@ class PlayApp(_LiveApp):
         else:
             prompt = self._prompt(turn, moment)
             keys = self.t("play_keys", n=len(walk.threads))
-        self.draw(walk, moment, turn.running, header, story, prompt, keys)
+        self.draw(moment, turn.running, header, story, prompt, keys)
 
     def _prompt(self, turn: Any, moment: Moment) -> Text:
         text = Text(self.t("play_prompt") + "\n", style="bold")
