@@ -54,6 +54,11 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(EXIT_USAGE)
 
 
+def _words(lang: Optional[Lang]) -> str:
+    """The report's language: --lang, else English."""
+    return lang.value if lang else "en"
+
+
 def _message(exc: Exception, lang: str = "en") -> str:
     """File problems are already ``path:line:col: error: …`` lines; a schedule
     that does not fit is worded by the report; others get the prefix."""
@@ -215,9 +220,9 @@ def replay(
 
         result = replay_schedule(case, variant or names[0], schedule, _parse_params(param))
     except RacekitError as exc:
-        raise _fail(_message(exc, lang.value if lang else "en")) from None
+        raise _fail(_message(exc, _words(lang))) from None
     replayed = result.variants[0]
-    _emit(result, {"format": (format.value if format else "text"), "lang": (lang.value if lang else "en"),
+    _emit(result, {"format": (format.value if format else "text"), "lang": _words(lang),
                    "verbose": False}, None)
     # 1 when the replayed interleaving fails (what one usually replays), 0 when it passes.
     raise typer.Exit(EXIT_FAILED if replayed.wrong else EXIT_OK)
@@ -279,10 +284,6 @@ def play(
         return PlayApp(session, _words(lang), str(path))
 
     _run_live(make, lang)
-
-
-def _words(lang: Optional[Lang]) -> str:
-    return lang.value if lang else "en"
 
 
 def _run_live(make_app, lang: Optional[Lang]) -> None:
@@ -430,7 +431,7 @@ def merge(
     except RacekitError as exc:
         raise _fail(_message(exc)) from None
     unwritten = _emit(result, {"format": (format.value if format else "text"),
-                               "lang": (lang.value if lang else "en"), "verbose": False}, output)
+                               "lang": _words(lang), "verbose": False}, output)
     if unwritten:
         typer.echo(f"error: could not write {unwritten}", err=True)
         raise typer.Exit(EXIT_USAGE)
