@@ -259,7 +259,9 @@ def _plans(p: Planned, options: RunOptions, db: Database | None = None) -> PlanQ
     that is the whole search; else one per trial (made as they are taken),
     after any saved failures."""
     if _is_search(p.mode):
-        return PlanQueue([TrialPlan(0, p.seed, search=True, cap=p.runs, stop_on_failure=options.stop_on_failure)])
+        # A search is one plan: a time budget stops it at its next schedule (as auto's search phase).
+        return PlanQueue([TrialPlan(0, p.seed, search=True, cap=p.runs, stop_on_failure=options.stop_on_failure,
+                                    time_cap=options.time_budget)])
     indices = p.indices()
     saved: list[str] = []
     if p.mode.name == "controlled" and db is not None and p.shard is None:

@@ -71,18 +71,14 @@ def search_failure(case: Case, variant: Variant, params: dict[str, Any], pool: P
     """racekit's exhaustive search, stopped at its first wrong end. It grows its
     preemption bound from 0, running every schedule within a bound before the
     next, so a failure it meets at bound k needs k preemptions and no fewer."""
-    from racekit.engine import plan, run
+    from racekit.engine import run
     from racekit.options import RunOptions
-    from racekit.records import TrialPlan
 
+    # A class waits for it: a few seconds at most (a long correct case is not searched to its end).
     options = RunOptions(modes=("controlled",), strategy="exhaustive", runs=SEARCH_RUNS, seed=0,
                          variants=(variant.name,), params=params, replay_saved=False, baseline=False,
-                         stop_on_failure=True, workers=1)
-    planned = plan([case], options)
-    # A class waits for it: a few seconds at most (a long correct case is not searched to its end).
-    search_plan = TrialPlan(0, planned[0].seed, search=True, cap=SEARCH_RUNS, stop_on_failure=True,
-                            time_cap=SEARCH_SECONDS)
-    found = run([case], options, planned=planned, plans={0: [search_plan]}, pool=pool).variants[0]
+                         stop_on_failure=True, workers=1, time_budget=SEARCH_SECONDS)
+    found = run([case], options, pool=pool).variants[0]
     search = found.search or {}
     wrong = found.wrong > 0 and found.schedule is not None
     # The fewest only when the schedule shown is the failure found at that bound

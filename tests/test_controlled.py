@@ -332,3 +332,15 @@ def test_traces_name_containers_as_the_code_reached_them():
     names = {row["what"] for row in variant["trace"] if "what" in row}
     assert "groups['a'].append()" in names and "Hits.total" in names  # not list#1.append(), not type#1.total
     assert not any("#" in name for name in names), names
+
+
+def test_a_time_budget_stops_an_exhaustive_search_at_its_next_schedule():
+    # balance[locked_fine] at 1000 iterations has far more schedules than a second
+    # holds (each takes tens of ms); the budget used to be checked only before a
+    # trial began, and a search is one trial: it ran for minutes.
+    options = RunOptions(modes=("controlled",), strategy="exhaustive", variants=("locked_fine",), seed=1,
+                         replay_saved=False, baseline=False, workers=1, time_budget=1.0)
+    started = time.monotonic()
+    v = run([load_case(CASES / "balance.yaml")], options).variants[0]
+    assert v.search["stopped"] == "time_cap" and not v.search["complete"] and v.verdict is Verdict.NO_RACE
+    assert time.monotonic() - started < 60  # (a hang guard, not a timing: the search alone was minutes)
