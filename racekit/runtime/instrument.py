@@ -2,41 +2,73 @@
 
 ``controlled`` and ``yield`` modes need to know, and to choose, what happens
 between two threads' accesses to shared state. This module rewrites the AST of
-a case's thread bodies and of the functions and methods its setup defines:
+a case's thread bodies and of the functions and methods its setup (or a module
+in scope) defines, so that each such access first *announces* itself to
+``__racekit__`` (:mod:`racekit.runtime.hooks`), which may make it a scheduling
+point and log it, and then happens exactly as written, in the program's own
+frame:
 
-- ``obj.attr`` (a read) becomes ``__racekit__.get(obj, "attr", LINE)``,
-  ``obj.attr = v`` becomes ``__racekit__.set(obj, "attr", v, LINE)``;
-- ``seq[key]`` reads and writes become ``getitem`` / ``setitem``;
-- a global name that some thread writes (``global counter``) is read with
-  ``gget`` and written with ``gset``;
+- ``obj.attr`` becomes ``__racekit__.at(obj, "attr", LINE).attr``, and
+  ``obj.attr = v`` becomes ``__racekit__.st(obj, "attr", LINE).attr = v``: the
+  hook receives the object and returns it; the load or store itself is still
+  Python's. Private names (``self.__size``) are mangled by the compiler as in
+  the plain program; the name the hook is told is mangled the same way;
+- ``seq[key]`` becomes ``__racekit__.co(seq)[__racekit__.ik(key, LINE)]``
+  (``sk`` for a store, ``dk`` for ``del``): ``co`` tells the hook which object
+  the key that follows belongs to;
+- ``obj.method(args)`` becomes ``__racekit__.me(obj, "method", LINE).method(args)``:
+  calling a shared container's method is one step, taken once every argument
+  is evaluated (``la`` marks the last one when an argument may itself touch
+  shared state); ``rv`` hands the hook the result of a container method
+  whose result a trace shows (``items.pop() → 3``);
+- a global name some thread writes (``global counter``) is read as
+  ``(__racekit__.gr("counter", LINE) or counter)`` and written after
+  ``__racekit__.gw("counter", LINE)``;
 - ``x.v += 1`` is split into its read and its write, so that another thread
   can run in between: the very lost update the case demonstrates; the write is
-  marked as an *update* (computed from the read), as is ``x.v = x.v + 1``;
-- what reads a shared object without an attribute or subscript load is a
-  visible operation too: ``k in d``, ``len(xs)`` and other builtins over shared
-  containers (``fcall``), iteration (``iterate``, one step per item), truth
-  tests and comparisons (``touch``). Between any two operations of a thread
-  that touch shared state there is then a scheduling decision.
+  marked as an *update* (computed from the read), as is ``x.v = x.v + 1``.
+  The object and the value live in the hidden locals ``@o``/``@k``/``@v``
+  (names no program can write, as pytest's assertion rewriting does), deleted
+  at the end of the statement; ``@v += 1`` keeps Python's in-place semantics;
+- what reads a shared object without an attribute or subscript load is
+  announced too: ``k in d``, truth tests and comparisons (``tc``), ``len(xs)``
+  and other builtins that read a container (``lk``), iteration (``it``: creating
+  the iterator and each ``next()`` are steps, as they are in CPython).
+
+The hooks never run the program's code (no getter, no ``__getattr__``, no
+``__eq__``): whether ``obj.attr`` is shared data or a property is decided by
+looking at the classes' dictionaries (:mod:`racekit.runtime.peek`). So each
+expression is evaluated once, in Python's order, and the program sees its own
+frames: ``sys._getframe``, tracebacks, ``warnings`` stack levels and the
+recursion limit are as in the plain program.
 
 Locals are never instrumented: a thread's own variables cannot race (the lesson
-of ``local_vs_shared.yaml``). Method lookups (``lock.acquire``), module
-attributes and globals no thread writes are not visible operations either:
-they cannot take part in a race between the case's threads. Module-level setup
-code runs before any thread starts, so it stays as written. The rewrite keeps
-Python's evaluation order, so the code behaves exactly as before.
+of ``local_vs_shared.yaml``). Module-level code and class bodies run as
+written; so do annotations (``from __future__ import annotations`` turns them
+into strings) and ``match`` patterns.
 """
 
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
+import builtins
+from dataclasses import dataclass
 from typing import Iterable
 
 HOOK = "__racekit__"
 # Builtins that look at their caller's frame: they must be called directly.
 _FRAME_BUILTINS = {"super", "locals", "globals", "vars", "dir", "eval", "exec", "breakpoint", "__import__"}
+# Builtins whose first argument they read as a whole (``len(shelf)``): that read is a step.
+READING_BUILTINS = frozenset({"len", "sum", "max", "min", "sorted", "list", "tuple", "set", "frozenset", "dict",
+                              "any", "all", "iter", "enumerate", "zip", "reversed", "map", "filter", "str", "repr"})
+_BUILTIN_NAMES = frozenset(dir(builtins))
+# Container methods whose result a trace shows (``items.pop() → 3``).
+RESULT_METHODS = frozenset({"pop", "popleft", "popitem", "get", "setdefault", "index", "count", "copy", "keys",
+                            "values", "items", "most_common", "__len__", "__contains__", "__getitem__"})
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+# Hidden locals of a split statement: not identifiers, so no program uses them.
+_OBJ, _KEY, _VALUE = "@o", "@k", "@v"
 
 
 def written_globals(trees: Iterable[ast.AST]) -> frozenset[str]:
@@ -49,20 +81,36 @@ def written_globals(trees: Iterable[ast.AST]) -> frozenset[str]:
     return frozenset(names)
 
 
-def instrument_thread(module: ast.Module, shared_globals: frozenset[str]) -> ast.Module:
+def instrument_thread(module: ast.Module, shared_globals: frozenset[str],
+                      module_names: frozenset[str] = frozenset()) -> ast.Module:
     """A thread function module (see :func:`racekit.case.model.thread_function`), rewritten."""
-    return ast.fix_missing_locations(_Rewriter(shared_globals).visit(module))
+    return ast.fix_missing_locations(_Rewriter(shared_globals, module_names).visit(module))
 
 
-def instrument_setup(module: ast.Module, shared_globals: frozenset[str]) -> ast.Module:
-    """Setup code with the bodies of its functions and methods rewritten."""
-    rewriter = _Rewriter(shared_globals)
+def instrument_setup(module: ast.Module, shared_globals: frozenset[str],
+                     module_names: frozenset[str] | None = None) -> ast.Module:
+    """Setup code (or a module) with the bodies of its functions and methods rewritten."""
+    names = _stored_names(module) if module_names is None else module_names
+    rewriter = _Rewriter(shared_globals, frozenset(names))
     module.body = [rewriter.visit(stmt) if _defines_functions(stmt) else stmt for stmt in module.body]
     return ast.fix_missing_locations(module)
 
 
+def module_level_names(tree: ast.AST) -> frozenset[str]:
+    """The names a module's own code binds (a builtin one of them shadows is not the builtin)."""
+    return frozenset(_stored_names(tree))
+
+
 def _defines_functions(stmt: ast.stmt) -> bool:
     return any(isinstance(n, _FUNCTIONS) for n in ast.walk(stmt))
+
+
+def mangle(name: str, class_name: str | None) -> str:
+    """``__size`` as the compiler spells it inside ``class Cache`` (``_Cache__size``)."""
+    if class_name is None or not name.startswith("__") or name.endswith("__") or "." in name:
+        return name
+    stripped = class_name.lstrip("_")
+    return f"_{stripped}{name}" if stripped else name
 
 
 @dataclass
@@ -70,8 +118,6 @@ class _Scope:
     locals: set[str]
     declared_global: set[str]
     parent: _Scope | None = None
-    temps: int = 0
-    names: list[str] = field(default_factory=list)
 
     def is_local_somewhere(self, name: str) -> bool:
         """Local here or in an enclosing function (a closure variable)."""
@@ -86,11 +132,14 @@ class _Scope:
 
 
 class _Rewriter(ast.NodeTransformer):
-    """Rewrites inside function scopes only; module-level statements are left alone."""
+    """Rewrites inside function scopes only; module-level statements and class bodies are left alone."""
 
-    def __init__(self, shared_globals: frozenset[str]):
+    def __init__(self, shared_globals: frozenset[str], module_names: frozenset[str] = frozenset()):
         self.shared = shared_globals
+        self.module_names = module_names
         self.scope: _Scope | None = None
+        self.class_name: str | None = None  # the class whose private names the code mangles
+        self.unpacked = 0  # tuple targets split so far (their hidden locals are numbered)
 
     # -- scopes -----------------------------------------------------------------
 
@@ -103,8 +152,9 @@ class _Rewriter(ast.NodeTransformer):
         return scope
 
     def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.AST:
+        # Decorators and defaults run in the enclosing scope; annotations are never touched.
         node.decorator_list = [self.visit(d) for d in node.decorator_list]
-        node.args = self.visit(node.args)
+        self._defaults(node.args)
         scope = self._enter(node, _params(node.args))
         try:
             node.body = self._statements(node.body)
@@ -116,7 +166,7 @@ class _Rewriter(ast.NodeTransformer):
     visit_AsyncFunctionDef = _function
 
     def visit_Lambda(self, node: ast.Lambda) -> ast.AST:
-        node.args = self.visit(node.args)
+        self._defaults(node.args)
         scope = self._enter(node, _params(node.args))
         try:
             node.body = self.visit(node.body)
@@ -124,13 +174,18 @@ class _Rewriter(ast.NodeTransformer):
             self.scope = scope.parent
         return node
 
+    def _defaults(self, args: ast.arguments) -> None:
+        args.defaults = [self.visit(d) for d in args.defaults]
+        args.kw_defaults = [self.visit(d) if d is not None else None for d in args.kw_defaults]
+
     def visit_ClassDef(self, node: ast.ClassDef) -> ast.AST:
         # A class body is not a function scope: only its methods are rewritten.
-        outer, self.scope = self.scope, None
+        outer, outer_class = self.scope, self.class_name
+        self.scope, self.class_name = None, node.name
         try:
             node.body = [self.visit(stmt) if _defines_functions(stmt) else stmt for stmt in node.body]
         finally:
-            self.scope = outer
+            self.scope, self.class_name = outer, outer_class
         return node
 
     def _comprehension(self, node: ast.AST) -> ast.AST:
@@ -164,53 +219,89 @@ class _Rewriter(ast.NodeTransformer):
                 setattr(node, name, self.visit(value))
         return node
 
+    # -- what is never rewritten ------------------------------------------------------
+
+    def visit_arg(self, node: ast.arg) -> ast.AST:
+        return node  # its annotation: a type, never shared state (and a string under PEP 563)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.AST | list[ast.stmt]:
+        if node.value is not None:
+            node.value = self.visit(node.value)
+        if self.scope is not None and node.value is not None and isinstance(node.target, (ast.Attribute, ast.Subscript)):
+            return self.visit_Assign(_at(ast.Assign(targets=[node.target], value=node.value), node), visited=True)
+        return node
+
+    def visit_match_case(self, node: ast.match_case) -> ast.AST:
+        # Patterns (``case Color.RED:``) must stay dotted names and literals.
+        if node.guard is not None:
+            node.guard = self._test(self.visit(node.guard))
+        node.body = self._statements(node.body) if self.scope is not None else node.body
+        return node
+
     # -- reads --------------------------------------------------------------------
 
     def visit_Name(self, node: ast.Name) -> ast.AST:
         if self._shared_global(node.id) and isinstance(node.ctx, ast.Load):
-            return _hook("gget", [ast.Constant(node.id)], node)
+            announce = _hook("gr", [ast.Constant(self._mangled(node.id)), _line(node)], node)
+            return ast.copy_location(ast.BoolOp(op=ast.Or(), values=[announce, node]), node)
         return node
 
     def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
         node.value = self.visit(node.value)
         if self.scope is None or not isinstance(node.ctx, ast.Load):
             return node
-        return _hook("get", [node.value, ast.Constant(node.attr)], node)
+        node.value = _hook("at", [node.value, ast.Constant(self._mangled(node.attr)), _line(node)], node)
+        return node
 
     def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
         node.value = self.visit(node.value)
         node.slice = self.visit(node.slice)
         if self.scope is None or not isinstance(node.ctx, ast.Load):
             return node
-        return _hook("getitem", [node.value, _as_expression(node.slice)], node)
+        node.value = _hook("co", [node.value], node)
+        node.slice = _hook("ik", [self._key(node.slice), _line(node)], node)
+        return node
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
-        # `obj.method(...)`: looking the method up reads no shared data, but
-        # calling a container's method (`items.pop()`) is one step of its own,
-        # where another thread may run before or after: the hook decides at
-        # run time whether `obj` is such a container.
         if isinstance(node.func, ast.Attribute):
-            node.func.value = self.visit(node.func.value)
-            node.args = [self.visit(a) for a in node.args]
-            node.keywords = [self.visit(k) for k in node.keywords]
-            if self.scope is None:
-                return node
-            hook = _hook("call", [node.func.value, ast.Constant(node.func.attr)], node)
-            # call(obj, name, LINE, *args, **kwargs): the line goes before the arguments.
-            hook.args = hook.args[:2] + [hook.args[2]] + node.args
-            hook.keywords = node.keywords
-            return hook
+            return self._method_call(node)
         node.func = self.visit(node.func)
         node.args = [self.visit(a) for a in node.args]
         node.keywords = [self.visit(k) for k in node.keywords]
-        if (self.scope is not None and isinstance(node.func, ast.Name) and node.func.id not in _FRAME_BUILTINS
-                and not self.scope.is_local_somewhere(node.func.id)):
-            # `len(shelf)`, `helper()`: the hook decides at run time whether the
-            # call reads a shared container, or runs code racekit cannot see.
-            hook = _hook("fcall", [node.func], node)
-            hook.args = hook.args + node.args
-            hook.keywords = node.keywords
-            return hook
+        if self.scope is None or not isinstance(node.func, ast.Name):
+            return node
+        name = node.func.id
+        if name in _FRAME_BUILTINS or self.scope.is_local_somewhere(name):
+            return node
+        if name in _BUILTIN_NAMES and name not in self.module_names:
+            if name in READING_BUILTINS and node.args and not isinstance(node.args[0], ast.Starred):
+                # `len(shelf)`: one step that reads the container, once it is evaluated.
+                node.args[0] = _hook("lk", [node.args[0], _line(node), ast.Constant(f"{name}()")], node.args[0])
+            return node
+        # `helper()`: the hook notes, at run time, Python code racekit cannot see into.
+        node.func = _hook("fn", [node.func, _line(node)], node.func)
+        return node
+
+    def _method_call(self, node: ast.Call) -> ast.AST:
+        func = node.func
+        assert isinstance(func, ast.Attribute)
+        func.value = self.visit(func.value)
+        node.args = [self.visit(a) for a in node.args]
+        node.keywords = [self.visit(k) for k in node.keywords]
+        if self.scope is None:
+            return node
+        # `items.pop()` on a shared container is one step, taken when the call is
+        # about to happen: at once when no argument can touch shared state, else
+        # when the last argument has been evaluated (`la`).
+        now = all(_inert(a) for a in [*node.args, *(k.value for k in node.keywords)])
+        arguments = [func.value, ast.Constant(self._mangled(func.attr)), _line(node)]
+        if now:
+            func.value = _hook("me", [*arguments, ast.Constant(True)], node)
+        else:
+            func.value = _hook("me", arguments, node)
+            _mark_last_argument(node)
+        if func.attr in RESULT_METHODS:
+            return _hook("rv", [node], node)
         return node
 
     # -- reads without a load: membership, iteration, truth ------------------------
@@ -226,17 +317,25 @@ class _Rewriter(ast.NodeTransformer):
         node.left, node.comparators = touched[0], touched[1:]
         return node
 
-    def _iterable(self, node: ast.AST) -> ast.AST:
-        node.iter = self._wrap("iterate", self.visit(node.iter))  # type: ignore[attr-defined]
-        node.target = self._visit_target(node.target)  # type: ignore[attr-defined]
-        for name in ("body", "orelse"):
-            if hasattr(node, name):
-                setattr(node, name, self._statements(getattr(node, name)))
-        if hasattr(node, "ifs"):
-            node.ifs = [self._test(self.visit(i)) for i in node.ifs]  # type: ignore[attr-defined]
+    def visit_For(self, node: ast.For) -> ast.AST:
+        node.iter = self._wrap("it", self.visit(node.iter))
+        node.target = self._store_target(node.target)
+        node.body = self._statements(node.body)
+        node.orelse = self._statements(node.orelse)
         return node
 
-    visit_For = visit_AsyncFor = visit_comprehension = _iterable
+    def visit_AsyncFor(self, node: ast.AsyncFor) -> ast.AST:
+        node.iter = self.visit(node.iter)  # an async iterable: never a container
+        node.target = self._store_target(node.target)
+        node.body = self._statements(node.body)
+        node.orelse = self._statements(node.orelse)
+        return node
+
+    def visit_comprehension(self, node: ast.comprehension) -> ast.AST:
+        node.iter = self.visit(node.iter) if node.is_async else self._wrap("it", self.visit(node.iter))
+        node.target = self._visit_target(node.target)
+        node.ifs = [self._test(self.visit(i)) for i in node.ifs]
+        return node
 
     def _tested(self, node: ast.AST) -> ast.AST:
         node = self.generic_visit(node)
@@ -261,33 +360,51 @@ class _Rewriter(ast.NodeTransformer):
         return self._touch(node) if _is_reference(node) else node
 
     def _touch(self, node: ast.expr) -> ast.expr:
-        return self._wrap("touch", node)
+        return self._wrap("tc", node)
 
     def _wrap(self, method: str, node: ast.expr) -> ast.expr:
         if self.scope is None or isinstance(node, ast.Constant):
             return node
-        return _hook(method, [node], node)
+        return _hook(method, [node, _line(node)], node)
 
     # -- writes -------------------------------------------------------------------
 
-    def visit_Assign(self, node: ast.Assign) -> ast.AST | list[ast.stmt]:
+    def visit_Assign(self, node: ast.Assign, visited: bool = False) -> ast.AST | list[ast.stmt]:
         # `x.v = x.v + 1` is an update like `x.v += 1`: its write is computed from its read.
         update = len(node.targets) == 1 and _reads_target(node.value, node.targets[0])
-        node.value = self.visit(node.value)
-        if self.scope is None or not any(self._instrumented_target(t) for t in node.targets):
+        if not visited:
+            node.value = self.visit(node.value)
+        if self.scope is None:
             node.targets = [self._visit_target(t) for t in node.targets]
             return node
-        value = self._temp()
-        out: list[ast.stmt] = [_at(ast.Assign(targets=[_store(value)], value=node.value), node)]
+        if not any(self._has_shared_name(t) for t in node.targets):
+            # Each target announces itself as Python reaches it: after the value.
+            node.targets = [self._store_target(t, update) for t in node.targets]
+            return node
+        # A shared global among the targets: its write needs a statement of its own.
+        out: list[ast.stmt] = [_at(ast.Assign(targets=[_store(_VALUE)], value=node.value), node)]
         for target in node.targets:
-            out.extend(self._assign(target, _load(value), node, update))
+            out.extend(self._assign(target, _load(_VALUE), node, update))
+        out.append(_at(ast.Delete(targets=[_del(_VALUE)]), node))
         return out
 
-    def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.AST | list[ast.stmt]:
-        if node.value is None or self.scope is None or not self._instrumented_target(node.target):
-            return self.generic_visit(node)
-        value = self.visit(node.value)
-        return [*self._assign(node.target, value, node)]
+    def _assign(self, target: ast.expr, value: ast.expr, where: ast.AST, update: bool) -> list[ast.stmt]:
+        """``target = value`` as statements, each shared global written after its announcement."""
+        if isinstance(target, ast.Name) and self._shared_global(target.id):
+            announce = _hook("gw", [ast.Constant(self._mangled(target.id)), _line(where), ast.Constant(update)], where)
+            return [_at(ast.Expr(announce), where), _at(ast.Assign(targets=[target], value=value), where)]
+        if isinstance(target, (ast.Tuple, ast.List)) and self._has_shared_name(target):
+            self.unpacked += 1
+            parts = [f"@t{self.unpacked}_{i}" for i in range(len(target.elts))]
+            holders = [ast.Starred(_store(p), ast.Store()) if isinstance(e, ast.Starred) else _store(p)
+                       for e, p in zip(target.elts, parts)]
+            out: list[ast.stmt] = [_at(ast.Assign(targets=[ast.Tuple(holders, ast.Store())], value=value), where)]
+            for element, part in zip(target.elts, parts):
+                inner = element.value if isinstance(element, ast.Starred) else element
+                out.extend(self._assign(inner, _load(part), where, False))
+            out.append(_at(ast.Delete(targets=[_del(p) for p in parts]), where))
+            return out
+        return [_at(ast.Assign(targets=[self._store_target(target, update)], value=value), where)]
 
     def visit_AugAssign(self, node: ast.AugAssign) -> ast.AST | list[ast.stmt]:
         target = node.target
@@ -296,61 +413,87 @@ class _Rewriter(ast.NodeTransformer):
             node.target = self._visit_target(target)
             return node
         out: list[ast.stmt] = []
-        current = self._temp()
+        line = _line(node)
+        hidden = [_VALUE]
         if isinstance(target, ast.Name):
-            read: ast.expr = _hook("gget", [ast.Constant(target.id)], node)
-            write = lambda v: _hook("gset", [ast.Constant(target.id), v], node, update=True)  # noqa: E731
+            name = ast.Constant(self._mangled(target.id))
+            read: ast.expr = ast.BoolOp(op=ast.Or(), values=[_hook("gr", [name, line], node),
+                                                               ast.Name(target.id, ast.Load())])
+            writes = [_at(ast.Expr(_hook("gw", [name, line, ast.Constant(True)], node)), node),
+                      _at(ast.Assign(targets=[ast.Name(target.id, ast.Store())], value=_load(_VALUE)), node)]
         elif isinstance(target, ast.Attribute):
-            obj = self._temp()
-            out.append(_at(ast.Assign(targets=[_store(obj)], value=self.visit(target.value)), node))
-            read = _hook("get", [_load(obj), ast.Constant(target.attr)], node)
-            write = lambda v: _hook("set", [_load(obj), ast.Constant(target.attr), v], node, update=True)  # noqa: E731
+            hidden.insert(0, _OBJ)
+            out.append(_at(ast.Assign(targets=[_store(_OBJ)], value=self.visit(target.value)), node))
+            attr = ast.Constant(self._mangled(target.attr))
+            read = ast.Attribute(_hook("at", [_load(_OBJ), attr, line], node), target.attr, ast.Load())
+            stored = ast.Attribute(_hook("st", [_load(_OBJ), attr, line, ast.Constant(True)], node), target.attr,
+                                   ast.Store())
+            writes = [_at(ast.Assign(targets=[stored], value=_load(_VALUE)), node)]
         else:
             assert isinstance(target, ast.Subscript)
-            obj, key = self._temp(), self._temp()
-            out.append(_at(ast.Assign(targets=[_store(obj)], value=self.visit(target.value)), node))
-            out.append(_at(ast.Assign(targets=[_store(key)], value=_as_expression(self.visit(target.slice))), node))
-            read = _hook("getitem", [_load(obj), _load(key)], node)
-            write = lambda v: _hook("setitem", [_load(obj), _load(key), v], node, update=True)  # noqa: E731
-        # Python's own order: the target is read before the right-hand side runs.
-        out.append(_at(ast.Assign(targets=[_store(current)], value=read), node))
-        combined = ast.BinOp(left=_load(current), op=node.op, right=self.visit(node.value))
-        out.append(_at(ast.Assign(targets=[_store(current)], value=_inplace(combined)), node))
-        out.append(_at(ast.Expr(write(_load(current))), node))
+            hidden[:0] = [_OBJ, _KEY]
+            out.append(_at(ast.Assign(targets=[_store(_OBJ)], value=self.visit(target.value)), node))
+            out.append(_at(ast.Assign(targets=[_store(_KEY)], value=self._key(self.visit(target.slice))), node))
+            read = ast.Subscript(_hook("co", [_load(_OBJ)], node), _hook("ik", [_load(_KEY), line], node), ast.Load())
+            stored = ast.Subscript(_hook("co", [_load(_OBJ)], node),
+                                   _hook("sk", [_load(_KEY), line, ast.Constant(True)], node), ast.Store())
+            writes = [_at(ast.Assign(targets=[stored], value=_load(_VALUE)), node)]
+        # Python's own order: the target is read before the right-hand side runs;
+        # `@v += value` is the statement's own in-place operation.
+        out.append(_at(ast.Assign(targets=[_store(_VALUE)], value=read), node))
+        out.append(_at(ast.AugAssign(target=_store(_VALUE), op=node.op, value=self.visit(node.value)), node))
+        out.extend(writes)
+        out.append(_at(ast.Delete(targets=[_del(h) for h in hidden]), node))
         return out
 
     def visit_Delete(self, node: ast.Delete) -> ast.AST | list[ast.stmt]:
         if self.scope is None:
             return node
         out: list[ast.stmt] = []
+        targets: list[ast.expr] = []
         for target in node.targets:
             if isinstance(target, ast.Attribute):
-                out.append(_at(ast.Expr(_hook("delattr", [self.visit(target.value), ast.Constant(target.attr)], node)), node))
+                target.value = _hook("dl", [self.visit(target.value), ast.Constant(self._mangled(target.attr)),
+                                            _line(node)], node)
+                targets.append(target)
             elif isinstance(target, ast.Subscript):
-                out.append(_at(ast.Expr(_hook("delitem", [self.visit(target.value),
-                                                          _as_expression(self.visit(target.slice))], node)), node))
-            else:
+                target.value = _hook("co", [self.visit(target.value)], node)
+                target.slice = _hook("dk", [self._key(self.visit(target.slice)), _line(node)], node)
+                targets.append(target)
+            elif isinstance(target, ast.Name) and self._shared_global(target.id):
+                if targets:
+                    out.append(_at(ast.Delete(targets=targets), node))
+                    targets = []
+                out.append(_at(ast.Expr(_hook("gd", [ast.Constant(self._mangled(target.id)), _line(node)], node)),
+                               node))
                 out.append(_at(ast.Delete(targets=[target]), node))
+            else:
+                targets.append(self._visit_target(target))
+        if targets:
+            out.append(_at(ast.Delete(targets=targets), node))
         return out
 
-    def _assign(self, target: ast.expr, value: ast.expr, where: ast.AST, update: bool = False) -> list[ast.stmt]:
+    def _store_target(self, target: ast.expr, update: bool = False) -> ast.expr:
+        """A store target that announces itself as Python reaches it."""
+        if self.scope is None:
+            return self._visit_target(target)
         if isinstance(target, ast.Attribute):
-            call = _hook("set", [self.visit(target.value), ast.Constant(target.attr), value], where, update)
-            return [_at(ast.Expr(call), where)]
+            extra = [ast.Constant(True)] if update else []
+            target.value = _hook("st", [self.visit(target.value), ast.Constant(self._mangled(target.attr)),
+                                        _line(target), *extra], target)
+            return target
         if isinstance(target, ast.Subscript):
-            call = _hook("setitem", [self.visit(target.value), _as_expression(self.visit(target.slice)), value], where,
-                         update)
-            return [_at(ast.Expr(call), where)]
-        if isinstance(target, ast.Name) and self._shared_global(target.id):
-            return [_at(ast.Expr(_hook("gset", [ast.Constant(target.id), value], where, update)), where)]
-        if isinstance(target, (ast.Tuple, ast.List)) and not any(isinstance(e, ast.Starred) for e in target.elts):
-            parts = [self._temp() for _ in target.elts]
-            out: list[ast.stmt] = [_at(ast.Assign(targets=[ast.Tuple([_store(p) for p in parts], ast.Store())],
-                                                  value=value), where)]
-            for element, part in zip(target.elts, parts):
-                out.extend(self._assign(element, _load(part), where))
-            return out
-        return [_at(ast.Assign(targets=[self._visit_target(target)], value=value), where)]
+            extra = [ast.Constant(True)] if update else []
+            target.value = _hook("co", [self.visit(target.value)], target)
+            target.slice = _hook("sk", [self._key(self.visit(target.slice)), _line(target), *extra], target)
+            return target
+        if isinstance(target, (ast.Tuple, ast.List)):
+            target.elts = [self._store_target(e) for e in target.elts]
+            return target
+        if isinstance(target, ast.Starred):
+            target.value = self._store_target(target.value)
+            return target
+        return target
 
     def _visit_target(self, target: ast.expr) -> ast.expr:
         # Keep the target a target; only the expressions inside it are rewritten.
@@ -367,29 +510,60 @@ class _Rewriter(ast.NodeTransformer):
     def _instrumented_target(self, target: ast.expr) -> bool:
         if isinstance(target, (ast.Attribute, ast.Subscript)):
             return True
+        return isinstance(target, ast.Name) and self._shared_global(target.id)
+
+    def _has_shared_name(self, target: ast.expr) -> bool:
         if isinstance(target, ast.Name):
             return self._shared_global(target.id)
         if isinstance(target, (ast.Tuple, ast.List)):
-            return not any(isinstance(e, ast.Starred) for e in target.elts) and any(
-                self._instrumented_target(e) for e in target.elts)
+            return any(self._has_shared_name(e) for e in target.elts)
+        if isinstance(target, ast.Starred):
+            return self._has_shared_name(target.value)
         return False
 
     def _shared_global(self, name: str) -> bool:
         return self.scope is not None and name in self.shared and not self.scope.is_local_somewhere(name)
 
-    def _temp(self) -> str:
-        assert self.scope is not None
-        self.scope.temps += 1
-        name = f"_rk_{self.scope.temps}"
-        self.scope.locals.add(name)
-        return name
+    def _mangled(self, name: str) -> str:
+        return mangle(name, self.class_name)
+
+    def _key(self, node: ast.expr) -> ast.expr:
+        """A subscript's key as a value: ``a[1:2]`` indexes with ``slice(1, 2, None)``."""
+        if isinstance(node, ast.Slice):
+            parts = [p if p is not None else ast.Constant(None) for p in (node.lower, node.upper, node.step)]
+            return _hook("sl", parts, node)
+        if isinstance(node, ast.Tuple) and any(isinstance(e, ast.Slice) for e in node.elts):
+            return ast.copy_location(ast.Tuple([self._key(e) for e in node.elts], ast.Load()), node)
+        return node
 
 
-def _hook(method: str, args: list[ast.expr], where: ast.AST, update: bool = False) -> ast.Call:
+def _hook(method: str, args: list[ast.expr], where: ast.AST) -> ast.Call:
     func = ast.Attribute(value=ast.Name(HOOK, ast.Load()), attr=method, ctx=ast.Load())
-    extra = [ast.Constant(True)] if update else []
-    call = ast.Call(func=func, args=[*args, ast.Constant(getattr(where, "lineno", 0)), *extra], keywords=[])
-    return ast.copy_location(call, where)
+    return ast.copy_location(ast.Call(func=func, args=args, keywords=[]), where)
+
+
+def _line(node: ast.AST) -> ast.Constant:
+    return ast.Constant(getattr(node, "lineno", 0))
+
+
+def _mark_last_argument(call: ast.Call) -> None:
+    """Wrap the argument Python evaluates last (keywords come after positionals) in ``la``."""
+    if call.keywords:
+        keyword = call.keywords[-1]
+        keyword.value = _hook("la", [keyword.value], keyword.value)
+    elif isinstance(call.args[-1], ast.Starred):
+        starred = call.args[-1]
+        starred.value = _hook("la", [starred.value], starred.value)
+    else:
+        call.args[-1] = _hook("la", [call.args[-1]], call.args[-1])
+
+
+def _inert(node: ast.expr) -> bool:
+    """An argument whose evaluation touches no shared state and runs no code
+    (a constant, a local name): announcing the call before it changes nothing."""
+    if isinstance(node, ast.Starred):
+        node = node.value
+    return isinstance(node, ast.Constant) or (isinstance(node, ast.Name) and not node.id.startswith("@"))
 
 
 def _is_reference(node: ast.expr) -> bool:
@@ -417,25 +591,6 @@ def _shape(node: object) -> object:
     return node
 
 
-def _inplace(binop: ast.BinOp) -> ast.expr:
-    """``a op= b`` must call the in-place method (``__iadd__``): use the operator module."""
-    name = {ast.Add: "iadd", ast.Sub: "isub", ast.Mult: "imul", ast.MatMult: "imatmul", ast.Div: "itruediv",
-            ast.FloorDiv: "ifloordiv", ast.Mod: "imod", ast.Pow: "ipow", ast.LShift: "ilshift",
-            ast.RShift: "irshift", ast.BitOr: "ior", ast.BitXor: "ixor", ast.BitAnd: "iand"}[type(binop.op)]
-    func = ast.Attribute(value=ast.Name(HOOK, ast.Load()), attr=name, ctx=ast.Load())
-    return ast.copy_location(ast.Call(func=func, args=[binop.left, binop.right], keywords=[]), binop.right)
-
-
-def _as_expression(node: ast.expr) -> ast.expr:
-    """A subscript's slice as a value: ``a[1:2]`` indexes with ``slice(1, 2)``."""
-    if isinstance(node, ast.Slice):
-        parts = [p if p is not None else ast.Constant(None) for p in (node.lower, node.upper, node.step)]
-        return ast.copy_location(ast.Call(func=ast.Name("slice", ast.Load()), args=parts, keywords=[]), node)
-    if isinstance(node, ast.Tuple) and any(isinstance(e, ast.Slice) for e in node.elts):
-        return ast.copy_location(ast.Tuple([_as_expression(e) for e in node.elts], ast.Load()), node)
-    return node
-
-
 def _at(stmt: ast.stmt, where: ast.AST) -> ast.stmt:
     return ast.copy_location(stmt, where)
 
@@ -446,6 +601,10 @@ def _load(name: str) -> ast.Name:
 
 def _store(name: str) -> ast.Name:
     return ast.Name(name, ast.Store())
+
+
+def _del(name: str) -> ast.Name:
+    return ast.Name(name, ast.Del())
 
 
 def _params(args: ast.arguments) -> set[str]:

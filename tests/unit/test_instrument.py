@@ -23,58 +23,79 @@ from racekit.runtime.instrument import HOOK, instrument_setup, instrument_thread
 
 
 class Recording(PlainHooks):
-    """Performs each operation as written and lists it: (method, name or key[, "update"])."""
+    """Lets each operation happen as written and lists it: (method, name or key[, "update"])."""
 
     def __init__(self, namespace: dict[str, Any]):
         super().__init__(namespace)
         self.ops: list[tuple] = []
+        self._pending: list[Any] = []
 
     def _log(self, *entry) -> None:
         self.ops.append(tuple(e for e in entry if e is not None))
 
-    def get(self, obj, attr, line):
-        self._log("get", attr)
-        return super().get(obj, attr, line)
+    def at(self, obj, name, line):
+        self._log("get", name)
+        return obj
 
-    def set(self, obj, attr, value, line, update=False):
-        self._log("set", attr, "update" if update else None)
-        return super().set(obj, attr, value, line, update)
+    def st(self, obj, name, line, update=False):
+        self._log("set", name, "update" if update else None)
+        return obj
 
-    def getitem(self, obj, key, line):
+    def dl(self, obj, name, line):
+        self._log("delattr", name)
+        return obj
+
+    def co(self, obj):
+        self._pending.append(obj)
+        return obj
+
+    def ik(self, key, line):
+        self._pending.pop()
         self._log("getitem", key)
-        return super().getitem(obj, key, line)
+        return key
 
-    def setitem(self, obj, key, value, line, update=False):
+    def sk(self, key, line, update=False):
+        self._pending.pop()
         self._log("setitem", key, "update" if update else None)
-        return super().setitem(obj, key, value, line, update)
+        return key
 
-    def delitem(self, obj, key, line):
+    def dk(self, key, line):
+        self._pending.pop()
         self._log("delitem", key)
-        return super().delitem(obj, key, line)
+        return key
 
-    def gget(self, name, line):
-        self._log("gget", name)
-        return super().gget(name, line)
+    def me(self, obj, name, line, now=False):
+        if now:
+            self._log("call", name)
+        else:
+            self._pending.append(name)
+        return obj
 
-    def gset(self, name, value, line, update=False):
-        self._log("gset", name, "update" if update else None)
-        return super().gset(name, value, line, update)
+    def la(self, value):
+        self._log("call", self._pending.pop())
+        return value
 
-    def call(self, obj, name, line, /, *args, **kwargs):
-        self._log("call", name)
-        return super().call(obj, name, line, *args, **kwargs)
+    def fn(self, function, line):
+        self._log("fcall", getattr(function, "__name__", "?"))
+        return function
 
-    def fcall(self, func, line, /, *args, **kwargs):
-        self._log("fcall", getattr(func, "__name__", "?"))
-        return super().fcall(func, line, *args, **kwargs)
+    def lk(self, obj, line, how=""):
+        self._log("look", how)
+        return obj
 
-    def touch(self, obj, line):
+    def tc(self, obj, line):
         self._log("touch")
-        return super().touch(obj, line)
+        return obj
 
-    def iterate(self, obj, line):
+    def it(self, obj, line):
         self._log("iterate")
-        return super().iterate(obj, line)
+        return obj
+
+    def gr(self, name, line):
+        self._log("gget", name)
+
+    def gw(self, name, line, update=False):
+        self._log("gset", name, "update" if update else None)
 
 
 SETUP = """
@@ -155,10 +176,10 @@ def test_assigning_from_the_same_place_is_an_update_too_and_a_fresh_value_is_not
 
 def test_local_names_are_never_operations():
     # `n += i` touches only the thread's own variables: nothing to schedule around.
-    # (Calls and loops still go through the hook, which looks at the object at run
-    # time: `range(3)` is no shared container, so the scheduler lets it pass.)
+    # (A loop still tells the hook what it iterates, which looks at the object at
+    # run time: `range(3)` is no shared container, so the scheduler lets it pass.)
     ops = run("n = 0\nfor i in range(3):\n    n += i\nreturn n", True)[2]
-    assert ops == [("fcall", "range"), ("iterate",)]
+    assert ops == [("iterate",)]
 
 
 def test_an_object_reached_through_a_local_name_is_still_seen():
@@ -182,7 +203,7 @@ def test_operations_follow_pythons_evaluation_order():
 
 def test_membership_length_and_iteration_are_reads_of_the_container():
     ops = run("if 'k' in d:\n    pass\nn = len(xs)\nfor x in xs:\n    pass", True)[2]
-    assert ops[0] == ("touch",) and ("fcall", "len") in ops and ("iterate",) in ops
+    assert ops[0] == ("touch",) and ("look", "len()") in ops and ("iterate",) in ops
 
 
 def test_methods_of_shared_containers_are_one_call_each():

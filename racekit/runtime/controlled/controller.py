@@ -20,12 +20,16 @@ a schedule that does not fit) unwinds every thread with :class:`Abort`.
 
 from __future__ import annotations
 
+import collections
+import enum
+import itertools
 import sys
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from racekit.records import Op, PendingOp
+from racekit.runtime import peek
 from racekit.runtime.controlled.strategies.replay import ScheduleEnd, ScheduleMismatch
 from racekit.runtime.controlled.strategies import Strategy
 
@@ -61,6 +65,9 @@ class _Thread:
     spinning: bool = False  # it came back to a state it was in, with nothing changed
     frame: Any = None  # where it announced its operation (kept only for lecture and play: keep_frames)
     completed: bool = False  # it ran to its end
+    # A write logged as it was announced, whose value is read once it happened
+    # (the thread's next operation or its end): (the op, how to read the value).
+    unsettled: tuple[Op, Callable[[], str]] | None = None
 
 
 @dataclass
@@ -180,6 +187,7 @@ class Controller:
                     raise Abort(self.aborted)
                 body()
             finally:
+                _settle(state)
                 state.done = True
                 state.completed = not self.aborted  # it ran to its end (not unwound from an abandoned trial)
                 state.pending = None
@@ -222,6 +230,8 @@ class Controller:
             # ``with``): nothing more is scheduled, and what was recorded stands.
             raise Abort(self.aborted)
         state = self.threads[me]
+        if state.unsettled is not None:
+            _settle(state)
         if self.keep_frames:
             state.frame = sys._getframe(1)
         state.pending = enabled or _always
@@ -237,19 +247,30 @@ class Controller:
         return not state.timeout_result
 
     def record(self, kind: str, what: str, *, location: tuple[int, str] | None = None, value: str = "",
-               line: int = 0, sync: int | None = None, update: bool = False, file: str = "") -> None:
+               line: int = 0, sync: int | None = None, update: bool = False, file: str = "") -> Op | None:
+        """Log the calling thread's operation; the logged op (None outside the trial's threads)."""
         me = self.me()
         if me < 0:
-            return  # not part of any interleaving
+            return None  # not part of any interleaving
         if not line:
             line, where = _case_place()
             file = self.module_files.get(where, "")
         state = self.threads[me]
+        if state.unsettled is not None:
+            _settle(state)
         state.ops += 1
-        self.log.append(Op(self.steps, state.index, kind, what, location, value, line, state.preempting, sync,
-                           len(self.choices), state.ops, update, file))
+        op = Op(self.steps, state.index, kind, what, location, value, line, state.preempting, sync,
+                len(self.choices), state.ops, update, file)
+        self.log.append(op)
         state.preempting = False
         self._observe(state, kind, location, value)
+        return op
+
+    def settle(self, op: Op | None, value: Callable[[], str]) -> None:
+        """``op`` (a write, logged as announced) gets its value once it happened:
+        at the thread's next operation or at its end, before any other thread runs."""
+        if op is not None:
+            self.threads[op.thread].unsettled = (op, value)
 
     def pending_ops(self) -> dict[int, PendingOp]:
         """Every live thread's announced next operation, by thread index."""
@@ -413,6 +434,8 @@ class Controller:
         return {"what": "", "value": value}
 
     def outcome(self) -> Outcome:
+        for state in self.threads:
+            _settle(state)
         return Outcome(self.choices, self.log, self.steps, self.deadlock,
                        self.aborted == "step limit", self.mismatch, self.livelock, self.paused)
 
@@ -434,28 +457,28 @@ def _state_fingerprint() -> int:
 
 
 def _fingerprint(value: Any) -> object:
-    """A cheap, bounded stand-in for a local's value (never a full repr of a big list)."""
-    if value is None or isinstance(value, (bool, int, float, complex, str, bytes)):
-        return value if not isinstance(value, (str, bytes)) or len(value) <= 200 else (len(value), hash(value))
-    if isinstance(value, (list, tuple, dict, set, frozenset)):
-        try:
-            items = list(value.items())[-3:] if isinstance(value, dict) else list(value)[-3:] if not isinstance(
-                value, (set, frozenset)) else sorted(map(repr, value))[:3]
-        except Exception:  # noqa: BLE001
-            items = []
-        return (type(value).__name__, len(value), tuple(_fingerprint(i) if not isinstance(i, tuple) else repr(i)[:80]
-                                                          for i in items))
-    state = getattr(value, "__dict__", None)
-    if isinstance(state, dict) and not isinstance(value, type):
-        return (type(value).__name__, id(value), tuple((k, _shallow(v)) for k, v in list(state.items())[:8]))
-    return (type(value).__name__, id(value))
+    """A cheap, bounded stand-in for a local's value (never a full repr of a big
+    list, never the program's own ``__repr__`` or ``__eq__``)."""
+    kind = type(value)
+    if value is None or kind in (bool, int, float, complex, str, bytes):
+        return value if kind not in (str, bytes) or len(value) <= 200 else (len(value), hash(value))
+    if kind in (list, tuple, dict, set, frozenset):
+        items = list(dict.items(value))[-3:] if kind is dict else list(value)[-3:] if kind not in (
+            set, frozenset) else sorted(short_value(v) for v in value)[:3]
+        return (kind.__name__, len(value), tuple(_fingerprint(i) if type(i) is not tuple else short_value(i)
+                                                 for i in items))
+    state = peek.instance_dict(value)
+    if state is not None and not issubclass(kind, type):
+        return (kind.__name__, id(value), tuple((k, _shallow(v)) for k, v in list(state.items())[:8]))
+    return (kind.__name__, id(value))
 
 
 def _shallow(value: Any) -> object:
-    if value is None or isinstance(value, (bool, int, float, str)):
+    kind = type(value)
+    if value is None or kind in (bool, int, float, str):
         return value
-    if isinstance(value, (list, tuple, dict, set)):
-        return (type(value).__name__, len(value))
+    if kind in (list, tuple, dict, set):
+        return (kind.__name__, len(value))
     return id(value)
 
 
@@ -463,15 +486,51 @@ _RACEKIT_DIR = __file__.rsplit("/runtime/", 1)[0]
 _THREADING = threading.__file__
 
 
-def short_value(value: Any) -> str:
-    """A value as a trace row shows it: its repr, cut to 40 characters, never an exception."""
-    try:
-        text = repr(value)
-    except Exception:  # noqa: BLE001 - a case's __repr__ may raise
-        text = f"<{type(value).__name__}>"
-    if text.startswith("<") and " object at 0x" in text:
-        text = f"<{type(value).__name__}>"  # object's own repr: its address says nothing to a reader
-    return text if len(text) <= 40 else text[:37] + "..."
+def short_value(value: Any, whole: bool = False) -> str:
+    """A value as a trace row shows it, cut to 40 characters (``whole``: not cut).
+
+    Only values whose ``repr`` is CPython's own are spelled out (numbers,
+    strings, built-in containers of them); any other object is shown by its
+    type, ``<Account>``: its ``__repr__`` is the program's code, which racekit
+    never runs (it could touch shared state, or do anything else)."""
+    text = _plain_repr(value, 2)
+    return text if whole or len(text) <= 40 else text[:37] + "..."
+
+
+_PLAIN_TYPES = frozenset({int, float, complex, bool, str, bytes, type(None), type(Ellipsis), range})
+_SHOWN_ITEMS = 8
+
+
+def _plain_repr(value: Any, depth: int) -> str:
+    kind = type(value)
+    if kind in _PLAIN_TYPES:
+        return repr(value) if kind not in (str, bytes) or len(value) <= 200 else repr(value[:200]) + "..."
+    if kind in (list, tuple, set, frozenset, collections.deque) and depth > 0:
+        items = [_plain_repr(v, depth - 1) for v in itertools.islice(value, _SHOWN_ITEMS)]
+        if len(value) > _SHOWN_ITEMS:
+            items.append("...")
+        if kind is list:
+            return f"[{', '.join(items)}]"
+        if kind is tuple:
+            return f"({', '.join(items)}{',' if len(value) == 1 else ''})"
+        if kind is collections.deque:
+            return f"deque([{', '.join(items)}])"
+        if not value:
+            return f"{kind.__name__}()"
+        inner = f"{{{', '.join(items)}}}"
+        return inner if kind is set else f"frozenset({inner})"
+    if kind in (dict, collections.OrderedDict, collections.defaultdict, collections.Counter) and depth > 0:
+        pairs = [f"{_plain_repr(k, depth - 1)}: {_plain_repr(v, depth - 1)}"
+                 for k, v in itertools.islice(dict.items(value), _SHOWN_ITEMS)]
+        if len(value) > _SHOWN_ITEMS:
+            pairs.append("...")
+        return f"{{{', '.join(pairs)}}}"
+    if issubclass(kind, enum.Enum):
+        name = (peek.instance_dict(value) or {}).get("_name_")
+        return f"{kind.__name__}.{name}" if type(name) is str else f"<{kind.__name__}>"
+    if kind in (list, tuple, set, frozenset, collections.deque, dict):
+        return f"{kind.__name__}(...)"
+    return f"<{kind.__name__}>"
 
 
 def _case_place() -> tuple[int, str]:
@@ -491,6 +550,13 @@ def _place_of(frame: Any) -> tuple[int, str]:
 
 def _always() -> bool:
     return True
+
+
+def _settle(state: _Thread) -> None:
+    if state.unsettled is not None:
+        op, value = state.unsettled
+        state.unsettled = None
+        op.value = value()
 
 
 def _has_timeout(state: _Thread) -> bool:

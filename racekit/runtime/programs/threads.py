@@ -26,7 +26,7 @@ from racekit.runtime import modes
 from racekit.runtime.forcing import Scope
 from racekit.runtime.hooks import PlainHooks
 from racekit.runtime.import_hook import importing
-from racekit.runtime.instrument import instrument_setup, instrument_thread, written_globals
+from racekit.runtime.instrument import instrument_setup, instrument_thread, module_level_names, written_globals
 from racekit.runtime.judging import CaseFailure, Prepared, judge_against
 from racekit.runtime.trial import Program
 
@@ -52,8 +52,11 @@ class CaseProgram(Program):
         if mode.instrumented:
             # Every shared access becomes a visible operation (racekit.runtime.instrument).
             shared = written_globals([t for t in (setup_tree, *thread_trees) if t is not None])
-            setup_tree = instrument_setup(setup_tree, shared) if setup_tree is not None else None
-            thread_trees = [instrument_thread(tree, shared) for tree in thread_trees]
+            # Names the case's namespace binds (a param may be called `max`): not the builtins.
+            names = frozenset(variant.params) | PRE_IMPORTED | (
+                module_level_names(setup_tree) if setup_tree is not None else frozenset())
+            setup_tree = instrument_setup(setup_tree, shared, names) if setup_tree is not None else None
+            thread_trees = [instrument_thread(tree, shared, names) for tree in thread_trees]
         setup = compile(setup_tree, variant.path, "exec", dont_inherit=True) if setup_tree is not None else None
         threads = []
         for spec, tree in zip(variant.threads, thread_trees):
@@ -132,6 +135,10 @@ class CaseProgram(Program):
             bound["outcome"] = outcome
             return bool(eval(self.check, bound))
         return judge_against(expect.values, outcome)
+
+
+# What every case's namespace holds before its setup runs.
+PRE_IMPORTED = frozenset({"threading", "queue", "time"})
 
 
 # A name inside racekit: a process that lacks the module (one the case's own

@@ -1,0 +1,181 @@
+"""What an access would touch, found without running any of the program's code.
+
+The hooks (:mod:`racekit.runtime.hooks`) decide, before ``obj.attr`` is read,
+whether it reads shared data (an instance's ``__dict__``, a slot, a class
+attribute, a module global), reaches a lock or a function (which shares no
+data), or runs code (a property, ``__getattr__``, a descriptor): only the
+first is a visible operation. Asking Python (``getattr``) would run a getter
+twice and in racekit's frame, so this module reads the classes' dictionaries
+the way ``inspect.getattr_static`` does, only faster and without calling
+anything the program defined.
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any, NamedTuple
+
+MISSING: Any = object()
+DATA, REF, CODE, ABSENT = "data", "ref", "code", "absent"
+
+_OBJECT_GETATTRIBUTE = object.__dict__["__getattribute__"]
+_TYPE_GETATTRIBUTE = type.__dict__["__getattribute__"]
+_MODULE_GETATTRIBUTE = types.ModuleType.__dict__["__getattribute__"]
+_OBJECT_SETATTR = object.__dict__["__setattr__"]
+_TYPE_SETATTR = type.__dict__["__setattr__"]
+_MODULE_SETATTR = types.ModuleType.__dict__["__setattr__"]
+_MEMBER = types.MemberDescriptorType
+_GETSET = types.GetSetDescriptorType
+_MODULE_DICT = types.ModuleType.__dict__["__dict__"]
+# Values that reach code or a namespace, not data: reading them is no shared access.
+_NOT_DATA = (types.FunctionType, types.MethodType, types.BuiltinFunctionType, types.BuiltinMethodType, type,
+             types.ModuleType, staticmethod, classmethod, property)
+
+
+class Found(NamedTuple):
+    """What ``obj.name`` touches: its kind, the object whose attribute it is, and the value."""
+
+    kind: str  # DATA, REF (a lock, a function, a class), CODE (a getter runs), ABSENT
+    owner: Any = None  # the object read through (a module's globals dict, for a module), its location
+    value: Any = MISSING
+
+
+def lookup(cls: type, name: str) -> tuple[Any, Any]:
+    """``name`` in ``cls``'s MRO, as Python's own lookup finds it: (the class holding it, the value)."""
+    for klass in type.__dict__["__mro__"].__get__(cls):
+        namespace = type.__dict__["__dict__"].__get__(klass)
+        if name in namespace:
+            return klass, namespace[name]
+    return None, MISSING
+
+
+def _is_data_descriptor(value: Any) -> bool:
+    kind = type(value)
+    return lookup(kind, "__set__")[1] is not MISSING or lookup(kind, "__delete__")[1] is not MISSING
+
+
+def _has_get(value: Any) -> bool:
+    return lookup(type(value), "__get__")[1] is not MISSING
+
+
+def instance_dict(obj: Any) -> dict | None:
+    """``obj.__dict__`` when it is the plain per-instance dictionary, else None."""
+    _, descriptor = lookup(type(obj), "__dict__")
+    if type(descriptor) is not _GETSET:
+        return None
+    try:
+        namespace = descriptor.__get__(obj, type(obj))
+    except (AttributeError, TypeError):
+        return None
+    return namespace if type(namespace) is dict else None
+
+
+def read(obj: Any, name: str) -> Found:
+    """What reading ``obj.name`` would do."""
+    kind = type(obj)
+    _, getattribute = lookup(kind, "__getattribute__")
+    if getattribute is _OBJECT_GETATTRIBUTE:
+        found = _instance_read(obj, kind, name)
+    elif getattribute is _TYPE_GETATTRIBUTE:
+        found = _class_read(obj, kind, name)
+    elif getattribute is _MODULE_GETATTRIBUTE:
+        found = _module_read(obj, name)
+    else:
+        return Found(CODE)  # a __getattribute__ of the program's: it decides
+    if found.kind == DATA and is_a(found.value, _NOT_DATA):
+        return Found(REF, found.owner, found.value)
+    return found
+
+
+def _instance_read(obj: Any, kind: type, name: str) -> Found:
+    _, attribute = lookup(kind, name)
+    if attribute is not MISSING and _is_data_descriptor(attribute):
+        if type(attribute) is _MEMBER:  # a slot: plain data, read in C
+            try:
+                return Found(DATA, obj, attribute.__get__(obj, kind))
+            except AttributeError:
+                return Found(ABSENT)
+        return Found(CODE)  # a property, a getset of a C type, a data descriptor
+    namespace = instance_dict(obj)
+    if namespace is not None and name in namespace:
+        return Found(DATA, obj, namespace[name])
+    if attribute is not MISSING:
+        if _has_get(attribute):
+            return Found(REF if is_a(attribute, _NOT_DATA) else CODE)  # a method, or a descriptor's code
+        # A class attribute read through the instance: the location is the
+        # instance's, which a write to the instance changes.
+        return Found(DATA, obj, attribute)
+    if lookup(kind, "__getattr__")[1] is not MISSING:
+        return Found(CODE)
+    return Found(ABSENT)
+
+
+def _class_read(cls: Any, meta: type, name: str) -> Found:
+    _, meta_attribute = lookup(meta, name)
+    if meta_attribute is not MISSING and _is_data_descriptor(meta_attribute):
+        return Found(CODE)  # `__name__`, `__doc__`, a metaclass property
+    _, attribute = lookup(cls, name)
+    if attribute is not MISSING:
+        if _has_get(attribute):
+            return Found(REF if is_a(attribute, _NOT_DATA) else CODE)
+        return Found(DATA, cls, attribute)
+    if meta_attribute is not MISSING:
+        return Found(REF if is_a(meta_attribute, _NOT_DATA) or _has_get(meta_attribute) else CODE)
+    if lookup(meta, "__getattr__")[1] is not MISSING:
+        return Found(CODE)
+    return Found(ABSENT)
+
+
+def _module_read(module: Any, name: str) -> Found:
+    namespace = _MODULE_DICT.__get__(module)
+    if name in namespace:
+        return Found(DATA, namespace, namespace[name])
+    return Found(CODE if "__getattr__" in namespace else ABSENT)
+
+
+def written(obj: Any, name: str) -> Found:
+    """What ``obj.name = value`` would do (its ``value`` is not known yet)."""
+    kind = type(obj)
+    _, setattr_ = lookup(kind, "__setattr__")
+    if setattr_ is _OBJECT_SETATTR:
+        _, attribute = lookup(kind, name)
+        if attribute is not MISSING and _is_data_descriptor(attribute):
+            return Found(DATA, obj) if type(attribute) is _MEMBER else Found(CODE)
+        return Found(DATA, obj) if instance_dict(obj) is not None else Found(ABSENT)
+    if setattr_ is _TYPE_SETATTR:
+        _, meta_attribute = lookup(kind, name)
+        if meta_attribute is not MISSING and _is_data_descriptor(meta_attribute):
+            return Found(CODE)
+        return Found(DATA, obj)
+    if setattr_ is _MODULE_SETATTR:
+        return Found(DATA, _MODULE_DICT.__get__(obj))
+    return Found(CODE)  # a __setattr__ of the program's (a frozen dataclass): it decides
+
+
+def stored(obj: Any, name: str) -> Any:
+    """The value ``obj.name`` holds now, where that is plain data (MISSING otherwise)."""
+    found = read(obj, name)
+    return found.value if found.kind in (DATA, REF) else MISSING
+
+
+def is_a(obj: Any, kinds: type | tuple[type, ...]) -> bool:
+    """``isinstance`` by the object's real type: ``isinstance`` may ask the object
+    for its ``__class__``, which a proxy computes in the program's code."""
+    return issubclass(type(obj), kinds)
+
+
+def function_code(obj: Any, name: str) -> types.CodeType | None:
+    """The code ``obj.name(...)`` would run, when it is a Python function found statically."""
+    kind = type(obj)
+    if is_a(obj, types.ModuleType):
+        value = _MODULE_DICT.__get__(obj).get(name, MISSING)
+    elif is_a(obj, type):
+        value = lookup(obj, name)[1]
+    else:
+        namespace = instance_dict(obj)
+        value = namespace.get(name, MISSING) if namespace is not None else MISSING
+        if value is MISSING:
+            value = lookup(kind, name)[1]
+    if is_a(value, (staticmethod, classmethod, types.MethodType)):
+        value = value.__func__
+    return value.__code__ if is_a(value, types.FunctionType) else None
