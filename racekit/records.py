@@ -118,6 +118,10 @@ class Trial:
     preemptions: int | None = None
     shrunk_from: int | None = None  # preemptions of the failing schedule before shrinking
     shrinking: bool = False  # a smaller schedule follows in an "explained" message
+    # Controlled: what racekit did not schedule (threads that ran outside it, by name),
+    # and each time setup or the outcome waited for the trial's threads.
+    unscheduled: list[str] = field(default_factory=list)
+    guest_waits: list[dict[str, Any]] = field(default_factory=list)
     timing: dict[str, dict[str, float]] | None = None  # kind timing: seconds per work and way
     steps: int | None = None
     trace: list[dict[str, Any]] | None = None  # controlled: the failing interleaving, as rows

@@ -337,13 +337,20 @@ INSTALLED = TEST_CASES / "installed"
 UNSEEN = SOUNDNESS / "unseen" / "unseen.yaml"
 
 
-def test_a_real_lock_outside_the_scheduler_is_noticed_at_once_not_reported_as_a_deadlock(monkeypatch):
-    monkeypatch.syspath_prepend(str(INSTALLED))
+def test_a_thread_blocked_outside_the_scheduler_is_noticed_at_once_not_reported_as_a_deadlock(monkeypatch):
     started = time.monotonic()
-    v = results(UNSEEN, "real_lock_outside", scope=(str(UNSEEN.parent),))["real_lock_outside"]
+    v = results(UNSEEN, "blocked_outside", scope=(str(UNSEEN.parent),))["blocked_outside"]
     assert v.verdict is Verdict.INCONCLUSIVE and not v.ok
     assert v.stop_reason == "blocked outside the scheduler"
     assert time.monotonic() - started < 10  # not the 30 s timeout
+
+
+def test_a_lock_made_by_code_racekit_does_not_rewrite_is_still_scheduled(monkeypatch):
+    # counter_lib is outside the scope (not rewritten), but its threading.Lock(), made
+    # while a trial runs, is racekit's scheduler-aware one: the run is judged.
+    monkeypatch.syspath_prepend(str(INSTALLED))
+    v = results(UNSEEN, "lock_of_unrewritten_code", scope=(str(UNSEEN.parent),))["lock_of_unrewritten_code"]
+    assert v.verdict is Verdict.NO_RACE and v.ok and set(v.outcomes) == {"2"}
 
 
 def test_a_counter_in_a_module_racekit_cannot_see_is_inconclusive_not_clean(monkeypatch, tmp_path):

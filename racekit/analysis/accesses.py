@@ -26,8 +26,8 @@ from racekit.records import Op
 
 # Operations that publish a thread's history to a synchronisation object, and
 # those that take it in.
-_RELEASES = {"release", "put", "set", "arrive", "notify", "task-done", "start"}
-_ACQUIRES = {"acquire", "get", "wait", "pass", "join", "be-notified"}
+_RELEASES = {"release", "put", "set", "arrive", "notify", "task-done", "start", "end"}
+_ACQUIRES = {"acquire", "get", "wait", "pass", "join", "be-notified", "begin"}
 
 
 @dataclass(frozen=True)
@@ -104,8 +104,14 @@ def data_races(log: Sequence[Op], threads: int) -> list[DataRace]:
     reads: dict[tuple, dict[int, tuple[Op, int]]] = {}
     races: dict[tuple, DataRace] = {}
     for op in log:
-        if op.thread >= threads:
-            continue  # a thread the case started itself: not tracked
+        while op.thread >= len(clocks):  # a thread the program started: its own clock from now
+            for clock in clocks:
+                clock.append(0)
+            clocks.append([0] * (len(clocks) + 1))
+            clocks[-1][len(clocks) - 1] = 1
+            for seen in published.values():
+                seen.append(0)
+        threads = len(clocks)
         mine = clocks[op.thread]
         if op.sync is not None:
             if op.kind in _ACQUIRES:
@@ -144,18 +150,36 @@ def acquired(kind: str, value: str) -> bool:
 
 
 def lock_order(log: Sequence[Op]) -> set[tuple[str, str]]:
-    """Pairs (held, acquired): a thread acquired the second while holding the first."""
+    """Pairs (held, acquired): a thread acquired the second while holding the first.
+
+    Only objects used as locks count: one released by a thread other than the
+    one that took it (a semaphore used as a signal, a pool's idle counter) is
+    no mutex, and holding it orders nothing. An acquire that could not wait
+    (``acquire(blocking=False)``, a zero timeout) cannot take part in a deadlock."""
+    taker: dict[str, int] = {}
+    signals: set[str] = set()
+    for op in log:
+        if acquired(op.kind, op.value):
+            taker[op.what] = op.thread
+        elif op.kind == "release" and taker.get(op.what, op.thread) != op.thread:
+            signals.add(op.what)
     held: dict[int, list[str]] = {}
     pairs: set[tuple[str, str]] = set()
     for op in log:
+        if op.what in signals:
+            continue
         if acquired(op.kind, op.value):
-            for lock in held.get(op.thread, []):
-                if lock != op.what:
-                    pairs.add((lock, op.what))
+            if op.value != TRIED:
+                for lock in held.get(op.thread, []):
+                    if lock != op.what:
+                        pairs.add((lock, op.what))
             held.setdefault(op.thread, []).append(op.what)
         elif op.kind == "release" and op.what in held.get(op.thread, []):
             held[op.thread].remove(op.what)
     return pairs
+
+
+TRIED = "try"  # the value of a logged acquire that did not wait (non-blocking, or a zero timeout)
 
 
 def lock_cycles(pairs: Iterable[tuple[str, str]]) -> list[list[str]]:

@@ -65,6 +65,11 @@ class Scope:
     def __contains__(self, code: types.CodeType) -> bool:
         return id(code) in self.codes or self.covers_file(code.co_filename)
 
+    @property
+    def key(self) -> tuple:
+        """Equal for scopes that cover the same files (their rewritten modules can be shared)."""
+        return self._roots, self._excluded
+
     def covers_file(self, filename: str) -> bool:
         verdict = self._verdicts.get(filename)
         if verdict is None:

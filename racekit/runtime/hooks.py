@@ -30,6 +30,7 @@ from typing import Any, Iterator
 from racekit.records import Op
 from racekit.runtime import peek
 from racekit.runtime.controlled.controller import Controller, short_value
+from racekit.runtime.judging import yours
 
 _getframe = sys._getframe
 
@@ -95,6 +96,13 @@ class PlainHooks:
     @staticmethod
     def sl(lower: Any, upper: Any, step: Any) -> slice:
         return slice(lower, upper, step)
+
+    _on_loaded: Any = None  # import_hook: keeps the state a module's code left
+
+    def loaded(self) -> None:
+        """The module's code ran to its end (its rewrite's last statement calls this)."""
+        if self._on_loaded is not None:
+            self._on_loaded(self.ns)
 
     def bound_to(self, namespace: dict[str, Any], file: str) -> PlainHooks:
         """These hooks for a rewritten module: its globals, its file."""
@@ -229,8 +237,10 @@ class ControlledHooks(PlainHooks):
         location = (id(found.owner), name)
         what = self._attribute_label(obj, found.owner, name)
         wide = is_container(found.value)
+        steps = self.ctl.steps
         self._step("read", what, location, found.owner, wide)
-        value = peek.stored(obj, name)  # now, after the other threads' turns
+        # The value now: another thread may have changed it while this one waited.
+        value = found.value if self.ctl.steps == steps else peek.stored(obj, name)
         self.ctl.record("read", what, location=location, value=_shown(value), line=line, file=self.file)
         if wide and value is not peek.MISSING:
             self.labels.reached(value, what)
@@ -419,6 +429,10 @@ class ControlledHooks(PlainHooks):
             except StopIteration:
                 self.ctl.record("read", what, location=location, value="(end)", line=line, file=self.file)
                 return
+            except Exception as exc:  # the program's iteration failed (a dict changed size): its error
+                self.ctl.record("read", what, location=location, value=f"<{type(exc).__name__}>", line=line,
+                                file=self.file)
+                raise yours(exc) from None
             self.ctl.record("read", what, location=location, value=_shown(item), line=line, file=self.file)
             yield item
             self._step("read", what, location, obj)

@@ -5,27 +5,33 @@ rewritten (:mod:`racekit.runtime.instrument`). A case's threads mostly call the
 user's code (``setup: from shop.cache import Cache``), so the rewrite must
 reach the modules they import, in the manner of pytest's assertion rewriting:
 a finder on ``sys.meta_path`` hands the modules in scope to a loader that
-rewrites their functions and methods before they run.
+rewrites their functions and methods; importlib's own ``exec_module`` runs
+them, so no frame of racekit's sits between an import and the module's code
+(``warnings`` and ``sys._getframe`` see what they see in the plain program).
 
 In scope: modules under the case's folder and the project (the scope roots),
 and modules named with ``instrument:`` / ``--instrument`` (even when installed
 in site-packages); never racekit itself, and never the standard library or
 site-packages unless named.
 
-Each execution (one trial, one schedule of a search) is an :class:`Session`:
-modules in scope that were imported before it are hidden, so the trial
-imports fresh, rewritten copies whose ``import threading`` gives that trial's
-scheduler-aware stand-ins and whose ``__racekit__`` is that trial's hooks;
-afterwards the copies are dropped and the hidden modules come back. The
-rewritten code is cached by source hash and interpreter, in memory and next to
-the source in ``__pycache__`` (as pytest does), so only the first execution
-pays for the rewrite.
+A worker imports each module in scope once (a :class:`ModuleSet` per scope
+keeps it), whatever the bytecode-cache settings: a package of thousands of
+lines is not executed again for every schedule of a search. Each execution
+(one trial, one schedule) is a :class:`Session`: it puts the set's modules in
+``sys.modules`` (hiding plain copies), points their ``__racekit__`` at that
+execution's hooks, and afterwards takes them out again and puts back what the
+execution changed of them: module-level names, class attributes, and the
+contents of built-in containers they hold (a lazy singleton's ``_instance``,
+a ``calls`` counter, a registry dict start over). Objects they refer to are
+not copied: state inside other objects may carry over to the next execution,
+as it does between tests in one pytest process. The rewritten code is also
+cached by source hash and interpreter in ``__pycache__`` (as pytest does).
 """
 
 from __future__ import annotations
 
 import ast
-import builtins
+import collections
 import hashlib
 import importlib.abc
 import importlib.machinery
@@ -44,34 +50,152 @@ _HEADER = 16 + 32  # interpreter magic (4), padding (12), sha256 of source + rew
 _memory: dict[tuple[str, bytes], types.CodeType] = {}
 _rewriter_digest: bytes | None = None
 _active: Session | None = None
+_sets: dict[tuple, ModuleSet] = {}
 
 MakeHooks = Callable[[dict[str, Any], str], Any]  # (module namespace, file) -> the object behind __racekit__
+_CONTAINERS = (list, dict, set, bytearray, collections.deque, collections.defaultdict, collections.OrderedDict,
+               collections.Counter)
+
+
+class ModuleSet:
+    """The rewritten modules of one scope in this worker, each imported once,
+    with the state its import left it in."""
+
+    def __init__(self) -> None:
+        self.modules: dict[str, types.ModuleType] = {}
+        self.files: dict[str, str] = {}  # module file -> as traces show it
+        self._snapshots: dict[str, _Snapshot] = {}
+
+    def loaded(self, namespace: dict[str, Any]) -> None:
+        """The module's code ran to its end: what it made is what every execution starts from."""
+        name = namespace.get("__name__")
+        if isinstance(name, str):
+            self._snapshots[name] = _Snapshot(namespace)
+
+    def complete(self, name: str) -> bool:
+        """Whether the module's code ran to its end."""
+        return name in self._snapshots
+
+    def restore(self) -> None:
+        for name, module in self.modules.items():
+            snapshot = self._snapshots.get(name)
+            if snapshot is not None:
+                snapshot.restore(vars(module))
+
+
+class _Snapshot:
+    """A module's names, its classes' attributes, and the contents of the built-in
+    containers either holds, as they were once its code had run."""
+
+    def __init__(self, namespace: dict[str, Any]):
+        self.names = dict(namespace)
+        module = namespace.get("__name__")
+        self.classes = {cls: dict(vars(cls)) for cls in namespace.values()
+                        if issubclass(type(cls), type) and vars(cls).get("__module__") == module}
+        held = list(self.names.values()) + [v for attrs in self.classes.values() for v in attrs.values()]
+        self.contents = {id(c): (c, _contents(c)) for c in held if type(c) in _CONTAINERS}
+
+    def restore(self, namespace: dict[str, Any]) -> None:
+        if len(namespace) != len(self.names) or any(namespace.get(k, _GONE) is not v for k, v in self.names.items()):
+            for name in [n for n in namespace if n not in self.names and n != HOOK]:
+                del namespace[name]
+            for name, value in self.names.items():
+                if name != HOOK and namespace.get(name, _GONE) is not value:
+                    namespace[name] = value
+        for cls, attributes in self.classes.items():
+            current = vars(cls)
+            for name in [n for n in current if n not in attributes]:
+                try:
+                    type.__delattr__(cls, name)
+                except (AttributeError, TypeError):
+                    pass
+            for name, value in attributes.items():
+                if current.get(name, _GONE) is not value and name not in ("__dict__", "__weakref__"):
+                    try:
+                        type.__setattr__(cls, name, value)
+                    except (AttributeError, TypeError):
+                        pass
+        for container, saved in self.contents.values():
+            if _contents(container) != saved:
+                _refill(container, saved)
+
+
+_GONE = object()
+
+
+def _contents(container: Any) -> tuple:
+    """A container's contents by identity (never the program's ``__eq__``)."""
+    if isinstance(container, dict):
+        return tuple((id(k), k, id(v), v) for k, v in dict.items(container))
+    if isinstance(container, bytearray):
+        return (bytes(container),)
+    return tuple((id(v), v) for v in container)
+
+
+def _refill(container: Any, saved: tuple) -> None:
+    if isinstance(container, dict):
+        dict.clear(container)
+        dict.update(container, ((k, v) for _, k, _, v in saved))
+    elif isinstance(container, bytearray):
+        container[:] = saved[0]
+    elif isinstance(container, set):
+        set.clear(container)
+        set.update(container, (v for _, v in saved))
+    else:
+        container.clear()
+        container.extend(v for _, v in saved)
+
+
+def module_set(key: tuple) -> ModuleSet:
+    """The rewritten modules this worker keeps for a scope."""
+    found = _sets.get(key)
+    if found is None:
+        found = _sets[key] = ModuleSet()
+    return found
 
 
 class Session:
     """One instrumented execution: which modules are rewritten, and with what they run."""
 
     def __init__(self, covers_file: Callable[[str], bool], named: tuple[str, ...] = (), base: str = "",
-                 verdicts: dict[tuple[str, str], bool] | None = None):
+                 verdicts: dict[tuple[str, str], bool] | None = None, modules: ModuleSet | None = None):
         self._covers_file = covers_file
         # (module name, file) -> in scope: kept by the program across its executions,
         # so hiding the modules in scope costs a lookup per module, not a path check.
         self._verdicts = verdicts if verdicts is not None else {}
         self.named = named
         self.base = base  # the case's folder: traces name module files relative to it
+        self.set = modules if modules is not None else ModuleSet()
         self.make_hooks: MakeHooks | None = None
-        self.stand_ins: dict[str, types.ModuleType] = {}
-        self.rewritten: dict[str, str] = {}  # module name -> file, imported rewritten in this execution
-        self.files: dict[str, str] = {}  # their files: path -> as traces show it
         self._hidden: dict[str, types.ModuleType] = {}
-        self._before: set[str] = set()
         self._finder = _Finder()
         self._outer: Session | None = None
 
-    def use(self, make_hooks: MakeHooks, stand_ins: dict[str, types.ModuleType]) -> None:
-        """What the modules imported from now on call and import (set once the trial's scheduler exists)."""
+    @property
+    def files(self) -> dict[str, str]:
+        return self.set.files
+
+    @property
+    def rewritten(self) -> dict[str, str]:
+        return {name: getattr(module, "__file__", "") for name, module in self.set.modules.items()}
+
+    def use(self, make_hooks: MakeHooks, stand_ins: Any = None) -> None:
+        """What the rewritten modules announce to from now on (set once the trial's scheduler exists)."""
         self.make_hooks = make_hooks
-        self.stand_ins = stand_ins
+        for module in self.set.modules.values():
+            namespace = vars(module)
+            namespace[HOOK] = make_hooks(namespace, self.set.files.get(namespace.get("__file__", ""), ""))
+
+    def hooks_for(self, namespace: dict[str, Any], path: str) -> Any:
+        shown = self.set.files.setdefault(path, shown_path(path, self.base))
+        if self.make_hooks is not None:
+            hooks = self.make_hooks(namespace, shown)
+        else:
+            from racekit.runtime.hooks import PlainHooks
+
+            hooks = PlainHooks(namespace).bound_to(namespace, shown)
+        hooks._on_loaded = self.set.loaded
+        return hooks
 
     def wants(self, name: str, origin: str) -> bool:
         if not origin.endswith(".py") or origin.startswith(_RACEKIT):
@@ -82,10 +206,11 @@ class Session:
 
     def __enter__(self) -> Session:
         global _active
-        self._outer = _active  # a trial's own executions (a shrink, a reversal) each import afresh too
-        self._before = set(sys.modules)
-        verdicts = self._verdicts
+        self._outer = _active  # a trial's own executions (a shrink, a reversal) each enter too
+        verdicts = self.set_verdicts = self._verdicts
         for name, module in list(sys.modules.items()):
+            if self.set.modules.get(name) is module:
+                continue
             file = getattr(module, "__file__", None)
             if not file:
                 continue
@@ -94,6 +219,7 @@ class Session:
                 wanted = verdicts[(name, file)] = self.wants(name, os.path.abspath(file))
             if wanted:
                 self._hidden[name] = sys.modules.pop(name)
+        sys.modules.update(self.set.modules)
         sys.meta_path.insert(0, self._finder)
         _active = self
         return self
@@ -103,32 +229,24 @@ class Session:
         _active = self._outer
         if self._finder in sys.meta_path:
             sys.meta_path.remove(self._finder)
-        for name in set(sys.modules) - self._before:
-            file = getattr(sys.modules.get(name), "__file__", None)
-            if name in self.rewritten or (file and self.wants(name, os.path.abspath(file))):
+        from racekit.runtime.hooks import PlainHooks
+
+        for name, module in list(self.set.modules.items()):
+            if sys.modules.get(name) is module:
                 del sys.modules[name]
+            elif not self.set.complete(name):
+                del self.set.modules[name]  # its import failed: nothing to keep
+                continue
+            namespace = vars(module)
+            namespace[HOOK] = PlainHooks(namespace).bound_to(namespace, namespace[HOOK].file)
+        self.set.restore()
         sys.modules.update(self._hidden)
         self._hidden.clear()
 
     def builtins_for_module(self) -> Any:
-        """Builtins whose ``import threading`` (``queue``, ``time``) gives this trial's stand-ins."""
-        if not self.stand_ins:
-            return builtins
-        return importing(self.stand_ins)
+        import builtins
 
-
-def importing(stand_ins: dict[str, types.ModuleType]) -> dict[str, Any]:
-    """A builtins table whose ``__import__`` answers ``stand_ins`` by name."""
-    real_import = builtins.__import__
-
-    def racekit_import(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0) -> Any:
-        if level == 0 and name in stand_ins:
-            return stand_ins[name]
-        return real_import(name, globals, locals, fromlist, level)
-
-    table = dict(vars(builtins))
-    table["__import__"] = racekit_import
-    return table
+        return builtins
 
 
 def active() -> Session | None:
@@ -148,12 +266,15 @@ def imported_by_name(name: str, path: str) -> types.ModuleType | None:
 
 
 def import_fresh(name: str, path: str) -> types.ModuleType:
-    """The module at ``path`` imported in the active session: by its name when
-    that finds this very file (rewritten if in scope), else from the file."""
+    """The module at ``path`` as the active session has it: by its name when
+    that finds this very file (rewritten if in scope, and imported once), else
+    from the file."""
     module = imported_by_name(name, path)
     if module is not None:
         return module
     session = _active
+    if session is not None and name in session.set.modules:
+        return session.set.modules[name]
     loader: Any = (_RewritingLoader(name, path, session) if session is not None and session.wants(name, os.path.abspath(path))
                    else None)
     spec = importlib.util.spec_from_file_location(name, path, loader=loader)
@@ -161,8 +282,6 @@ def import_fresh(name: str, path: str) -> types.ModuleType:
         raise ImportError(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    if session is not None:
-        session.rewritten.setdefault(name, path)  # dropped when the execution ends
     spec.loader.exec_module(module)
     return module
 
@@ -181,27 +300,23 @@ class _Finder(importlib.abc.MetaPathFinder):
 
 
 class _RewritingLoader(importlib.machinery.SourceFileLoader):
+    """A source loader whose code is the rewrite. It makes the module itself (to
+    give it its ``__racekit__`` before its code runs) and leaves running it to
+    importlib, so that the module's code sees importlib's frames, not racekit's."""
+
     def __init__(self, fullname: str, path: str, session: Session):
         super().__init__(fullname, path)
         self.session = session
 
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        module = types.ModuleType(spec.name)
+        namespace = vars(module)
+        namespace[HOOK] = self.session.hooks_for(namespace, self.path)
+        self.session.set.modules[spec.name] = module
+        return module
+
     def get_code(self, fullname: str) -> types.CodeType:  # type: ignore[override]
         return rewritten_code(self.path, self.get_data(self.path))
-
-    def exec_module(self, module: types.ModuleType) -> None:
-        code = self.get_code(module.__name__)
-        session = self.session
-        namespace = module.__dict__
-        namespace["__builtins__"] = session.builtins_for_module()
-        shown = session.files.setdefault(self.path, shown_path(self.path, session.base))
-        if session.make_hooks is not None:
-            namespace[HOOK] = session.make_hooks(namespace, shown)
-        else:
-            from racekit.runtime.hooks import PlainHooks
-
-            namespace[HOOK] = PlainHooks(namespace)
-        session.rewritten[module.__name__] = self.path
-        exec(code, namespace)
 
 
 def shown_path(path: str, base: str) -> str:
@@ -233,7 +348,10 @@ def rewritten_code(path: str, source: bytes) -> types.CodeType:
 def _rewrite(path: str, source: bytes) -> types.CodeType:
     tree = ast.parse(source, filename=path)
     tree = instrument_setup(tree, written_globals([tree]))
-    return compile(tree, path, "exec", dont_inherit=True)
+    # Once the module's code has run: what every execution starts from.
+    done = ast.Expr(ast.Call(ast.Attribute(ast.Name(HOOK, ast.Load()), "loaded", ast.Load()), [], []))
+    tree.body.append(ast.copy_location(done, tree.body[-1]) if tree.body else done)
+    return compile(ast.fix_missing_locations(tree), path, "exec", dont_inherit=True)
 
 
 def cache_path(path: str) -> str:

@@ -13,6 +13,7 @@ anything the program defined.
 from __future__ import annotations
 
 import types
+import weakref
 from typing import Any, NamedTuple
 
 MISSING: Any = object()
@@ -40,28 +41,83 @@ class Found(NamedTuple):
     value: Any = MISSING
 
 
+def _found(kind: str, owner: Any = None, value: Any = MISSING) -> Found:
+    return _new_tuple(Found, (kind, owner, value))
+
+
+_new_tuple = tuple.__new__
+_MRO = type.__dict__["__mro__"].__get__
+_CLASS_DICT = type.__dict__["__dict__"].__get__
+
+
 def lookup(cls: type, name: str) -> tuple[Any, Any]:
     """``name`` in ``cls``'s MRO, as Python's own lookup finds it: (the class holding it, the value)."""
-    for klass in type.__dict__["__mro__"].__get__(cls):
-        namespace = type.__dict__["__dict__"].__get__(klass)
+    for klass in _MRO(cls):
+        namespace = _CLASS_DICT(klass)
         if name in namespace:
             return klass, namespace[name]
     return None, MISSING
 
 
+class _TypeInfo(NamedTuple):
+    """What a class does for every attribute (its __getattribute__, __setattr__, __dict__),
+    found once per class: a class that changes these after it was made keeps its first answer,
+    which can only cost a scheduling point, never change what the program computes."""
+
+    getattribute: Any
+    setattr: Any
+    dict_slot: Any
+    getattr_hook: bool
+
+
+# id(class) -> (a weak reference to it, its info): no strong reference, so a class
+# the program drops is collected as it would be without racekit.
+_TYPES: dict[int, tuple[Any, _TypeInfo]] = {}
+
+
+def _info(kind: type) -> _TypeInfo:
+    entry = _TYPES.get(id(kind))
+    if entry is not None and entry[0]() is kind:
+        return entry[1]
+    info = _type_info(kind)
+    if len(_TYPES) > 20_000:
+        _TYPES.clear()
+    try:
+        _TYPES[id(kind)] = (weakref.ref(kind), info)
+    except TypeError:  # not weakly referenceable (never for a class)
+        pass
+    return info
+
+
+def _type_info(kind: type) -> _TypeInfo:
+    _, dict_slot = lookup(kind, "__dict__")
+    return _TypeInfo(lookup(kind, "__getattribute__")[1], lookup(kind, "__setattr__")[1],
+                     dict_slot if type(dict_slot) is _GETSET else None,
+                     lookup(kind, "__getattr__")[1] is not MISSING)
+
+
 def _is_data_descriptor(value: Any) -> bool:
     kind = type(value)
+    if kind in _PLAIN:
+        return False
     return lookup(kind, "__set__")[1] is not MISSING or lookup(kind, "__delete__")[1] is not MISSING
 
 
 def _has_get(value: Any) -> bool:
-    return lookup(type(value), "__get__")[1] is not MISSING
+    kind = type(value)
+    if kind in _PLAIN:
+        return False
+    return lookup(kind, "__get__")[1] is not MISSING
+
+
+# Values that are never descriptors (no __get__/__set__): the common class attributes.
+_PLAIN = frozenset({int, float, str, bytes, bool, type(None), tuple, list, dict, set, frozenset, complex})
 
 
 def instance_dict(obj: Any) -> dict | None:
     """``obj.__dict__`` when it is the plain per-instance dictionary, else None."""
-    _, descriptor = lookup(type(obj), "__dict__")
-    if type(descriptor) is not _GETSET:
+    descriptor = _info(type(obj)).dict_slot
+    if descriptor is None:
         return None
     try:
         namespace = descriptor.__get__(obj, type(obj))
@@ -73,7 +129,7 @@ def instance_dict(obj: Any) -> dict | None:
 def read(obj: Any, name: str) -> Found:
     """What reading ``obj.name`` would do."""
     kind = type(obj)
-    _, getattribute = lookup(kind, "__getattribute__")
+    getattribute = _info(kind).getattribute
     if getattribute is _OBJECT_GETATTRIBUTE:
         found = _instance_read(obj, kind, name)
     elif getattribute is _TYPE_GETATTRIBUTE:
@@ -81,75 +137,85 @@ def read(obj: Any, name: str) -> Found:
     elif getattribute is _MODULE_GETATTRIBUTE:
         found = _module_read(obj, name)
     else:
-        return Found(CODE)  # a __getattribute__ of the program's: it decides
+        return _found(CODE)  # a __getattribute__ of the program's: it decides
     if found.kind == DATA and is_a(found.value, _NOT_DATA):
-        return Found(REF, found.owner, found.value)
+        return _found(REF, found.owner, found.value)
     return found
 
 
 def _instance_read(obj: Any, kind: type, name: str) -> Found:
-    _, attribute = lookup(kind, name)
+    attribute = MISSING
+    for klass in _MRO(kind):
+        namespace = _CLASS_DICT(klass)
+        if name in namespace:
+            attribute = namespace[name]
+            break
     if attribute is not MISSING and _is_data_descriptor(attribute):
         if type(attribute) is _MEMBER:  # a slot: plain data, read in C
             try:
-                return Found(DATA, obj, attribute.__get__(obj, kind))
+                return _found(DATA, obj, attribute.__get__(obj, kind))
             except AttributeError:
-                return Found(ABSENT)
-        return Found(CODE)  # a property, a getset of a C type, a data descriptor
-    namespace = instance_dict(obj)
-    if namespace is not None and name in namespace:
-        return Found(DATA, obj, namespace[name])
+                return _found(ABSENT)
+        return _found(CODE)  # a property, a getset of a C type, a data descriptor
+    info = _info(kind)
+    if info.dict_slot is not None:
+        try:
+            namespace = info.dict_slot.__get__(obj, kind)
+        except (AttributeError, TypeError):
+            namespace = None
+        if type(namespace) is dict and name in namespace:
+            return _found(DATA, obj, namespace[name])
     if attribute is not MISSING:
         if _has_get(attribute):
-            return Found(REF if is_a(attribute, _NOT_DATA) else CODE)  # a method, or a descriptor's code
+            return _found(REF if is_a(attribute, _NOT_DATA) else CODE)  # a method, or a descriptor's code
         # A class attribute read through the instance: the location is the
         # instance's, which a write to the instance changes.
-        return Found(DATA, obj, attribute)
-    if lookup(kind, "__getattr__")[1] is not MISSING:
-        return Found(CODE)
-    return Found(ABSENT)
+        return _found(DATA, obj, attribute)
+    if info.getattr_hook:
+        return _found(CODE)
+    return _found(ABSENT)
 
 
 def _class_read(cls: Any, meta: type, name: str) -> Found:
     _, meta_attribute = lookup(meta, name)
     if meta_attribute is not MISSING and _is_data_descriptor(meta_attribute):
-        return Found(CODE)  # `__name__`, `__doc__`, a metaclass property
+        return _found(CODE)  # `__name__`, `__doc__`, a metaclass property
     _, attribute = lookup(cls, name)
     if attribute is not MISSING:
         if _has_get(attribute):
-            return Found(REF if is_a(attribute, _NOT_DATA) else CODE)
-        return Found(DATA, cls, attribute)
+            return _found(REF if is_a(attribute, _NOT_DATA) else CODE)
+        return _found(DATA, cls, attribute)
     if meta_attribute is not MISSING:
-        return Found(REF if is_a(meta_attribute, _NOT_DATA) or _has_get(meta_attribute) else CODE)
+        return _found(REF if is_a(meta_attribute, _NOT_DATA) or _has_get(meta_attribute) else CODE)
     if lookup(meta, "__getattr__")[1] is not MISSING:
-        return Found(CODE)
-    return Found(ABSENT)
+        return _found(CODE)
+    return _found(ABSENT)
 
 
 def _module_read(module: Any, name: str) -> Found:
     namespace = _MODULE_DICT.__get__(module)
     if name in namespace:
-        return Found(DATA, namespace, namespace[name])
-    return Found(CODE if "__getattr__" in namespace else ABSENT)
+        return _found(DATA, namespace, namespace[name])
+    return _found(CODE if "__getattr__" in namespace else ABSENT)
 
 
 def written(obj: Any, name: str) -> Found:
     """What ``obj.name = value`` would do (its ``value`` is not known yet)."""
     kind = type(obj)
-    _, setattr_ = lookup(kind, "__setattr__")
+    setattr_ = _info(kind).setattr
     if setattr_ is _OBJECT_SETATTR:
         _, attribute = lookup(kind, name)
         if attribute is not MISSING and _is_data_descriptor(attribute):
-            return Found(DATA, obj) if type(attribute) is _MEMBER else Found(CODE)
-        return Found(DATA, obj) if instance_dict(obj) is not None else Found(ABSENT)
+            return _found(DATA, obj) if type(attribute) is _MEMBER else _found(CODE)
+        return _found(DATA, obj) if instance_dict(obj) is not None else _found(ABSENT)
     if setattr_ is _TYPE_SETATTR:
         _, meta_attribute = lookup(kind, name)
         if meta_attribute is not MISSING and _is_data_descriptor(meta_attribute):
-            return Found(CODE)
-        return Found(DATA, obj)
+            return _found(CODE)
+        return _found(DATA, obj)
     if setattr_ is _MODULE_SETATTR:
-        return Found(DATA, _MODULE_DICT.__get__(obj))
-    return Found(CODE)  # a __setattr__ of the program's (a frozen dataclass): it decides
+        return _found(DATA, _MODULE_DICT.__get__(obj))
+    return _found(CODE)  # a __setattr__ of the program's (a frozen dataclass): it decides
 
 
 def stored(obj: Any, name: str) -> Any:

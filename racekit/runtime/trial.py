@@ -77,7 +77,8 @@ class Program:
         sys.stdout = sys.stderr = out
         case_file = self.variant.target.path if self.variant.target is not None else self.variant.path
         session = (import_hook.Session(self.forcing.scope.covers_file, self.variant.instrument,
-                                       os.path.dirname(os.path.abspath(case_file)), self._module_verdicts)
+                                       os.path.dirname(os.path.abspath(case_file)), self._module_verdicts,
+                                       import_hook.module_set((self.forcing.scope.key, self.variant.instrument)))
                    if self.forcing.spec.instrumented else contextlib.nullcontext())
         try:
             with session:  # instrumented modes: the user's modules imported rewritten

@@ -23,6 +23,7 @@ from __future__ import annotations
 import collections
 import enum
 import itertools
+import os
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -33,10 +34,15 @@ from racekit.runtime import peek
 from racekit.runtime.controlled.strategies.replay import ScheduleEnd, ScheduleMismatch
 from racekit.runtime.controlled.strategies import Strategy
 
+# The standard library's own, whatever the patches of a trial put in `threading` later.
+_Semaphore = threading.Semaphore
+_Event = threading.Event
 DEFAULT_STEP_LIMIT = 1_000_000  # scheduling steps per trial; the engine raises it to fit long cases
 # Operations that change nothing another thread could see: a thread that does
 # only these, in a state it was already in, is spinning (see Controller._observe).
 PASSIVE = {"read", "sleep", "try-acquire", "check"}
+GUEST = -1  # the thread that runs setup and reads the outcome, while it waits for the trial's threads
+FIRST_QUANTUM = 0.001  # seconds the virtual clock moves when only threads watching it can move
 
 
 class Abort(BaseException):
@@ -44,18 +50,32 @@ class Abort(BaseException):
     written as ``except Exception``."""
 
 
+# The controller of the calling thread: set for the trial's threads while they
+# run, and for the thread running setup or the outcome. racekit's stand-ins and
+# patches (racekit.runtime.controlled.patches) ask it; None means "not in a
+# controlled trial": everything then behaves as the standard library does.
+ACTIVE = threading.local()
+
+
+def active() -> Controller | None:
+    return getattr(ACTIVE, "controller", None)
+
+
 @dataclass
 class _Thread:
     index: int
     name: str
-    semaphore: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
+    semaphore: threading.Semaphore = field(default_factory=lambda: _Semaphore(0))
     started: bool = False
     done: bool = False
+    case: bool = True  # one of the case's own threads (the trial ends when they have); else started by the program
     pending: Callable[[], bool] | None = None  # can the announced operation proceed now?
     # What it announced: a PendingOp's fields as a plain tuple, made into one
     # only when asked for (pending_ops); a tuple is the cheapest record per step.
     announced: tuple | None = None
-    timeout_result: bool = False  # its wait may give up when nothing else can move
+    deadline: float | None = None  # a wait with a timeout: when (virtual clock) it gives up
+    sleeping: bool = False  # its wait is a sleep (time.sleep, a Timer): time may end it at any point
+    timeout_result: bool = False  # its wait gave up: the time ran out
     preempting: bool = False  # it was chosen while the running thread could have gone on
     ops: int = 0  # operations it has performed
     # Spin detection: what it observed since anything last changed, and the
@@ -68,6 +88,20 @@ class _Thread:
     # A write logged as it was announced, whose value is read once it happened
     # (the thread's next operation or its end): (the op, how to read the value).
     unsettled: tuple[Op, Callable[[], str]] | None = None
+    os_thread: Any = None  # the threading.Thread it runs in
+
+
+@dataclass
+class _Guest:
+    """Setup (or the outcome) waiting for something the trial's threads must do first."""
+
+    kind: str
+    what: str
+    enabled: Callable[[], bool]
+    deadline: float | None
+    phase: str
+    semaphore: threading.Semaphore = field(default_factory=lambda: _Semaphore(0))
+    timed_out: bool = False
 
 
 @dataclass
@@ -85,7 +119,7 @@ class Outcome:
 
 
 class Controller:
-    """One trial's scheduler. Case code reaches it through the shims and the hooks.
+    """One trial's scheduler. Program code reaches it through the stand-ins and the hooks.
 
     Every scheduling decision is made here, in :meth:`_next`: who may move
     (not done, not blocked, not spinning while others can move), and, when
@@ -95,6 +129,22 @@ class Controller:
     decision, among every thread's first operation, is the start of each
     thread; passing over a thread that has not made any operation yet is not
     a preemption.
+
+    Every thread the program starts (in setup, in its threads, in library
+    code: a pool's workers, a Timer) is one of the scheduler's threads. The
+    trial ends when the case's own threads have; threads the program started
+    are then left where they are (as a program's background threads are when
+    its main work is done), and unwound once the outcome is read. Setup and
+    the outcome run without preemption; when they wait for something only a
+    thread can do (a future's result, an actor's reply), they are the
+    *guest*: the threads run until it can go on, and it goes on at once.
+
+    Time is virtual (:attr:`now`): it moves only when a sleep or a timeout
+    ends, or when the only threads that can move are watching the clock.
+    A sleep (``time.sleep``, a ``Timer``'s delay) may end at any decision,
+    as real time may pass during any amount of work; a timeout of a wait
+    (``acquire(timeout=…)``, ``get(timeout=…)``) ends only when no thread can
+    move: racekit takes the other threads' work to take no time.
     """
 
     def __init__(self, strategy: Strategy, names: list[str], step_limit: int = DEFAULT_STEP_LIMIT):
@@ -115,20 +165,25 @@ class Controller:
         # frame (its own, from sys._getframe; another thread's frames are never read).
         self.keep_frames = strategy.keep_frames
         self.waiting_at: dict[int, list[int]] = {}  # operations done -> threads that could not move then
-        self.finished = threading.Event()
+        self.finished = _Event()
         self.holders: dict[int, tuple[str, int]] = {}  # sync object id -> (label, holding thread)
         self._local = threading.local()
-        self.shim_classes: dict[type, type] = {}  # racekit.runtime.controlled.standins classes bound to this trial
-        self.extra_threads: list[threading.Thread] = []  # threads the case code started itself
         self.preemptions = 0
         self.spin_blocks = 0  # times a spinning thread was held back while another could move
         self.gave_way = 0  # times a running thread could not go on (it blocked or spun) and another ran
         self._numbers: dict[int, tuple[int, object]] = {}
         self.module_files: dict[str, str] = {}  # rewritten modules' files, as traces show them (import_hook)
         self.case_file = ""  # the case's own file, whose lines an op without a file refers to
+        self.phase = "setup"  # setup -> threads -> outcome
+        self.guest: _Guest | None = None
+        self.guest_waits: list[dict[str, Any]] = []  # each time setup or the outcome waited for the threads
+        self.watch: Callable[[], None] = lambda: None  # run.py: called while the guest waits (a stuck thread)
+        self.now = 0.0  # the virtual clock, in seconds since the trial began
+        self._quantum = FIRST_QUANTUM
+        self.unscheduled: dict[str, str] = {}  # what racekit could not schedule (a thread's name -> how it began)
         # A partial-order reduction compares operations across executions: objects by a number, not an id.
         self._identities: dict[int, tuple[int, object]] | None = {} if getattr(strategy, "reduction", None) else None
-        strategy.begin(len(names))
+        self._begun = False  # the strategy was told how many threads there are (at the first step)
         strategy.bind(self)
 
     def _identified(self, subject: object, location: tuple[int, str] | None,
@@ -145,7 +200,7 @@ class Controller:
         number = entry[0]
         if location is not None:
             key = location[1]
-            location = (number, "*" if " at 0x" in key else key)
+            location = (number, "*" if " at 0x" in key or key.startswith("<") else key)
         return location, number if sync is not None else None
 
     def number(self, obj: object) -> int:
@@ -156,16 +211,15 @@ class Controller:
             self._numbers[id(obj)] = entry
         return entry[0]
 
-    def set_threads(self, names: list[str]) -> None:
-        """Name the trial's threads once setup has run (before :meth:`start`)."""
-        self.threads = [_Thread(i, name) for i, name in enumerate(names)]
-        self.strategy.begin(len(names))
-
     def abandon(self, reason: str) -> None:
-        """Stop a trial from outside (it overran its time): unwind every thread."""
-        self.aborted = reason
+        """Stop a trial from outside (it overran its time, or it is over and its
+        left-over threads must go): unwind every thread that still waits."""
+        if not self.aborted:
+            self.aborted = reason
         for state in self.threads:
             state.semaphore.release()
+        if self.guest is not None:
+            self.guest.semaphore.release()
         self.finished.set()
 
     # -- entering and leaving threads ----------------------------------------
@@ -175,12 +229,22 @@ class Controller:
         index = getattr(self._local, "index", None)
         return -1 if index is None else index
 
-    def thread_body(self, index: int, body: Callable[[], Any]) -> Callable[[], None]:
-        """Wrap a thread's callable: wait for the token, run, hand the token on."""
+    def add_thread(self, name: str, case: bool = False) -> int:
+        """A thread the trial will run: one of the case's (``case``) or one the program starts."""
+        index = len(self.threads)
+        self.threads.append(_Thread(index, name, case=case))
+        return index
+
+    def thread_body(self, index: int, body: Callable[[], Any],
+                    parked: Callable[[], Any] = lambda: None) -> Callable[[], None]:
+        """Wrap a thread's callable: wait for the token, run, hand the token on.
+        ``parked`` is called once the thread is about to wait for its first turn."""
 
         def run() -> None:
-            self._local.index = index
+            self.enter(index)
             state = self.threads[index]
+            state.os_thread = threading.current_thread()
+            parked()
             state.semaphore.acquire()
             try:
                 if self.aborted:
@@ -191,43 +255,48 @@ class Controller:
                 state.done = True
                 state.completed = not self.aborted  # it ran to its end (not unwound from an abandoned trial)
                 state.pending = None
+                ACTIVE.controller = None
                 if not self.aborted:
                     self._next(index, finished=True)
 
         return run
 
-    def start(self) -> None:
-        """Release the first thread; every thread first runs to its first operation."""
-        state = self.threads[0]
-        state.started = True
-        self.current = 0
-        state.semaphore.release()
+    def enter(self, index: int | None) -> None:
+        """The calling OS thread is trial thread ``index`` (None: the guest, setup or the outcome)."""
+        self._local.index = index
+        ACTIVE.controller = self
 
-    def add_thread(self, name: str) -> int:
-        """A thread the case itself starts (``threading.Thread(...).start()``)."""
-        index = len(self.threads)
-        self.threads.append(_Thread(index, name))
-        return index
+    def leave(self) -> None:
+        self._local.index = None
+        ACTIVE.controller = None
+
+    def start(self) -> None:
+        """The case's threads are added: let the trial run (called by the guest, which then waits)."""
+        self.phase = "threads"
+        if not any(t.case and not t.done for t in self.threads):
+            self.finished.set()
+            return
+        self._next(None, finished=True)
 
     # -- the heart: announcing an operation ----------------------------------------
 
-    def point(self, kind: str, what: str, enabled: Callable[[], bool] | None = None, timeout: bool = False,
+    def point(self, kind: str, what: str, enabled: Callable[[], bool] | None = None, timeout: float | None = None,
               location: tuple[int, str] | None = None, sync: int | None = None, subject: object = None,
-              wide: bool = False) -> bool:
+              wide: bool = False, sleep: bool = False, unwinding: bool = False) -> bool:
         """Announce the calling thread's next visible operation and wait until it
-        is chosen. Returns False only for a wait that gave up (its timeout) because
-        no thread could move."""
+        is chosen. ``timeout`` (seconds): the wait may give up, and then this
+        returns False; ``sleep``: it is a sleep, which time may end at any point.
+        ``unwinding``: an operation that releases (a lock's release, an event's
+        set) still happens in a trial that was abandoned, so that a thread
+        unwinding through ``with lock:`` leaves the lock free."""
         me = self.me()
         if me < 0:
-            # Setup (or the outcome) uses a lock or a queue: only one thread
-            # exists then, so the operation simply happens.
-            if enabled is not None and not enabled():
-                raise RuntimeError(f"{kind} {what}: would block forever outside the case's threads "
-                                   "(in setup or outcome)")
-            return True
+            return self._guest_point(kind, what, enabled, timeout, sleep)
         if self.aborted:
-            # A thread unwinding from an abandoned trial (a lock's release in a
-            # ``with``): nothing more is scheduled, and what was recorded stands.
+            # A thread unwinding from an abandoned trial: nothing more is
+            # scheduled, and what was recorded stands.
+            if unwinding:
+                return True
             raise Abort(self.aborted)
         state = self.threads[me]
         if state.unsettled is not None:
@@ -235,26 +304,54 @@ class Controller:
         if self.keep_frames:
             state.frame = sys._getframe(1)
         state.pending = enabled or _always
+        state.deadline = None if timeout is None else self.now + max(timeout, 0.0)
+        state.sleeping = sleep
         if self._identities is not None and subject is not None:
             # A wide step may touch more than it names: a reduction must take it to conflict with anything.
             location, sync = self._identified(subject, location, sync) if not wide else (None, None)
         state.announced = (me, kind, what, location, sync)
         state.timeout_result = False
-        self._next(me, timeout=timeout)
+        self._next(me)
         if self.aborted:
+            if unwinding:
+                return True
             raise Abort(self.aborted)
         state.pending = None
+        state.deadline = None
         return not state.timeout_result
+
+    def _guest_point(self, kind: str, what: str, enabled: Callable[[], bool] | None, timeout: float | None,
+                     sleep: bool) -> bool:
+        """Setup or the outcome at an operation: it simply happens, unless it must
+        wait for the trial's threads; then they run until it can go on."""
+        if self.aborted:
+            raise Abort(self.aborted)
+        if sleep and timeout is not None:
+            self.now += max(timeout, 0.0)  # setup sleeping: nothing else runs meanwhile
+            return False
+        if enabled is None or enabled():
+            return True
+        deadline = None if timeout is None else self.now + max(timeout, 0.0)
+        guest = _Guest(kind, what, enabled, deadline, self.phase)
+        self.guest = guest
+        self.guest_waits.append({"phase": self.phase, "kind": kind, "what": what})
+        self._next(None, finished=True)
+        while not guest.semaphore.acquire(timeout=0.05):
+            self.watch()
+        self.guest = None
+        if self.aborted:
+            raise Abort(self.aborted)
+        return not guest.timed_out
 
     def record(self, kind: str, what: str, *, location: tuple[int, str] | None = None, value: str = "",
                line: int = 0, sync: int | None = None, update: bool = False, file: str = "") -> Op | None:
         """Log the calling thread's operation; the logged op (None outside the trial's threads)."""
         me = self.me()
-        if me < 0:
-            return None  # not part of any interleaving
+        if me < 0 or self.aborted:
+            return None  # not part of any interleaving (or after the trial was abandoned)
         if not line:
             line, where = _case_place()
-            file = self.module_files.get(where, "")
+            file = "" if where == self.case_file else self.module_files.get(where) or shown_file(where)
         state = self.threads[me]
         if state.unsettled is not None:
             _settle(state)
@@ -277,10 +374,13 @@ class Controller:
         return {t.index: PendingOp(*t.announced) for t in self.threads
                 if not t.done and t.pending is not None and t.announced is not None}
 
-    def clock_read(self) -> None:
-        """The calling thread read a clock (``time.monotonic()``…): its loop may end by time."""
-        if self.me() >= 0:
-            self.threads[self.me()].timed = True
+    def clock(self) -> float:
+        """The virtual time, as the calling thread reads it (``time.monotonic()``…):
+        its loop may end by time (spin detection lets the clock move for it)."""
+        me = self.me()
+        if me >= 0:
+            self.threads[me].timed = True
+        return self.now
 
     # -- spinning ------------------------------------------------------------------
 
@@ -295,6 +395,7 @@ class Controller:
                 if other.window:
                     other.window.clear()
                 other.spinning = other.timed = False
+            self._quantum = FIRST_QUANTUM
             return
         key = (location, value, kind)
         states = state.window.get(key)
@@ -309,51 +410,62 @@ class Controller:
 
     # -- choosing --------------------------------------------------------------
 
-    def _next(self, me: int | None, finished: bool = False, timeout: bool = False) -> None:
+    def _next(self, me: int | None, finished: bool = False) -> None:
         """Choose who performs the next operation, and hand over the token."""
+        guest = self.guest
+        if guest is not None and guest.enabled():
+            self._switch(me, GUEST, finished)  # setup or the outcome goes on as soon as it can
+            return
         # First let every thread that has not started run to its first operation.
         for state in self.threads:
-            if not state.started:
+            if not state.started and not state.done and (self.phase != "setup" or guest is not None):
                 self._switch(me, state.index, finished)
                 return
-        movable = [t for t in self.threads if not t.done and t.pending is not None and t.pending()]
+        if self.phase == "threads" and not any(t.case and not t.done for t in self.threads):
+            # The case's threads are done: the trial ends; threads the program
+            # started stay where they are (the outcome may still need them).
+            self.current = None
+            self.finished.set()
+            if not finished and me is not None:
+                self.threads[me].semaphore.acquire()  # parked until the outcome needs it, or unwound
+            return
+        live = [t for t in self.threads if not t.done and t.pending is not None]
+        ready = [t for t in live if t.pending()]
+        sleepers = [t for t in live if t.sleeping and t.deadline is not None and t not in ready]
         if self.keep_frames:
             # Lecture and play: who waits (a held lock, an empty queue, a condition) after this many operations.
-            self.waiting_at[len(self.log)] = [t.index for t in self.threads
-                                              if not t.done and t.pending is not None and t not in movable]
-        if not movable:
-            waiting = [t for t in self.threads if not t.done]
-            if not waiting:
-                self.current = None
-                self.finished.set()
-                return
-            timed = [t for t in waiting if t.pending is not None and _has_timeout(t)]
-            if timed:  # nothing can move: a wait with a timeout gives up
-                chosen = timed[0]
-                chosen.timeout_result = True
-                self.strategy.stepped(chosen.index)
-                self._switch(me, chosen.index, finished)
-                return
-            self._abort(me, deadlock=self._describe_deadlock(waiting), finished=finished)
+            self.waiting_at[len(self.log)] = [t.index for t in live if t not in ready]
+        if not ready and not sleepers:
+            self._nobody_can_move(me, live, finished)
             return
-        # A spinning thread waits while another can move; when only spinners
-        # can, and none of them could leave its cycle by time, none ever will.
-        progressing = [t for t in movable if not t.spinning]
+        # A spinning thread waits while another can move (a sleeper that may
+        # wake is one); when only spinners can, the clock moves for those that
+        # watch it, or none of them will ever leave its cycle.
+        progressing = [t for t in ready if not t.spinning]
         if progressing:
-            self.spin_blocks += len(movable) - len(progressing)
-            movable = progressing
-        elif not any(t.timed for t in movable):
-            self._abort(me, livelock=self._describe_livelock(movable), finished=finished)
-            return
-        enabled = [t.index for t in movable]
+            self.spin_blocks += len(ready) - len(progressing)
+            ready = progressing
+        elif ready and sleepers:
+            self.spin_blocks += len(ready)
+            ready = []
+        elif ready:
+            if not any(t.timed for t in ready):
+                self._abort(me, livelock=self._describe_livelock(ready), finished=finished)
+                return
+            self._let_time_pass(ready)
+        enabled = [t.index for t in ready] + [t.index for t in sleepers]
+        self._begin()
         self.steps += 1
         if self.steps > self.step_limit:
             self._abort(me, step_limit=True, finished=finished)
             return
         # A thread that has made no operation yet is not interrupted by a choice of another.
         current = None if finished or me is None or not self.threads[me].ops else me
-        if current is not None and current not in enabled:
+        ready_indices = {t.index for t in ready}
+        if current is not None and current not in ready_indices:
             self.gave_way += 1
+            current = None
+        self.strategy.timing = frozenset(t.index for t in sleepers)
         try:
             chosen = self.strategy.next_task(enabled, current, self.steps) if len(enabled) > 1 else enabled[0]
         except ScheduleMismatch as exc:
@@ -366,22 +478,76 @@ class Controller:
             self._abort(me, finished=finished)
             return
         self.strategy.stepped(chosen)
+        chosen_state = self.threads[chosen]
+        if chosen not in ready_indices:  # a sleep that time ends here
+            chosen_state.timeout_result = True
+            self.now = max(self.now, chosen_state.deadline or self.now)
         if len(enabled) > 1:
             self.choices.append(chosen)
             self.enabled_at.append(tuple(enabled))
-            # A preemption: the thread that was running could have gone on.
-            preempting = current is not None and chosen != current and current in enabled
-            self.threads[chosen].preempting = preempting
+            # A preemption: the thread that was running could have gone on (or a
+            # sleep ended while a thread was ready to run).
+            preempting = (current is not None and chosen != current) or (
+                chosen not in ready_indices and bool(ready_indices))
+            chosen_state.preempting = preempting
             self.preemptions += preempting
-        if chosen != me:
+        if chosen != me or finished:
             self._switch(me, chosen, finished)
 
+    def _nobody_can_move(self, me: int | None, live: list[_Thread], finished: bool) -> None:
+        """No thread can move: a wait gives up (its timeout, the earliest first),
+        setup or the outcome waits for ever, or the trial is a deadlock."""
+        guest = self.guest
+        timed = [t for t in live if t.deadline is not None]
+        if guest is not None and guest.deadline is not None and all(guest.deadline <= t.deadline for t in timed):
+            guest.timed_out = True
+            self.now = max(self.now, guest.deadline)
+            self._switch(me, GUEST, finished)
+            return
+        if timed:
+            chosen = min(timed, key=lambda t: (t.deadline, t.index))
+            chosen.timeout_result = True
+            self.now = max(self.now, chosen.deadline or self.now)
+            self._begin()
+            self.steps += 1
+            self.strategy.stepped(chosen.index)
+            self._switch(me, chosen.index, finished)
+            return
+        if guest is None and not live:
+            self.current = None
+            self.finished.set()
+            return
+        if guest is None and self.phase == "threads" and not any(t.case and not t.done for t in self.threads):
+            self.current = None
+            self.finished.set()
+            return
+        self._abort(me, deadlock=self._describe_deadlock(live), finished=finished)
+
+    def _begin(self) -> None:
+        if not self._begun:
+            self._begun = True
+            self.strategy.begin(len(self.threads))
+
+    def _let_time_pass(self, watching: list[_Thread]) -> None:
+        """Every thread that can move spins on the clock: let virtual time pass
+        (doubling each time, from a millisecond), so that its deadline comes."""
+        self.now += self._quantum
+        self._quantum *= 2
+        for state in watching:
+            state.spinning = False
+            state.window.clear()
+
     def _switch(self, me: int | None, target: int, finished: bool) -> None:
-        state = self.threads[target]
-        state.started = True
-        self.current = target
-        state.semaphore.release()
-        if not finished and me is not None:
+        if target == GUEST:
+            self.current = GUEST
+            assert self.guest is not None
+            self.guest.semaphore.release()
+        else:
+            state = self.threads[target]
+            state.started = True
+            self.current = target
+            state.semaphore.release()
+        if not finished and me is not None and me >= 0:
             self.threads[me].semaphore.acquire()
 
     def _abort(self, me: int | None, deadlock: dict | None = None, step_limit: bool = False,
@@ -393,17 +559,27 @@ class Controller:
         for state in self.threads:
             if not state.done and state.index != me:
                 state.semaphore.release()
+        if self.guest is not None:
+            self.guest.semaphore.release()
         self.finished.set()
-        if not finished:
+        if not finished and me is not None and me >= 0:
             raise Abort(self.aborted)
 
     def _describe_deadlock(self, waiting: list[_Thread]) -> dict[str, Any]:
         """Who waits for what, and who holds what: facts the report words."""
-        return {"waiting": [{"thread": t.name, "kind": t.announced[1] if t.announced else "?",
-                             "what": t.announced[2] if t.announced else "?",
-                             **({"line": _place_of(t.frame)[0]} if t.frame is not None else {})}
-                            for t in waiting],
-                "held": [{"what": label, "by": self.threads[holder].name} for label, holder in self.holders.values()]}
+        facts: dict[str, Any] = {
+            "waiting": [{"thread": t.name, "kind": t.announced[1] if t.announced else "?",
+                         "what": t.announced[2] if t.announced else "?",
+                         **({"line": _place_of(t.frame)[0]} if t.frame is not None else {})}
+                        for t in waiting],
+            "held": [{"what": label, "by": self.threads[holder].name if holder >= 0 else self.guest_name()}
+                     for label, holder in self.holders.values()]}
+        if self.guest is not None:
+            facts["waiting"].insert(0, {"thread": self.guest_name(), "kind": self.guest.kind, "what": self.guest.what})
+        return facts
+
+    def guest_name(self) -> str:
+        return "outcome" if self.phase == "outcome" else "setup"
 
     def _next_operations(self) -> list[dict[str, Any]]:
         """Every live thread's announced operation and the line it waits at: what
@@ -534,18 +710,40 @@ def _plain_repr(value: Any, depth: int) -> str:
 
 
 def _case_place() -> tuple[int, str]:
-    """The line and file of the case's code that called into racekit (a lock or queue operation)."""
+    """The line and file of the program's code that called into racekit (a lock or queue operation)."""
     return _place_of(sys._getframe(2))
 
 
 def _place_of(frame: Any) -> tuple[int, str]:
-    """The line and file of the innermost case frame at or above ``frame``."""
+    """The line and file of the innermost frame of the program's own code at or
+    above ``frame`` (not racekit's, not the standard library's: ``future.result()``
+    in the user's module, not the line of ``concurrent/futures`` that waits); the
+    innermost library frame when the thread runs no code of the program's (a pool's worker)."""
+    fallback: tuple[int, str] | None = None
     while frame is not None:
         filename = frame.f_code.co_filename
         if not filename.startswith(_RACEKIT_DIR) and filename != _THREADING:
-            return frame.f_lineno, filename
+            if not filename.startswith(_STDLIB) or "site-packages" in filename:
+                return frame.f_lineno, filename
+            if fallback is None:
+                fallback = (frame.f_lineno, filename)
         frame = frame.f_back
-    return 0, ""
+    return fallback or (0, "")
+
+
+_STDLIB = os.path.dirname(os.__file__) + os.sep
+
+
+def shown_file(path: str) -> str:
+    """A file racekit does not rewrite, as a trace names it: the standard
+    library's and site-packages' relative to their folder, others as they are."""
+    if not path:
+        return ""
+    if "site-packages" + os.sep in path:
+        return path.rsplit("site-packages" + os.sep, 1)[1]
+    if path.startswith(_STDLIB):
+        return path[len(_STDLIB):]
+    return path
 
 
 def _always() -> bool:
@@ -559,5 +757,3 @@ def _settle(state: _Thread) -> None:
         op.value = value()
 
 
-def _has_timeout(state: _Thread) -> bool:
-    return getattr(state.pending, "has_timeout", False)

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import traceback
+import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -24,7 +25,7 @@ from racekit.records import Status, Trial
 from racekit.runtime import clock, interpreter_state
 from racekit.runtime.controlled import controller as _controller_module
 from racekit.runtime import import_hook
-from racekit.runtime.controlled import standins
+from racekit.runtime.controlled import patches
 from racekit.runtime.controlled.controller import DEFAULT_STEP_LIMIT, Abort, Controller
 from racekit.runtime.controlled.explain import explain, race_facts, tape_facts
 from racekit.runtime.controlled.schedule import decode_schedule, encode_schedule
@@ -308,37 +309,62 @@ def execute(program: Program, index: int, seed: int, strategy: Strategy,
     """Run the trial's threads one at a time under ``strategy``; the trial and its controller.
 
     Each execution is a trial of its own, whoever asked for it (a search, a
-    shrink, a race reversal): its prints are kept, and the modules it imported
-    and the interpreter state it changed do not reach the next execution."""
+    shrink, a race reversal): its prints are kept, and the interpreter state
+    it changed does not reach the next execution (nor, for modules racekit
+    rewrites, the names their code rebound: import_hook)."""
     with program.isolated() as out, interpreter_state.preserved():
-        trial, controller = _execute(program, index, seed, strategy, step_limit)
-    trial.output = out.tail()
+        trial, controller = _execute(program, index, seed, strategy, step_limit, out)
     return trial, controller
 
 
 def _execute(program: Program, index: int, seed: int, strategy: Strategy,
-             step_limit: int | None) -> tuple[Trial, Controller | None]:
+             step_limit: int | None, out: Any) -> tuple[Trial, Controller | None]:
     controller = Controller(strategy, [], step_limit=step_limit or step_budget(program))
-    stand_ins = standins.modules(controller)
     session = import_hook.active()
     labels = Labels()
     hooks = ControlledHooks({}, controller, labels, session.files if session else {}, program.variant.path)
     controller.case_file = program.variant.path
     if session is not None:
-        # The user's modules this trial imports run with its scheduler and stand-ins.
-        session.use(hooks.bound_to, stand_ins)
+        # The user's rewritten modules announce to this trial's scheduler.
+        session.use(hooks.bound_to)
         controller.module_files = session.files
+    watcher = _Watcher(controller, program.variant.timeout)
+    controller.watch = watcher.check
+    PROGRESS.begin(controller)
     try:
-        prepared = program.prepare(seed, stand_ins)
+        with patches.installed(controller):
+            try:
+                trial, explains = _scheduled(program, index, seed, controller, hooks, labels, watcher)
+            finally:
+                # What left-over threads print as they unwind is not the trial's.
+                output = out.tail()
+                _unwind(controller)
+        trial.output = output
+    finally:
+        PROGRESS.end()
+    # A trial that never got going, or was cut off, has no trace to explain.
+    return trial, controller if explains else None
+
+
+def _scheduled(program: Program, index: int, seed: int, controller: Controller, hooks: ControlledHooks,
+               labels: Labels, watcher: _Watcher) -> tuple[Trial, bool]:
+    """The execution, from setup to the outcome: the trial, and whether its controller explains it."""
+    controller.enter(None)  # setup runs as the guest: it may wait for threads it started
+    try:
+        prepared = program.prepare(seed)
     except CaseFailure as failure:
-        return case_error(index, seed, failure.where, failure.error), None
+        cut = _cut_short(index, seed, controller, watcher, hooks)
+        if cut is not None:
+            return cut, watcher.stuck is None
+        return case_error(index, seed, failure.where, failure.error), False
+    finally:
+        controller.leave()
     if not prepared.threads:
-        return case_error(index, seed, "setup", ValueError("the case starts no threads")), None
+        return case_error(index, seed, "setup", ValueError("the case starts no threads")), False
     if prepared.namespace is not None:
         hooks.ns = prepared.namespace
         prepared.namespace["__racekit__"] = hooks
     labels.learn(prepared.names or prepared.namespace or {})
-    controller.set_threads([name for name, _ in prepared.threads])
     errors: list[tuple[float, BaseException, str]] = []
 
     def catching(function: Callable[[], Any], name: str) -> Callable[[], None]:
@@ -352,39 +378,69 @@ def _execute(program: Program, index: int, seed: int, strategy: Strategy,
 
         return run
 
-    runners = [threading.Thread(target=_quiet(controller.thread_body(i, catching(fn, name))), name=name, daemon=True)
-               for i, (name, fn) in enumerate(prepared.threads)]
-    for runner in runners:
+    for name, function in prepared.threads:
+        thread = controller.add_thread(name, case=True)
+        runner = threading.Thread(target=_quiet(controller.thread_body(thread, catching(function, name))), name=name,
+                                  daemon=True)
+        OWN_THREADS.add(runner)
         runner.start()
     controller.start()
-    stuck = _wait(controller, runners, program.variant.timeout)
+    stuck = _wait(controller, watcher)
     if stuck is not None:
-        controller.abandon("stuck")
-        outcome_text, why, stack = stuck
-        unseen = list(hooks.unseen)
-        return Trial(index, seed, Status.INCONCLUSIVE, outcome_text, detail=stack, why=why, unseen=unseen), None
-    for runner in runners + controller.extra_threads:
-        runner.join(1.0)
+        stuck.index, stuck.seed = index, seed
+        return stuck, False
+    outcome = controller.outcome()
+    if outcome.mismatch:
+        return Trial(index, seed, Status.ERROR, MISFIT, why={"kind": "mismatch", **outcome.mismatch}), True
+    if outcome.paused:
+        return Trial(index, seed, Status.INCONCLUSIVE, PAUSED, why={"kind": "paused"}), True
+    if outcome.deadlock or outcome.livelock or outcome.step_limit:
+        trial = _stopped(index, seed, controller)
+    else:
+        # The outcome is read as the guest too (an actor's reply, a future's result).
+        controller.phase = "outcome"
+        controller.enter(None)
+        try:
+            trial = judged(index, seed, prepared, errors)
+        finally:
+            controller.leave()
+        cut = _cut_short(index, seed, controller, watcher, hooks)
+        if cut is not None and watcher.stuck is not None:
+            return cut, False
+        trial = cut or trial
+    return _analysed(trial, controller, hooks), True
+
+
+def _cut_short(index: int, seed: int, controller: Controller, watcher: _Watcher,
+               hooks: ControlledHooks) -> Trial | None:
+    """The trial as racekit stopped it while setup or the outcome ran (they
+    waited for threads that never let them go on), or None."""
+    if watcher.stuck is not None:
+        watcher.stuck.index, watcher.stuck.seed = index, seed
+        return watcher.stuck
+    if controller.deadlock or controller.livelock or controller.aborted == "step limit":
+        return _stopped(index, seed, controller)
+    return None
+
+
+def _stopped(index: int, seed: int, controller: Controller) -> Trial:
+    if controller.deadlock:
+        return Trial(index, seed, Status.DEADLOCK, "deadlock", why={"kind": "deadlock", **controller.deadlock})
+    if controller.livelock:
+        return Trial(index, seed, Status.DEADLOCK, "livelock", why={"kind": "livelock", **controller.livelock})
+    return Trial(index, seed, Status.INCONCLUSIVE, "inconclusive: step budget",
+                 why={"kind": "step_budget", "steps": controller.step_limit, "factor": BUDGET_FACTOR,
+                      "minimum": DEFAULT_STEP_LIMIT})
+
+
+def _analysed(trial: Trial, controller: Controller, hooks: ControlledHooks) -> Trial:
+    """The access log's findings, and what racekit could not schedule."""
     outcome = controller.outcome()
     names = [t.name for t in controller.threads]
-    if outcome.mismatch:
-        return Trial(index, seed, Status.ERROR, MISFIT, why={"kind": "mismatch", **outcome.mismatch}), controller
-    if outcome.paused:
-        return Trial(index, seed, Status.INCONCLUSIVE, PAUSED, why={"kind": "paused"}), controller
-    if outcome.deadlock:
-        trial = Trial(index, seed, Status.DEADLOCK, "deadlock", why={"kind": "deadlock", **outcome.deadlock})
-    elif outcome.livelock:
-        trial = Trial(index, seed, Status.DEADLOCK, "livelock", why={"kind": "livelock", **outcome.livelock})
-    elif outcome.step_limit:
-        trial = Trial(index, seed, Status.INCONCLUSIVE, "inconclusive: step budget",
-                      why={"kind": "step_budget", "steps": controller.step_limit, "factor": BUDGET_FACTOR,
-                           "minimum": DEFAULT_STEP_LIMIT})
-    else:
-        trial = judged(index, seed, prepared, errors)
-    trial.shared_ops = sum(1 for op in outcome.log if op.kind != "sleep")
+    trial.shared_ops = sum(1 for op in outcome.log if op.kind not in ("sleep", "begin", "end"))
     trial.unseen = list(hooks.unseen)
     losses = lost_updates(outcome.log)
-    races = data_races(outcome.log, len(prepared.threads))
+    races = data_races(outcome.log, len(controller.threads))
     controller.races = races  # type: ignore[attr-defined]  # for race reversal
     trial.lost = count_lost(losses)
     trial.lost_at = sorted({lost.write.what for lost in losses})
@@ -393,39 +449,166 @@ def _execute(program: Program, index: int, seed: int, strategy: Strategy,
     trial.lock_pairs = sorted(lock_order(outcome.log))
     trial.steps = outcome.steps
     trial.preemptions = controller.preemptions
-    return trial, controller
+    if controller.guest_waits:
+        trial.guest_waits = list(controller.guest_waits)
+    unscheduled = _unscheduled(controller)
+    if unscheduled:
+        trial.unscheduled = unscheduled
+        if trial.status is Status.DONE and trial.matches:
+            # Ended right, but a thread ran where racekit chose nothing: no claim can be made.
+            trial.status, trial.outcome = Status.INCONCLUSIVE, UNSCHEDULED
+            trial.why = {"kind": "unscheduled", "threads": unscheduled}
+    return trial
 
 
-def _wait(controller: Controller, runners: list[threading.Thread],
-          timeout: float) -> tuple[str, dict[str, Any], str] | None:
-    """Wait for the trial to end. Only the thread holding the token runs; when it
-    sleeps in the kernel for a while (a real lock, I/O, a real sleep: code the
-    scheduler does not see), no choice of racekit's can help, so that is said
-    at once instead of waiting out the timeout. Returns (outcome, why, stack)."""
-    deadline = clock.now() + timeout  # pauses of the process (Ctrl-Z, a VM) do not count
-    asleep_since: float | None = None
-    watched: int | None = None
-    while not controller.finished.wait(POLL):
+UNSCHEDULED = "inconclusive: a thread ran outside racekit's scheduler"
+
+
+def _unscheduled(controller: Controller) -> list[str]:
+    """Threads that ran Python code during the trial but were never the scheduler's
+    (started from C, or by ``_thread`` before racekit could see them), by name."""
+    known = {t.os_thread.ident for t in controller.threads if t.os_thread is not None}
+    found = []
+    for ident in controller.__dict__.get("foreign", set()) - known:
+        found.append(controller.__dict__["foreign_names"].get(ident, f"thread {ident}"))
+    return sorted(set(found))
+
+
+def _unwind(controller: Controller) -> None:
+    """End the execution: threads the program started that still wait (a pool's
+    idle workers, an actor) are unwound with Abort, and their OS threads joined
+    (briefly: one blocked for real outside racekit is left to the interpreter)."""
+    controller.abandon(controller.aborted or "over")
+    deadline = time.monotonic() + 2.0
+    for state in controller.threads:
+        thread = state.os_thread
+        if (thread is not None and thread is not threading.current_thread()
+                and not isinstance(thread, threading._DummyThread)):  # type: ignore[attr-defined]  # (_thread's: not joinable)
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+
+class _Watcher:
+    """Watches a running execution from the thread that runs it: a thread that
+    sleeps in the kernel outside racekit (a real lock, I/O), one that runs for
+    long without reaching an operation racekit schedules, and threads racekit
+    did not start."""
+
+    def __init__(self, controller: Controller, timeout: float):
+        self.controller = controller
+        self.stall = max(timeout, STALL_LIMIT)
+        self.stuck: Trial | None = None
+        self._asleep_since: float | None = None
+        self._watched: int | None = None
+        self._progress = (-1, -1)
+        self._progress_at = clock.now()
+        self._before = set(sys._current_frames())
+        controller.foreign = set()  # type: ignore[attr-defined]
+        controller.foreign_names = {}  # type: ignore[attr-defined]
+
+    def check(self) -> Trial | None:
+        """One look (about every POLL seconds); the inconclusive trial once stuck."""
+        if self.stuck is not None:
+            return self.stuck
+        controller = self.controller
+        self._look_for_foreign_threads()
         now = clock.now()
-        if now > deadline:
-            return ("inconclusive: did not finish in time", {"kind": "no_next_access", "timeout": timeout},
-                    _stack_of(_runner(controller, runners, controller.current)))
+        progress = (controller.steps, len(controller.log))
+        if progress != self._progress:
+            self._progress, self._progress_at = progress, now
         holder = controller.current
-        thread = _runner(controller, runners, holder)
-        if holder != watched or thread is None or not _sleeping(thread):
-            watched, asleep_since = holder, None
-            continue
-        asleep_since = asleep_since or now
-        if now - asleep_since >= BLOCKED_AFTER:
-            name = controller.threads[holder].name if holder is not None else "?"
-            return ("inconclusive: blocked outside the scheduler", {"kind": "blocked_outside", "thread": name},
-                    _stack_of(thread))
+        thread = _os_thread(controller, holder)
+        if now - self._progress_at > self.stall:
+            self._stop(("inconclusive: did not finish in time", {"kind": "no_next_access", "timeout": self.stall},
+                        _stack_of(thread)))
+        elif holder != self._watched or thread is None or not _sleeping(thread):
+            self._watched, self._asleep_since = holder, None
+        else:
+            self._asleep_since = self._asleep_since or now
+            if now - self._asleep_since >= BLOCKED_AFTER:
+                name = controller.threads[holder].name if holder is not None and holder >= 0 else "?"
+                self._stop(("inconclusive: blocked outside the scheduler", {"kind": "blocked_outside", "thread": name},
+                            _stack_of(thread)))
+        return self.stuck
+
+    def _stop(self, found: tuple[str, dict[str, Any], str]) -> None:
+        outcome_text, why, stack = found
+        self.stuck = Trial(0, 0, Status.INCONCLUSIVE, outcome_text, detail=stack, why=why,
+                           unseen=list(getattr(self.controller, "unseen", [])))
+        self.controller.abandon("stuck")
+
+    def _look_for_foreign_threads(self) -> None:
+        controller = self.controller
+        known = {t.os_thread.ident for t in controller.threads if t.os_thread is not None}
+        for ident, frame in sys._current_frames().items():
+            if ident in self._before or ident in known or ident == threading.get_ident():
+                continue
+            thread = threading._active.get(ident)  # type: ignore[attr-defined]
+            if thread is not None and (thread in OWN_THREADS or thread.name.startswith("racekit")):
+                continue
+            if ident not in controller.foreign:  # type: ignore[attr-defined]
+                controller.foreign.add(ident)  # type: ignore[attr-defined]
+                controller.foreign_names[ident] = _thread_name(thread, frame)  # type: ignore[attr-defined]
+
+
+def _thread_name(thread: Any, frame: Any) -> str:
+    """A thread as the report names it: its name, and the function it began in."""
+    while frame is not None and frame.f_back is not None:
+        frame = frame.f_back
+    where = f"{frame.f_code.co_name} ({frame.f_code.co_filename}:{frame.f_code.co_firstlineno})" if frame else ""
+    name = thread.name if thread is not None and not isinstance(thread, threading._DummyThread) else ""  # type: ignore[attr-defined]
+    return f"{name}: {where}" if name and where else name or where or "a thread"
+
+
+def _wait(controller: Controller, watcher: _Watcher) -> Trial | None:
+    """Wait for the trial's threads to end. Only the thread holding the token
+    runs; when it sleeps in the kernel for a while (a real lock, I/O, a real
+    sleep: code the scheduler does not see), no choice of racekit's can help,
+    so that is said at once. A controlled trial is bounded by its steps, not by
+    the clock: only a thread that makes no scheduled operation for
+    STALL_LIMIT seconds (or the case's timeout, if longer) ends it."""
+    while not controller.finished.wait(POLL):
+        stuck = watcher.check()
+        if stuck is not None:
+            return stuck
     return None
 
 
-def _runner(controller: Controller, runners: list[threading.Thread], index: int | None) -> threading.Thread | None:
-    every = runners + controller.extra_threads
-    return every[index] if index is not None and 0 <= index < len(every) else None
+def _os_thread(controller: Controller, index: int | None) -> threading.Thread | None:
+    if index is None or index < 0 or index >= len(controller.threads):
+        return threading.main_thread() if index is not None and index < 0 else None
+    return controller.threads[index].os_thread
+
+
+class _Progress:
+    """Whether the execution under way is progressing (its scheduler takes steps):
+    the worker's heartbeat beats only then, so its parent stops a worker whose
+    trial holds the interpreter in C code, or makes no step for STALL_LIMIT seconds."""
+
+    def __init__(self) -> None:
+        self._controller: Controller | None = None
+        self._seen = (-1, -1)
+        self._since = 0.0
+
+    def begin(self, controller: Controller) -> None:
+        self._controller, self._seen, self._since = controller, (-1, -1), clock.now()
+
+    def end(self) -> None:
+        self._controller = None
+
+    def progressing(self, limit: float) -> bool:
+        controller = self._controller
+        if controller is None:
+            return True
+        seen = (controller.steps, len(controller.log))
+        now = clock.now()
+        if seen != self._seen:
+            self._seen, self._since = seen, now
+        return now - self._since <= limit
+
+
+PROGRESS = _Progress()
+STALL_LIMIT = 60.0  # seconds a controlled trial may run without a scheduling step
+OWN_THREADS: "weakref.WeakSet[threading.Thread]" = weakref.WeakSet()  # racekit's runners of case threads
 
 
 def _sleeping(thread: threading.Thread) -> bool:

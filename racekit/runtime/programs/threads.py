@@ -25,7 +25,6 @@ from racekit.options import ModeSpec
 from racekit.runtime import modes
 from racekit.runtime.forcing import Scope
 from racekit.runtime.hooks import PlainHooks
-from racekit.runtime.import_hook import importing
 from racekit.runtime.instrument import instrument_setup, instrument_thread, module_level_names, written_globals
 from racekit.runtime.judging import CaseFailure, Prepared, judge_against
 from racekit.runtime.trial import Program
@@ -109,7 +108,7 @@ class CaseProgram(Program):
         sys.modules[CASE_MODULE] = module
         ns: dict[str, Any] = module.__dict__
         ns.update({
-            "__builtins__": builtins if not modules else importing(modules),
+            "__builtins__": builtins,
             "threading": threading,
             "queue": queue,
             "time": time,

@@ -34,6 +34,10 @@ class Strategy:
     worker processes); a search (DFS) or a shrink runs many."""
 
     executions = 1
+    # Threads whose only way to move is that their sleep ends (time.sleep, a
+    # Timer): the controller sets it before each next_task. Waking one while
+    # another thread could run is a preemption.
+    timing: frozenset[int] = frozenset()
     search = False  # True: it runs a whole search in one plan (every schedule), not one trial per seed
     keep_frames = False  # lecture and play set it: the controller notes where each thread waits
 
@@ -68,9 +72,13 @@ def go_on(enabled: Sequence[int], current: int | None) -> int:
     return current if current in enabled else enabled[0]
 
 
-def is_preemption(chosen: int, enabled: Sequence[int], current: int | None) -> bool:
-    """Taking the CPU from a thread that could have gone on."""
-    return current is not None and chosen != current and current in enabled
+def is_preemption(chosen: int, enabled: Sequence[int], current: int | None,
+                  timing: frozenset[int] = frozenset()) -> bool:
+    """Taking the CPU from a thread that could have gone on, or ending a sleep
+    early while a thread was ready to run."""
+    if current is not None and chosen != current and current in enabled:
+        return True
+    return chosen in timing and any(t not in timing for t in enabled)
 
 
 def strategy_class(name: str) -> Any:

@@ -66,8 +66,8 @@ class DepthFirst(Strategy):
             self.pruned |= len(untried) < len(others)
             self.path.append(ChoicePoint(list(enabled), current, chosen, untried))
         self.position += 1
-        self.preemptions += is_preemption(chosen, enabled, current)
+        self.preemptions += is_preemption(chosen, enabled, current, self.timing)
         return chosen
 
     def _allowed(self, thread: int, enabled: Sequence[int], current: int | None) -> bool:
-        return self.bound is None or self.preemptions + is_preemption(thread, enabled, current) <= self.bound
+        return self.bound is None or self.preemptions + is_preemption(thread, enabled, current, self.timing) <= self.bound

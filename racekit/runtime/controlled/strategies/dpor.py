@@ -296,7 +296,7 @@ class PartialOrder(Strategy):
                 self._sleep[thread] = state.pending[thread]
         self._choice = self.position
         self.position += 1
-        self.preemptions += is_preemption(chosen, enabled, current)
+        self.preemptions += is_preemption(chosen, enabled, current, self.timing)
         return chosen
 
     def stepped(self, chosen: int) -> None:

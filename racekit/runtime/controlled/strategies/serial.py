@@ -26,7 +26,9 @@ class SerialStrategy(Strategy):
     def next_task(self, enabled: Sequence[int], current: int | None, step: int) -> int:
         if current in enabled:
             return current
-        return min(enabled, key=lambda t: (self._rank.get(t, len(self._rank)), -t if self._reverse else t))
+        # A sleep ends only when no thread is ready to run.
+        candidates = [t for t in enabled if t not in self.timing] or list(enabled)
+        return min(candidates, key=lambda t: (self._rank.get(t, len(self._rank)), -t if self._reverse else t))
 
 
 def serial_orders(threads: int, cap: int = 24) -> list[list[int]]:
