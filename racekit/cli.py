@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from racekit.analysis.results import RunResult
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_RACEKIT_FAILED = 3  # racekit itself failed in some run: a bug in racekit, nothing known of the program
 
 app = typer.Typer(
     name="racekit",
@@ -195,7 +196,13 @@ def run(
         from racekit import interrupts
 
         raise typer.Exit(interrupts.exit_code())
-    raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
+    raise typer.Exit(_exit_code(result))
+
+
+def _exit_code(result: Any) -> int:
+    if result.racekit_failed:
+        return EXIT_RACEKIT_FAILED
+    return EXIT_OK if result.ok else EXIT_FAILED
 
 
 @app.command()
@@ -435,7 +442,7 @@ def merge(
     if unwritten:
         typer.echo(f"error: could not write {unwritten}", err=True)
         raise typer.Exit(EXIT_USAGE)
-    raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
+    raise typer.Exit(_exit_code(result))
 
 
 @app.command()

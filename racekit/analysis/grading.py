@@ -116,7 +116,10 @@ def grade(variant: Variant, mode: ModeSpec, trials: list[Trial], seed: int, plan
     raced = [t for t in trials if t.race]
     witnessed = [t for t in trials if t.witness]
     verdict = verdict_from_grades((r.grade for r in rows), failure, len(witnessed))
-    serial_failure = _serial_failure(baseline or [], trials)
+    fault = next((t.why for t in trials if t.why and t.why.get("kind") == "racekit_fault"), None)
+    serial_failure = _serial_failure(baseline or [], trials) if fault is None else None
+    if fault is not None:
+        verdict = Verdict.ERROR  # racekit failed: nothing is known about the program
     if serial_failure is not None and verdict is not Verdict.ERROR:
         verdict = Verdict.ERROR  # wrong with no concurrency at all: not a race
     unseen = tuple(dict.fromkeys(u for t in trials for u in t.unseen))
@@ -164,7 +167,7 @@ def grade(variant: Variant, mode: ModeSpec, trials: list[Trial], seed: int, plan
         lost_updates=exact_lost_updates(trials) or lost_update_bound(variant, trials),
         verdict=verdict,
         racy=variant.racy,
-        ok=meets_expectation(verdict, variant.racy, len(trials)) and serial_failure is None,
+        ok=meets_expectation(verdict, variant.racy, len(trials)) and serial_failure is None and fault is None,
         seed=seed,
         never_observed=never if trials else (),
         stop_reason=stop_reason,
@@ -172,7 +175,8 @@ def grade(variant: Variant, mode: ModeSpec, trials: list[Trial], seed: int, plan
         title=variant.title,
         duration=sum(t.duration for t in trials),
         timeout=variant.timeout,
-        reason=_reason(verdict, trials, failure, serial_failure),
+        reason=_reason(verdict, trials, failure, serial_failure, fault),
+        racekit_failure=_failure_facts(fault, trials),
         trial_range=trial_range or (0, planned),
         shard=shard,
         total_runs=total_runs or planned,
@@ -255,10 +259,13 @@ def _type_hint(variant: Variant, trials: list[Trial]) -> dict[str, str] | None:
     return None
 
 
-def _reason(verdict: Verdict, trials: list[Trial], failure: str | None, serial: dict | None = None) -> str | None:
-    """One line saying why a variant is an error: the case's failure, first."""
+def _reason(verdict: Verdict, trials: list[Trial], failure: str | None, serial: dict | None = None,
+            fault: dict | None = None) -> str | None:
+    """One line saying why a variant is an error: racekit's own failure, then the case's."""
     if verdict is not Verdict.ERROR:
         return None
+    if fault is not None:
+        return f"racekit failed: {fault.get('error', '?')}"
     if failure:
         return failure.splitlines()[0]
     for t in trials:  # a NameError says more than "wrong even serially"
@@ -267,6 +274,15 @@ def _reason(verdict: Verdict, trials: list[Trial], failure: str | None, serial: 
     if serial is not None:
         return f"wrong even when the threads run one after another ({', '.join(serial['order'])}): {serial['outcome']}"
     return None
+
+
+def _failure_facts(fault: dict | None, trials: list[Trial]) -> dict | None:
+    """racekit's own failure, as the report shows it and a bug report needs it."""
+    if fault is None:
+        return None
+    trial = next(t for t in trials if t.why is fault)
+    return {"error": fault.get("error", "?"), "where": fault.get("where", "?"), "during": fault.get("during", ""),
+            "traceback": trial.detail, "runs": sum(1 for t in trials if t.why and t.why.get("kind") == "racekit_fault")}
 
 
 def _plain_number(x: float) -> int | float:

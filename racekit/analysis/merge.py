@@ -14,7 +14,7 @@ from typing import Any
 
 from racekit.analysis.grading import lost_updates_from, meets_expectation, sort_rows, verdict_from_grades
 from racekit.analysis import results_schema
-from racekit.analysis.results import CaseResult, Grade, LostUpdates, Row, RunResult, VariantResult
+from racekit.analysis.results import Verdict, CaseResult, Grade, LostUpdates, Row, RunResult, VariantResult
 from racekit.errors import UsageError
 from racekit.records import Note
 
@@ -146,6 +146,9 @@ def _merge_variant(case_name: str, file: str, parts: list[tuple[str, dict, dict]
     races = sum(v.get("data_races", 0) for _, _, v in parts)
     witnesses = sum(v.get("witnesses", 0) for _, _, v in parts)
     verdict = verdict_from_grades((r.grade for r in rows), None, witnesses)
+    fault = next((v["racekit_failure"] for _, _, v in parts if isinstance(v.get("racekit_failure"), dict)), None)
+    if fault is not None:
+        verdict = Verdict.ERROR
     return VariantResult(
         case=case_name, name=first["name"], file=file, mode=first["mode"],
         mode_facts=first.get("mode_facts") or {"name": first["mode"]}, switch_interval=first.get("switch_interval"),
@@ -154,7 +157,8 @@ def _merge_variant(case_name: str, file: str, parts: list[tuple[str, dict, dict]
         outcome_text=first.get("outcome_text", "the outcome"),
         wrong=sum(r.count for r in rows if r.grade is not Grade.EXPECTED),
         lost_updates=_merged_lost_updates(losses, parts),
-        verdict=verdict, racy=first["racy"], ok=meets_expectation(verdict, first["racy"], runs),
+        verdict=verdict, racy=first["racy"], ok=meets_expectation(verdict, first["racy"], runs) and fault is None,
+        racekit_failure=fault,
         seed=first["seed"], never_observed=tuple(sorted(never or ())),
         stop_reason="; ".join(dict.fromkeys(stops)) or None,
         schedule=next((v.get("schedule") for _, _, v in parts if v.get("schedule")), None),

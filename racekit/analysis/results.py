@@ -125,6 +125,9 @@ class VariantResult:
     unseen: tuple[str, ...] = ()  # code the threads ran that racekit does not rewrite
     inconclusive: int = 0  # runs racekit could not judge
     printed: str = ""  # what the case's code printed in its first run that printed anything (its tail)
+    # racekit itself failed in some run (a bug in racekit, not in the program):
+    # {error, where, during, traceback, runs}. The verdict is then `error`.
+    racekit_failure: dict[str, Any] | None = None
 
     @property
     def id(self) -> str:
@@ -189,6 +192,7 @@ class VariantResult:
             "unseen": list(self.unseen),
             "inconclusive": self.inconclusive,
             "printed": self.printed,
+            "racekit_failure": self.racekit_failure,
             "lost_update_histogram": (
                 {str(_num(k)): n for k, n in self.lost_updates.histogram} if self.lost_updates else None
             ),
@@ -234,6 +238,11 @@ class RunResult:
     @property
     def ok(self) -> bool:
         return not self.interrupted and all(c.ok for c in self.cases)
+
+    @property
+    def racekit_failed(self) -> bool:
+        """Some run failed because of racekit itself (exit code 3)."""
+        return any(v.racekit_failure for v in self.variants)
 
     @property
     def variants(self) -> list[VariantResult]:

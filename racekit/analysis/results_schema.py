@@ -61,6 +61,8 @@ VARIANT = {
         "inconclusive": _COUNT,
         "stopped": {"type": ["string", "null"]},
         "reason": {"type": ["string", "null"]},
+        "racekit_failure": {"type": ["object", "null"], "properties": {
+            "error": _TEXT, "where": _TEXT, "during": _TEXT, "traceback": _TEXT, "runs": _COUNT}},
         "duration": {"type": "number", "minimum": 0},
         "timeout": {"type": "number", "minimum": 0},
     },

@@ -70,6 +70,7 @@ def python_words(python: dict[str, Any], t: Words) -> str:
 # Outcomes racekit makes with a part of their own: the histogram key stays as
 # the results contract has it; the report words the fixed part.
 _OUTCOME_FORMS = (
+    (re.compile(r"error: racekit failed: (?P<error>.*)"), "outcome_racekit_failed"),
     (re.compile(r"crash: killed by signal (?P<signal>\S+)"), "outcome_crash_signal"),
     (re.compile(r"crash: exited with code (?P<code>-?\d+)"), "outcome_crash_exit"),
     (re.compile(r"error in (?P<where>setup|outcome|expect|work\.\S+|starting the processes): (?P<error>.*)",

@@ -242,6 +242,10 @@ class TerminalReport:
                 out.append(self.t("livelock_controlled", count=livelocks, runs=v.runs))
         elif v.verdict is Verdict.DEADLOCK:
             out.append(self.t("deadlock", timeout=f"{v.timeout:g}"))
+        elif v.verdict is Verdict.ERROR and v.racekit_failure:
+            fault = v.racekit_failure
+            out.append(self.t("racekit_failed", error=fault.get("error", "?"), where=fault.get("where", "?"),
+                              runs=fault.get("runs", 1), total=v.runs))
         elif v.verdict is Verdict.ERROR and v.serial_failure:
             failure = v.serial_failure
             out.append(self.t("serial_failure", order=", ".join(failure["order"]) or "?",
@@ -403,7 +407,7 @@ class TerminalReport:
             elif v.verdict is Verdict.DEADLOCK:
                 parts.append(self.t("summary_deadlock", variant=name))
             elif v.verdict is Verdict.ERROR:
-                parts.append(self.t("summary_error", variant=name))
+                parts.append(self.t("summary_racekit_failed" if v.racekit_failure else "summary_error", variant=name))
             elif v.wrong:
                 parts.append(self.t("summary_wrong", variant=name, wrong=v.wrong, runs=v.runs))
             else:

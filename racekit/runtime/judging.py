@@ -54,6 +54,9 @@ def judged(index: int, seed: int, prepared: Prepared, errors: list[tuple[float, 
     closes) is then a deadlock found at the timeout, with its stack."""
     errors.sort(key=lambda e: e[0])
     formatted = [e[2] for e in errors[:MAX_ERRORS_KEPT]]
+    fault = next((e for e in errors if racekit_fault(e[1])), None)
+    if fault is not None:
+        return racekit_failure(index, seed, fault[1], fault[2].split(":", 1)[0].removeprefix("in "))
     if errors:
         first = errors[0][1]
         outcome_value: Any = error_outcome(first)
@@ -197,8 +200,53 @@ def error_outcome(exc: BaseException) -> str:
 def case_error(index: int, seed: int, where: str, exc: BaseException) -> Trial:
     if isinstance(exc, CaseFailure):
         where, exc = exc.where, exc.error
+    if racekit_fault(exc):
+        return racekit_failure(index, seed, exc, where)
     message = error_outcome(exc).replace("error: ", f"error in {where}: ", 1)
     return Trial(index, seed, Status.ERROR, message, detail=format_exception(exc, where))
+
+
+# The outcome of a trial racekit itself failed to run: never the program's result.
+RACEKIT_FAILED = "error: racekit failed"
+
+
+def yours(exc: BaseException) -> BaseException:
+    """Mark an exception racekit raises on the program's behalf, as the standard
+    library would (``release unlocked lock``, ``queue.Empty``): the program's, not racekit's."""
+    exc._racekit_program = True  # type: ignore[attr-defined]
+    return exc
+
+
+def racekit_fault(exc: BaseException) -> bool:
+    """Whether ``exc`` is racekit's own failure: raised in racekit's code (its
+    innermost frame is racekit's), and not on the program's behalf (:func:`yours`)."""
+    if getattr(exc, "_racekit_program", False) or type(exc).__name__ == "Abort":
+        return False
+    if isinstance(exc, (RecursionError, MemoryError)):
+        return False  # the program's recursion or memory ran out, wherever the last frame was
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return _is_racekit_code(tb.tb_frame.f_code.co_filename)
+
+
+def racekit_failure(index: int, seed: int, exc: BaseException, where: str) -> Trial:
+    """A trial racekit could not run because of a fault of its own: the whole
+    traceback (racekit's frames too), for the bug report."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    inner = next((f for f in reversed(frames) if _is_racekit_code(f.filename)), frames[-1] if frames else None)
+    place = f"{os.path.relpath(inner.filename, os.path.dirname(_RACEKIT_DIR))}:{inner.lineno}" if inner else "?"
+    error = error_outcome(exc).removeprefix("error: ")
+    detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
+    return Trial(index, seed, Status.ERROR, f"{RACEKIT_FAILED}: {error}", detail=detail,
+                 why={"kind": "racekit_fault", "error": error, "where": place, "during": where})
+
+
+def _is_racekit_code(filename: str) -> bool:
+    path = os.path.abspath(filename)
+    return path.startswith(_RACEKIT_DIR + os.sep) and not path.endswith(os.sep + "_case.py")
 
 
 def format_exception(exc: BaseException, where: str) -> str:

@@ -34,6 +34,7 @@ from typing import Any
 from racekit.errors import RacekitError
 from racekit.runtime import interpreter_state, protocol
 from racekit.runtime.channel import Channel
+from racekit.runtime.judging import racekit_failure
 from racekit.runtime.protocol import BATCH_DELAY, BATCH_SIZE, BEAT, HARD_STOP_GRACE, MARKER, MARKER_FILE_SIZE
 
 
@@ -123,10 +124,13 @@ def serve(conn: Channel, dump: Any, marker: mmap.mmap) -> None:
             continue
         # What the case changes for the whole interpreter stays in its trial.
         with interpreter_state.preserved():
-            # (Only thread programs know serial runs and tapes: a process program's run takes neither.)
-            trial = program.run(plan.index, plan.seed, plan.schedule, serial=True) if plan.serial else \
-                program.run(plan.index, plan.seed, plan.schedule, tape=plan.tape) if plan.tape else \
-                program.run(plan.index, plan.seed, plan.schedule)
+            try:
+                # (Only thread programs know serial runs and tapes: a process program's run takes neither.)
+                trial = program.run(plan.index, plan.seed, plan.schedule, serial=True) if plan.serial else \
+                    program.run(plan.index, plan.seed, plan.schedule, tape=plan.tape) if plan.tape else \
+                    program.run(plan.index, plan.seed, plan.schedule)
+            except Exception as exc:  # noqa: BLE001 - racekit's own machinery failed: said as racekit's
+                trial = racekit_failure(plan.index, plan.seed, exc, "racekit's trial")
         MARKER.pack_into(marker, 0, -1, -1)
         if not unsent:
             oldest = time.monotonic()
@@ -139,7 +143,10 @@ def serve(conn: Channel, dump: Any, marker: mmap.mmap) -> None:
             MARKER.pack_into(marker, 0, key, plan.index)
             budget = _budget(program)
             with interpreter_state.preserved():
-                smaller = finish_shrink(program, lambda: watchdog.cover(budget))
+                try:
+                    smaller = finish_shrink(program, lambda: watchdog.cover(budget))
+                except Exception:  # noqa: BLE001 - the failure stands as found; only its shrinking failed
+                    smaller = None
             MARKER.pack_into(marker, 0, -1, -1)
             conn.send(protocol.Explained(key, trial.index, smaller))
         if trial.status is Status.DEADLOCK and program.forcing.spec.name != "controlled":
@@ -184,9 +191,16 @@ def _search(conn: Channel, key: int, program: Any, plan: Any, watchdog: Watchdog
             batch.clear()
             sent[0] = time.monotonic()
 
-    summary = explore(program, plan.seed, on_trial, max_schedules=plan.cap or 20_000, bound=spec.preemptions,
-                      iterate=True, stop_on_failure=plan.stop_on_failure, each_run=lambda: watchdog.cover(budget),
-                      max_steps=plan.step_cap, max_seconds=plan.time_cap)
+    try:
+        summary = explore(program, plan.seed, on_trial, max_schedules=plan.cap or 20_000, bound=spec.preemptions,
+                          iterate=True, stop_on_failure=plan.stop_on_failure, each_run=lambda: watchdog.cover(budget),
+                          max_steps=plan.step_cap, max_seconds=plan.time_cap)
+    except Exception as exc:  # noqa: BLE001 - racekit's own machinery failed: said as racekit's
+        from racekit.runtime.controlled.search import SearchSummary
+        from racekit.runtime.judging import racekit_failure
+
+        on_trial(racekit_failure(len(batch), plan.seed, exc, "racekit's search"))
+        summary = SearchSummary(stopped="racekit_failed")
     if batch:
         conn.send(protocol.Trials(list(batch)))
     conn.send(protocol.Searched(key, summary.as_facts()))
