@@ -127,6 +127,10 @@ def grade(variant: Variant, mode: ModeSpec, trials: list[Trial], seed: int, plan
     if verdict is Verdict.NO_RACE and any(t.outcome == "inconclusive: blocked outside the scheduler" for t in trials):
         # Schedules through that code cannot be explored: the clean runs prove little.
         verdict = Verdict.INCONCLUSIVE
+    if verdict is Verdict.NO_RACE and trials and all(any(w.code == "unforced" for w in t.warnings) for t in trials):
+        # A forcing mode that forced nothing (the threads ran only code outside its
+        # scope): the clean runs are native runs, and say little.
+        verdict = Verdict.INCONCLUSIVE
     threads = sum(t.count for t in variant.threads) or 1
     if verdict is Verdict.NO_RACE and observed and unseen and all((t.shared_ops or 0) <= threads for t in observed):
         # Nothing seen is not clean: the threads ran code racekit does not

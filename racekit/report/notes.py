@@ -25,6 +25,12 @@ NOTES: dict[str, dict[str, str]] = {
         "timing": "timing cases measure real threads and processes: mode {mode} was ignored.",
         "tracer": "{mode} mode replaced another trace function ({tracer}, e.g. coverage.py) in the case threads: that "
                   "tool saw nothing they ran. On Python 3.12+ racekit uses sys.monitoring and both work.",
+        "unforced": "thread {thread} ran no code in racekit's scope, so mode {mode} added no switch points to it "
+                    "(its code lives in a library racekit does not instrument): name the library with "
+                    "--instrument, or instrument=[...] in @race_test, to force switches inside it.",
+        "replay_end_varied": "the replayed run made the schedule's choices except at its very end, where the program's "
+                             "own order varies (a set of threads or futures iterates by address): there the running "
+                             "thread went on.",
         "db_stale": "skipped a saved schedule of {variant} that no longer fits it ({detail})",
         "db_unreadable": "could not read the saved schedules of {variant} in {folder}: {reason}",
         "db_damaged": "skipped a damaged saved schedule of {variant}: {path}",
@@ -43,6 +49,11 @@ NOTES: dict[str, dict[str, str]] = {
         "timing": "计时用例测量的是真实的线程和进程：忽略了 {mode} 模式。",
         "tracer": "{mode} 模式替换了用例线程中的另一个跟踪函数（{tracer}，例如 coverage.py）：那个工具看不到这些线程"
                   "执行的任何代码。在 Python 3.12+ 上 racekit 使用 sys.monitoring，两者可以同时工作。",
+        "unforced": "线程 {thread} 没有运行 racekit 作用范围内的任何代码，所以 {mode} 模式没有给它加入任何切换点"
+                    "（它的代码位于 racekit 不做插桩的库中）：用 --instrument（或 @race_test 的 instrument=[...]）"
+                    "指明这个库，才能在其中强制切换。",
+        "replay_end_varied": "重放的运行按调度做了选择，只有最后几步例外：程序自身的顺序在那里会变化（例如按地址遍历的"
+                             "一组线程或 future），在那里让正在运行的线程继续运行。",
         "db_stale": "跳过了 {variant} 的一个已保存调度：它已经不适用于这个变体（{detail}）",
         "db_unreadable": "无法读取 {variant} 在 {folder} 中保存的调度：{reason}",
         "db_damaged": "跳过了 {variant} 的一个已损坏的保存调度：{path}",

@@ -49,10 +49,12 @@ def mode_facts(spec: ModeSpec) -> dict[str, object]:
 class Scope:
     """Which code the forcing instruments: the case's code objects and the case folder's modules."""
 
-    def __init__(self, codes: list[types.CodeType], roots: list[str]):
+    def __init__(self, codes: list[types.CodeType], roots: list[str], named: tuple[str, ...] = ()):
         # By identity: code objects compare equal by *value*, so a module
         # re-imported for the next trial would look like the old one.
         self.codes = {id(c): c for c in _all_code_objects(codes)}
+        # Modules named with `instrument:` are in scope wherever they are installed.
+        self._named = tuple(os.path.abspath(p) for p in _module_paths(named))
         excluded = {os.path.dirname(os.path.abspath(__file__)).rsplit(os.sep, 1)[0]}  # racekit itself
         for key in ("stdlib", "platstdlib", "purelib", "platlib"):
             path = sysconfig.get_paths().get(key)
@@ -74,9 +76,29 @@ class Scope:
         verdict = self._verdicts.get(filename)
         if verdict is None:
             path = os.path.abspath(filename)
-            verdict = path.startswith(self._roots) and not path.startswith(self._excluded)
+            verdict = (path.startswith(self._roots) and not path.startswith(self._excluded)) or (
+                bool(self._named) and path.startswith(self._named))
             self._verdicts[filename] = verdict
         return verdict
+
+
+def _module_paths(names: tuple[str, ...]) -> list[str]:
+    """Where the named modules and packages are, found without importing them."""
+    import importlib.util
+
+    found = []
+    for name in names:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        if spec is None:
+            continue
+        if spec.submodule_search_locations:
+            found += [os.path.join(p, "") for p in spec.submodule_search_locations]
+        elif spec.origin:
+            found.append(spec.origin)
+    return found
 
 
 def _all_code_objects(codes: list[types.CodeType]) -> Iterator[types.CodeType]:
@@ -163,7 +185,9 @@ class TraceForcing(Forcing):
             if current is not self._trace:
                 problems.append({"kind": "tracer_replaced", "thread": name, "by": _describe(current)})
             elif ident not in self._traced:
-                problems.append({"kind": "never_traced", "thread": name})
+                # Nothing switched the tracer off: the thread ran no code racekit
+                # forces (a library outside the scope). Said, not called an error.
+                self.notes.add(Note.of("unforced", mode=self.spec.name, thread=name))
         finally:
             sys.settrace(previous)
 
@@ -180,6 +204,16 @@ class MonitoringForcing(Forcing):
         super().__init__(spec, scope)
         mon = sys.monitoring
         self._event = mon.events.INSTRUCTION if spec.name == "opcode" else mon.events.LINE
+        self._ran_in_scope: set[int] = set()  # idents of threads that ran code in scope
+
+    @contextmanager
+    def thread(self, problems: list[dict[str, Any]]) -> Iterator[None]:
+        ident = threading.get_ident()
+        self._ran_in_scope.discard(ident)
+        yield
+        if ident not in self._ran_in_scope:
+            # The thread ran no code racekit forces (a library outside the scope).
+            self.notes.add(Note.of("unforced", mode=self.spec.name, thread=threading.current_thread().name))
 
     @contextmanager
     def trial(self, problems: list[dict[str, Any]]) -> Iterator[None]:
@@ -194,15 +228,20 @@ class MonitoringForcing(Forcing):
         def switch_point(*_args: object) -> None:
             pass  # entering this function is the eval-breaker check
 
+        ran = self._ran_in_scope
+        get_ident = threading.get_ident
+
         def on_start(code: types.CodeType, _offset: int) -> object:
             # DISABLE is permanent for a code object, so in-scope code keeps
             # reporting PY_START: it may run again in a later trial, and must
             # then be instrumented again.
             if id(code) in enabled:
+                ran.add(get_ident())
                 return None
             if in_scope(code):
                 enabled[id(code)] = code
                 mon.set_local_events(tool, code, event)
+                ran.add(get_ident())
                 return None
             return mon.DISABLE
 

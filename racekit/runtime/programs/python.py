@@ -43,7 +43,7 @@ class PythonProgram(Program):
         spec = spec_of(function)
         if spec is None:
             raise TypeError(f"{target.module}.{target.qualname} is no longer a @racekit.race_test function")
-        scope = Scope([spec.builder.__code__], [os.path.dirname(target.path), *roots])
+        scope = Scope([spec.builder.__code__], [os.path.dirname(target.path), *roots], variant.instrument)
         return cls(variant, modes.mode(mode.name).make_forcing(mode, scope), spec)
 
     def prepare(self, seed: int, modules: dict[str, Any] | None = None) -> Prepared:

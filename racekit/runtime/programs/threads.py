@@ -75,7 +75,7 @@ class CaseProgram(Program):
         target = _compile_target(variant.expect.check) if variant.expect.check else None
         codes = [c for c in (setup, check, target) if c] + [t[2] for t in threads]
         codes += list(outcome.values()) if isinstance(outcome, dict) else [outcome]
-        forcing = modes.mode(mode.name).make_forcing(mode, Scope(codes, [case_dir, *roots]))
+        forcing = modes.mode(mode.name).make_forcing(mode, Scope(codes, [case_dir, *roots], variant.instrument))
         return cls(variant, forcing, setup, threads, outcome, check, target)
 
     def prepare(self, seed: int, modules: dict[str, Any] | None = None) -> Prepared:
