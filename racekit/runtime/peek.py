@@ -19,12 +19,20 @@ from typing import Any, NamedTuple
 MISSING: Any = object()
 DATA, REF, CODE, ABSENT = "data", "ref", "code", "absent"
 
-_OBJECT_GETATTRIBUTE = object.__dict__["__getattribute__"]
-_TYPE_GETATTRIBUTE = type.__dict__["__getattribute__"]
-_MODULE_GETATTRIBUTE = types.ModuleType.__dict__["__getattribute__"]
-_OBJECT_SETATTR = object.__dict__["__setattr__"]
-_TYPE_SETATTR = type.__dict__["__setattr__"]
-_MODULE_SETATTR = types.ModuleType.__dict__["__setattr__"]
+def _slot(cls: type, name: str) -> Any:
+    """``name`` as ``cls`` inherits it (3.13's module type has no __setattr__ of its own)."""
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            return klass.__dict__[name]
+    raise AttributeError(name)
+
+
+_OBJECT_GETATTRIBUTE = _slot(object, "__getattribute__")
+_TYPE_GETATTRIBUTE = _slot(type, "__getattribute__")
+_MODULE_GETATTRIBUTE = _slot(types.ModuleType, "__getattribute__")
+_OBJECT_SETATTR = _slot(object, "__setattr__")
+_TYPE_SETATTR = _slot(type, "__setattr__")
+_MODULE_SETATTR = _slot(types.ModuleType, "__setattr__")
 _MEMBER = types.MemberDescriptorType
 _GETSET = types.GetSetDescriptorType
 _MODULE_DICT = types.ModuleType.__dict__["__dict__"]

@@ -39,6 +39,9 @@ from racekit.runtime.protocol import BATCH_DELAY, BATCH_SIZE, BEAT, HARD_STOP_GR
 
 
 
+HEARTBEAT = 0.25  # seconds between a controlled trial's beats
+
+
 class Watchdog:
     """The worker's half of the hard stop: it tells the parent, through the
     shared marker, that a trial (or one schedule of a search) began and how
@@ -51,13 +54,39 @@ class Watchdog:
     def __init__(self, marker: mmap.mmap):
         self._marker = marker
         self._beat = 0
+        self._beating: tuple[float, Any] | None = None
+        self._heart: Any = None
 
     def cover(self, budget: float) -> None:
         self._beat += 1
         BEAT.pack_into(self._marker, MARKER.size, self._beat, budget)
 
     def cancel(self) -> None:
+        self._beating = None
         BEAT.pack_into(self._marker, MARKER.size, self._beat, 0.0)
+
+    def keep_beating(self, budget: float, progressing: Any) -> None:
+        """While ``progressing()`` (a controlled trial takes scheduling steps),
+        beat every quarter second: the parent then stops only a trial that holds
+        the interpreter in C code for ``budget`` seconds, or takes no step for
+        long. A controlled trial is bounded by its steps, not by the clock: how
+        long its work between steps takes depends on the machine's load."""
+        import threading
+
+        self._beating = (budget, progressing)
+        if self._heart is None:
+            def beat() -> None:
+                while True:
+                    time.sleep(HEARTBEAT)
+                    current = self._beating
+                    if current is not None and current[1]():
+                        self.cover(current[0])
+
+            self._heart = threading.Thread(target=beat, name="racekit-heartbeat", daemon=True)
+            self._heart.start()
+
+    def stop_beating(self) -> None:
+        self._beating = None
 
 
 def serve(conn: Channel, dump: Any, marker: mmap.mmap) -> None:
@@ -113,6 +142,12 @@ def serve(conn: Channel, dump: Any, marker: mmap.mmap) -> None:
         key, plan = queue.popleft()
         program = programs[key]
         watchdog.cover(_budget(program))
+        if program.forcing.spec.name == "controlled":
+            from racekit.runtime.controlled.run import PROGRESS, STALL_LIMIT
+
+            watchdog.keep_beating(_budget(program), lambda: PROGRESS.progressing(max(STALL_LIMIT, program.variant.timeout)))
+        else:
+            watchdog.stop_beating()
         dump.seek(0)
         dump.truncate()
         MARKER.pack_into(marker, 0, key, plan.index)
@@ -157,10 +192,10 @@ def serve(conn: Channel, dump: Any, marker: mmap.mmap) -> None:
 
 
 def _budget(program: Any) -> float:
-    """How long one beat may last: a controlled trial may also make a serial run
-    (its length) and reverse a race, each within the timeout."""
-    runs = 3 if program.forcing.spec.name == "controlled" else 1
-    return runs * program.variant.timeout + HARD_STOP_GRACE
+    """How long one beat may last: a trial's timeout; a controlled trial beats
+    while it takes steps (Watchdog.keep_beating), so only C code that holds
+    the interpreter, or no step for long, outlasts its beat."""
+    return program.variant.timeout + HARD_STOP_GRACE
 
 
 SEARCH_BATCH_DELAY = 1.0  # seconds a search's finished schedules may wait to be sent

@@ -29,6 +29,7 @@ import queue
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Callable
@@ -75,7 +76,10 @@ def installed(controller: Controller) -> Iterator[None]:
         saved.append((owner, name, owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)))
         setattr(owner, name, value)
 
+    _stable_hashes()
     try:
+        for cls in _NUMBERED:
+            put(cls, "__init__", _numbered(cls.__dict__["__init__"], controller))
         for name in _THREADING_NAMES:
             put(threading, name, getattr(standins, name))
         for name in _QUEUE_NAMES:
@@ -94,6 +98,54 @@ def installed(controller: Controller) -> Iterator[None]:
     finally:
         for owner, name, value in reversed(saved):
             setattr(owner, name, value)
+
+
+# -- hashes -------------------------------------------------------------------------
+# A set of threads (a pool's workers) or of futures (`wait`, `as_completed`)
+# iterates in the order of their hashes, which are their addresses: a pool's
+# shutdown would join its workers, and `wait` take its futures' locks, in an
+# order that changes from run to run, and a schedule would not replay. Threads
+# and futures made during a trial get a hash numbered in the order they were
+# made instead (equality stays identity). The numbering stays with the object
+# for its life; objects made outside trials keep their address hash.
+
+_HASHES: dict[int, tuple[Any, int]] = {}
+_NUMBERED: list[type] = [threading.Thread]
+try:
+    from concurrent.futures import Future as _Future
+
+    _NUMBERED.append(_Future)
+except ImportError:  # pragma: no cover - every CPython has it
+    pass
+
+
+def _stable_hash(self: Any) -> int:
+    entry = _HASHES.get(id(self))
+    if entry is not None and entry[0]() is self:
+        return entry[1]
+    return object.__hash__(self)
+
+
+def _stable_hashes() -> None:
+    """Give the numbered classes their hash, once per process (an object keeps the hash it was made with)."""
+    for cls in _NUMBERED:
+        if cls.__dict__.get("__hash__") is not _stable_hash and "__hash__" not in cls.__dict__:
+            cls.__hash__ = _stable_hash  # type: ignore[method-assign]
+
+
+def _numbered(init: Callable[..., None], controller: Controller) -> Callable[..., None]:
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        if active() is controller:
+            key = id(self)
+            number = controller.__dict__.setdefault("_made", [0])
+            number[0] += 1
+            _HASHES[key] = (weakref.ref(self, lambda _ref, key=key: _HASHES.pop(key, None)),
+                            0x5EED_0000 + number[0])
+
+    __init__.__qualname__ = getattr(init, "__qualname__", "__init__")
+    __init__.__doc__ = getattr(init, "__doc__", None)
+    return __init__
 
 
 def _module_locks() -> list[tuple[Any, str, Any]]:

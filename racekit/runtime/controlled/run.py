@@ -31,7 +31,7 @@ from racekit.runtime.controlled.controller import DEFAULT_STEP_LIMIT, Abort, Con
 from racekit.runtime.controlled.explain import explain, race_facts, tape_facts
 from racekit.runtime.controlled.schedule import decode_schedule, encode_schedule
 from racekit.runtime.controlled.strategies import Strategy, strategy_class
-from racekit.runtime.controlled.strategies.replay import SLACK, ReplayStrategy
+from racekit.runtime.controlled.strategies.replay import SLACK, SLACK_FROM, ReplayStrategy
 from racekit.runtime.controlled.strategies.reverse import ReverseRace
 from racekit.runtime.controlled.strategies.serial import UNKNOWN_COUNT_ORDERS, SerialStrategy, serial_orders
 from racekit.runtime.controlled.strategies.shrink import Shrink
@@ -167,9 +167,10 @@ def conclude(program: Program, trial: Trial, controller: Controller | None, stra
         # futures, iterates by address), which shows as a choice or two more or
         # fewer there: tolerated and said. More than that is another program
         # (other --param values, other code).
-        settled = max(common - SLACK, 0)  # the choices that must be the schedule's, whatever the end does
+        slack = SLACK if len(wanted) >= SLACK_FROM else 0
+        settled = max(common - slack, 0)  # the choices that must be the schedule's, whatever the end does
         if trial.status is not Status.ERROR and (made[:settled] != wanted[:settled]
-                                                 or abs(len(made) - len(wanted)) > SLACK):
+                                                 or abs(len(made) - len(wanted)) > slack):
             return Trial(index, seed, Status.ERROR, MISFIT,
                          why={"kind": "schedule_choices", "made": len(controller.choices), "recorded": len(wanted)})
         if made != wanted and not tape:
