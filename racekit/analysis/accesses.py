@@ -20,7 +20,7 @@ plain facts for the rest of the analysis.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from racekit.records import Op
 
@@ -94,8 +94,16 @@ class DataRace:
     second: Op
 
 
-def data_races(log: Sequence[Op], threads: int) -> list[DataRace]:
-    """Conflicting accesses unordered by happens-before, at most one per location."""
+def data_races(log: Sequence[Op], threads: int, guest: Sequence[tuple[int, Any]] = (),
+               case_threads: Iterable[int] | None = None) -> list[DataRace]:
+    """Conflicting accesses unordered by happens-before, at most one per location.
+
+    ``guest``: what setup and the outcome did while threads ran, as
+    (position in the log, event): an Op of theirs on a synchronisation object
+    (a put, a start), ``FORK`` (setup ended: the case's threads start after
+    everything it did) or ``JOIN`` (the outcome began: the case's threads,
+    ``case_threads``, had ended). Setup's and the outcome's own accesses are not
+    logged: they are ordered only through these."""
     clocks = [[0] * threads for _ in range(threads)]
     for t in range(threads):
         clocks[t][t] = 1
@@ -103,7 +111,14 @@ def data_races(log: Sequence[Op], threads: int) -> list[DataRace]:
     last_write: dict[tuple, tuple[Op, int]] = {}
     reads: dict[tuple, dict[int, tuple[Op, int]]] = {}
     races: dict[tuple, DataRace] = {}
-    for op in log:
+    guest_clock: list[int] = []
+    pending = sorted(guest, key=lambda entry: entry[0])
+    cases = set(case_threads) if case_threads is not None else None
+    g = 0
+    for position, op in enumerate(log):
+        while g < len(pending) and pending[g][0] <= position:
+            guest_clock = _guest_event(pending[g][1], guest_clock, clocks, published, cases)
+            g += 1
         while op.thread >= len(clocks):  # a thread the program started: its own clock from now
             for clock in clocks:
                 clock.append(0)
@@ -119,6 +134,7 @@ def data_races(log: Sequence[Op], threads: int) -> list[DataRace]:
                     mine[t] = max(mine[t], c)
             if op.kind in _RELEASES:
                 seen = published.setdefault(op.sync, [0] * threads)
+                seen.extend([0] * (threads - len(seen)))
                 for t in range(threads):
                     seen[t] = max(seen[t], mine[t])
                 mine[op.thread] += 1
@@ -141,6 +157,39 @@ def data_races(log: Sequence[Op], threads: int) -> list[DataRace]:
         else:
             reads.setdefault(op.location, {})[op.thread] = (op, epoch)
     return list(races.values())
+
+
+FORK, JOIN = "fork", "join"  # the guest's phase changes (see data_races)
+
+
+def _guest_event(event: Any, clock: list[int], clocks: list[list[int]], published: dict[int, list[int]],
+                 cases: set[int] | None) -> list[int]:
+    """Setup or the outcome synchronised with the threads: its clock, and theirs, after it."""
+    size = len(clocks)
+    clock = clock + [0] * (size - len(clock))
+    if event == FORK:
+        for mine in clocks:  # everything setup did happens before every thread that starts now
+            for t in range(size):
+                mine[t] = max(mine[t], clock[t])
+        return clock
+    if event == JOIN:
+        for index, theirs in enumerate(clocks):  # the outcome runs once the case's threads ended
+            if cases is None or index in cases:
+                clock = [max(a, b) for a, b in zip(clock, theirs)]
+        return clock
+    op: Op = event
+    if op.sync is None:
+        return clock
+    if op.kind in _ACQUIRES:
+        for t, c in enumerate(published.get(op.sync, ())):
+            if t < len(clock):
+                clock[t] = max(clock[t], c)
+    if op.kind in _RELEASES:
+        seen = published.setdefault(op.sync, [0] * size)
+        seen.extend([0] * (size - len(seen)))
+        for t in range(size):
+            seen[t] = max(seen[t], clock[t])
+    return clock
 
 
 def acquired(kind: str, value: str) -> bool:

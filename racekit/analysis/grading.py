@@ -206,6 +206,7 @@ def grade(variant: Variant, mode: ModeSpec, trials: list[Trial], seed: int, plan
         serial_failure=serial_failure,
         type_hint=_type_hint(variant, trials),
         unseen=unseen,
+        unscheduled=tuple(dict.fromkeys(u for t in trials for u in t.unscheduled)),
         inconclusive=sum(1 for t in trials if t.status is Status.INCONCLUSIVE),
         printed=next((t.output for t in trials if t.output.strip()), ""),
     )

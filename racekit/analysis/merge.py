@@ -181,4 +181,5 @@ def _merge_variant(case_name: str, file: str, parts: list[tuple[str, dict, dict]
         harmless_races=sum(v.get("harmless_races", 0) for _, _, v in parts),
         inconclusive=sum(v.get("inconclusive", 0) for _, _, v in parts),
         unseen=tuple(dict.fromkeys(u for _, _, v in parts for u in v.get("unseen", []))),
+        unscheduled=tuple(dict.fromkeys(u for _, _, v in parts for u in v.get("unscheduled", []))),
     )

@@ -128,6 +128,7 @@ class VariantResult:
     # racekit itself failed in some run (a bug in racekit, not in the program):
     # {error, where, during, traceback, runs}. The verdict is then `error`.
     racekit_failure: dict[str, Any] | None = None
+    unscheduled: tuple[str, ...] = ()  # controlled: threads that ran outside racekit's scheduler, by name
 
     @property
     def id(self) -> str:
@@ -193,6 +194,7 @@ class VariantResult:
             "inconclusive": self.inconclusive,
             "printed": self.printed,
             "racekit_failure": self.racekit_failure,
+            "unscheduled": list(self.unscheduled),
             "lost_update_histogram": (
                 {str(_num(k)): n for k, n in self.lost_updates.histogram} if self.lost_updates else None
             ),

@@ -61,6 +61,7 @@ VARIANT = {
         "inconclusive": _COUNT,
         "stopped": {"type": ["string", "null"]},
         "reason": {"type": ["string", "null"]},
+        "unscheduled": {"type": "array", "maxItems": 1000, "items": _TEXT},
         "racekit_failure": {"type": ["object", "null"], "properties": {
             "error": _TEXT, "where": _TEXT, "during": _TEXT, "traceback": _TEXT, "runs": _COUNT}},
         "duration": {"type": "number", "minimum": 0},

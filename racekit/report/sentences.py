@@ -172,7 +172,7 @@ def search_sentences(search: dict, t: Words) -> list[str]:
         if found is not None:
             out.append(t("search_found_reduced", count=found, s="" if found == 1 else "s", reduced_from=reduced,
                          rs="" if reduced == 1 else "s"))
-        return out
+        return out + coverage_sentences(search, t)
     if search.get("complete"):
         out = [t("search_complete", schedules=search["schedules"], bound=bound_text, s=plural)]
     else:
@@ -184,6 +184,16 @@ def search_sentences(search: dict, t: Words) -> list[str]:
         out.append(t("search_first", count=first, s="" if first == 1 else "s"))
     elif race_first is not None:  # nothing went wrong: only unordered accesses were seen
         out.append(t("search_first_race", count=race_first, s="" if race_first == 1 else "s"))
+    return out + coverage_sentences(search, t)
+
+
+def coverage_sentences(search: dict, t: Words) -> list[str]:
+    """What a search did not cover, whatever it says of itself."""
+    out = []
+    if search.get("unscheduled"):
+        out.append(t("search_unscheduled", threads="; ".join(search["unscheduled"][:3])))
+    if search.get("guest_waited") and search.get("stopped") != "guest_waited":
+        out.append(t("search_guest"))
     return out
 
 

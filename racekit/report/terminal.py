@@ -259,11 +259,15 @@ class TerminalReport:
         if v.inconclusive:
             rows = [r for r in v.rows if r.grade is Grade.INCONCLUSIVE]
             why = {"inconclusive: step budget": "why_budget", "inconclusive: blocked outside the scheduler": "why_blocked",
-                   "inconclusive: did not finish in time": "why_time"}.get(rows[0].outcome if rows else "", "why_time")
+                   "inconclusive: did not finish in time": "why_time",
+                   "inconclusive: a thread ran outside racekit's scheduler": "why_unscheduled",
+                   }.get(rows[0].outcome if rows else "", "why_time")
             out.append(self.t("inconclusive_runs", count=v.inconclusive, runs=v.runs, why=self.t(why)))
         if v.verdict is Verdict.INCONCLUSIVE and not v.inconclusive:
             where = (self.t("unseen_code", code="; ".join(v.unseen[:3])) if v.unseen else self.t("unseen_nothing"))
             out.append(self.t("unseen_none", where=where))
+        if v.unscheduled and not (v.search and v.search.get("unscheduled")):
+            out.append(self.t("unscheduled", threads="; ".join(v.unscheduled[:3])))
         if _not_run(v):
             out.append(self.t("not_run"))
         elif v.verdict is Verdict.INCONCLUSIVE:

@@ -177,6 +177,8 @@ class Controller:
         self.phase = "setup"  # setup -> threads -> outcome
         self.guest: _Guest | None = None
         self.guest_waits: list[dict[str, Any]] = []  # each time setup or the outcome waited for the threads
+        # What setup and the outcome did that orders the threads' accesses: (log position, Op or phase change).
+        self.guest_log: list[tuple[int, Any]] = []
         self.watch: Callable[[], None] = lambda: None  # run.py: called while the guest waits (a stuck thread)
         self.now = 0.0  # the virtual clock, in seconds since the trial began
         self._quantum = FIRST_QUANTUM
@@ -273,6 +275,7 @@ class Controller:
     def start(self) -> None:
         """The case's threads are added: let the trial run (called by the guest, which then waits)."""
         self.phase = "threads"
+        self.guest_log.append((len(self.log), "fork"))
         if not any(t.case and not t.done for t in self.threads):
             self.finished.set()
             return
@@ -348,6 +351,9 @@ class Controller:
         """Log the calling thread's operation; the logged op (None outside the trial's threads)."""
         me = self.me()
         if me < 0 or self.aborted:
+            if me < 0 and sync is not None and not self.aborted and self.threads:
+                # Setup or the outcome synchronised with threads that exist: a fact for happens-before.
+                self.guest_log.append((len(self.log), Op(self.steps, -1, kind, what, None, value, line, sync=sync)))
             return None  # not part of any interleaving (or after the trial was abandoned)
         if not line:
             line, where = _case_place()
@@ -577,6 +583,14 @@ class Controller:
         if self.guest is not None:
             facts["waiting"].insert(0, {"thread": self.guest_name(), "kind": self.guest.kind, "what": self.guest.what})
         return facts
+
+    def begin_outcome(self) -> None:
+        """The case's threads have ended: the outcome is read (as the guest)."""
+        self.phase = "outcome"
+        self.guest_log.append((len(self.log), "join"))
+
+    def case_threads(self) -> list[int]:
+        return [t.index for t in self.threads if t.case]
 
     def guest_name(self) -> str:
         return "outcome" if self.phase == "outcome" else "setup"

@@ -58,7 +58,7 @@ def explain(trial: Trial, controller: Controller, reversed_from: Controller | No
         focus = log[-2 * TRACE_CONTEXT:]
         story = {"kind": trial.outcome, "blocked": trial.why}  # a deadlock or a livelock: who waits for what
     else:
-        races = data_races(log, len(names))
+        races = data_races(log, len(names), getattr(controller, "guest_log", ()), controller.case_threads())
         if races:
             race = races[0]
             focus = [race.first, race.second]

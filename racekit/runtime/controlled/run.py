@@ -297,7 +297,7 @@ def _test_cause(program: Program, trial: Trial, controller: Controller) -> None:
     story = trial.story
     if not story or story.get("kind") != "data race" or trial.matches:
         return
-    races = data_races(controller.log, len(controller.threads))
+    races = data_races(controller.log, len(controller.threads), controller.guest_log, controller.case_threads())
     if not races:
         return
     reversed_run = _run_reversed(program, trial.index, trial.seed, controller, races[0])
@@ -419,7 +419,7 @@ def _scheduled(program: Program, index: int, seed: int, controller: Controller, 
         trial = _stopped(index, seed, controller)
     else:
         # The outcome is read as the guest too (an actor's reply, a future's result).
-        controller.phase = "outcome"
+        controller.begin_outcome()
         controller.enter(None)
         try:
             trial = judged(index, seed, prepared, errors)
@@ -461,7 +461,7 @@ def _analysed(trial: Trial, controller: Controller, hooks: ControlledHooks) -> T
     trial.shared_ops = sum(1 for op in outcome.log if op.kind not in ("sleep", "begin", "end"))
     trial.unseen = list(hooks.unseen)
     losses = lost_updates(outcome.log)
-    races = data_races(outcome.log, len(controller.threads))
+    races = data_races(outcome.log, len(controller.threads), controller.guest_log, controller.case_threads())
     controller.races = races  # type: ignore[attr-defined]  # for race reversal
     trial.lost = count_lost(losses)
     trial.lost_at = sorted({lost.write.what for lost in losses})

@@ -51,6 +51,11 @@ class SearchSummary:
     reduction: str | None = None  # "dpor": after the small bounds, one schedule per class of equivalent ones
     reduced_from: int | None = None  # the bound after which the reduction took over
     found_preemptions: int | None = None  # the reduction's first wrong schedule: its preemptions (not the fewest)
+    # What the search did not cover: threads that ran outside the scheduler (by
+    # name), and whether setup or the outcome waited for the threads (run
+    # without preemption: its interleavings with them are not explored).
+    unscheduled: list[str] = field(default_factory=list)
+    guest_waited: bool = False
     seen: set[tuple[int, ...]] = field(default_factory=set, repr=False)
 
     def as_facts(self) -> dict[str, Any]:
@@ -60,7 +65,8 @@ class SearchSummary:
                 "first_failure_preemptions": self.first_failure_preemptions,
                 "first_wrong_preemptions": self.first_wrong_preemptions,
                 "reduction": self.reduction, "reduced_from": self.reduced_from,
-                "found_preemptions": self.found_preemptions}
+                "found_preemptions": self.found_preemptions, "unscheduled": list(self.unscheduled),
+                "guest_waited": self.guest_waited}
 
 
 def explore(program: Program, seed: int, on_trial: Callable[[Trial], None], max_schedules: int,
@@ -87,10 +93,10 @@ def explore(program: Program, seed: int, on_trial: Callable[[Trial], None], max_
             return summary
         if exhausted and level is not None and not summary.pruned:
             summary.complete = True  # nothing was pruned by the bound: the whole space is done
-            return summary
+            return _honest(summary)
         if exhausted and level == bound:
             summary.complete = True  # complete within the requested bound
-            return summary
+            return _honest(summary)
         if exhausted and bound is None and grow_past_failure is False and summary.first_wrong_preemptions is not None:
             # A failure with the fewest preemptions is found and shown: raising the
             # bound would only multiply schedules (a lazy init ran 20,000 more).
@@ -101,9 +107,22 @@ def explore(program: Program, seed: int, on_trial: Callable[[Trial], None], max_
         summary.reduced_from = REDUCE_AFTER
         exhausted = _search(program, seed, on_trial, summary, PartialOrder(), max_schedules, stop_on_failure,
                             each_run, max_steps, deadline, max_seconds)
-        summary.complete = exhausted and not summary.stopped  # every Mazurkiewicz trace has run
-        return summary
+        # Every Mazurkiewicz trace of the threads has run, unless setup or the
+        # outcome waited for them: when it goes on depends on their order, which
+        # the reduction does not take into account.
+        summary.complete = exhausted and not summary.stopped and not summary.guest_waited
+        if exhausted and not summary.stopped and summary.guest_waited:
+            summary.stopped = "guest_waited"
+        return _honest(summary)
     summary.stopped, summary.limit = "preemption_cap", max_bound
+    return summary
+
+
+def _honest(summary: SearchSummary) -> SearchSummary:
+    """No search is complete over a thread racekit did not schedule."""
+    if summary.complete and summary.unscheduled:
+        summary.complete = False
+        summary.stopped = summary.stopped or "unscheduled"
     return summary
 
 
@@ -116,6 +135,8 @@ def _search(program: Program, seed: int, on_trial: Callable[[Trial], None], summ
     for trial, controller in drive(program, summary.schedules, seed, strategy, before_each=each_run):
         trial = conclude(program, trial, controller, strategy, may_shrink=False)
         summary.runs += 1
+        summary.guest_waited = summary.guest_waited or bool(trial.guest_waits)
+        summary.unscheduled.extend(u for u in trial.unscheduled if u not in summary.unscheduled)
         summary.steps += trial.steps or 0
         key = strategy.schedule()
         if key not in summary.seen:
