@@ -31,7 +31,8 @@ from typing import Any, Iterator
 
 from racekit.runtime import import_hook, peek
 from racekit.runtime.controlled.controller import short_value
-from racekit.runtime.hooks import PlainHooks, _indexes_data, _item, is_container, _ITERABLE_CONTAINERS
+from racekit.runtime.hooks import (_ITERABLE_CONTAINERS, Pending, PlainHooks, _indexes_data, _item, _Pending,
+                                   is_container, stepping)
 from racekit.runtime.instrument import HOOK
 
 _rewritten: dict[str, str] = {}  # module name -> file, as this process rewrote them
@@ -43,9 +44,13 @@ class ObservingHooks(PlainHooks):
 
     def __init__(self, namespace: dict[str, Any]):
         super().__init__(namespace)
-        self._local = threading.local()
+        self._pending = Pending()
+
+    def _prune(self) -> None:
+        self._pending.prune(sys._getframe(2))
 
     def at(self, obj: Any, name: str, line: int) -> Any:
+        self._prune()
         found = peek.read(obj, name)
         if found.kind == peek.DATA:
             short_value(found.value)
@@ -55,48 +60,80 @@ class ObservingHooks(PlainHooks):
         peek.written(obj, name)
         return obj
 
-    def dl(self, obj: Any, name: str, line: int) -> Any:
-        peek.written(obj, name)
+    dl = st
+
+    def ar(self, obj: Any, name: str, line: int) -> Any:
+        self.at(obj, name, line)
+        self._push((_frame(), obj, name))
         return obj
 
-    def co(self, obj: Any) -> Any:
-        stack = getattr(self._local, "pending", None)
-        if stack is None:
-            stack = self._local.pending = []
-        stack.append((sys._getframe(1), obj))
-        return obj
+    def _push(self, entry: tuple) -> None:
+        self._pending.push(_Pending(entry[0], entry[1] if len(entry) > 1 else None,
+                                    entry[2] if len(entry) > 2 else ""))
 
     def _pop(self, frame: Any) -> Any:
-        stack = getattr(self._local, "pending", None) or []
-        while stack:
-            entry_frame, obj = stack.pop()
-            if entry_frame is frame:
-                return obj
-        return peek.MISSING
+        entry = self._pending.pop(frame)
+        return None if entry is None else (entry.frame, entry.obj, entry.name)
+
+    def co(self, obj: Any) -> Any:
+        self._prune()
+        self._push((_frame(), obj))
+        return obj
 
     def ik(self, key: Any, line: int) -> Any:
-        obj = self._pop(sys._getframe(1))
-        if obj is not peek.MISSING and _indexes_data(obj):
+        frame = _frame()
+        entry = self._pop(frame)
+        if entry is not None and _indexes_data(entry[1]):
             short_value(key)
-            value = _item(obj, key)
-            if value is not peek.MISSING:
-                short_value(value)
+        self._push((frame, None))
         return key
 
+    def iv(self, value: Any) -> Any:
+        self._pop(_frame())
+        short_value(value)
+        return value
+
     def sk(self, key: Any, line: int, update: bool = False) -> Any:
-        obj = self._pop(sys._getframe(1))
-        if obj is not peek.MISSING and _indexes_data(obj):
+        entry = self._pop(_frame())
+        if entry is not None and _indexes_data(entry[1]):
             short_value(key)
+            _item(entry[1], key)
         return key
 
     def dk(self, key: Any, line: int) -> Any:
-        self._pop(sys._getframe(1))
+        self._pop(_frame())
         return key
 
+    def ak(self, key: Any, line: int) -> Any:
+        frame = _frame()
+        entry = self._pop(frame)
+        if entry is not None and _indexes_data(entry[1]):
+            short_value(_item(entry[1], key))
+        self._push((frame, None, key))
+        return key
+
+    def ga(self, name: str, line: int) -> None:
+        self._prune()
+        self._push((_frame(), self.ns, name))
+        return None
+
+    def aw(self, value: Any, line: int) -> Any:
+        entry = self._pop(_frame())
+        if entry is not None and entry[1] is not None:
+            peek.written(entry[1], entry[2])
+        return value
+
     def me(self, obj: Any, name: str, line: int, now: bool = False) -> Any:
+        self._prune()
         if not is_container(obj):
             peek.function_code(obj, name)
+        if not now:
+            self._push((_frame(), obj))
         return obj
+
+    def la(self, value: Any) -> Any:
+        self._pop(_frame())
+        return value
 
     def fn(self, function: Any, line: int) -> Any:
         return function
@@ -111,26 +148,22 @@ class ObservingHooks(PlainHooks):
     def it(self, obj: Any, line: int) -> Any:
         if type(obj) not in _ITERABLE_CONTAINERS:
             return obj
-        return _stepping(obj)
+        return stepping(iter(obj), _steps(obj))
 
     def gr(self, name: str, line: int) -> None:
         short_value(self.ns.get(name, None))
         return None
 
 
-def _stepping(obj: Any) -> Iterator[Any]:
-    """Iteration as a controlled trial's hooks iterate a shared container."""
-    from racekit.runtime.judging import yours
+def _frame() -> Any:
+    return sys._getframe(2)
 
-    iterator = iter(obj)
+
+def _steps(obj: Any) -> Iterator[None]:
+    """The steps a controlled trial takes while iterating: here, a look at the container."""
     while True:
-        try:
-            item = next(iterator)
-        except StopIteration:
-            return
-        except Exception as exc:  # noqa: BLE001 - the program's own error, as in a trial
-            raise yours(exc) from None
-        yield item
+        short_value(obj)
+        yield None
 
 
 class _Finder(importlib.abc.MetaPathFinder):

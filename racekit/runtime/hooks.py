@@ -25,6 +25,7 @@ import random
 import sys
 import threading
 import types
+import weakref
 from typing import Any, Iterator
 
 from racekit.records import Op
@@ -51,17 +52,29 @@ class PlainHooks:
     def dl(self, obj: Any, name: str, line: int) -> Any:
         return obj
 
+    def ar(self, obj: Any, name: str, line: int) -> Any:
+        return obj
+
     def co(self, obj: Any) -> Any:
         return obj
 
     def ik(self, key: Any, line: int) -> Any:
         return key
 
+    def iv(self, value: Any) -> Any:
+        return value
+
     def sk(self, key: Any, line: int, update: bool = False) -> Any:
         return key
 
     def dk(self, key: Any, line: int) -> Any:
         return key
+
+    def ak(self, key: Any, line: int) -> Any:
+        return key
+
+    def aw(self, value: Any, line: int) -> Any:
+        return value
 
     def me(self, obj: Any, name: str, line: int, now: bool = False) -> Any:
         return obj
@@ -91,6 +104,9 @@ class PlainHooks:
         return None
 
     def gd(self, name: str, line: int) -> None:
+        return None
+
+    def ga(self, name: str, line: int) -> None:
         return None
 
     @staticmethod
@@ -168,12 +184,76 @@ class Labels:
 
 
 class _Pending:
-    """A thread's announced subscript or call, waiting for its key or last argument."""
+    """A thread's announcement waiting for its second half (a subscript's key, a
+    call's last argument, an augmented assignment's write), tagged with the
+    frame that made it (the frame itself: an id could be a later frame's), and
+    the object weakly where it can be. One an exception left behind is dropped
+    as soon as its frame is gone (Pending.prune)."""
 
-    __slots__ = ("frame", "obj", "name", "line")
+    __slots__ = ("frame", "_obj", "name", "line", "op")
 
-    def __init__(self, frame: Any, obj: Any, name: str = "", line: int = 0):
-        self.frame, self.obj, self.name, self.line = frame, obj, name, line
+    def __init__(self, frame: Any, obj: Any, name: Any = "", line: int = 0, op: Any = None):
+        self.frame, self.name, self.line, self.op = frame, name, line, op
+        self._obj = weakref.ref(obj) if type(obj).__weakrefoffset__ else obj
+
+    @property
+    def obj(self) -> Any:
+        obj = self._obj
+        return obj() if type(obj) is weakref.ref else obj
+
+
+def _frame_id() -> Any:
+    """The frame of the program's code that called the hook (kept by identity)."""
+    return _getframe(2)
+
+
+class Pending:
+    """A thread's announcements that wait for their second half, as a stack.
+
+    An exception between the halves (a key that raises) leaves one behind;
+    it must not keep the program's objects alive after its frame is gone (a
+    dict it names would keep its values, and their ``__del__``, waiting). So
+    every announcement first drops what frames no longer running left: an
+    entry is kept only while its frame is the announcing one or one of the
+    frames it was called from (looked for a few levels up)."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def stack(self) -> list[_Pending]:
+        stack = getattr(self._local, "stack", None)
+        if stack is None:
+            stack = self._local.stack = []
+        return stack
+
+    def prune(self, frame: Any) -> None:
+        stack = getattr(self._local, "stack", None)
+        if not stack or stack[-1].frame is frame:
+            return
+        callers = []
+        caller = frame.f_back
+        for _ in range(_CALLERS_LOOKED_AT):
+            if caller is None:
+                break
+            callers.append(caller)
+            caller = caller.f_back
+        while stack and stack[-1].frame is not frame and not any(stack[-1].frame is c for c in callers):
+            stack.pop()
+
+    def push(self, entry: _Pending) -> None:
+        self.stack().append(entry)
+
+    def pop(self, frame: Any) -> _Pending | None:
+        """The announcement this frame made last."""
+        stack = getattr(self._local, "stack", None)
+        while stack:
+            entry = stack.pop()
+            if entry.frame is frame:
+                return entry
+        return None
+
+
+_CALLERS_LOOKED_AT = 16
 
 
 class ControlledHooks(PlainHooks):
@@ -189,9 +269,13 @@ class ControlledHooks(PlainHooks):
         self._case_file = case_file
         self.unseen: dict[str, None] = {}  # Python code the threads called that racekit cannot see into
         self._seen_code: dict[types.CodeType, bool] = {}
+        self._pending = Pending()
 
     def _mine(self) -> bool:
-        return getattr(self._local, "index", None) is not None
+        if getattr(self._local, "index", None) is None:
+            return False
+        self._pending.prune(_getframe(2))  # what frames that raised left behind
+        return True
 
     def _step(self, kind: str, what: str, location: tuple[int, str], subject: Any, wide: bool = False) -> None:
         """The decision before an operation on shared state (``subject``: the object it touches).
@@ -208,32 +292,27 @@ class ControlledHooks(PlainHooks):
     def _fresh(self, obj: Any) -> bool:
         return getattr(self._local, "fresh", None) == (id(obj), len(self.ctl.log))
 
-    def _stack(self) -> list[_Pending]:
-        stack = getattr(self._local, "pending", None)
-        if stack is None:
-            stack = self._local.pending = []
-        return stack
+    def _push(self, entry: _Pending) -> None:
+        self._pending.push(entry)
 
     def _pop(self, frame: Any) -> _Pending | None:
-        """The announcement this frame made last (one left behind by an exception is dropped)."""
-        stack = self._stack()
-        while stack:
-            entry = stack.pop()
-            if entry.frame is frame:
-                return entry
-        return None
+        return self._pending.pop(frame)
 
     # -- attributes ----------------------------------------------------------------
 
     def at(self, obj: Any, name: str, line: int) -> Any:
-        if not self._mine() or peek.is_a(obj, _PRIVATE):
-            return obj
+        if self._mine() and not peek.is_a(obj, _PRIVATE):
+            self._read_attribute(obj, name, line)
+        return obj
+
+    def _read_attribute(self, obj: Any, name: str, line: int) -> tuple[tuple[int, str], str] | None:
+        """Announce and log a read of ``obj.name`` if it reads shared data: (its location, its label)."""
         found = peek.read(obj, name)
         if found.kind != peek.DATA or peek.is_a(found.value, _sync_type()):
             if found.kind in (peek.REF, peek.DATA) and peek.is_a(found.value, _sync_type()):
                 # A lock, a queue: reaching it shares no data; its name is how the code reached it.
                 found.value._name(self.labels.attribute(obj, name))
-            return obj
+            return None
         location = (id(found.owner), name)
         what = self._attribute_label(obj, found.owner, name)
         wide = is_container(found.value)
@@ -245,20 +324,21 @@ class ControlledHooks(PlainHooks):
         if wide and value is not peek.MISSING:
             self.labels.reached(value, what)
             self._read_object(value)
-        return obj
+        return location, what
 
     def st(self, obj: Any, name: str, line: int, update: bool = False) -> Any:
-        if not self._mine() or peek.is_a(obj, _PRIVATE):
-            return obj
-        found = peek.written(obj, name)
-        if found.kind != peek.DATA:
-            return obj
-        location = (id(found.owner), name)
-        what = self._attribute_label(obj, found.owner, name)
-        self._step("write", what, location, found.owner)
+        if self._mine() and not peek.is_a(obj, _PRIVATE):
+            found = peek.written(obj, name)
+            if found.kind == peek.DATA:
+                self._write_attribute(obj, found.owner, name, line, update)
+        return obj
+
+    def _write_attribute(self, obj: Any, owner: Any, name: str, line: int, update: bool) -> None:
+        location = (id(owner), name)
+        what = self._attribute_label(obj, owner, name)
+        self._step("write", what, location, owner)
         op = self.ctl.record("write", what, location=location, line=line, file=self.file, update=update)
         self.ctl.settle(op, lambda: _shown(peek.stored(obj, name)))  # the value, once stored
-        return obj
 
     def dl(self, obj: Any, name: str, line: int) -> Any:
         if not self._mine() or peek.is_a(obj, _PRIVATE):
@@ -272,6 +352,14 @@ class ControlledHooks(PlainHooks):
         self.ctl.record("write", what, location=location, value="<deleted>", line=line, file=self.file)
         return obj
 
+    def ar(self, obj: Any, name: str, line: int) -> Any:
+        """``obj.name += v``: the read now, the write when ``aw`` sees the value."""
+        if not self._mine() or peek.is_a(obj, _PRIVATE):
+            return obj
+        self._read_attribute(obj, name, line)
+        self._push(_Pending(_frame_id(), obj, name, line, op=_ATTRIBUTE))
+        return obj
+
     def _attribute_label(self, obj: Any, owner: Any, name: str) -> str:
         if peek.is_a(obj, types.ModuleType):
             return f"{obj.__name__}.{name}"
@@ -281,55 +369,107 @@ class ControlledHooks(PlainHooks):
 
     def co(self, obj: Any) -> Any:
         if self._mine():
-            self._stack().append(_Pending(_getframe(1), obj))
+            self._push(_Pending(_frame_id(), obj))
         return obj
 
     def ik(self, key: Any, line: int) -> Any:
         if not self._mine():
             return key
-        entry = self._pop(_getframe(1))
-        if entry is None or not _indexes_data(entry.obj):
+        frame = _frame_id()
+        entry = self._pop(frame)
+        obj = entry.obj if entry is not None else None
+        if obj is None or not _indexes_data(obj):
+            self._push(_Pending(frame, None))  # for iv: nothing to show
             return key
-        obj = entry.obj
         what = self.labels.item(obj, key)
         location = (id(obj), _key(key))
-        wide = _may_hold_container(obj, key)
-        self._step("read", what, location, obj, wide)
-        value = _item(obj, key)
-        op = self.ctl.record("read", what, location=location, value=_shown(value), line=line, file=self.file)
-        if value is peek.MISSING:
-            self.ctl.settle(op, lambda: _shown(_item(obj, key)))  # a defaultdict fills it in as it is read
-        elif wide:
-            self.labels.reached(value, what)
-            self._read_object(value)
+        self._step("read", what, location, obj)
+        op = self.ctl.record("read", what, location=location, line=line, file=self.file)
+        self._push(_Pending(frame, obj, what, line, op=op))  # iv shows the value Python reads
         return key
+
+    def iv(self, value: Any) -> Any:
+        if self._mine():
+            entry = self._pop(_frame_id())
+            if entry is not None and entry.op is not None:
+                entry.op.value = _shown(value)
+                if is_container(value):
+                    self.labels.reached(value, entry.name)
+        return value
 
     def sk(self, key: Any, line: int, update: bool = False) -> Any:
         if not self._mine():
             return key
-        entry = self._pop(_getframe(1))
-        if entry is None or not _indexes_data(entry.obj):
-            return key
-        obj = entry.obj
+        entry = self._pop(_frame_id())
+        obj = entry.obj if entry is not None else None
+        if obj is not None and _indexes_data(obj):
+            self._write_item(obj, key, line, update)
+        return key
+
+    def _write_item(self, obj: Any, key: Any, line: int, update: bool) -> None:
         what = self.labels.item(obj, key)
         location = (id(obj), _key(key))
         self._step("write", what, location, obj)
         op = self.ctl.record("write", what, location=location, line=line, file=self.file, update=update)
         self.ctl.settle(op, lambda: _shown(_item(obj, key)))
-        return key
 
     def dk(self, key: Any, line: int) -> Any:
         if not self._mine():
             return key
-        entry = self._pop(_getframe(1))
-        if entry is None or not _indexes_data(entry.obj):
+        entry = self._pop(_frame_id())
+        obj = entry.obj if entry is not None else None
+        if obj is None or not _indexes_data(obj):
             return key
-        obj = entry.obj
         what = self.labels.item(obj, key)
         location = (id(obj), _key(key))
         self._step("delete", what, location, obj)
         self.ctl.record("write", what, location=location, value="<deleted>", line=line, file=self.file)
         return key
+
+    def ak(self, key: Any, line: int) -> Any:
+        """``obj[key] += v``: the read now, the write when ``aw`` sees the value."""
+        if not self._mine():
+            return key
+        frame = _frame_id()
+        entry = self._pop(frame)
+        obj = entry.obj if entry is not None else None
+        if obj is None or not _indexes_data(obj):
+            self._push(_Pending(frame, None, op=_NO_WRITE))
+            return key
+        what = self.labels.item(obj, key)
+        location = (id(obj), _key(key))
+        self._step("read", what, location, obj)
+        self.ctl.record("read", what, location=location, value=_shown(_item(obj, key)), line=line, file=self.file)
+        self._push(_Pending(frame, obj, key, line, op=_ITEM))
+        return key
+
+    def ga(self, name: str, line: int) -> None:
+        """``n += v`` for a shared global: the read now, the write when ``aw`` sees the value."""
+        if not self._mine():
+            return None
+        self.gr(name, line)
+        self._push(_Pending(_frame_id(), self.ns, name, line, op=_GLOBAL))
+        return None
+
+    def aw(self, value: Any, line: int) -> Any:
+        """The write of an augmented assignment, its right-hand side evaluated."""
+        if not self._mine():
+            return value
+        entry = self._pop(_frame_id())
+        if entry is None or entry.op is _NO_WRITE:
+            return value
+        obj = entry.obj
+        if obj is None:
+            return value
+        if entry.op is _ITEM:
+            self._write_item(obj, entry.name, entry.line, True)
+        elif entry.op is _GLOBAL:
+            self.gw(entry.name, entry.line, True)
+        else:
+            found = peek.written(obj, entry.name)
+            if found.kind == peek.DATA:
+                self._write_attribute(obj, found.owner, entry.name, entry.line, True)
+        return value
 
     # -- calls ---------------------------------------------------------------------
 
@@ -343,15 +483,17 @@ class ControlledHooks(PlainHooks):
             if container:
                 self._container_call(obj, name, line)
         else:
-            self._stack().append(_Pending(_getframe(1), obj if container else None, name, line))
+            self._push(_Pending(_frame_id(), obj if container else None, name, line))
         return obj
 
     def la(self, value: Any) -> Any:
         if not self._mine():
             return value
-        entry = self._pop(_getframe(1))
-        if entry is not None and entry.obj is not None:
-            self._container_call(entry.obj, entry.name, entry.line)
+        entry = self._pop(_frame_id())
+        if entry is not None:
+            obj = entry.obj
+            if obj is not None:
+                self._container_call(obj, entry.name, entry.line)
         return value
 
     def rv(self, value: Any) -> Any:
@@ -413,29 +555,26 @@ class ControlledHooks(PlainHooks):
     def it(self, obj: Any, line: int) -> Any:
         if not self._mine() or type(obj) not in _ITERABLE_CONTAINERS:
             return obj
-        return self._items(obj, line)
-
-    def _items(self, obj: Any, line: int) -> Iterator[Any]:
-        """Iteration over a shared container: creating the iterator and taking
-        each item are steps, as ``GET_ITER`` and each ``FOR_ITER`` are in CPython
-        (a dict's iterator fails once the dict changed size; a list may grow)."""
+        # Creating the iterator is a step, and happens now (a generator
+        # expression takes its iterator when it is made, a dict's remembers its size).
         what = self.labels.of(obj)
         location = (id(obj), "*")
         self._step("read", what, location, obj)
         iterator = iter(obj)
+        self.ctl.record("read", what, location=location, value=_contents(obj), line=line, file=self.file)
+        return stepping(iterator, self._items(obj, what, location, line))
+
+    def _items(self, obj: Any, what: str, location: tuple[int, str], line: int) -> Iterator[Any]:
+        """The steps of an iteration over a shared container: one before each
+        ``next()``, as each ``FOR_ITER`` is in CPython (a list may grow or shrink
+        in between); each yields the read it logged, for the item's value."""
+        taken = 0
         while True:
-            try:
-                item = next(iterator)
-            except StopIteration:
-                self.ctl.record("read", what, location=location, value="(end)", line=line, file=self.file)
-                return
-            except Exception as exc:  # the program's iteration failed (a dict changed size): its error
-                self.ctl.record("read", what, location=location, value=f"<{type(exc).__name__}>", line=line,
-                                file=self.file)
-                raise yours(exc) from None
-            self.ctl.record("read", what, location=location, value=_shown(item), line=line, file=self.file)
-            yield item
             self._step("read", what, location, obj)
+            taken += 1
+            # (Until the item is known its place stands in: a loop over equal items is no spin.)
+            yield self.ctl.record("read", what, location=location, value=f"<item {taken}>", line=line,
+                                  file=self.file)
 
     # -- globals -------------------------------------------------------------------
 
@@ -470,6 +609,25 @@ class ControlledHooks(PlainHooks):
         return None
 
 
+_NO_WRITE, _ATTRIBUTE, _ITEM, _GLOBAL = object(), object(), object(), object()  # what an augmented assignment's aw writes
+
+
+def stepping(iterator: Iterator[Any], steps: Iterator[Any]) -> Iterator[Any]:
+    """``iterator``'s items, each taken after a step of ``steps`` (which yields
+    the logged read, or None). Built of C iterators (``zip`` takes the step,
+    then the item; ``map`` hands the item on), so an error the program's
+    iteration raises (a dict that changed size) comes from its own frame, with
+    no frame of racekit's in its traceback."""
+    return map(_shown_item, zip(steps, iterator))
+
+
+def _shown_item(pair: tuple[Any, Any]) -> Any:
+    op, item = pair
+    if op is not None:
+        op.value = _shown(item)
+    return item
+
+
 # Containers whose methods are single steps in CPython (each runs under the
 # GIL as one C call): controlled mode schedules around them, but they never
 # race with each other (list.append from two threads is safe). Subclasses
@@ -502,18 +660,35 @@ def _indexes_data(obj: Any) -> bool:
 
 
 def _item(obj: Any, key: Any) -> Any:
-    """``obj[key]`` now, read without running the program's code (MISSING when that cannot be done)."""
+    """``obj[key]`` now, read without running the program's code (MISSING when
+    that cannot be done): a built-in container's own C lookup, with a key whose
+    hash and equality are CPython's (a subclass's ``__getitem__``, a key's
+    ``__eq__``, a slice bound's ``__index__`` are never called)."""
     try:
-        if type(obj) is dict or (peek.is_a(obj, dict) and _plain_key(key)):
-            return dict.get(obj, key, peek.MISSING) if _plain_key(key) else peek.MISSING
-        if peek.is_a(obj, (list, collections.deque, bytearray)) and type(key) is int:
-            return type(obj).__getitem__(obj, key) if peek.is_a(obj, collections.deque) else list.__getitem__(
-                obj, key) if peek.is_a(obj, list) else bytearray.__getitem__(obj, key)
-        if peek.is_a(obj, list) and type(key) is slice:
+        if peek.is_a(obj, dict):
+            return dict.get(obj, key, peek.MISSING) if _plain_key(key) and _plain_keys(obj) else peek.MISSING
+        if type(key) is int:
+            for base in (list, collections.deque, bytearray):
+                if peek.is_a(obj, base):
+                    return base.__getitem__(obj, key)
+        elif type(key) is slice and peek.is_a(obj, list) and _plain_bounds(key):
             return list.__getitem__(obj, key)
     except (IndexError, KeyError, TypeError):
         return peek.MISSING
     return peek.MISSING
+
+
+def _plain_bounds(key: slice) -> bool:
+    return all(type(b) in (int, type(None)) for b in (key.start, key.stop, key.step))
+
+
+def _plain_keys(obj: dict) -> bool:
+    """Whether every key of a (small) dict is CPython's own value: then a lookup
+    compares no key with the program's ``__eq__``. A big dict is not checked
+    (its value is then not shown)."""
+    if len(obj) > 64:
+        return False
+    return all(_plain_key(k) for k in dict.keys(obj))
 
 
 def _plain_key(key: Any) -> bool:
@@ -521,13 +696,6 @@ def _plain_key(key: Any) -> bool:
     if type(key) in (int, str, bytes, float, bool, type(None)):
         return True
     return type(key) is tuple and all(_plain_key(k) for k in key)
-
-
-def _may_hold_container(obj: Any, key: Any) -> bool:
-    """Whether ``obj[key]`` may be a shared container, judged without running
-    any of the case's code."""
-    value = _item(obj, key)
-    return is_container(value) if value is not peek.MISSING else not peek.is_a(obj, (str, bytes, bytearray))
 
 
 def is_container(value: Any) -> bool:
@@ -564,12 +732,12 @@ class YieldHooks(PlainHooks):
     """Real threads at full speed; before each shared access, at random, ``os.sched_yield()``.
 
     Each access is logged as it is announced, under one lock, and happens as
-    the hook returns, in the program's frame: on a GIL build nothing the
-    thread does between the two lets another thread in (no call, no loop,
-    no function entry), so the log's order is the order of the accesses,
-    which an exact lost-update count needs. ``time.sleep(0)`` would cost
-    ~75 µs on 3.11+; ``sched_yield`` costs well under one and also lets the
-    GIL go."""
+    the hook returns, in the program's frame: on a GIL build a thread is rarely
+    switched out between the two (only where CPython checks for a switch after
+    the lock's release), so the log's order is the order of the accesses but
+    for rare exceptions, and lost-update counts from it are counts of what was
+    logged. ``time.sleep(0)`` would cost ~75 µs on 3.11+; ``sched_yield``
+    costs well under one and also lets the GIL go."""
 
     def __init__(self, namespace: dict[str, Any], labels: Labels, seed: int, probability: float = 0.5):
         super().__init__(namespace)
@@ -580,78 +748,128 @@ class YieldHooks(PlainHooks):
         self._probability = probability
         self._local = threading.local()
         self.threads: dict[int, int] = {}  # thread ident -> thread index
+        self._pending = Pending()
 
     def register(self, index: int) -> None:
         """Called by each trial thread as it starts."""
         self._local.index = index
         self._local.rng = random.Random(self._seed * 1_000_003 + index)
 
+    def _mine(self) -> bool:
+        if getattr(self._local, "index", None) is None:
+            return False
+        self._pending.prune(_getframe(2))
+        return True
+
     def _access(self, kind: str, what: str, location: tuple[int, str], value: Any, line: int,
-                update: bool = False) -> None:
+                update: bool = False) -> Op | None:
         index = getattr(self._local, "index", None)
         if index is None:
-            return
+            return None
         if self._local.rng.random() < self._probability:
             os.sched_yield()
         self._lock.acquire()
-        self.log.append(Op(len(self.log), index, kind, what, location, _shown(value), line, update=update,
-                           file=self.file))
+        op = Op(len(self.log), index, kind, what, location, _shown(value), line, update=update, file=self.file)
+        self.log.append(op)
         self._lock.release()
+        return op
+
+    def _push(self, entry: _Pending) -> None:
+        self._pending.push(entry)
+
+    def _pop(self, frame: Any) -> _Pending | None:
+        return self._pending.pop(frame)
 
     def at(self, obj: Any, name: str, line: int) -> Any:
-        if getattr(self._local, "index", None) is None or peek.is_a(obj, _PRIVATE):
-            return obj
-        found = peek.read(obj, name)
-        if found.kind == peek.DATA:
-            self._access("read", self.labels.attribute(obj, name), (id(found.owner), name), found.value, line)
+        if self._mine() and not peek.is_a(obj, _PRIVATE):
+            found = peek.read(obj, name)
+            if found.kind == peek.DATA and not peek.is_a(found.value, _sync_type()):
+                self._access("read", self.labels.attribute(obj, name), (id(found.owner), name), found.value, line)
         return obj
 
     def st(self, obj: Any, name: str, line: int, update: bool = False) -> Any:
-        if getattr(self._local, "index", None) is None or peek.is_a(obj, _PRIVATE):
-            return obj
-        found = peek.written(obj, name)
-        if found.kind == peek.DATA:
-            self._access("write", self.labels.attribute(obj, name), (id(found.owner), name), peek.MISSING, line,
-                         update)
+        if self._mine() and not peek.is_a(obj, _PRIVATE):
+            found = peek.written(obj, name)
+            if found.kind == peek.DATA:
+                self._access("write", self.labels.attribute(obj, name), (id(found.owner), name), peek.MISSING, line,
+                             update)
+        return obj
+
+    def ar(self, obj: Any, name: str, line: int) -> Any:
+        if self._mine():
+            self.at(obj, name, line)
+            self._push(_Pending(_frame_id(), obj, name, line, op=_ATTRIBUTE))
         return obj
 
     def co(self, obj: Any) -> Any:
-        if getattr(self._local, "index", None) is not None:
-            stack = getattr(self._local, "pending", None)
-            if stack is None:
-                stack = self._local.pending = []
-            stack.append(_Pending(_getframe(1), obj))
+        if self._mine():
+            self._push(_Pending(_frame_id(), obj))
         return obj
 
-    def _popped(self, frame: Any) -> Any:
-        stack = getattr(self._local, "pending", None) or []
-        while stack:
-            entry = stack.pop()
-            if entry.frame is frame:
-                return entry.obj
-        return peek.MISSING
-
     def ik(self, key: Any, line: int) -> Any:
-        if getattr(self._local, "index", None) is None:
-            return key
-        obj = self._popped(_getframe(1))
-        if obj is not peek.MISSING and _indexes_data(obj):
-            self._access("read", self.labels.item(obj, key), (id(obj), _key(key)), _item(obj, key), line)
+        if self._mine():
+            frame = _frame_id()
+            entry = self._pop(frame)
+            obj = entry.obj if entry is not None else None
+            op = None
+            if obj is not None and _indexes_data(obj):
+                op = self._access("read", self.labels.item(obj, key), (id(obj), _key(key)), peek.MISSING, line)
+            self._push(_Pending(frame, None, op=op))
         return key
 
+    def iv(self, value: Any) -> Any:
+        if self._mine():
+            entry = self._pop(_frame_id())
+            if entry is not None and entry.op is not None:
+                entry.op.value = _shown(value)
+        return value
+
     def sk(self, key: Any, line: int, update: bool = False) -> Any:
-        if getattr(self._local, "index", None) is None:
-            return key
-        obj = self._popped(_getframe(1))
-        if obj is not peek.MISSING and _indexes_data(obj):
-            self._access("write", self.labels.item(obj, key), (id(obj), _key(key)), peek.MISSING, line, update)
+        if self._mine():
+            entry = self._pop(_frame_id())
+            obj = entry.obj if entry is not None else None
+            if obj is not None and _indexes_data(obj):
+                self._access("write", self.labels.item(obj, key), (id(obj), _key(key)), peek.MISSING, line, update)
         return key
 
     def dk(self, key: Any, line: int) -> Any:
-        if getattr(self._local, "index", None) is None:
-            return key
-        self._popped(_getframe(1))
+        if self._mine():
+            self._pop(_frame_id())
         return key
+
+    def ak(self, key: Any, line: int) -> Any:
+        if self._mine():
+            frame = _frame_id()
+            entry = self._pop(frame)
+            obj = entry.obj if entry is not None else None
+            if obj is not None and _indexes_data(obj):
+                self._access("read", self.labels.item(obj, key), (id(obj), _key(key)), _item(obj, key), line)
+                self._push(_Pending(frame, obj, key, line, op=_ITEM))
+            else:
+                self._push(_Pending(frame, None, op=_NO_WRITE))
+        return key
+
+    def ga(self, name: str, line: int) -> None:
+        if self._mine():
+            self.gr(name, line)
+            self._push(_Pending(_frame_id(), self.ns, name, line, op=_GLOBAL))
+        return None
+
+    def aw(self, value: Any, line: int) -> Any:
+        if not self._mine():
+            return value
+        entry = self._pop(_frame_id())
+        obj = entry.obj if entry is not None else None
+        if entry is None or entry.op is _NO_WRITE or obj is None:
+            return value
+        if entry.op is _ITEM:
+            self._access("write", self.labels.item(obj, entry.name), (id(obj), _key(entry.name)), value, entry.line,
+                         True)
+        elif entry.op is _GLOBAL:
+            self.gw(entry.name, entry.line, True)
+        else:
+            self.st(obj, entry.name, entry.line, True)
+        return value
 
     def gr(self, name: str, line: int) -> None:
         self._access("read", name, (id(self.ns), name), self.ns.get(name, peek.MISSING), line)
@@ -664,4 +882,5 @@ class YieldHooks(PlainHooks):
             self._access("read", self.labels.of(obj), (id(obj), "*"), obj, line)
         return obj
 
-    lk = tc
+    def lk(self, obj: Any, line: int, how: str = "") -> Any:
+        return self.tc(obj, line)

@@ -27,9 +27,9 @@ frame:
 - ``x.v += 1`` is split into its read and its write, so that another thread
   can run in between: the very lost update the case demonstrates; the write is
   marked as an *update* (computed from the read), as is ``x.v = x.v + 1``.
-  The object and the value live in the hidden locals ``@o``/``@k``/``@v``
-  (names no program can write, as pytest's assertion rewriting does), deleted
-  at the end of the statement; ``@v += 1`` keeps Python's in-place semantics;
+  The statement stays Python's own: ``ar`` announces the read as the target
+  is loaded, ``aw`` the write once the right-hand side is evaluated, and the
+  in-place operation and store are Python's;
 - what reads a shared object without an attribute or subscript load is
   announced too: ``k in d``, truth tests and comparisons (``tc``), ``len(xs)``
   and other builtins that read a container (``lk``), iteration (``it``: creating
@@ -67,8 +67,9 @@ RESULT_METHODS = frozenset({"pop", "popleft", "popitem", "get", "setdefault", "i
                             "values", "items", "most_common", "__len__", "__contains__", "__getitem__"})
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
-# Hidden locals of a split statement: not identifiers, so no program uses them.
-_OBJ, _KEY, _VALUE = "@o", "@k", "@v"
+# The hidden local of a split assignment to a shared global: not an identifier,
+# so no program uses it.
+_VALUE = "@v"
 
 
 def written_globals(trees: Iterable[ast.AST]) -> frozenset[str]:
@@ -260,7 +261,8 @@ class _Rewriter(ast.NodeTransformer):
             return node
         node.value = _hook("co", [node.value], node)
         node.slice = _hook("ik", [self._key(node.slice), _line(node)], node)
-        return node
+        # The value read, for the trace: handed over once Python has read it.
+        return ast.copy_location(_hook("iv", [node], node), node)
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
         if isinstance(node.func, ast.Attribute):
@@ -407,44 +409,31 @@ class _Rewriter(ast.NodeTransformer):
         return [_at(ast.Assign(targets=[self._store_target(target, update)], value=value), where)]
 
     def visit_AugAssign(self, node: ast.AugAssign) -> ast.AST | list[ast.stmt]:
+        """``x.v += 1`` stays one statement, Python's own, with its read announced
+        before its target is loaded and its write once the right-hand side has
+        been evaluated (``aw``): another thread may run in between, which is the
+        very lost update a case demonstrates. No hidden local, no second
+        evaluation of the target; the in-place operation is Python's."""
         target = node.target
+        node.value = self.visit(node.value)
         if self.scope is None or not self._instrumented_target(target):
-            node.value = self.visit(node.value)
             node.target = self._visit_target(target)
             return node
-        out: list[ast.stmt] = []
         line = _line(node)
-        hidden = [_VALUE]
         if isinstance(target, ast.Name):
             name = ast.Constant(self._mangled(target.id))
-            read: ast.expr = ast.BoolOp(op=ast.Or(), values=[_hook("gr", [name, line], node),
-                                                               ast.Name(target.id, ast.Load())])
-            writes = [_at(ast.Expr(_hook("gw", [name, line, ast.Constant(True)], node)), node),
-                      _at(ast.Assign(targets=[ast.Name(target.id, ast.Store())], value=_load(_VALUE)), node)]
-        elif isinstance(target, ast.Attribute):
-            hidden.insert(0, _OBJ)
-            out.append(_at(ast.Assign(targets=[_store(_OBJ)], value=self.visit(target.value)), node))
-            attr = ast.Constant(self._mangled(target.attr))
-            read = ast.Attribute(_hook("at", [_load(_OBJ), attr, line], node), target.attr, ast.Load())
-            stored = ast.Attribute(_hook("st", [_load(_OBJ), attr, line, ast.Constant(True)], node), target.attr,
-                                   ast.Store())
-            writes = [_at(ast.Assign(targets=[stored], value=_load(_VALUE)), node)]
+            node.value = _hook("aw", [node.value, line], node.value)
+            announce = _at(ast.Expr(_hook("ga", [name, line], node)), node)
+            return [announce, node]
+        if isinstance(target, ast.Attribute):
+            target.value = _hook("ar", [self.visit(target.value), ast.Constant(self._mangled(target.attr)), line],
+                                 target)
         else:
             assert isinstance(target, ast.Subscript)
-            hidden[:0] = [_OBJ, _KEY]
-            out.append(_at(ast.Assign(targets=[_store(_OBJ)], value=self.visit(target.value)), node))
-            out.append(_at(ast.Assign(targets=[_store(_KEY)], value=self._key(self.visit(target.slice))), node))
-            read = ast.Subscript(_hook("co", [_load(_OBJ)], node), _hook("ik", [_load(_KEY), line], node), ast.Load())
-            stored = ast.Subscript(_hook("co", [_load(_OBJ)], node),
-                                   _hook("sk", [_load(_KEY), line, ast.Constant(True)], node), ast.Store())
-            writes = [_at(ast.Assign(targets=[stored], value=_load(_VALUE)), node)]
-        # Python's own order: the target is read before the right-hand side runs;
-        # `@v += value` is the statement's own in-place operation.
-        out.append(_at(ast.Assign(targets=[_store(_VALUE)], value=read), node))
-        out.append(_at(ast.AugAssign(target=_store(_VALUE), op=node.op, value=self.visit(node.value)), node))
-        out.extend(writes)
-        out.append(_at(ast.Delete(targets=[_del(h) for h in hidden]), node))
-        return out
+            target.value = _hook("co", [self.visit(target.value)], target)
+            target.slice = _hook("ak", [self._key(self.visit(target.slice)), line], target)
+        node.value = _hook("aw", [node.value, line], node.value)
+        return node
 
     def visit_Delete(self, node: ast.Delete) -> ast.AST | list[ast.stmt]:
         if self.scope is None:

@@ -211,16 +211,32 @@ RACEKIT_FAILED = "error: racekit failed"
 
 
 def yours(exc: BaseException) -> BaseException:
-    """Mark an exception racekit raises on the program's behalf, as the standard
-    library would (``release unlocked lock``, ``queue.Empty``): the program's, not racekit's."""
-    exc._racekit_program = True  # type: ignore[attr-defined]
+    """Note an exception racekit raises on the program's behalf, as the standard
+    library would (``release unlocked lock``, ``queue.Empty``): the program's,
+    not racekit's. Noted beside it, not on it: the exception stays as the
+    program would have it (no attribute of racekit's in ``vars(exc)``)."""
+    if len(_YOURS) > 10_000:
+        _YOURS.clear()
+    _YOURS[id(exc)] = _signature(exc)  # (not the exception itself: nothing of the program's is kept alive)
     return exc
+
+
+def _signature(exc: BaseException) -> tuple[type, tuple]:
+    return type(exc), tuple(id(a) for a in exc.args)
+
+
+def forget_yours() -> None:
+    """An execution ended: its exceptions are no longer asked about."""
+    _YOURS.clear()
+
+
+_YOURS: dict[int, tuple[type, tuple]] = {}
 
 
 def racekit_fault(exc: BaseException) -> bool:
     """Whether ``exc`` is racekit's own failure: raised in racekit's code (its
     innermost frame is racekit's), and not on the program's behalf (:func:`yours`)."""
-    if getattr(exc, "_racekit_program", False) or type(exc).__name__ == "Abort":
+    if _YOURS.get(id(exc)) == _signature(exc) or type(exc).__name__ == "Abort":
         return False
     if isinstance(exc, (RecursionError, MemoryError)):
         return False  # the program's recursion or memory ran out, wherever the last frame was

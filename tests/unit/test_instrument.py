@@ -64,6 +64,26 @@ class Recording(PlainHooks):
         self._log("delitem", key)
         return key
 
+    def ar(self, obj, name, line):
+        self._log("get", name)
+        self._pending.append(("set", name))
+        return obj
+
+    def ak(self, key, line):
+        self._pending.pop()
+        self._log("getitem", key)
+        self._pending.append(("setitem", key))
+        return key
+
+    def ga(self, name, line):
+        self._log("gget", name)
+        self._pending.append(("gset", name))
+
+    def aw(self, value, line):
+        method, name = self._pending.pop()
+        self._log(method, name, "update")
+        return value
+
     def me(self, obj, name, line, now=False):
         if now:
             self._log("call", name)

@@ -43,6 +43,7 @@ DEFAULT_STEP_LIMIT = 1_000_000  # scheduling steps per trial; the engine raises 
 PASSIVE = {"read", "sleep", "try-acquire", "check"}
 GUEST = -1  # the thread that runs setup and reads the outcome, while it waits for the trial's threads
 FIRST_QUANTUM = 0.001  # seconds the virtual clock moves when only threads watching it can move
+OVERSHOOT = 1e-6  # seconds a timed wait lasts past its deadline
 
 
 class Abort(BaseException):
@@ -330,7 +331,7 @@ class Controller:
         if self.aborted:
             raise Abort(self.aborted)
         if sleep and timeout is not None:
-            self.now += max(timeout, 0.0)  # setup sleeping: nothing else runs meanwhile
+            self._reach(self.now + max(timeout, 0.0))  # setup sleeping: nothing else runs meanwhile
             return False
         if enabled is None or enabled():
             return True
@@ -487,7 +488,7 @@ class Controller:
         chosen_state = self.threads[chosen]
         if chosen not in ready_indices:  # a sleep that time ends here
             chosen_state.timeout_result = True
-            self.now = max(self.now, chosen_state.deadline or self.now)
+            self._reach(chosen_state.deadline)
         if len(enabled) > 1:
             self.choices.append(chosen)
             self.enabled_at.append(tuple(enabled))
@@ -507,13 +508,13 @@ class Controller:
         timed = [t for t in live if t.deadline is not None]
         if guest is not None and guest.deadline is not None and all(guest.deadline <= t.deadline for t in timed):
             guest.timed_out = True
-            self.now = max(self.now, guest.deadline)
+            self._reach(guest.deadline)
             self._switch(me, GUEST, finished)
             return
         if timed:
             chosen = min(timed, key=lambda t: (t.deadline, t.index))
             chosen.timeout_result = True
-            self.now = max(self.now, chosen.deadline or self.now)
+            self._reach(chosen.deadline)
             self._begin()
             self.steps += 1
             self.strategy.stepped(chosen.index)
@@ -528,6 +529,13 @@ class Controller:
             self.finished.set()
             return
         self._abort(me, deadlock=self._describe_deadlock(live), finished=finished)
+
+    def _reach(self, deadline: float | None) -> None:
+        """Virtual time passes to a wait's deadline, and a microsecond past it:
+        a real wait always overshoots, and a program that compares clock
+        readings across it (``after - before >= timeout``) must see it has."""
+        if deadline is not None:
+            self.now = max(self.now, deadline + OVERSHOOT)
 
     def _begin(self) -> None:
         if not self._begun:
@@ -683,7 +691,10 @@ def short_value(value: Any, whole: bool = False) -> str:
     strings, built-in containers of them); any other object is shown by its
     type, ``<Account>``: its ``__repr__`` is the program's code, which racekit
     never runs (it could touch shared state, or do anything else)."""
-    text = _plain_repr(value, 2)
+    try:
+        text = _plain_repr(value, 2)
+    except RecursionError:  # the program is near the recursion limit: show less, never fail
+        text = f"<{type(value).__name__}>"
     return text if whole or len(text) <= 40 else text[:37] + "..."
 
 
@@ -694,7 +705,12 @@ _SHOWN_ITEMS = 8
 def _plain_repr(value: Any, depth: int) -> str:
     kind = type(value)
     if kind in _PLAIN_TYPES:
-        return repr(value) if kind not in (str, bytes) or len(value) <= 200 else repr(value[:200]) + "..."
+        if kind is int and value.bit_length() > 256:
+            return f"<int of {len(str(abs(value) >> 0)) if value.bit_length() < 10000 else 'many'} digits>"
+        try:
+            return repr(value) if kind not in (str, bytes) or len(value) <= 200 else repr(value[:200]) + "..."
+        except (ValueError, RecursionError):  # an int too long to print, no room left on the stack
+            return f"<{kind.__name__}>"
     if kind in (list, tuple, set, frozenset, collections.deque) and depth > 0:
         items = [_plain_repr(v, depth - 1) for v in itertools.islice(value, _SHOWN_ITEMS)]
         if len(value) > _SHOWN_ITEMS:

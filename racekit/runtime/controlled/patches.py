@@ -24,6 +24,7 @@ the one thread that runs an execution, and only one trial runs per process.)
 from __future__ import annotations
 
 import _thread
+import operator
 import os
 import queue
 import sys
@@ -312,13 +313,29 @@ def _sleep(seconds: float) -> None:
     ctl = active()
     if ctl is None:
         return _REAL_SLEEP(seconds)
-    if seconds < 0:
-        raise yours(ValueError("sleep length must be non-negative"))
+    seconds = _seconds(seconds)
     if ctl.me() < 0:
         ctl.point("sleep", "time", timeout=seconds, sleep=True)  # setup or the outcome: time passes
         return None
     standins.sleep(ctl, seconds)
     return None
+
+
+def _seconds(value: Any) -> float:
+    """A sleep's length as ``time.sleep`` takes it: a float (not NaN) or an integer, not negative."""
+    if isinstance(value, float):
+        if value != value:
+            raise yours(ValueError("Invalid value NaN (not a number)"))
+        seconds = value
+    else:
+        try:
+            seconds = float(operator.index(value))
+        except TypeError as exc:
+            raise yours(TypeError(f"'{type(value).__name__}' object cannot be interpreted as an integer")) from None \
+                if "cannot be interpreted" in str(exc) else exc
+    if seconds < 0:
+        raise yours(ValueError("sleep length must be non-negative"))
+    return seconds
 
 
 def _clock(name: str, base: Any) -> Callable[[], Any]:

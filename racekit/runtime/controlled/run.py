@@ -36,7 +36,7 @@ from racekit.runtime.controlled.strategies.reverse import ReverseRace
 from racekit.runtime.controlled.strategies.serial import UNKNOWN_COUNT_ORDERS, SerialStrategy, serial_orders
 from racekit.runtime.controlled.strategies.shrink import Shrink
 from racekit.runtime.hooks import ControlledHooks, Labels
-from racekit.runtime.judging import CaseFailure, case_error, format_exception, judged
+from racekit.runtime.judging import CaseFailure, case_error, forget_yours, format_exception, judged
 
 if TYPE_CHECKING:
     from racekit.runtime.trial import Program
@@ -333,6 +333,7 @@ def execute(program: Program, index: int, seed: int, strategy: Strategy,
 
 def _execute(program: Program, index: int, seed: int, strategy: Strategy,
              step_limit: int | None, out: Any) -> tuple[Trial, Controller | None]:
+    forget_yours()
     controller = Controller(strategy, [], step_limit=step_limit or step_budget(program))
     session = import_hook.active()
     labels = Labels()

@@ -133,11 +133,24 @@ def _limit(blocking: bool, timeout: float | None) -> float | None:
     return float(timeout)
 
 
+def _message(action: Callable[[], Any]) -> str:
+    """What this interpreter's own primitive says when it refuses (its words change between versions)."""
+    try:
+        action()
+    except Exception as exc:  # noqa: BLE001 - the message is what is wanted
+        return str(exc)
+    return ""
+
+
+_NONBLOCKING_TIMEOUT = _message(lambda: _allocate_lock().acquire(False, 1))
+_NEGATIVE_TIMEOUT = _message(lambda: _allocate_lock().acquire(True, -2))
+
+
 def _check_lock_arguments(blocking: bool, timeout: float) -> None:
     if not blocking and timeout != -1:
-        raise yours(ValueError("can't specify a timeout for a non-blocking call"))
+        raise yours(ValueError(_NONBLOCKING_TIMEOUT))
     if timeout < 0 and timeout != -1:
-        raise yours(ValueError("timeout value must be a non-negative number"))
+        raise yours(ValueError(_NEGATIVE_TIMEOUT))
 
 
 class Lock(_Sync):
@@ -319,6 +332,10 @@ class RLock(_Sync):
     def __repr__(self) -> str:
         state = "locked" if self._real.locked() else "unlocked"
         return f"<{state} racekit RLock object owner={self._owner or 0} count={self._count} at {id(self):#x}>"
+
+
+if not hasattr(REAL["RLock"](), "locked"):  # RLock.locked() is new in 3.14
+    del RLock.locked
 
 
 class Condition(_Sync):
