@@ -47,7 +47,7 @@ class ObservingHooks(PlainHooks):
         self._pending = Pending()
 
     def _prune(self) -> None:
-        self._pending.prune(sys._getframe(2))
+        self._pending.prune(_getframe(2))
 
     def at(self, obj: Any, name: str, line: int) -> Any:
         self._prune()
@@ -155,8 +155,11 @@ class ObservingHooks(PlainHooks):
         return None
 
 
+_getframe = sys._getframe  # (a program may take sys._getframe away: attrs' tests do)
+
+
 def _frame() -> Any:
-    return sys._getframe(2)
+    return _getframe(2)
 
 
 def _steps(obj: Any) -> Iterator[None]:

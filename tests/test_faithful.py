@@ -426,3 +426,89 @@ def test_a_controlled_trial_is_bounded_by_steps_not_wall_time():
     machine is."""
     v = run_json("cpu_timeout.yaml", "--seed", "1", "--mode", "controlled")["variants"]["default"]
     assert v["verdict"] == "no race observed" and v["ok"] and set(v["outcomes"]) == {"4"}, said(v)
+
+
+# -- found on real libraries (a cache's __setitem__, a lazy @singleton, a get-then-set counter) ------------
+
+INSTALLED = FAITHFUL / "installed"
+
+
+def test_code_racekit_does_not_rewrite_reached_through_an_operator_is_named_and_never_clean():
+    """``cache[key] = value`` runs a library's ``__setitem__`` that racekit does not rewrite
+    (installed outside the project, not named): the controlled scheduler cannot see its
+    read-modify-write, so its search, complete over what it sees, is ``inconclusive`` and
+    names that code; named with ``instrument:``, the race is found. (In mode auto the real
+    threads may still hit it: a race they show is a race.)"""
+    env = {"PYTHONPATH": str(INSTALLED)}
+    unlocked = run_json("unseen_dunder.yaml", "--seed", "1", "--mode", "controlled", "--strategy", "exhaustive",
+                        "-V", "unlocked", env=env)["variants"]["unlocked"]
+    assert unlocked["verdict"] == "inconclusive" and not unlocked["ok"], said(unlocked)
+    assert any(u.startswith("Cache.__setitem__ (") for u in unlocked["unseen"]), unlocked["unseen"]
+    named = run_json("unseen_dunder.yaml", "--seed", "1", "-V", "named", env=env)["variants"]["named"]
+    assert named["verdict"] == "race" and named["ok"], said(named)
+    text = " ".join(text_of("unseen_dunder.yaml", "--seed", "1", "-V", "unlocked", "--mode", "controlled",
+                            "--strategy", "exhaustive", env=env).split())
+    assert "The search is complete over what racekit can see" in text
+    assert "Cache.__setitem__" in text
+
+
+SINGLETON_TESTS = """
+import racekit
+
+created = []
+
+
+def singleton(cls):
+    class Wrapper:
+        def __init__(self):
+            self._instance = None
+
+        def __call__(self):
+            if self._instance is None:
+                self._instance = cls()
+            return self._instance
+    return Wrapper()
+
+
+@singleton
+class Config:
+    def __init__(self):
+        created.append(self)
+
+
+@racekit.race_test(expect=1, racy=True, mode="controlled", runs=30)
+def test_first_call_from_two_threads(race):
+    race.thread(Config)
+    race.thread(Config)
+    race.outcome(lambda: len(created))
+
+
+@racekit.race_test(expect=1, mode="controlled", runs=30)
+def test_made_before_the_threads(race):
+    Config()
+    race.thread(Config)
+    race.thread(Config)
+    race.outcome(lambda: len(created))
+"""
+
+
+def test_a_module_level_singleton_starts_every_execution_as_the_import_left_it(pytester):
+    """A lazy singleton whose instance lives in a wrapper object the test module holds: each
+    execution starts from the module as imported (the wrapper's ``_instance`` is None again),
+    so the racy first call is found and the correct use passes; never "the case has a bug"."""
+    pytester.makepyfile(test_singleton=SINGLETON_TESTS)
+    result = pytester.runpytest_subprocess("test_singleton.py", "--racekit-seed", "1", "-p", "no:cacheprovider", "-rA")
+    out = result.stdout.str()
+    assert "has a bug" not in out, out[-3000:]
+    assert "PASSED test_singleton.py::test_first_call_from_two_threads" in out, out[-3000:]
+    assert "PASSED test_singleton.py::test_made_before_the_threads" in out, out[-3000:]
+
+
+def test_an_update_racekit_cannot_count_is_never_called_exactly_zero_lost():
+    """A counter read in one call and written in another loses updates; racekit's exact
+    count only knows updates written in one statement, so the JSON gives no lost-update
+    figure rather than an "exact" zero."""
+    v = run_json("split_update.yaml", "--seed", "1", "--mode", "controlled")["variants"]["default"]
+    assert v["verdict"] == "race" and any(o != "6" for o in v["outcomes"]), said(v)
+    lost = v["lost_updates"]
+    assert lost is None or not (lost["exact"] and lost["max"] == 0), lost

@@ -83,10 +83,31 @@ def exact_lost_updates(trials: list[Trial]) -> LostUpdates | None:
     done = [t for t in trials if t.status is Status.DONE]
     if not done or any(t.lost is None for t in done):
         return None
+    if _uncounted(done):
+        return None
     when_wrong = [float(t.lost) for t in done if not t.matches]  # type: ignore[arg-type]
     where = tuple(sorted({w for t in done if not t.matches for w in t.lost_at}))
     return replace(lost_updates_from(Counter(float(t.lost) for t in done)), exact=True,  # type: ignore[arg-type]
                    max_when_wrong=max(when_wrong, default=0.0), where=where)
+
+
+def _uncounted(done: list[Trial]) -> bool:
+    """A run ended with a wrong number although its access log counted no lost
+    update: what changed the number was not an update racekit counts (a read and
+    a write computed from it in one statement, ``x += 1``), such as a value read
+    in one call and written back in another. No count can then be claimed, and
+    the deviation is no bound on lost updates either (an overdraft is none)."""
+    return any(not t.matches and not t.lost and t.lost is not None and t.value is not None for t in done)
+
+
+def lost_updates_figure(variant: Variant, trials: list[Trial]) -> LostUpdates | None:
+    """Counted from the access logs where they can be, else bounded by the deviation; None when neither holds."""
+    counted = exact_lost_updates(trials)
+    if counted is not None:
+        return counted
+    if _uncounted([t for t in trials if t.status is Status.DONE]):
+        return None
+    return lost_update_bound(variant, trials)
 
 
 def lost_updates_from(counts: Counter[float]) -> LostUpdates:
@@ -168,7 +189,7 @@ def grade(variant: Variant, mode: ModeSpec, trials: list[Trial], seed: int, plan
         expect_text=expect_text,
         outcome_text=outcome_text,
         wrong=sum(1 for t in trials if grade_trial(t) not in (Grade.EXPECTED, Grade.INCONCLUSIVE)),
-        lost_updates=exact_lost_updates(trials) or lost_update_bound(variant, trials),
+        lost_updates=lost_updates_figure(variant, trials),
         verdict=verdict,
         racy=variant.racy,
         ok=meets_expectation(verdict, variant.racy, len(trials)) and serial_failure is None and fault is None,

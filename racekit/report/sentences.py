@@ -197,7 +197,7 @@ def coverage_sentences(search: dict, t: Words) -> list[str]:
     return out
 
 
-def auto_sentences(facts: dict[str, Any], search: dict | None, t: Words) -> list[str]:
+def auto_sentences(facts: dict[str, Any], search: dict | None, t: Words, unforced: bool = False) -> list[str]:
     """Mode auto: what each phase covered, and which engine settled the verdict."""
     out: list[str] = []
     phases = facts.get("phases", [])
@@ -217,7 +217,8 @@ def auto_sentences(facts: dict[str, Any], search: dict | None, t: Words) -> list
         elif name == "sample":
             out.append(t("auto_sample", runs=f"{runs:,}", s="" if runs == 1 else "s"))
         elif name == "real_threads":
-            out.append(t("auto_real_threads", runs=f"{runs:,}", s="" if runs == 1 else "s"))
+            out.append(t("auto_real_threads_unforced" if unforced else "auto_real_threads", runs=f"{runs:,}",
+                         s="" if runs == 1 else "s"))
     found = facts.get("found_by")
     if found:
         out.append(t("auto_found_" + found))

@@ -271,7 +271,8 @@ class TerminalReport:
         if _not_run(v):
             out.append(self.t("not_run"))
         elif v.verdict is Verdict.INCONCLUSIVE:
-            out.append(self.t("inconclusive_advice"))
+            # Runs that ended right but prove nothing (unseen code, unscheduled threads) were judged.
+            out.append(self.t("inconclusive_advice" if v.inconclusive == v.runs else "inconclusive_advice_unproven"))
         elif v.racy and v.verdict is Verdict.NO_RACE:
             out.append(self.t("racy_missed", suggest="opcode" if v.mode in ("native", "line") else
                               "controlled --strategy exhaustive --preemptions 4" if v.mode == "auto" else "controlled"))
@@ -292,10 +293,14 @@ class TerminalReport:
                 out.append(self.t("races_seen", count=v.data_races, runs=v.runs, example=race_pair(v.race_example, self.t)))
         for cycle in v.lock_cycles[:3]:
             out.append(self.t("lock_cycle", cycle=" → ".join([*cycle, cycle[0]])))
+        # Real threads force switches only in code in racekit's scope: not in code it does not rewrite.
+        unforced = bool(v.unseen) or any(note.code == "unforced" for note in v.warnings)
         if v.mode_facts.get("phases"):
-            out.extend(auto_sentences(v.mode_facts, v.search, self.t))
+            out.extend(auto_sentences(v.mode_facts, v.search, self.t, unforced))
         elif v.search:
             out.extend(search_sentences(v.search, self.t))
+        if v.search and v.search.get("complete") and v.unseen:
+            out.append(self.t("search_unseen", code="; ".join(v.unseen[:3])))
         return out
 
     def _stop_reason(self, reason: str) -> str:

@@ -126,6 +126,16 @@ class PlainHooks:
         hooks.ns, hooks.file = namespace, file
         return hooks
 
+    def __copy__(self) -> PlainHooks:
+        twin = object.__new__(type(self))
+        twin.__dict__.update(self.__dict__)
+        return twin
+
+    def __reduce__(self) -> tuple:
+        # A rewritten function pickled by value (cloudpickle) takes __racekit__
+        # along: it arrives as hooks that let everything happen, as outside a trial.
+        return PlainHooks, ({},)
+
 
 class Labels:
     """Readable names for objects in traces: ``account.balance``, ``items[0]``."""
@@ -312,6 +322,8 @@ class ControlledHooks(PlainHooks):
             if found.kind in (peek.REF, peek.DATA) and peek.is_a(found.value, _sync_type()):
                 # A lock, a queue: reaching it shares no data; its name is how the code reached it.
                 found.value._name(self.labels.attribute(obj, name))
+            elif found.kind == peek.CODE:
+                self._note_unseen(peek.code_run_by(obj, name), name)  # a getter racekit may not see into
             return None
         location = (id(found.owner), name)
         what = self._attribute_label(obj, found.owner, name)
@@ -331,6 +343,10 @@ class ControlledHooks(PlainHooks):
             found = peek.written(obj, name)
             if found.kind == peek.DATA:
                 self._write_attribute(obj, found.owner, name, line, update)
+            elif found.kind == peek.CODE:
+                attribute = peek.lookup(type(obj), name)[1]
+                setter = attribute.fset if type(attribute) is property else peek.lookup(type(obj), "__setattr__")[1]
+                self._note_unseen(getattr(setter, "__code__", None), name)
         return obj
 
     def _write_attribute(self, obj: Any, owner: Any, name: str, line: int, update: bool) -> None:
@@ -380,6 +396,8 @@ class ControlledHooks(PlainHooks):
         obj = entry.obj if entry is not None else None
         if obj is None or not _indexes_data(obj):
             self._push(_Pending(frame, None))  # for iv: nothing to show
+            if obj is not None:
+                self._note_unseen(peek.special_method_code(obj, "__getitem__"), "__getitem__")
             return key
         what = self.labels.item(obj, key)
         location = (id(obj), _key(key))
@@ -404,6 +422,8 @@ class ControlledHooks(PlainHooks):
         obj = entry.obj if entry is not None else None
         if obj is not None and _indexes_data(obj):
             self._write_item(obj, key, line, update)
+        elif obj is not None:
+            self._note_unseen(peek.special_method_code(obj, "__setitem__"), "__setitem__")
         return key
 
     def _write_item(self, obj: Any, key: Any, line: int, update: bool) -> None:
@@ -511,9 +531,22 @@ class ControlledHooks(PlainHooks):
         self._local.call_op = self.ctl.record(kind, what, location=(id(obj), "*"), line=line, file=self.file)
 
     def fn(self, function: Any, line: int) -> Any:
-        if self._mine() and peek.is_a(function, types.FunctionType):
-            self._note_unseen(function.__code__, function.__qualname__)
+        if self._mine():
+            if peek.is_a(function, types.FunctionType):
+                self._note_unseen(function.__code__, function.__qualname__)
+            elif peek.is_a(function, type):
+                self._note_unseen(peek.special_method_code(function, "__init__"), "__init__")
+            elif not peek.is_a(function, (types.BuiltinFunctionType, types.MethodType)):
+                self._note_unseen(peek.special_method_code(function, "__call__"), "__call__")
+            elif peek.is_a(function, types.MethodType):
+                self._note_unseen(getattr(function.__func__, "__code__", None), "method")
         return function
+
+    def thread_target(self, function: Any) -> None:
+        """A thread runs ``function`` itself (``race.thread(cache.__setitem__, …)``): racekit sees into it only if rewritten."""
+        target = function.__func__ if peek.is_a(function, types.MethodType) else function
+        code = target.__code__ if peek.is_a(target, types.FunctionType) else None
+        self._note_unseen(code, getattr(target, "__qualname__", "thread"))
 
     def _note_unseen(self, code: types.CodeType | None, name: str) -> None:
         """Python code that the threads call but racekit does not rewrite: its shared
@@ -526,7 +559,7 @@ class ControlledHooks(PlainHooks):
         file = code.co_filename
         self._seen_code[code] = True
         if (file == self._case_file or file in self._rewritten or file.startswith(("<", _RACEKIT))
-                or file.startswith(_STDLIB)):
+                or (file.startswith(_STDLIB) and "site-packages" not in file)):
             return  # the case's own code, racekit's stand-ins, the standard library
         if len(self.unseen) < 8:
             self.unseen[f"{code.co_qualname if hasattr(code, 'co_qualname') else name} "
@@ -535,8 +568,11 @@ class ControlledHooks(PlainHooks):
     # -- whole containers ------------------------------------------------------------
 
     def lk(self, obj: Any, line: int, how: str = "") -> Any:
-        if self._mine() and is_container(obj):
-            self.look(obj, line)
+        if self._mine():
+            if is_container(obj):
+                self.look(obj, line)
+            else:
+                self._note_unseen(peek.special_method_code(obj, "__len__" if how == "len()" else "__iter__"), how)
         return obj
 
     def tc(self, obj: Any, line: int) -> Any:
@@ -553,7 +589,11 @@ class ControlledHooks(PlainHooks):
         self.ctl.record("read", what, location=(id(obj), "*"), value=_contents(obj), line=line, file=self.file)
 
     def it(self, obj: Any, line: int) -> Any:
-        if not self._mine() or type(obj) not in _ITERABLE_CONTAINERS:
+        if not self._mine():
+            return obj
+        if type(obj) not in _ITERABLE_CONTAINERS:
+            if not is_container(obj):
+                self._note_unseen(peek.special_method_code(obj, "__iter__"), "__iter__")
             return obj
         # Creating the iterator is a step, and happens now (a generator
         # expression takes its iterator when it is made, a dict's remembers its size).

@@ -88,12 +88,24 @@ class _Snapshot:
     containers either holds, as they were once its code had run."""
 
     def __init__(self, namespace: dict[str, Any]):
+        from racekit.runtime.peek import instance_dict
+
         self.names = dict(namespace)
         module = namespace.get("__name__")
         self.classes = {cls: dict(vars(cls)) for cls in namespace.values()
                         if issubclass(type(cls), type) and vars(cls).get("__module__") == module}
         held = list(self.names.values()) + [v for attrs in self.classes.values() for v in attrs.values()]
         self.contents = {id(c): (c, _contents(c)) for c in held if type(c) in _CONTAINERS}
+        # Objects the module holds (a singleton's wrapper, a registry): their own
+        # attributes, one level deep, as the module's code left them.
+        self.objects = {}
+        for value in held:
+            if issubclass(type(value), (type, types.ModuleType)) or type(value) in _CONTAINERS:
+                continue
+            attributes = instance_dict(value)
+            if attributes is not None and id(value) not in self.objects:
+                self.objects[id(value)] = (value, dict(attributes))
+        self.caches = [v for v in held if type(v).__name__ == "_lru_cache_wrapper" and hasattr(v, "cache_clear")]
 
     def restore(self, namespace: dict[str, Any]) -> None:
         if len(namespace) != len(self.names) or any(namespace.get(k, _GONE) is not v for k, v in self.names.items()):
@@ -118,6 +130,16 @@ class _Snapshot:
         for container, saved in self.contents.values():
             if _contents(container) != saved:
                 _refill(container, saved)
+        for value, saved in self.objects.values():
+            from racekit.runtime.peek import instance_dict
+
+            attributes = instance_dict(value)
+            if attributes is not None and (len(attributes) != len(saved)
+                                           or any(attributes.get(k, _GONE) is not v for k, v in saved.items())):
+                attributes.clear()
+                attributes.update(saved)
+        for cache in self.caches:
+            cache.cache_clear()  # an @lru_cache of the module's starts empty, as after its import
 
 
 _GONE = object()
@@ -321,7 +343,9 @@ class _RewritingLoader(importlib.machinery.SourceFileLoader):
 
 def shown_path(path: str, base: str) -> str:
     """A file as a reader finds it: relative to the case's folder, else to the
-    working folder, when under it."""
+    working folder, when under it; an installed package's relative to site-packages."""
+    if "site-packages" + os.sep in path:
+        return path.rsplit("site-packages" + os.sep, 1)[1]
     for folder in (base, os.getcwd()):
         if folder:
             relative = os.path.relpath(path, folder)

@@ -253,3 +253,29 @@ def function_code(obj: Any, name: str) -> types.CodeType | None:
     if is_a(value, (staticmethod, classmethod, types.MethodType)):
         value = value.__func__
     return value.__code__ if is_a(value, types.FunctionType) else None
+
+
+def code_run_by(obj: Any, name: str) -> types.CodeType | None:
+    """The Python code reading ``obj.name`` runs, when it runs some (a property's
+    getter, a class's ``__getattr__``/``__getattribute__``, a descriptor's ``__get__``)."""
+    kind = type(obj)
+    getattribute = _info(kind).getattribute
+    if getattribute not in (_OBJECT_GETATTRIBUTE, _TYPE_GETATTRIBUTE, _MODULE_GETATTRIBUTE):
+        return _code_of(getattribute)
+    _, attribute = lookup(kind, name)
+    if type(attribute) is property:
+        return _code_of(attribute.fget)
+    if attribute is not MISSING and not is_a(attribute, _NOT_DATA) and _has_get(attribute):
+        return _code_of(lookup(type(attribute), "__get__")[1])
+    return _code_of(lookup(kind, "__getattr__")[1]) if attribute is MISSING else None
+
+
+def special_method_code(obj: Any, name: str) -> types.CodeType | None:
+    """The Python code an operator runs on ``obj`` (``__getitem__`` for ``obj[k]``, ``__len__``…), if any."""
+    return _code_of(lookup(type(obj), name)[1])
+
+
+def _code_of(value: Any) -> types.CodeType | None:
+    if is_a(value, (staticmethod, classmethod, types.MethodType)):
+        value = value.__func__
+    return value.__code__ if is_a(value, types.FunctionType) else None

@@ -401,6 +401,7 @@ def _scheduled(program: Program, index: int, seed: int, controller: Controller, 
         return run
 
     for name, function in prepared.threads:
+        hooks.thread_target(getattr(function, "racekit_target", function))
         thread = controller.add_thread(name, case=True)
         runner = threading.Thread(target=_quiet(controller.thread_body(thread, catching(function, name))), name=name,
                                   daemon=True)
