@@ -430,24 +430,25 @@ def test_a_controlled_trial_is_bounded_by_steps_not_wall_time():
 
 # -- found on real libraries (a cache's __setitem__, a lazy @singleton, a get-then-set counter) ------------
 
-INSTALLED = FAITHFUL / "installed"
+INSTALLED = TEST_CASES / "installed"  # outside the case folders: not in racekit's scope unless named
 
 
-def test_code_racekit_does_not_rewrite_reached_through_an_operator_is_named_and_never_clean():
+def test_code_racekit_does_not_rewrite_reached_through_an_operator_is_named_and_never_clean(tmp_path):
     """``cache[key] = value`` runs a library's ``__setitem__`` that racekit does not rewrite
     (installed outside the project, not named): the controlled scheduler cannot see its
     read-modify-write, so its search, complete over what it sees, is ``inconclusive`` and
     names that code; named with ``instrument:``, the race is found. (In mode auto the real
     threads may still hit it: a race they show is a race.)"""
     env = {"PYTHONPATH": str(INSTALLED)}
+    # Run from elsewhere: the project (the working folder) would be in scope, and this repository holds lrulib.
     unlocked = run_json("unseen_dunder.yaml", "--seed", "1", "--mode", "controlled", "--strategy", "exhaustive",
-                        "-V", "unlocked", env=env)["variants"]["unlocked"]
+                        "-V", "unlocked", env=env, cwd=tmp_path)["variants"]["unlocked"]
     assert unlocked["verdict"] == "inconclusive" and not unlocked["ok"], said(unlocked)
     assert any(u.startswith("Cache.__setitem__ (") for u in unlocked["unseen"]), unlocked["unseen"]
-    named = run_json("unseen_dunder.yaml", "--seed", "1", "-V", "named", env=env)["variants"]["named"]
+    named = run_json("unseen_dunder.yaml", "--seed", "1", "-V", "named", env=env, cwd=tmp_path)["variants"]["named"]
     assert named["verdict"] == "race" and named["ok"], said(named)
     text = " ".join(text_of("unseen_dunder.yaml", "--seed", "1", "-V", "unlocked", "--mode", "controlled",
-                            "--strategy", "exhaustive", env=env).split())
+                            "--strategy", "exhaustive", env=env, cwd=tmp_path).split())
     assert "The search is complete over what racekit can see" in text
     assert "Cache.__setitem__" in text
 
