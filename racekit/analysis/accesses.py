@@ -133,10 +133,7 @@ def data_races(log: Sequence[Op], threads: int, guest: Sequence[tuple[int, Any]]
                 for t, c in enumerate(published.get(op.sync, ())):
                     mine[t] = max(mine[t], c)
             if op.kind in _RELEASES:
-                seen = published.setdefault(op.sync, [0] * threads)
-                seen.extend([0] * (threads - len(seen)))
-                for t in range(threads):
-                    seen[t] = max(seen[t], mine[t])
+                _publish(published, op.sync, mine)
                 mine[op.thread] += 1
             continue
         if op.location is None or op.kind == "call" or op.location in races:  # calls are atomic steps
@@ -185,11 +182,16 @@ def _guest_event(event: Any, clock: list[int], clocks: list[list[int]], publishe
             if t < len(clock):
                 clock[t] = max(clock[t], c)
     if op.kind in _RELEASES:
-        seen = published.setdefault(op.sync, [0] * size)
-        seen.extend([0] * (size - len(seen)))
-        for t in range(size):
-            seen[t] = max(seen[t], clock[t])
+        _publish(published, op.sync, clock)
     return clock
+
+
+def _publish(published: dict[int, list[int]], sync: int, clock: list[int]) -> None:
+    """A release: the synchronisation object now carries ``clock`` too."""
+    seen = published.setdefault(sync, [0] * len(clock))
+    seen.extend([0] * (len(clock) - len(seen)))
+    for t in range(len(clock)):
+        seen[t] = max(seen[t], clock[t])
 
 
 def acquired(kind: str, value: str) -> bool:

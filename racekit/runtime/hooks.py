@@ -160,24 +160,11 @@ class Labels:
         name = self._names.get(id(obj))
         if name is None and peek.is_a(obj, (type, types.ModuleType, types.FunctionType)):
             name = obj.__qualname__ if peek.is_a(obj, (type, types.FunctionType)) else obj.__name__
-        if name is None and peek.is_a(obj, dict) and id(obj) in self._modules:
-            name = self._modules[id(obj)]
         if name is None:
             number = self._numbers.setdefault(id(obj), len(self._numbers) + 1)
             name = f"{type(obj).__name__}#{number}"
             self._names[id(obj)] = name
         return name
-
-    @property
-    def _modules(self) -> dict[int, str]:
-        """Module namespaces by id: a module global reached as ``mod.x`` is named ``mod.x``."""
-        found = self.__dict__.get("_module_names")
-        if found is None:
-            found = self.__dict__["_module_names"] = {}
-        return found
-
-    def module(self, namespace: dict[str, Any], name: str) -> None:
-        self._modules[id(namespace)] = name
 
     def reached(self, value: Any, label: str) -> None:
         """Name a container no name holds by the way the code reached it

@@ -229,7 +229,7 @@ class Session:
     def __enter__(self) -> Session:
         global _active
         self._outer = _active  # a trial's own executions (a shrink, a reversal) each enter too
-        verdicts = self.set_verdicts = self._verdicts
+        verdicts = self._verdicts
         for name, module in list(sys.modules.items()):
             if self.set.modules.get(name) is module:
                 continue
@@ -264,11 +264,6 @@ class Session:
         self.set.restore()
         sys.modules.update(self._hidden)
         self._hidden.clear()
-
-    def builtins_for_module(self) -> Any:
-        import builtins
-
-        return builtins
 
 
 def active() -> Session | None:

@@ -153,6 +153,30 @@ def _check_lock_arguments(blocking: bool, timeout: float) -> None:
         raise yours(ValueError(_NEGATIVE_TIMEOUT))
 
 
+def _take(lock: Lock | RLock, ctl: Controller, blocking: bool, timeout: float) -> bool:
+    """A trial's thread takes ``lock``'s real lock once the scheduler says it is free
+    (or fails to: busy, timed out), logged; whose it is now, the caller notes."""
+    _check_lock_arguments(blocking, timeout)
+    limit = _limit(blocking, timeout)
+    tried = limit == 0.0
+    if tried:
+        lock._point(ctl, "try-acquire")
+        if not lock._real.acquire(False):
+            lock._record(ctl, "try-acquire", "busy")
+            return False
+    else:
+        if not lock._point(ctl, "acquire", lambda: not lock._real.locked(), limit):
+            lock._record(ctl, "acquire", "timed out")
+            return False
+        # Held by a thread outside the trial: wait for it for real (the watchdog names a long wait).
+        if not lock._real.acquire(False) and not lock._real.acquire(True, -1 if limit is None else limit):
+            lock._record(ctl, "acquire", "timed out")
+            return False
+    ctl.holders[id(lock)] = (lock._label_in(ctl), ctl.me())
+    lock._record(ctl, "acquire", TRIED if tried else "")
+    return True
+
+
 class Lock(_Sync):
     """``threading.Lock``: a real lock, acquired only when the scheduler says it is free."""
 
@@ -178,30 +202,10 @@ class Lock(_Sync):
             if got:
                 self._owner = _get_ident()
             return got
-        _check_lock_arguments(blocking, timeout)
-        label = self._label_in(ctl)
-        limit = _limit(blocking, timeout)
-        tried = limit == 0.0
-        if tried:
-            self._point(ctl, "try-acquire")
-            if not self._real.acquire(False):
-                self._record(ctl, "try-acquire", "busy")
-                return False
-        else:
-            if not self._point(ctl, "acquire", self._free, limit):
-                self._record(ctl, "acquire", "timed out")
-                return False
-            if not self._real.acquire(False):  # held by a thread outside the trial: wait for it for real
-                if not self._real.acquire(True, -1 if limit is None else limit):
-                    self._record(ctl, "acquire", "timed out")
-                    return False
+        if not _take(self, ctl, blocking, timeout):
+            return False
         self._owner = _get_ident()
-        ctl.holders[id(self)] = (label, ctl.me())
-        self._record(ctl, "acquire", TRIED if tried else "")
         return True
-
-    def _free(self) -> bool:
-        return not self._real.locked()
 
     def release(self) -> None:
         if not self._real.locked():
@@ -264,27 +268,9 @@ class RLock(_Sync):
         if ctl is None:
             if not self._real.acquire(blocking, timeout):
                 return False
-            self._owner, self._count = me, 1
-            return True
-        _check_lock_arguments(blocking, timeout)
-        label = self._label_in(ctl)
-        limit = _limit(blocking, timeout)
-        tried = limit == 0.0
-        if tried:
-            self._point(ctl, "try-acquire")
-            if not self._real.acquire(False):
-                self._record(ctl, "try-acquire", "busy")
-                return False
-        else:
-            if not self._point(ctl, "acquire", lambda: not self._real.locked(), limit):
-                self._record(ctl, "acquire", "timed out")
-                return False
-            if not self._real.acquire(False) and not self._real.acquire(True, -1 if limit is None else limit):
-                self._record(ctl, "acquire", "timed out")
-                return False
+        elif not _take(self, ctl, blocking, timeout):
+            return False
         self._owner, self._count = me, 1
-        ctl.holders[id(self)] = (label, ctl.me())
-        self._record(ctl, "acquire", TRIED if tried else "")
         return True
 
     def release(self) -> None:
