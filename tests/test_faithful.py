@@ -513,3 +513,21 @@ def test_an_update_racekit_cannot_count_is_never_called_exactly_zero_lost():
     assert v["verdict"] == "race" and any(o != "6" for o in v["outcomes"]), said(v)
     lost = v["lost_updates"]
     assert lost is None or not (lost["exact"] and lost["max"] == 0), lost
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case,variant,wrong", [("pool_threads.yaml", "timer", "1"),
+                                                ("actor.yaml", "direct_bump_unlocked", "1"),
+                                                ("pool_threads.yaml", "subclass_started_in_setup", "1")])
+def test_a_timer_and_a_thread_started_in_setup_are_found_on_every_seed_and_replay(case, variant, wrong):
+    """Item 3, the issue's "done when": a Timer racing a case thread and a thread that setup
+    starts are found by the default mode on every seed, and the schedule shown replays to
+    the same wrong outcome."""
+    for seed in range(1, 6):
+        v = run_json(case, "--variant", variant, "--seed", str(seed))["variants"][variant]
+        assert v["verdict"] == "race" and v["ok"] and v["schedule"], f"seed {seed}: {said(v)}"
+        proc = racekit("replay", str(FAITHFUL / case), "--variant", variant, "--schedule", v["schedule"],
+                       "--format", "json", env=OFF)
+        assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+        replayed = json.loads(proc.stdout)["cases"][0]["variants"][0]
+        assert set(replayed["outcomes"]) == {wrong}, (seed, said(replayed))
