@@ -310,7 +310,7 @@ class ControlledHooks(PlainHooks):
                 # A lock, a queue: reaching it shares no data; its name is how the code reached it.
                 found.value._name(self.labels.attribute(obj, name))
             elif found.kind == peek.CODE:
-                self._note_unseen(peek.code_run_by(obj, name), name)  # a getter racekit may not see into
+                self._note_unseen(peek.code_run_by(obj, name), obj, name)  # a getter racekit may not see into
             return None
         location = (id(found.owner), name)
         what = self._attribute_label(obj, found.owner, name)
@@ -333,7 +333,7 @@ class ControlledHooks(PlainHooks):
             elif found.kind == peek.CODE:
                 attribute = peek.lookup(type(obj), name)[1]
                 setter = attribute.fset if type(attribute) is property else peek.lookup(type(obj), "__setattr__")[1]
-                self._note_unseen(getattr(setter, "__code__", None), name)
+                self._note_unseen(getattr(setter, "__code__", None), obj, name)
         return obj
 
     def _write_attribute(self, obj: Any, owner: Any, name: str, line: int, update: bool) -> None:
@@ -384,7 +384,7 @@ class ControlledHooks(PlainHooks):
         if obj is None or not _indexes_data(obj):
             self._push(_Pending(frame, None))  # for iv: nothing to show
             if obj is not None:
-                self._note_unseen(peek.special_method_code(obj, "__getitem__"), "__getitem__")
+                self._note_unseen(peek.special_method_code(obj, "__getitem__"), obj, "__getitem__")
             return key
         what = self.labels.item(obj, key)
         location = (id(obj), _key(key))
@@ -410,7 +410,7 @@ class ControlledHooks(PlainHooks):
         if obj is not None and _indexes_data(obj):
             self._write_item(obj, key, line, update)
         elif obj is not None:
-            self._note_unseen(peek.special_method_code(obj, "__setitem__"), "__setitem__")
+            self._note_unseen(peek.special_method_code(obj, "__setitem__"), obj, "__setitem__")
         return key
 
     def _write_item(self, obj: Any, key: Any, line: int, update: bool) -> None:
@@ -485,7 +485,7 @@ class ControlledHooks(PlainHooks):
             return obj
         container = is_container(obj)
         if not container:
-            self._note_unseen(peek.function_code(obj, name), name)
+            self._note_unseen(peek.function_code(obj, name), obj, name)
         if now:
             if container:
                 self._container_call(obj, name, line)
@@ -520,22 +520,24 @@ class ControlledHooks(PlainHooks):
     def fn(self, function: Any, line: int) -> Any:
         if self._mine():
             if peek.is_a(function, types.FunctionType):
-                self._note_unseen(function.__code__, function.__qualname__)
+                self._note_unseen(function.__code__, None, function.__qualname__)
             elif peek.is_a(function, type):
-                self._note_unseen(peek.special_method_code(function, "__init__"), "__init__")
+                self._note_unseen(peek.method_code(function, "__init__"), function, "__init__")
             elif not peek.is_a(function, (types.BuiltinFunctionType, types.MethodType)):
-                self._note_unseen(peek.special_method_code(function, "__call__"), "__call__")
+                self._note_unseen(peek.special_method_code(function, "__call__"), function, "__call__")
             elif peek.is_a(function, types.MethodType):
-                self._note_unseen(getattr(function.__func__, "__code__", None), "method")
+                method = function.__func__
+                if peek.is_a(method, types.FunctionType):
+                    self._note_unseen(method.__code__, None, method.__qualname__)
         return function
 
     def thread_target(self, function: Any) -> None:
         """A thread runs ``function`` itself (``race.thread(cache.__setitem__, …)``): racekit sees into it only if rewritten."""
         target = function.__func__ if peek.is_a(function, types.MethodType) else function
         code = target.__code__ if peek.is_a(target, types.FunctionType) else None
-        self._note_unseen(code, getattr(target, "__qualname__", "thread"))
+        self._note_unseen(code, None, target.__qualname__ if code is not None else "")
 
-    def _note_unseen(self, code: types.CodeType | None, name: str) -> None:
+    def _note_unseen(self, code: types.CodeType | None, reached_through: Any, name: str) -> None:
         """Python code that the threads call but racekit does not rewrite: its shared
         accesses are invisible to the scheduler (the report says which)."""
         if code is None:
@@ -549,7 +551,9 @@ class ControlledHooks(PlainHooks):
                 or (file.startswith(_STDLIB) and "site-packages" not in file)):
             return  # the case's own code, racekit's stand-ins, the standard library
         if len(self.unseen) < 8:
-            self.unseen[f"{code.co_qualname if hasattr(code, 'co_qualname') else name} "
+            label = getattr(code, "co_qualname", None) or (  # 3.10's code has no qualname
+                name if reached_through is None else f"{_owner_name(reached_through)}.{name}")
+            self.unseen[f"{label} "
                         f"({file}:{code.co_firstlineno})"] = None
 
     # -- whole containers ------------------------------------------------------------
@@ -559,7 +563,8 @@ class ControlledHooks(PlainHooks):
             if is_container(obj):
                 self.look(obj, line)
             else:
-                self._note_unseen(peek.special_method_code(obj, "__len__" if how == "len()" else "__iter__"), how)
+                method = "__len__" if how == "len()" else "__iter__"
+                self._note_unseen(peek.special_method_code(obj, method), obj, method)
         return obj
 
     def tc(self, obj: Any, line: int) -> Any:
@@ -580,7 +585,7 @@ class ControlledHooks(PlainHooks):
             return obj
         if type(obj) not in _ITERABLE_CONTAINERS:
             if not is_container(obj):
-                self._note_unseen(peek.special_method_code(obj, "__iter__"), "__iter__")
+                self._note_unseen(peek.special_method_code(obj, "__iter__"), obj, "__iter__")
             return obj
         # Creating the iterator is a step, and happens now (a generator
         # expression takes its iterator when it is made, a dict's remembers its size).
@@ -637,6 +642,19 @@ class ControlledHooks(PlainHooks):
 
 
 _NO_WRITE, _ATTRIBUTE, _ITEM, _GLOBAL = object(), object(), object(), object()  # what an augmented assignment's aw writes
+
+
+def _owner_name(obj: Any) -> str:
+    """``Cache`` for a Cache or its class, a module's name for a module: read
+    statically, so naming code for the report runs none of the program's (a
+    module's ``__getattr__``, a metaclass's property)."""
+    if peek.is_a(obj, types.ModuleType):
+        return str(peek.module_namespace(obj).get("__name__", "module"))
+    owner = obj if peek.is_a(obj, type) else type(obj)
+    return _TYPE_QUALNAME.__get__(owner)
+
+
+_TYPE_QUALNAME = type.__dict__["__qualname__"]
 
 
 def stepping(iterator: Iterator[Any], steps: Iterator[Any]) -> Iterator[Any]:

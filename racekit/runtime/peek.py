@@ -272,7 +272,17 @@ def code_run_by(obj: Any, name: str) -> types.CodeType | None:
 
 def special_method_code(obj: Any, name: str) -> types.CodeType | None:
     """The Python code an operator runs on ``obj`` (``__getitem__`` for ``obj[k]``, ``__len__``…), if any."""
-    return _code_of(lookup(type(obj), name)[1])
+    return method_code(type(obj), name)
+
+
+def method_code(cls: type, name: str) -> types.CodeType | None:
+    """The code of ``cls``'s method ``name`` (a class's ``__init__``), when it is Python."""
+    return _code_of(lookup(cls, name)[1])
+
+
+def module_namespace(module: types.ModuleType) -> dict:
+    """A module's ``__dict__``, read without the module's ``__getattr__``."""
+    return _MODULE_DICT.__get__(module)
 
 
 def _code_of(value: Any) -> types.CodeType | None:
