@@ -2792,13 +2792,22 @@ SNIPPETS.update({
     """,
     "sleep_argument_errors": """
         import time
+        class Zero:
+            def __index__(self):
+                return 0
+        class FloatZero:  # 3.15 takes it, earlier versions refuse it
+            def __float__(self):
+                return 0.0
+        class BadIndex:
+            def __index__(self):
+                raise TypeError("my own refusal")
         def observe():
             out = []
-            for bad in (-1, "x", None, float("nan")):
+            for bad in (-1, "x", None, float("nan"), float("inf"), 10 ** 30, Zero(), FloatZero(), BadIndex()):
                 try:
                     time.sleep(bad)
-                    out.append(("slept", repr(bad)))
-                except (ValueError, TypeError) as e:
+                    out.append(("slept", type(bad).__name__))
+                except (ValueError, TypeError, OverflowError) as e:
                     out.append((type(e).__name__, str(e)))
             return out
     """,

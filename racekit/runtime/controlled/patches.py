@@ -35,6 +35,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Callable
 
+from racekit.runtime import peek
 from racekit.runtime.controlled import standins
 from racekit.runtime.judging import yours
 from racekit.runtime.controlled.controller import Abort, Controller, active
@@ -322,20 +323,32 @@ def _sleep(seconds: float) -> None:
 
 
 def _seconds(value: Any) -> float:
-    """A sleep's length as ``time.sleep`` takes it: a float (not NaN) or an integer, not negative."""
+    """A sleep's length as ``time.sleep`` takes it. A value the interpreter
+    refuses goes to the real ``time.sleep``, which refuses it at once (it
+    checks before it sleeps): the error is the interpreter's own, in this
+    version's words (3.14 and 3.15 each reworded it)."""
+    kind = type(value)
     if isinstance(value, float):
-        if value != value:
-            raise yours(ValueError("Invalid value NaN (not a number)"))
         seconds = value
-    else:
+    elif isinstance(value, int) or peek.lookup(kind, "__index__")[1] is not peek.MISSING:
         try:
-            seconds = float(operator.index(value))
-        except TypeError as exc:
-            raise yours(TypeError(f"'{type(value).__name__}' object cannot be interpreted as an integer")) from None \
-                if "cannot be interpreted" in str(exc) else exc
-    if seconds < 0:
-        raise yours(ValueError("sleep length must be non-negative"))
+            seconds = float(operator.index(value))  # an error of the program's __index__ is its own…
+        except TypeError:
+            seconds = None  # …except that 3.14 rewords a TypeError (it runs __index__ once more)
+    elif sys.version_info >= (3, 15) and peek.lookup(kind, "__float__")[1] is not peek.MISSING:
+        seconds = float(value)
+    else:
+        seconds = None
+    if seconds is None or seconds != seconds or not 0 <= seconds < _LONGEST_SLEEP:
+        try:
+            _REAL_SLEEP(value)
+        except Exception as exc:
+            raise yours(exc)
+        seconds = 0.0  # not reached: racekit refused a length the interpreter takes
     return seconds
+
+
+_LONGEST_SLEEP = 2 ** 63 / 1e9  # time.sleep counts nanoseconds in 64 bits: longer lengths overflow
 
 
 def _clock(name: str, base: Any) -> Callable[[], Any]:
