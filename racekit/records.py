@@ -35,6 +35,17 @@ class Op:
 
 
 
+# A key of an ``Op.location`` that may or may not be the same dict slot as
+# another one: the key's equality is the program's code, which racekit never
+# runs. Such locations still make a search conservative; no lost update or
+# data race is claimed on them (see analysis.accesses).
+AMBIGUOUS_KEY = "<?>"
+
+
+def ambiguous(location: tuple[int, str] | None) -> bool:
+    return location is not None and location[1].endswith(AMBIGUOUS_KEY)
+
+
 @dataclass(frozen=True, order=True)
 class Note:
     """Something a reader should know about how trials ran, as a fact: a code and

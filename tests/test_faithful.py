@@ -449,7 +449,8 @@ def test_code_racekit_does_not_rewrite_reached_through_an_operator_is_named_and_
     assert named["verdict"] == "race" and named["ok"], said(named)
     text = " ".join(text_of("unseen_dunder.yaml", "--seed", "1", "-V", "unlocked", "--mode", "controlled",
                             "--strategy", "exhaustive", env=env, cwd=tmp_path).split())
-    assert "The search is complete over what racekit can see" in text
+    assert "the search is complete over what racekit can see (what it cannot follows)" in text
+    assert "every interleaving is covered" not in text
     assert "Cache.__setitem__" in text
 
 
@@ -531,3 +532,47 @@ def test_a_timer_and_a_thread_started_in_setup_are_found_on_every_seed_and_repla
         assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
         replayed = json.loads(proc.stdout)["cases"][0]["variants"][0]
         assert set(replayed["outcomes"]) == {wrong}, (seed, said(replayed))
+
+
+# -- found on multimethod and injector: a dict subclass, object keys, a library callable in a local ------------
+
+
+def test_a_dict_subclass_is_iterated_a_step_per_item_so_its_race_is_found_and_replays():
+    """``class Registry(dict)`` iterates with dict's own iterator: racekit steps through it as
+    through a dict, so a writer adding a key mid-iteration is found (multimethod 1.9's
+    "dictionary changed size during iteration"), never a complete search that saw no race."""
+    v = run_json("container_keys.yaml", "--seed", "1", "--mode", "controlled", "-V", "subclass_iterated")[
+        "variants"]["subclass_iterated"]
+    assert v["verdict"] == "race" and v["ok"] and v["schedule"], said(v)
+    assert any("changed size during iteration" in o for o in v["outcomes"]), v["outcomes"]
+    proc = racekit("replay", str(FAITHFUL / "container_keys.yaml"), "--variant", "subclass_iterated",
+                   "--schedule", v["schedule"], "--format", "json", env=OFF)
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+def test_two_object_keys_are_two_locations_and_one_object_key_is_one():
+    """Keys compared by identity (instances of a class without ``__eq__``) are told apart by
+    identity: threads updating their own key share nothing (no data race is claimed, and
+    the reduced search is as small as with string keys), while two updates of one key lose
+    one, counted exactly."""
+    variants = run_json("container_keys.yaml", "--seed", "1", "--mode", "controlled", "--strategy", "exhaustive",
+                        "-V", "own_object_keys", "-V", "one_object_key")["variants"]
+    own, one = variants["own_object_keys"], variants["one_object_key"]
+    assert own["verdict"] == "no race observed" and own["ok"] and own["data_races"] == 0, said(own)
+    assert own["search"]["complete"] and own["search"]["schedules"] <= 20, own["search"]
+    assert one["verdict"] == "race" and one["ok"], said(one)
+    assert one["lost_updates"]["exact"] and one["lost_updates"]["max"] == 1, one["lost_updates"]
+
+
+def test_a_library_dict_subclass_and_a_library_function_in_a_local_are_named(tmp_path):
+    """A library's ``Registry(dict)`` runs its own ``__missing__`` on ``registry[key]``, and
+    ``make = registry_lib.make; make()`` calls library code through a local: racekit rewrites
+    neither, so both are named, and the search calls itself complete only over what it sees."""
+    env = {"PYTHONPATH": str(INSTALLED)}  # run from elsewhere: this repository is not in scope
+    variants = run_json("unseen_subclass.yaml", "--seed", "1", "--mode", "controlled", "--strategy", "exhaustive",
+                        env=env, cwd=tmp_path)["variants"]
+    assert any(u.startswith("Registry.__missing__ (") for u in variants["missing"]["unseen"]), said(variants["missing"])
+    assert any(u.startswith("make (") for u in variants["local_function"]["unseen"]), said(variants["local_function"])
+    text = " ".join(text_of("unseen_subclass.yaml", "--seed", "1", "--mode", "controlled", "--strategy", "exhaustive",
+                            "-V", "missing", env=env, cwd=tmp_path).split())
+    assert "every interleaving is covered" not in text and "Registry.__missing__" in text, text[-2000:]

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-from racekit.records import Op
+from racekit.records import Op, ambiguous
 
 # Operations that publish a thread's history to a synchronisation object, and
 # those that take it in.
@@ -52,8 +52,8 @@ def lost_updates(log: Sequence[Op]) -> list[LostUpdate]:
     writes: dict[tuple, list[tuple[Op, tuple[int, Op] | None]]] = {}
     last_read: dict[tuple, tuple[int, Op]] = {}  # (thread, location) -> (version it saw, the read)
     for op in log:
-        if op.location is None:
-            continue
+        if op.location is None or ambiguous(op.location):
+            continue  # two keys that may be one slot: nothing is counted
         versions = writes.setdefault(op.location, [])
         if op.kind == "read":
             last_read[(op.thread, op.location)] = (len(versions), op)
@@ -136,8 +136,8 @@ def data_races(log: Sequence[Op], threads: int, guest: Sequence[tuple[int, Any]]
                 _publish(published, op.sync, mine)
                 mine[op.thread] += 1
             continue
-        if op.location is None or op.kind == "call" or op.location in races:  # calls are atomic steps
-            continue
+        if op.location is None or op.kind == "call" or op.location in races or ambiguous(op.location):
+            continue  # calls are atomic steps; keys that may be one slot are not claimed
         epoch = mine[op.thread]
         write = last_write.get(op.location)
         if write is not None and write[0].thread != op.thread and mine[write[0].thread] < write[1]:

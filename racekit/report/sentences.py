@@ -157,7 +157,10 @@ def story_sentences(story: dict | None, t: Words) -> list[str]:
     return out
 
 
-def search_sentences(search: dict, t: Words) -> list[str]:
+def search_sentences(search: dict, t: Words, unseen: bool = False) -> list[str]:
+    """What a search covered. A complete search is "complete" only over what racekit
+    saw: with code it did not rewrite, or threads it did not schedule, it says so."""
+    seen_only = "_seen" if unseen or search.get("unscheduled") else ""
     bound = search.get("bound")
     bound_text = t("search_bound", bound=bound, s="" if bound == 1 else "s") if bound is not None and not search.get(
         "complete") else ""
@@ -166,7 +169,7 @@ def search_sentences(search: dict, t: Words) -> list[str]:
     if search.get("reduction") and reduced is not None:
         fields = {"schedules": f"{search['schedules']:,}", "s": plural, "reduced_from": reduced,
                   "rs": "" if reduced == 1 else "s"}
-        out = [t("search_complete_reduced", **fields) if search.get("complete") else
+        out = [t("search_complete_reduced" + seen_only, **fields) if search.get("complete") else
                t("search_partial_reduced", **fields, stopped=search_stop(search.get("stopped"), search.get("limit"), t))]
         found = search.get("found_preemptions")
         if found is not None:
@@ -174,7 +177,7 @@ def search_sentences(search: dict, t: Words) -> list[str]:
                          rs="" if reduced == 1 else "s"))
         return out + coverage_sentences(search, t)
     if search.get("complete"):
-        out = [t("search_complete", schedules=search["schedules"], bound=bound_text, s=plural)]
+        out = [t("search_complete" + seen_only, schedules=search["schedules"], bound=bound_text, s=plural)]
     else:
         out = [t("search_partial", schedules=search["schedules"], bound=bound_text, s=plural,
                  stopped=search_stop(search.get("stopped"), search.get("limit"), t))]
@@ -197,7 +200,8 @@ def coverage_sentences(search: dict, t: Words) -> list[str]:
     return out
 
 
-def auto_sentences(facts: dict[str, Any], search: dict | None, t: Words, unforced: bool = False) -> list[str]:
+def auto_sentences(facts: dict[str, Any], search: dict | None, t: Words, unforced: bool = False,
+                   unseen: bool = False) -> list[str]:
     """Mode auto: what each phase covered, and which engine settled the verdict."""
     out: list[str] = []
     phases = facts.get("phases", [])
@@ -209,7 +213,7 @@ def auto_sentences(facts: dict[str, Any], search: dict | None, t: Words, unforce
                 n = phase["replayed"]
                 out.append(t("auto_replayed", count=n, s="" if n == 1 else "s"))
             if search:
-                out.extend(search_sentences(search, t))
+                out.extend(search_sentences(search, t, unseen))
         elif name == "sample" and pct is not None:  # the two sampling phases of one round: one sentence
             changes, pct_runs = max(0, pct.get("depth", 1) - 1), pct.get("runs", 0)
             out.append(t("auto_sampling", pct=f"{pct_runs:,}", ps="" if pct_runs == 1 else "s", changes=changes,

@@ -296,10 +296,10 @@ class TerminalReport:
         # Real threads force switches only in code in racekit's scope: not in code it does not rewrite.
         unforced = bool(v.unseen) or any(note.code == "unforced" for note in v.warnings)
         if v.mode_facts.get("phases"):
-            out.extend(auto_sentences(v.mode_facts, v.search, self.t, unforced))
+            out.extend(auto_sentences(v.mode_facts, v.search, self.t, unforced, bool(v.unseen)))
         elif v.search:
-            out.extend(search_sentences(v.search, self.t))
-        if v.search and v.search.get("complete") and v.unseen:
+            out.extend(search_sentences(v.search, self.t, bool(v.unseen)))
+        if v.search and v.unseen:
             out.append(self.t("search_unseen", code="; ".join(v.unseen[:3])))
         return out
 

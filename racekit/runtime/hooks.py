@@ -28,7 +28,7 @@ import types
 import weakref
 from typing import Any, Iterator
 
-from racekit.records import Op
+from racekit.records import AMBIGUOUS_KEY, Op
 from racekit.runtime import peek
 from racekit.runtime.controlled.controller import Controller, short_value
 from racekit.runtime.judging import yours
@@ -381,10 +381,10 @@ class ControlledHooks(PlainHooks):
         frame = _frame_id()
         entry = self._pop(frame)
         obj = entry.obj if entry is not None else None
+        if obj is not None:
+            self._note_overrides(obj, "__getitem__", "__missing__")
         if obj is None or not _indexes_data(obj):
             self._push(_Pending(frame, None))  # for iv: nothing to show
-            if obj is not None:
-                self._note_unseen(peek.special_method_code(obj, "__getitem__"), obj, "__getitem__")
             return key
         what = self.labels.item(obj, key)
         location = (id(obj), _key(key))
@@ -407,10 +407,10 @@ class ControlledHooks(PlainHooks):
             return key
         entry = self._pop(_frame_id())
         obj = entry.obj if entry is not None else None
-        if obj is not None and _indexes_data(obj):
-            self._write_item(obj, key, line, update)
-        elif obj is not None:
-            self._note_unseen(peek.special_method_code(obj, "__setitem__"), obj, "__setitem__")
+        if obj is not None:
+            self._note_overrides(obj, "__setitem__")
+            if _indexes_data(obj):
+                self._write_item(obj, key, line, update)
         return key
 
     def _write_item(self, obj: Any, key: Any, line: int, update: bool) -> None:
@@ -425,6 +425,8 @@ class ControlledHooks(PlainHooks):
             return key
         entry = self._pop(_frame_id())
         obj = entry.obj if entry is not None else None
+        if obj is not None:
+            self._note_overrides(obj, "__delitem__")
         if obj is None or not _indexes_data(obj):
             return key
         what = self.labels.item(obj, key)
@@ -440,6 +442,8 @@ class ControlledHooks(PlainHooks):
         frame = _frame_id()
         entry = self._pop(frame)
         obj = entry.obj if entry is not None else None
+        if obj is not None:
+            self._note_overrides(obj, "__getitem__", "__missing__", "__setitem__")
         if obj is None or not _indexes_data(obj):
             self._push(_Pending(frame, None, op=_NO_WRITE))
             return key
@@ -484,7 +488,7 @@ class ControlledHooks(PlainHooks):
         if not self._mine():
             return obj
         container = is_container(obj)
-        if not container:
+        if type(obj) not in _BUILT_IN_CONTAINERS:  # a subclass's own method is the program's code
             self._note_unseen(peek.function_code(obj, name), obj, name)
         if now:
             if container:
@@ -537,6 +541,13 @@ class ControlledHooks(PlainHooks):
         code = target.__code__ if peek.is_a(target, types.FunctionType) else None
         self._note_unseen(code, None, target.__qualname__ if code is not None else "")
 
+    def _note_overrides(self, obj: Any, *methods: str) -> None:
+        """The Python code an operator runs on ``obj``: none for a built-in
+        container, a class's own (``__getitem__``, a dict subclass's ``__missing__``) else."""
+        if type(obj) not in _BUILT_IN_CONTAINERS:
+            for method in methods:
+                self._note_unseen(peek.special_method_code(obj, method), obj, method)
+
     def _note_unseen(self, code: types.CodeType | None, reached_through: Any, name: str) -> None:
         """Python code that the threads call but racekit does not rewrite: its shared
         accesses are invisible to the scheduler (the report says which)."""
@@ -560,11 +571,9 @@ class ControlledHooks(PlainHooks):
 
     def lk(self, obj: Any, line: int, how: str = "") -> Any:
         if self._mine():
+            self._note_overrides(obj, "__len__" if how == "len()" else "__iter__")
             if is_container(obj):
                 self.look(obj, line)
-            else:
-                method = "__len__" if how == "len()" else "__iter__"
-                self._note_unseen(peek.special_method_code(obj, method), obj, method)
         return obj
 
     def tc(self, obj: Any, line: int) -> Any:
@@ -583,9 +592,8 @@ class ControlledHooks(PlainHooks):
     def it(self, obj: Any, line: int) -> Any:
         if not self._mine():
             return obj
-        if type(obj) not in _ITERABLE_CONTAINERS:
-            if not is_container(obj):
-                self._note_unseen(peek.special_method_code(obj, "__iter__"), obj, "__iter__")
+        if type(obj) not in _ITERABLE_CONTAINERS and not _iterates_as_container(obj):
+            self._note_unseen(peek.special_method_code(obj, "__iter__"), obj, "__iter__")
             return obj
         # Creating the iterator is a step, and happens now (a generator
         # expression takes its iterator when it is made, a dict's remembers its size).
@@ -681,6 +689,9 @@ CONTAINERS = (list, dict, set, bytearray, collections.deque)
 # Iteration with a step per item: the containers whose iterator is CPython's own.
 _ITERABLE_CONTAINERS = frozenset({list, dict, set, bytearray, collections.deque, collections.defaultdict,
                                   collections.OrderedDict, collections.Counter})
+# The built-in containers themselves: no code of the program's runs in their operators.
+_BUILT_IN_CONTAINERS = frozenset({list, dict, set, bytearray, collections.deque, collections.defaultdict,
+                                  collections.OrderedDict})
 # Methods that only look: a step that reads the container, not one that changes it.
 READ_ONLY_METHODS = frozenset({"get", "keys", "values", "items", "count", "index", "copy", "issubset", "issuperset",
                                "isdisjoint", "union", "intersection", "difference", "symmetric_difference",
@@ -691,6 +702,13 @@ _STDLIB = os.path.dirname(os.__file__)
 _PRIVATE = (threading.local,)
 # Values whose subscripts never change (nothing to race on).
 _IMMUTABLE = (str, bytes, tuple, range, frozenset, int, float, complex, memoryview, type)
+
+
+def _iterates_as_container(obj: Any) -> bool:
+    """A subclass of a built-in container (``class Registry(dict)``) whose
+    iterator is still the container's own: iterated with a step per item, like
+    its base. One that defines ``__iter__`` in Python runs that code instead."""
+    return is_container(obj) and peek.lookup(type(obj), "__iter__")[0] in _ITERABLE_CONTAINERS
 
 
 def _indexes_data(obj: Any) -> bool:
@@ -757,7 +775,32 @@ def _contents(obj: Any) -> str:
 
 
 def _key(key: Any) -> str:
-    return short_value(key, whole=True)
+    """A key as a location: two keys give one location exactly when they are
+    one slot of a dict. A value shown in full (``'a'``, ``(1, 2)``) is itself;
+    an object compared by identity (an instance, a class, a function) is its
+    address; one whose hash and equality are C code (a datetime) is its hash,
+    computed by that C code. A key whose equality is the program's code cannot
+    be told apart without running it: marked ambiguous, nothing is claimed about it."""
+    text = short_value(key, whole=True)
+    if "<" not in text or _plain_key(key):
+        return text
+    kind = type(key)
+    hash_method, eq_method = peek.lookup(kind, "__hash__")[1], peek.lookup(kind, "__eq__")[1]
+    if hash_method is _OBJECT_HASH and eq_method is _OBJECT_EQ:
+        return f"{text} at {id(key):#x}"
+    if peek.is_a(key, (tuple, frozenset)) or not (_in_c(hash_method) and _in_c(eq_method)):
+        return text + AMBIGUOUS_KEY  # a tuple's hash is its items': any of them may be the program's
+    try:
+        return f"{text} #{hash(key)}"
+    except Exception:  # unhashable: the program's own lookup raises
+        return text + AMBIGUOUS_KEY
+
+
+_OBJECT_HASH, _OBJECT_EQ = object.__dict__["__hash__"], object.__dict__["__eq__"]
+
+
+def _in_c(method: Any) -> bool:
+    return peek.is_a(method, (types.WrapperDescriptorType, types.BuiltinFunctionType, types.MethodDescriptorType))
 
 
 def _sync_type() -> type:

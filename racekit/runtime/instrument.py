@@ -273,14 +273,16 @@ class _Rewriter(ast.NodeTransformer):
         if self.scope is None or not isinstance(node.func, ast.Name):
             return node
         name = node.func.id
-        if name in _FRAME_BUILTINS or self.scope.is_local_somewhere(name):
+        local = self.scope.is_local_somewhere(name)
+        if name in _FRAME_BUILTINS and not local:
             return node
-        if name in _BUILTIN_NAMES and name not in self.module_names:
+        if name in _BUILTIN_NAMES and name not in self.module_names and not local:
             if name in READING_BUILTINS and node.args and not isinstance(node.args[0], ast.Starred):
                 # `len(shelf)`: one step that reads the container, once it is evaluated.
                 node.args[0] = _hook("lk", [node.args[0], _line(node), ast.Constant(f"{name}()")], node.args[0])
             return node
-        # `helper()`: the hook notes, at run time, Python code racekit cannot see into.
+        # `helper()`, `kind(x)` (a local holding a library's callable): the hook
+        # notes, at run time, Python code racekit cannot see into.
         node.func = _hook("fn", [node.func, _line(node)], node.func)
         return node
 

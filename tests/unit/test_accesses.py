@@ -15,7 +15,7 @@ import random
 import pytest
 
 from racekit.analysis.accesses import count_lost, data_races, lock_cycles, lock_order, lost_updates
-from racekit.records import Op
+from racekit.records import AMBIGUOUS_KEY, Op, ambiguous
 
 X = (1, "x")  # one shared location: (object id, attribute)
 Y = (1, "y")
@@ -210,3 +210,42 @@ def test_lock_cycles_finds_each_cycle_once():
     assert lock_cycles({("a", "b"), ("b", "c"), ("c", "a")}) == [["a", "b", "c"]]
     assert lock_cycles({("a", "b"), ("b", "c")}) == []
     assert sorted(lock_cycles({("a", "b"), ("b", "a"), ("c", "d"), ("d", "c")})) == [["a", "b"], ["c", "d"]]
+
+
+# -- keys that may or may not be one slot -----------------------------------------------------
+
+AMBIGUOUS = (1, "<Point>" + AMBIGUOUS_KEY)  # a key whose __eq__ is the program's: maybe one slot, maybe two
+
+
+def test_updates_of_a_key_racekit_cannot_tell_apart_are_never_counted_or_called_a_race():
+    """Interleaved updates that would lose one on one location claim nothing on an ambiguous
+    one: the two keys may be different slots (racekit never runs the program's __eq__)."""
+    log = Log().read(0, AMBIGUOUS).read(1, AMBIGUOUS).write(0, AMBIGUOUS).write(1, AMBIGUOUS)
+    assert lost_updates(log.ops) == []
+    assert data_races(log.ops, 2) == []
+    same = Log().read(0).read(1).write(0).write(1)  # the same story on a location it can tell
+    assert count_lost(lost_updates(same.ops)) == 1 and len(data_races(same.ops, 2)) == 1
+
+
+def test_a_key_is_one_location_exactly_when_it_is_one_slot():
+    """How hooks name a key: values by themselves, identity-compared objects by identity,
+    C-compared objects by their C hash, and the program's own __eq__ as ambiguous."""
+    import dataclasses
+    import datetime
+
+    from racekit.runtime.hooks import _key
+
+    class Key:
+        pass
+
+    @dataclasses.dataclass(frozen=True)
+    class Point:
+        x: int
+
+    a, b = Key(), Key()
+    assert _key("a") == _key("a") and _key((1, "b")) == "(1, 'b')"
+    assert _key(a) == _key(a) != _key(b)  # two instances: two slots
+    assert _key(Key) != _key(Point)  # classes as keys (injector's bindings)
+    assert _key(datetime.date(2026, 1, 1)) == _key(datetime.date(2026, 1, 1)) != _key(datetime.date(2026, 1, 2))
+    assert ambiguous((1, _key(Point(1)))) and ambiguous((1, _key((a, 1))))
+    assert not ambiguous((1, _key(a))) and not ambiguous((1, _key("a")))

@@ -29,7 +29,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from racekit.records import Op, PendingOp
+from racekit.records import AMBIGUOUS_KEY, Op, PendingOp
 from racekit.runtime import peek
 from racekit.runtime.controlled.strategies.replay import ScheduleEnd, ScheduleMismatch
 from racekit.runtime.controlled.strategies import Strategy
@@ -186,6 +186,7 @@ class Controller:
         self.unscheduled: dict[str, str] = {}  # what racekit could not schedule (a thread's name -> how it began)
         # A partial-order reduction compares operations across executions: objects by a number, not an id.
         self._identities: dict[int, tuple[int, object]] | None = {} if getattr(strategy, "reduction", None) else None
+        self._key_numbers: dict[int, int] = {}  # a key's address -> its number (an address reused counts as one key)
         self._begun = False  # the strategy was told how many threads there are (at the first step)
         strategy.bind(self)
 
@@ -203,7 +204,12 @@ class Controller:
         number = entry[0]
         if location is not None:
             key = location[1]
-            location = (number, "*" if " at 0x" in key or key.startswith("<") else key)
+            if " at 0x" in key:  # a key compared by identity (hooks._key): numbered like objects
+                address = int(key.rsplit(" at ", 1)[1], 16)
+                key = f"#{self._key_numbers.setdefault(address, len(self._key_numbers) + 1)}"
+            elif key.startswith("<") or key.endswith(AMBIGUOUS_KEY):
+                key = "*"  # a key known only by its type: it stands for the whole object
+            location = (number, key)
         return location, number if sync is not None else None
 
     def number(self, obj: object) -> int:
