@@ -755,10 +755,18 @@ def _plain_keys(obj: dict) -> bool:
 
 
 def _plain_key(key: Any) -> bool:
-    """A key whose hash and equality are CPython's own (no program code runs in a lookup)."""
-    if type(key) in (int, str, bytes, float, bool, type(None)):
+    """A key whose hash and equality are CPython's own (no program code runs in a
+    lookup): a number or string, an object compared by identity, a C type's value."""
+    kind = type(key)
+    if kind in _VALUE_KEYS:
         return True
-    return type(key) is tuple and all(_plain_key(k) for k in key)
+    if kind is tuple:
+        return all(_plain_key(k) for k in key)
+    return not peek.is_a(key, (tuple, frozenset)) and _in_c(peek.lookup(kind, "__hash__")[1]) and _in_c(
+        peek.lookup(kind, "__eq__")[1])
+
+
+_VALUE_KEYS = frozenset({int, str, bytes, float, bool, type(None)})
 
 
 def is_container(value: Any) -> bool:
@@ -782,7 +790,7 @@ def _key(key: Any) -> str:
     computed by that C code. A key whose equality is the program's code cannot
     be told apart without running it: marked ambiguous, nothing is claimed about it."""
     text = short_value(key, whole=True)
-    if "<" not in text or _plain_key(key):
+    if "<" not in text or type(key) in _VALUE_KEYS:
         return text
     kind = type(key)
     hash_method, eq_method = peek.lookup(kind, "__hash__")[1], peek.lookup(kind, "__eq__")[1]

@@ -116,6 +116,15 @@ def test_a_wrong_outcome_the_serial_baseline_also_shows_is_an_error_not_a_race()
     assert result.reason.startswith("wrong even when the threads run one after another (a, b)")
 
 
+def test_a_serial_baseline_that_ran_code_racekit_does_not_see_blames_nothing_on_the_case():
+    """A thread's code before its first visible step runs before any decision; when that code
+    is hidden from racekit (a library iterating a dict), "one after another" is not known."""
+    unseen = ("Registry.__iter__ (lib.py:3)",)
+    baseline = [done(0, "1", False, serial_order=["a", "b"], unseen=unseen)]
+    result = grade(variant("racy"), MODE, [done(0, "1", False, unseen=unseen)], seed=1, planned=1, baseline=baseline)
+    assert result.verdict is Verdict.RACE and result.serial_failure is None
+
+
 def test_the_serial_baseline_alone_cannot_blame_an_outcome_the_runs_never_showed():
     baseline = [done(0, "7", False, serial_order=["a", "b"])]
     result = grade(variant("racy"), MODE, [done(0, "1", False)], seed=1, planned=1, baseline=baseline)
