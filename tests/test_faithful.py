@@ -576,3 +576,6 @@ def test_a_library_dict_subclass_and_a_library_function_in_a_local_are_named(tmp
     text = " ".join(text_of("unseen_subclass.yaml", "--seed", "1", "--mode", "controlled", "--strategy", "exhaustive",
                             "-V", "missing", env=env, cwd=tmp_path).split())
     assert "every interleaving is covered" not in text and "Registry.__missing__" in text, text[-2000:]
+    sampled = " ".join(text_of("unseen_subclass.yaml", "--seed", "1", "--mode", "controlled", "-V", "local_function",
+                               env=env, cwd=tmp_path).split())  # random schedules: no search to qualify
+    assert "does not rewrite (make (" in sampled, sampled[-2000:]

@@ -299,7 +299,7 @@ class TerminalReport:
             out.extend(auto_sentences(v.mode_facts, v.search, self.t, unforced, bool(v.unseen)))
         elif v.search:
             out.extend(search_sentences(v.search, self.t, bool(v.unseen)))
-        if v.search and v.unseen:
+        if v.unseen:  # whatever the mode: a verdict over code racekit did not see says so
             out.append(self.t("search_unseen", code="; ".join(v.unseen[:3])))
         return out
 

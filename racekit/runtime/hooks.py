@@ -30,7 +30,7 @@ from typing import Any, Iterator
 
 from racekit.records import AMBIGUOUS_KEY, Op
 from racekit.runtime import peek
-from racekit.runtime.controlled.controller import Controller, short_value
+from racekit.runtime.controlled.controller import Controller, short_value, shown_file
 from racekit.runtime.judging import yours
 
 _getframe = sys._getframe
@@ -564,8 +564,7 @@ class ControlledHooks(PlainHooks):
         if len(self.unseen) < 8:
             label = getattr(code, "co_qualname", None) or (  # 3.10's code has no qualname
                 name if reached_through is None else f"{_owner_name(reached_through)}.{name}")
-            self.unseen[f"{label} "
-                        f"({file}:{code.co_firstlineno})"] = None
+            self.unseen[f"{label} ({shown_file(file)}:{code.co_firstlineno})"] = None
 
     # -- whole containers ------------------------------------------------------------
 
