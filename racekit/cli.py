@@ -230,7 +230,7 @@ def replay(
         raise _fail(_message(exc, _words(lang))) from None
     replayed = result.variants[0]
     _emit(result, {"format": (format.value if format else "text"), "lang": _words(lang),
-                   "verbose": False}, None)
+                   "verbose": False, "reproduce": False}, None)  # its schedule line says how to replay it
     # 1 when the replayed interleaving fails (what one usually replays), 0 when it passes.
     raise typer.Exit(EXIT_FAILED if replayed.wrong else EXIT_OK)
 
@@ -377,7 +377,7 @@ def _emit(result: RunResult, settings: dict[str, Any], output: Optional[Path]) -
 
     def text_report(file=None) -> None:
         console = report_console(file)
-        TerminalReport(console, settings["lang"], settings["verbose"]).render(result)
+        TerminalReport(console, settings["lang"], settings["verbose"], settings.get("reproduce", True)).render(result)
         console.file.flush()
 
     if settings["format"] in ("json", "html"):

@@ -296,6 +296,8 @@ def test_replay_with_other_params_is_refused_and_the_printed_line_carries_them()
     assert proc.returncode == 2 and "was it recorded with other --param values" in proc.stderr
     proc = racekit("replay", "cases/balance.yaml", "-V", "unlocked", "-s", v.schedule, "--param", "iterations=3")
     assert proc.returncode == 1, proc.stderr
+    # The line to copy is the replay itself, never a `racekit run --seed 0` that would run another schedule.
+    assert "Replay it: racekit replay cases/balance.yaml" in proc.stdout and "Reproduce:" not in proc.stdout, proc.stdout
 
 
 def test_a_dict_filled_in_either_order_is_one_outcome_in_the_order_expect_names_it():

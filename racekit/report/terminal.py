@@ -45,10 +45,11 @@ def untested_sentence(python: dict, lang: str) -> str:
 
 
 class TerminalReport:
-    def __init__(self, console: Console, lang: str = "en", verbose: bool = False):
+    def __init__(self, console: Console, lang: str = "en", verbose: bool = False, reproduce: bool = True):
         self.console = console
         self.lang = lang
         self.verbose = verbose
+        self.reproduce = reproduce  # a replay's report: its schedule line is how to run it again
         self._noted: set[Note] = set()  # notes already printed for the current case: said once
         self.gil_enabled = True  # of the interpreter that ran the trials (header, render)
 
@@ -169,7 +170,7 @@ class TerminalReport:
             self._explanation(v)
         elif not v.ok or v.verdict in (Verdict.DEADLOCK, Verdict.ERROR):
             self._samples(v)
-        if not v.ok and reproduce:
+        if not v.ok and reproduce and self.reproduce:
             # One unbroken line, so it can be copied and pasted.
             self.console.print("    " + self.t("reproduce", command=reproduce_command(v)), style="dim", soft_wrap=True)
         self.console.print()
