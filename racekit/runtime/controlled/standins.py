@@ -177,6 +177,18 @@ def _take(lock: Lock | RLock, ctl: Controller, blocking: bool, timeout: float) -
     return True
 
 
+def _give(lock: Lock | RLock) -> None:
+    """``lock``'s real lock given back, after a scheduling point, and logged."""
+    ctl = _active()
+    if ctl is not None:
+        lock._point(ctl, "release", unwinding=True)
+        ctl.holders.pop(id(lock), None)
+    lock._owner = None
+    lock._real.release()
+    if ctl is not None:
+        lock._record(ctl, "release")
+
+
 class Lock(_Sync):
     """``threading.Lock``: a real lock, acquired only when the scheduler says it is free."""
 
@@ -210,14 +222,7 @@ class Lock(_Sync):
     def release(self) -> None:
         if not self._real.locked():
             raise yours(RuntimeError("release unlocked lock"))
-        ctl = _active()
-        if ctl is not None:
-            self._point(ctl, "release", unwinding=True)
-            ctl.holders.pop(id(self), None)
-        self._owner = None
-        self._real.release()
-        if ctl is not None:
-            self._record(ctl, "release")
+        _give(self)
 
     def locked(self) -> bool:
         return self._real.locked()
@@ -279,14 +284,7 @@ class RLock(_Sync):
         self._count -= 1
         if self._count:
             return
-        ctl = _active()
-        if ctl is not None:
-            self._point(ctl, "release", unwinding=True)
-            ctl.holders.pop(id(self), None)
-        self._owner = None
-        self._real.release()
-        if ctl is not None:
-            self._record(ctl, "release")
+        _give(self)
 
     def locked(self) -> bool:
         return self._real.locked()
