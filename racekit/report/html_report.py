@@ -233,7 +233,7 @@ footer { margin: 2rem 0; font-weight: 600; } footer.ok { color: #1d6b1d; } foote
 
 # Arrow keys step through the focused trace: rows after the current one are
 # dimmed, so a class sees the interleaving unfold one operation at a time.
-_SCRIPT = """
+_SCRIPT = r"""
 (function () {
   var traces = Array.prototype.slice.call(document.querySelectorAll("table.trace"));
   var active = traces[0] || null;

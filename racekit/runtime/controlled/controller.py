@@ -41,6 +41,7 @@ DEFAULT_STEP_LIMIT = 1_000_000  # scheduling steps per trial; the engine raises 
 # Operations that change nothing another thread could see: a thread that does
 # only these, in a state it was already in, is spinning (see Controller._observe).
 PASSIVE = {"read", "sleep", "try-acquire", "check"}
+FINGERPRINT_FRAMES = 64  # the innermost frames a spinning thread's state is read from
 GUEST = -1  # the thread that runs setup and reads the outcome, while it waits for the trial's threads
 FIRST_QUANTUM = 0.001  # seconds the virtual clock moves when only threads watching it can move
 OVERSHOOT = 1e-6  # seconds a timed wait lasts past its deadline
@@ -652,11 +653,19 @@ def _state_fingerprint() -> int:
 
     parts: list[object] = [hash(_random.getstate())]
     frame: Any = sys._getframe(1)
-    while frame is not None:
+    for _ in range(FINGERPRINT_FRAMES):
+        if frame is None:
+            break
         filename = frame.f_code.co_filename
         if not filename.startswith(_RACEKIT_DIR) and filename != _THREADING:
             parts.append((id(frame.f_code), frame.f_lasti, tuple((k, _fingerprint(v)) for k, v in frame.f_locals.items())))
         frame = frame.f_back
+    else:
+        # Deeper frames stand for themselves: a live frame keeps its identity, so a
+        # loop finds the same one below it each time round, while each level of a
+        # recursion has its own. Walking the whole stack at every repeated read made
+        # a deep recursion quadratic (seconds at the default recursion limit).
+        parts.append(id(frame))
     return hash(tuple(parts))
 
 

@@ -360,7 +360,7 @@ def _execute(program: Program, index: int, seed: int, strategy: Strategy,
             finally:
                 # What left-over threads print as they unwind is not the trial's.
                 output = out.tail()
-                _unwind(controller)
+                _unwind(controller, watcher.blocked)
         trial.output = output
     finally:
         PROGRESS.end()
@@ -497,7 +497,7 @@ def _unscheduled(controller: Controller) -> list[str]:
     return sorted(set(found))
 
 
-def _unwind(controller: Controller) -> None:
+def _unwind(controller: Controller, blocked: threading.Thread | None) -> None:
     """End the execution: threads the program started that still wait (a pool's
     idle workers, an actor) are unwound with Abort, and their OS threads joined
     (briefly: one blocked for real outside racekit is left to the interpreter)."""
@@ -507,7 +507,8 @@ def _unwind(controller: Controller) -> None:
         thread = state.os_thread
         if (thread is not None and thread is not threading.current_thread()
                 and not isinstance(thread, threading._DummyThread)):  # type: ignore[attr-defined]  # (_thread's: not joinable)
-            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread is not blocked:  # asleep in the kernel (what stopped the trial): no Abort reaches it
+                thread.join(max(0.0, deadline - time.monotonic()))
 
 
 class _Watcher:
@@ -520,6 +521,7 @@ class _Watcher:
         self.controller = controller
         self.stall = max(timeout, STALL_LIMIT)
         self.stuck: Trial | None = None
+        self.blocked: threading.Thread | None = None  # the thread that stopped the trial, asleep in the kernel
         self._asleep_since: float | None = None
         self._watched: int | None = None
         self._progress = (-1, -1)
@@ -549,6 +551,7 @@ class _Watcher:
             self._asleep_since = self._asleep_since or now
             if now - self._asleep_since >= BLOCKED_AFTER:
                 name = controller.threads[holder].name if holder is not None and holder >= 0 else "?"
+                self.blocked = thread
                 self._stop(("inconclusive: blocked outside the scheduler", {"kind": "blocked_outside", "thread": name},
                             _stack_of(thread)))
         return self.stuck
