@@ -240,7 +240,7 @@ def test_a_student_deadlocks_the_transfers_in_chinese(pool):
     start, first, end = keys(PlayApp(session, "zh", "cases/deadlock.yaml"), ["1", "2"], wait_for_workers=True)
     assert "下一步由谁执行？" in start and f"1  alice_to_bob：获取 a.lock（第 {TRANSFER} 行）" in start
     assert "a.lock 由 alice_to_bob 持有" in first
-    assert "死锁：没有线程能继续" in end and "alice_to_bob 在等待获取 b.lock" in end
+    assert "死锁：没有线程能继续" in end and "alice_to_bob 卡在「获取 b.lock」" in end
     assert "你用 1 次抢占让它出错了" in end and "你的调度：2:ab。" in end
     assert "racekit replay cases/deadlock.yaml --variant opposite_order --schedule 2:ab" in end
 

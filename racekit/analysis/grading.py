@@ -247,13 +247,18 @@ def _failed(trial: Trial) -> bool:
 
 
 def _serial_failure(baseline: list[Trial], trials: list[Trial]) -> dict | None:
-    """The serial baseline (each thread run to its end, in each order) went wrong,
-    and the real runs show the same outcome: that failure needs no concurrency.
+    """The serial baseline (each thread run to its end, in each order) went wrong
+    in every order, and the real runs show the same outcome: that failure needs no
+    concurrency.
 
     The second condition keeps the baseline from judging by itself: a serial run
     is a controlled run, and only what the variant's own runs also show (or a
     variant with no run at all) is blamed on the case."""
     seen = {_kind_of(t.outcome) for t in trials}
+    if any(t.serial_order is not None and grade_trial(t) is Grade.EXPECTED for t in baseline):
+        # Right in one order, wrong in another (a notify before the wait): the
+        # outcome depends on which thread goes first, a race between them.
+        return None
     for t in sorted(baseline, key=lambda t: t.index):
         if t.serial_order is None or grade_trial(t) in (Grade.EXPECTED, Grade.INCONCLUSIVE):
             continue  # not a serial run after all (a thread had to wait for another), or right

@@ -179,7 +179,9 @@ class _Page:
             cells = [""] * len(threads)
             cells[threads.index(row["thread"])] = f'<span class="op {kind}">{_e(marker + operation(row, self.t))}</span>'
             line = f"{row['file']}:{row['line']}" if row.get("file") else str(row.get("line") or "")
-            rows.append(f'<tr class="step" data-step="{row["step"]}"><td class="num">{row["step"]}</td>'
+            opening = (f'<tr class="step" data-step="{row["step"]}"><td class="num">{row["step"]}</td>'
+                       if row.get("step") else '<tr class="blocked"><td class="num"></td>')  # a wait that never ended
+            rows.append(opening +
                         f'<td class="num">{_e(line)}</td><td class="source"><code>{_e(row.get("source", ""))}</code></td>'
                         + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
         hint = self.t("html_keys")
@@ -224,7 +226,7 @@ td.num { text-align: right; }
 .trace { font-size: .95rem; } .trace td.source code { color: #555; }
 .trace tr.step { cursor: pointer; } .trace tr.future { opacity: .25; }
 .trace tr.current { background: #fff3c4; outline: 2px solid #e0b100; }
-.op.preempted { color: #8a6d00; font-weight: 600; } .op.lost { color: #c62828; } .op.stale { color: #c62828; font-weight: 700; }
+.op.preempted { color: #8a6d00; font-weight: 600; } .op.blocked { font-weight: 700; } .op.lost { color: #c62828; } .op.stale { color: #c62828; font-weight: 700; }
 .skipped td { color: #777; font-style: italic; }
 .schedule code { white-space: pre; }
 .compare td.ok { color: #1d6b1d; } .compare td.bad { color: #b71c1c; }

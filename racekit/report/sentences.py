@@ -30,17 +30,26 @@ def to_do(kind: str, what: str, t: Words) -> str:
 def operation(row: dict[str, Any], t: Words) -> str:
     """One trace row's operation: "read account.balance → 5"."""
     kind, what, value = row["kind"], row["what"], row.get("value", "")
+    if row.get("blocked"):
+        return t("trace_blocked", op=to_do(kind, what, t))
     if kind == "read":
         return t("trace_read", what=what, value=value)
     if kind == "write":
         return t("trace_write", what=what, value=value)
     text = to_do(kind, what, t)
+    if value in _VALUE_WORDS:
+        value = t(_VALUE_WORDS[value])
     return t("trace_other", op=text, value=value) if value else text
+
+
+# What the scheduler logs as a synchronisation's value, in the reader's language.
+_VALUE_WORDS = {"timed out": "value_timed_out", "busy": "value_busy", "nobody waiting": "value_nobody_waiting",
+                "try": "value_try"}
 
 
 def row_mark(row: dict[str, Any]) -> tuple[str, str]:
     """A trace row's mark, as a kind and its symbol: ("lost", "✗ "), ("", "")."""
-    for kind, symbol in (("lost", "✗ "), ("stale", "! "), ("preempted", "⇢ ")):
+    for kind, symbol in (("lost", "✗ "), ("stale", "! "), ("preempted", "⇢ "), ("blocked", "‖ ")):
         if row.get(kind):
             return kind, symbol
     return "", ""
@@ -109,7 +118,9 @@ def why_lines(why: dict[str, Any] | None, t: Words) -> list[str]:
     kind = why.get("kind")
     if kind == "deadlock":
         lines = [t("why_deadlock")]
-        lines += ["  " + t("why_waits", thread=w["thread"], op=to_do(w["kind"], w["what"], t)) for w in why["waiting"]]
+        lines += ["  " + (t("why_barrier", thread=w["thread"], what=w["what"], arrived=w["arrived"], parties=w["parties"])
+                          if "parties" in w else t("why_waits", thread=w["thread"], op=to_do(w["kind"], w["what"], t)))
+                  for w in why["waiting"]]
         lines += ["  " + t("why_held", what=h["what"], by=h["by"]) for h in why.get("held", [])]
         return lines
     if kind == "livelock":
@@ -125,9 +136,32 @@ def why_lines(why: dict[str, Any] | None, t: Words) -> list[str]:
     return [t(key, **fields)] if _has(key) else []
 
 
-def holds_locks(why: dict[str, Any] | None) -> bool:
-    """A deadlock over locks (some thread holds what another waits for), not over a queue or a join."""
-    return bool(why and why.get("kind") == "deadlock" and why.get("held"))
+def deadlock_sentence(why: dict[str, Any], t: Words) -> str:
+    """Why no thread can move, from the cause racekit read off the wait-for facts
+    (a thread waiting for itself, a cycle of lock holders, a notification given
+    before anyone waited, a barrier short of parties, or nothing anyone left will do)."""
+    cause = why.get("cause") or {}
+    kind = cause.get("kind")
+    sep = t("list_sep")
+    if kind == "self":
+        return t("story_deadlock_self", thread=cause["thread"], lock=cause["lock"])
+    if kind == "cycle":
+        return t("story_deadlock_cycle", links=t("clause_sep").join(t("deadlock_link", **link) for link in cause["links"]))
+    if kind == "held_by_finished":
+        return t("story_deadlock_held_by_finished", thread=cause["thread"], lock=cause["lock"], holder=cause["holder"])
+    if kind == "notified_before":
+        gone = cause.get("finished") or []
+        return t("story_deadlock_notified_before", thread=cause["thread"], condition=cause["condition"],
+                 notifiers=sep.join(cause["notifiers"]),
+                 gone=t("deadlock_notifier_gone", names=sep.join(gone), has="has" if len(gone) == 1 else "have")
+                 if gone else "")
+    if kind == "missing_party":
+        return t("story_deadlock_missing_party", barrier=cause["barrier"], parties=cause["parties"],
+                 arrived=cause["arrived"], threads=sep.join(cause["threads"]))
+    if not cause and why.get("held"):  # results from before racekit recorded the cause (a merged JSON)
+        return t("story_deadlock_fix")
+    threads = cause.get("threads") or [w["thread"] for w in why.get("waiting", [])]
+    return t("story_deadlock_other", threads=sep.join(threads), wait="waits" if len(threads) == 1 else "wait")
 
 
 def story_sentences(story: dict | None, t: Words) -> list[str]:
@@ -140,7 +174,7 @@ def story_sentences(story: dict | None, t: Words) -> list[str]:
         out += [t("story_lost", **{**_places(story, t), "s": "" if n == 1 else "s", "were": "was" if n == 1 else "were"}),
                 t("story_lost_fix")]
     elif kind == "deadlock":
-        out.append(t("story_deadlock_fix") if holds_locks(story.get("blocked")) else t("story_deadlock_other"))
+        out.append(deadlock_sentence(story.get("blocked") or {}, t))
     elif kind == "livelock":
         out.append(t("story_livelock"))
     elif kind == "data race":

@@ -23,7 +23,7 @@ from racekit.records import Note
 from racekit.report.messages import has_message, message
 from racekit.report.modes import describe_mode
 from racekit.report.notes import say_note
-from racekit.report.sentences import (auto_sentences, holds_locks, operation, python_words, race_pair, row_mark,
+from racekit.report.sentences import (auto_sentences, operation, python_words, race_pair, row_mark,
                                       search_sentences, shown_outcome, story_sentences, thread_columns, trace_title,
                                       why_lines)
 from racekit.report.visible import made_visible
@@ -236,9 +236,7 @@ class TerminalReport:
             deadlocks = sum(r.count for r in v.rows if r.grade is Grade.DEADLOCK)
             livelocks = sum(r.count for r in v.rows if r.grade is Grade.LIVELOCK)
             if deadlocks:
-                locks = holds_locks(v.why) or holds_locks((v.story or {}).get("blocked"))
-                out.append(self.t("deadlock_controlled", count=deadlocks, runs=v.runs,
-                                  how=self.t("deadlock_how_locks" if locks else "deadlock_how_other")))
+                out.append(self.t("deadlock_controlled", count=deadlocks, runs=v.runs))
             if livelocks:
                 out.append(self.t("livelock_controlled", count=livelocks, runs=v.runs))
         elif v.verdict is Verdict.DEADLOCK:
@@ -428,7 +426,7 @@ class TerminalReport:
 
 SOURCE_COLUMN = 28  # cells: the source line beside each step, cut with "…" beyond
 MIN_SOURCE_COLUMN = 12  # narrower than this the source column is left out (a terminal too narrow)
-_MARK_STYLE = {"lost": "red", "stale": "bold red", "preempted": "yellow", "": ""}
+_MARK_STYLE = {"lost": "red", "stale": "bold red", "preempted": "yellow", "blocked": "bold", "": ""}
 
 
 def trace_table(rows: Iterable[dict], t, order: list[str] | None = None, width: int = 94) -> Table:
@@ -465,7 +463,7 @@ def trace_table(rows: Iterable[dict], t, order: list[str] | None = None, width: 
         kind, marker = row_mark(row)
         cells[threads.index(row["thread"])] = Text(marker + text, style=_MARK_STYLE[kind])
         line = str(row["line"] or "")
-        table.add_row(str(row["step"]), f"{row['file']}:{line}" if row.get("file") else line,
+        table.add_row(str(row.get("step") or ""), f"{row['file']}:{line}" if row.get("file") else line,
                       *([Text(row.get("source", ""), no_wrap=True, overflow="ellipsis")] if sources else []), *cells)
     return table
 

@@ -125,6 +125,15 @@ def test_a_serial_baseline_that_ran_code_racekit_does_not_see_blames_nothing_on_
     assert result.verdict is Verdict.RACE and result.serial_failure is None
 
 
+def test_an_outcome_wrong_in_one_serial_order_and_right_in_the_other_is_a_race_not_the_cases_bug():
+    """A notify before the consumer waits: a-then-b deadlocks, b-then-a is right.
+    Which thread goes first decides the outcome; nothing is blamed on the case."""
+    baseline = [done(0, "deadlock", False, serial_order=["a", "b"]), done(1, "2", True, serial_order=["b", "a"])]
+    result = grade(variant("safe"), MODE, [done(0, "deadlock", False), done(1, "2", True)], seed=1, planned=2,
+                   baseline=baseline)
+    assert result.serial_failure is None and result.verdict is Verdict.RACE
+
+
 def test_the_serial_baseline_alone_cannot_blame_an_outcome_the_runs_never_showed():
     baseline = [done(0, "7", False, serial_order=["a", "b"])]
     result = grade(variant("racy"), MODE, [done(0, "1", False)], seed=1, planned=1, baseline=baseline)

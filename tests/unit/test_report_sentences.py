@@ -10,8 +10,9 @@ from rich.cells import cell_len
 
 from racekit.report.messages import MESSAGES, message
 from racekit.report.sentences import (
-    holds_locks,
+    deadlock_sentence,
     operation,
+    row_mark,
     race_pair,
     schedule_misfit,
     search_sentences,
@@ -31,7 +32,7 @@ def _fields(template: str) -> set[str]:
 
 
 # English grammar that Chinese does not need: plural endings, was/were.
-GRAMMAR = {"s", "plural", "were", "runs_s", "top_s", "max_s", "max_were", "rs", "ps", "cs"}
+GRAMMAR = {"s", "plural", "were", "runs_s", "top_s", "max_s", "max_were", "rs", "ps", "cs", "wait", "has"}
 # Words a language may choose differently for the same fact ("wrote" / 的写入).
 FORMS = {"first_kind", "second_kind", "first_act", "second_act"}
 
@@ -74,9 +75,75 @@ def test_a_race_reads_with_past_verbs_in_english_and_chinese_verbs_in_chinese():
 def test_a_deadlock_says_who_waits_for_what_and_who_holds_it():
     assert why_lines(DEADLOCK, words("en")) == ["No thread can move:", "  alice waits to acquire b.lock",
                                                 "  bob waits to get from jobs", "  b.lock is held by bob"]
-    assert why_lines(DEADLOCK, words("zh")) == ["没有线程能继续：", "  alice 在等待获取 b.lock",
-                                                "  bob 在等待从 jobs 取出元素", "  b.lock 被 bob 持有"]
-    assert holds_locks(DEADLOCK) and not holds_locks({**DEADLOCK, "held": []})
+    assert why_lines(DEADLOCK, words("zh")) == ["没有线程能继续：", "  alice 卡在「获取 b.lock」",
+                                                "  bob 卡在「从 jobs 取出元素」", "  b.lock 被 bob 持有"]
+
+
+def test_no_chinese_wait_line_says_wait_twice():
+    for kind in ("be-notified", "wait", "cond-wait", "join", "acquire", "get", "pass", "arrive"):
+        line = why_lines({"kind": "deadlock", "waiting": [{"thread": "b", "kind": kind, "what": "x"}]}, words("zh"))[1]
+        assert "等待等待" not in line and "在等待等待" not in line, line
+
+
+def deadlock(cause: dict, lang: str) -> str:
+    return deadlock_sentence({"kind": "deadlock", "waiting": [], "cause": cause}, words(lang))
+
+
+def test_a_self_deadlock_is_a_thread_waiting_for_itself_fixed_by_an_rlock_not_a_lock_order():
+    cause = {"kind": "self", "thread": "a", "lock": "lock"}
+    english, chinese = deadlock(cause, "en"), deadlock(cause, "zh")
+    assert english.startswith("a acquires lock, which it already holds: a Lock is not re-entrant")
+    assert "RLock" in english and "order" not in english and "another" not in english
+    assert "a 试图获取它自己已经持有的 lock" in chinese and "RLock" in chinese and "顺序" not in chinese
+
+
+def test_a_lock_cycle_names_each_link_and_the_global_order_fix():
+    cause = {"kind": "cycle", "links": [{"thread": "alice", "lock": "b.lock", "holder": "bob"},
+                                        {"thread": "bob", "lock": "a.lock", "holder": "alice"}]}
+    assert deadlock(cause, "en").startswith("alice waits for b.lock, which bob holds; bob waits for a.lock, "
+                                            "which alice holds: each thread holds a lock the next one waits for")
+    assert "one global order" in deadlock(cause, "en")
+    assert deadlock(cause, "zh").startswith("alice 在等待 bob 持有的 b.lock；bob 在等待 alice 持有的 a.lock：")
+
+
+def test_a_lost_wakeup_says_the_notify_came_first_and_who_can_no_longer_give_one():
+    cause = {"kind": "notified_before", "thread": "consumer", "condition": "cond", "notifiers": ["producer"],
+             "finished": ["producer"]}
+    english = deadlock(cause, "en")
+    assert ("consumer waits to be notified on cond, but the notify by producer came before consumer began to "
+            "wait, when nobody was waiting: it woke nobody and is lost. producer has finished since") in english
+    assert "wait_for" in english and "each waits" not in english and "another waiting thread" not in english
+    chinese = deadlock(cause, "zh")
+    assert "producer 的 notify 发生在 consumer 开始等待之前" in chinese and "producer 此后已经结束" in chinese
+    still_running = deadlock({**cause, "finished": []}, "en")
+    assert "finished" not in still_running and "is lost. A notification" in still_running
+
+
+def test_a_barrier_short_of_a_party_says_how_many_it_needs_and_that_nobody_is_left():
+    cause = {"kind": "missing_party", "barrier": "barrier", "parties": 3, "arrived": 2, "threads": ["a", "b"]}
+    assert deadlock(cause, "en").startswith("barrier lets threads through only when 3 have arrived; 2 did (a, b), "
+                                            "and no other thread is left to arrive")
+    assert "只到达了 2 个（a、b）" in deadlock(cause, "zh")
+
+
+def test_other_waits_claim_nothing_about_locks_or_who_could_give_what():
+    cause = {"kind": "nobody_left", "threads": ["a"], "finished": ["b"]}
+    assert deadlock(cause, "en") == ("No thread will ever do what a waits for: every other thread has finished "
+                                     "or waits too.")
+    assert deadlock({**cause, "threads": ["a", "b"]}, "zh").startswith("a、b 等待的事永远不会有线程去做")
+
+
+def test_a_trace_ends_on_the_operation_each_stuck_thread_never_performs():
+    row = {"thread": "a", "kind": "acquire", "what": "lock", "value": "", "blocked": True}
+    assert operation(row, words("en")) == "waits to acquire lock, never can"
+    assert operation(row, words("zh")) == "想要获取 lock，永远等不到"
+    assert row_mark(row) == ("blocked", "‖ ")
+
+
+def test_a_synchronisations_value_is_in_the_readers_language():
+    row = {"thread": "a", "kind": "notify", "what": "cond", "value": "nobody waiting"}
+    assert operation(row, words("en")) == "notify cond (nobody waiting)"
+    assert operation(row, words("zh")) == "通知 cond（没有线程在等待）"
 
 
 def test_a_livelock_names_what_each_spinning_thread_re_reads():

@@ -29,6 +29,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from racekit.analysis.waits import deadlock_cause
 from racekit.records import AMBIGUOUS_KEY, Op, PendingOp
 from racekit.runtime import peek
 from racekit.runtime.controlled.strategies.replay import ScheduleEnd, ScheduleMismatch
@@ -41,6 +42,7 @@ DEFAULT_STEP_LIMIT = 1_000_000  # scheduling steps per trial; the engine raises 
 # Operations that change nothing another thread could see: a thread that does
 # only these, in a state it was already in, is spinning (see Controller._observe).
 PASSIVE = {"read", "sleep", "try-acquire", "check"}
+NOBODY_WAITING = "nobody waiting"  # a notify's logged value when it woke no thread
 FINGERPRINT_FRAMES = 64  # the innermost frames a spinning thread's state is read from
 GUEST = -1  # the thread that runs setup and reads the outcome, while it waits for the trial's threads
 FIRST_QUANTUM = 0.001  # seconds the virtual clock moves when only threads watching it can move
@@ -589,15 +591,51 @@ class Controller:
     def _describe_deadlock(self, waiting: list[_Thread]) -> dict[str, Any]:
         """Who waits for what, and who holds what: facts the report words."""
         facts: dict[str, Any] = {
-            "waiting": [{"thread": t.name, "kind": t.announced[1] if t.announced else "?",
-                         "what": t.announced[2] if t.announced else "?",
-                         **({"line": _place_of(t.frame)[0]} if t.frame is not None else {})}
-                        for t in waiting],
-            "held": [{"what": label, "by": self.threads[holder].name if holder >= 0 else self.guest_name()}
-                     for label, holder in self.holders.values()]}
+            "waiting": [self._waits_for(t) for t in waiting],
+            "held": [{"what": label, "by": self._name_of(holder)} for label, holder in self.holders.values()],
+            "finished": [t.name for t in self.threads if t.completed]}
         if self.guest is not None:
             facts["waiting"].insert(0, {"thread": self.guest_name(), "kind": self.guest.kind, "what": self.guest.what})
+        facts["cause"] = deadlock_cause(facts["waiting"], facts["finished"])
         return facts
+
+    def _name_of(self, index: int) -> str:
+        return self.threads[index].name if index >= 0 else self.guest_name()
+
+    def _waits_for(self, state: _Thread) -> dict[str, Any]:
+        """What one stuck thread waits to do, and what the log says about it:
+        who holds the lock, whose notification came before the wait and woke
+        nobody, how many of a barrier's parties arrived."""
+        if state.announced is None:
+            return {"thread": state.name, "kind": "?", "what": "?"}
+        _, kind, what, _, sync = state.announced
+        entry: dict[str, Any] = {"thread": state.name, "kind": kind, "what": what}
+        frame = state.frame
+        if frame is None and state.os_thread is not None:
+            frame = (sys._getframe() if state.os_thread is threading.current_thread()
+                     else sys._current_frames().get(state.os_thread.ident))
+        if frame is not None:
+            line, where = _place_of(frame)
+            entry["line"] = line
+            if where != self.case_file and where:
+                entry["file"] = self.module_files.get(where) or shown_file(where)
+        if sync is None:
+            return entry
+        if kind == "acquire" and sync in self.holders:
+            entry["holder"] = self._name_of(self.holders[sync][1])
+        elif kind == "be-notified":
+            began = max((i for i, op in enumerate(self.log)
+                         if op.thread == state.index and op.kind == "cond-wait" and op.sync == sync), default=0)
+            given = [self.threads[op.thread].name for op in self.log[:began]
+                     if op.kind == "notify" and op.sync == sync and op.value == NOBODY_WAITING]
+            if given:
+                entry["notified_before"] = list(dict.fromkeys(given))
+        elif kind == "pass":
+            arrivals = [op.value for op in self.log if op.kind == "arrive" and op.sync == sync]
+            if arrivals and "/" in arrivals[-1]:
+                arrived, parties = arrivals[-1].split("/", 1)
+                entry["arrived"], entry["parties"] = int(arrived), int(parties)
+        return entry
 
     def begin_outcome(self) -> None:
         """The case's threads have ended: the outcome is read (as the guest)."""

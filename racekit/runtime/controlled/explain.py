@@ -12,7 +12,7 @@ from typing import Any
 
 from racekit.analysis.accesses import DataRace, data_races, lost_updates
 from racekit.records import Op, Status, Trial
-from racekit.runtime.controlled.controller import Controller
+from racekit.runtime.controlled.controller import NOBODY_WAITING, Controller
 from racekit.runtime.controlled.schedule import encode_schedule
 
 TRACE_CONTEXT = 3  # operations shown before and after the interesting ones
@@ -55,7 +55,7 @@ def explain(trial: Trial, controller: Controller, reversed_from: Controller | No
                  "writer": names[other.thread], "written_value": other.value, **place("write", other),
                  "overwrites": len(lost.overwritten), "final_value": lost.write.value, **place("final", lost.write)}
     elif trial.status is Status.DEADLOCK:
-        focus = log[-2 * TRACE_CONTEXT:]
+        focus = _deadlock_focus(log, names, (trial.why or {}).get("cause") or {}) or log[-2 * TRACE_CONTEXT:]
         story = {"kind": trial.outcome, "blocked": trial.why}  # a deadlock or a livelock: who waits for what
     else:
         races = data_races(log, len(names), getattr(controller, "guest_log", ()), controller.case_threads())
@@ -67,6 +67,8 @@ def explain(trial: Trial, controller: Controller, reversed_from: Controller | No
             focus = [op for op in log if op.preempted][:4] or log[-2 * TRACE_CONTEXT:]
             story = {"kind": "wrong outcome", "outcome": trial.outcome, "preemptions": controller.preemptions}
     trial.trace = trace_rows(log, names, focus, lost_steps, stale)
+    if trial.status is Status.DEADLOCK:
+        trial.trace += _stuck_rows((trial.why or {}).get("waiting") or [], names)
     _add_source(trial.trace, controller)
     trial.story = {**(story or {}), "threads": names}
     races = getattr(reversed_from, "races", None)
@@ -74,6 +76,37 @@ def explain(trial: Trial, controller: Controller, reversed_from: Controller | No
         trial.story["reversed"] = race_facts(races[0], names)
     trial.preemptions = controller.preemptions
     trial.schedule = encode_schedule(controller.choices, len(names))
+
+
+def _deadlock_focus(log: list[Op], names: list[str], cause: dict[str, Any]) -> list[Op]:
+    """The operations a deadlock's cause rests on: the acquire of the lock a
+    thread then waits for (its own, or another's in a cycle), the notification
+    that woke nobody and the wait that began after it, a barrier's arrivals."""
+    kind = cause.get("kind")
+    index = {name: i for i, name in enumerate(names)}
+    if kind in ("self", "held_by_finished"):
+        holder = index.get(cause.get("holder", cause.get("thread")))
+        return [op for op in log if op.kind == "acquire" and op.what == cause["lock"] and op.thread == holder][-1:]
+    if kind == "cycle":
+        return [[op for op in log if op.kind == "acquire" and op.what == link["lock"]
+                 and op.thread == index.get(link["holder"])][-1] for link in cause["links"]
+                if any(op.kind == "acquire" and op.what == link["lock"] for op in log)]
+    if kind == "notified_before":
+        waiter = index.get(cause["thread"])
+        return [op for op in log if op.what == cause["condition"] and (
+            op.kind == "notify" and op.value == NOBODY_WAITING or op.kind == "cond-wait" and op.thread == waiter)]
+    if kind == "missing_party":
+        return [op for op in log if op.kind == "arrive" and op.what == cause["barrier"]][-cause["arrived"]:]
+    return []
+
+
+def _stuck_rows(waiting: list[dict[str, Any]], names: list[str]) -> list[dict[str, Any]]:
+    """The operations the deadlocked threads wait to perform, after the last
+    step: the trace ends where each thread stopped, not on its last success."""
+    return [{"step": None, "thread": w["thread"], "kind": w["kind"], "what": w["what"], "value": "",
+             "line": w.get("line", 0), "preempted": False, "lost": False, "stale": False, "blocked": True,
+             **({"file": w["file"]} if w.get("file") else {})}
+            for w in waiting if w["thread"] in names]
 
 
 SOURCE_WIDTH = 60  # characters of a trace row's source line kept (the report may shorten it more)

@@ -338,6 +338,7 @@ class Condition(_Sync):
 
     def __init__(self, lock: Any = None) -> None:
         super().__init__()
+        self._own_lock = lock is None
         if lock is None:
             lock = RLock()
         elif type(lock) is _REAL_LOCK_TYPE:
@@ -346,6 +347,12 @@ class Condition(_Sync):
         self.acquire = lock.acquire
         self.release = lock.release
         self._waiters: collections.deque = collections.deque()
+
+    def _name(self, label: str) -> None:
+        # The lock it made for itself has no name of its own: `with cond:` acquires cond.
+        super()._name(label)
+        if self._own_lock:
+            self._lock._name(label)
 
     def __enter__(self) -> bool:
         return self._lock.__enter__()
@@ -431,7 +438,7 @@ class Condition(_Sync):
                 waiter.release()
             woken += 1
         if ctl is not None:
-            self._record(ctl, "notify")
+            self._record(ctl, "notify", "" if woken else _controller.NOBODY_WAITING)
 
     def notify_all(self) -> None:
         self.notify(len(self._waiters))
