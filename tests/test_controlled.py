@@ -179,6 +179,17 @@ def test_a_barrier_for_more_threads_than_arrive_is_short_of_a_party():
     assert sum(1 for r in v.trace if r.get("blocked")) == 2
 
 
+def test_an_event_set_before_the_write_is_named_with_what_it_does_order():
+    v = controlled(TEST_CASES / "teach" / "event_order.yaml", "set_too_early", "set_after_writing",
+                   strategy="exhaustive")
+    early = v["set_too_early"]
+    assert early.verdict is Verdict.RACE
+    assert early.story["ordering"] == {"what": "ready", "gap": "after", "releaser": "writer", "release_kind": "set",
+                                       "release_line": 13, "acquirer": "reader", "acquire_kind": "wait",
+                                       "acquire_line": 16, "access_kind": "write", "access_line": 14}
+    assert v["set_after_writing"].verdict is Verdict.NO_RACE and v["set_after_writing"].search["complete"]
+
+
 # -- finding, shrinking, explaining --------------------------------------------------------
 
 

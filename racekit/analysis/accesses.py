@@ -156,6 +156,47 @@ def data_races(log: Sequence[Op], threads: int, guest: Sequence[tuple[int, Any]]
     return list(races.values())
 
 
+# Synchronisations a program writes itself (not a thread's start or end): what
+# an explanation may point at as ordering something, just not the racing pair.
+_VISIBLE_RELEASES = {"release", "put", "set", "notify", "arrive", "task-done"}
+_VISIBLE_ACQUIRES = {"acquire", "get", "wait", "pass", "be-notified"}
+
+
+@dataclass(frozen=True)
+class MissedOrdering:
+    """A synchronisation between the two racing threads that orders something,
+    only not the racing pair: the releasing thread's access came after its
+    release (``after``), or the acquiring thread's before its acquire (``before``)."""
+    release: Op
+    acquire: Op
+    gap: str
+    access: Op  # the access on the wrong side of it
+
+
+def missed_ordering(log: Sequence[Op], race: DataRace) -> MissedOrdering | None:
+    """Why "nothing orders them" although, say, an event lies between them: the
+    synchronisation between the two threads whose order does not cover the pair."""
+    positions = {id(op): i for i, op in enumerate(log)}
+    if id(race.first) not in positions or id(race.second) not in positions:
+        return None
+    found: dict[str, MissedOrdering] = {}
+    for mine, theirs in ((race.first, race.second), (race.second, race.first)):
+        mine_at, theirs_at = positions[id(mine)], positions[id(theirs)]
+        releases: dict[int, list[int]] = {}
+        for i, op in enumerate(log):
+            if op.sync is None:
+                continue
+            if op.thread == mine.thread and op.kind in _VISIBLE_RELEASES:
+                releases.setdefault(op.sync, []).append(i)
+            elif op.thread == theirs.thread and op.kind in _VISIBLE_ACQUIRES and releases.get(op.sync):
+                release = releases[op.sync][-1]
+                if mine_at > release and theirs_at > i:
+                    found.setdefault("after", MissedOrdering(log[release], op, "after", mine))
+                elif mine_at < release and theirs_at < i:
+                    found.setdefault("before", MissedOrdering(log[release], op, "before", theirs))
+    return found.get("after") or found.get("before")
+
+
 FORK, JOIN = "fork", "join"  # the guest's phase changes (see data_races)
 
 

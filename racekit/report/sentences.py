@@ -178,7 +178,17 @@ def story_sentences(story: dict | None, t: Words) -> list[str]:
     elif kind == "livelock":
         out.append(t("story_livelock"))
     elif kind == "data race":
-        out.append(t("story_race", **_race_words(story, t)))
+        ordering = story.get("ordering")
+        if ordering:
+            out.append(t("story_race_sync_" + ordering["gap"], **_race_words(story, t), sync=ordering["what"],
+                         releaser=ordering["releaser"], acquirer=ordering["acquirer"],
+                         release=to_do(ordering["release_kind"], ordering["what"], t),
+                         acquire=to_do(ordering["acquire_kind"], ordering["what"], t),
+                         access_kind=did(ordering["access_kind"], t),
+                         access_act=_known(t, "act_" + ordering["access_kind"], ordering["access_kind"]),
+                         **{k: v for k, v in _places(ordering, t).items() if k.endswith("_at")}))
+        else:
+            out.append(t("story_race", **_race_words(story, t)))
         if not story.get("right", True):
             cause = story.get("cause", "shown")  # results written before racekit checked: as they said
             key = {"shown": "story_race_wrong", "not shown": "story_race_not_cause"}.get(cause, "story_race_wrong_untried")

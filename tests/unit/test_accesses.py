@@ -14,7 +14,7 @@ import random
 
 import pytest
 
-from racekit.analysis.accesses import count_lost, data_races, lock_cycles, lock_order, lost_updates
+from racekit.analysis.accesses import count_lost, data_races, lock_cycles, lock_order, lost_updates, missed_ordering
 from racekit.records import AMBIGUOUS_KEY, Op, ambiguous
 
 X = (1, "x")  # one shared location: (object id, attribute)
@@ -249,3 +249,33 @@ def test_a_key_is_one_location_exactly_when_it_is_one_slot():
     assert _key(datetime.date(2026, 1, 1)) == _key(datetime.date(2026, 1, 1)) != _key(datetime.date(2026, 1, 2))
     assert ambiguous((1, _key(Point(1)))) and ambiguous((1, _key((a, 1))))
     assert not ambiguous((1, _key(a))) and not ambiguous((1, _key("a")))
+
+
+# -- what a synchronisation between racing threads does order -----------------------------
+
+def test_an_event_set_before_the_write_orders_the_set_not_the_write():
+    # writer: ready.set(); x = 1      reader: ready.wait(); read x
+    log = Log().sync(0, "set", what="ready").sync(1, "wait", what="ready").read(1).write(0, update=False)
+    [race] = data_races(log.ops, 2)
+    missed = missed_ordering(log.ops, race)
+    assert (missed.release.kind, missed.acquire.kind, missed.gap) == ("set", "wait", "after")
+    assert missed.access is race.second  # the writer's write, after its set
+
+
+def test_a_read_before_the_wait_is_the_access_on_the_wrong_side():
+    # reader reads x before it waits; the writer wrote before it set: only the read is uncovered.
+    log = Log().write(0, update=False).read(1).sync(0, "set", what="ready").sync(1, "wait", what="ready")
+    [race] = data_races(log.ops, 2)
+    missed = missed_ordering(log.ops, race)
+    assert missed.gap == "before" and missed.access is race.second
+
+
+def test_no_synchronisation_between_the_threads_means_nothing_to_point_at():
+    log = Log().read(1).write(0, update=False)
+    [race] = data_races(log.ops, 2)
+    assert missed_ordering(log.ops, race) is None
+
+
+def test_a_synchronisation_that_does_order_the_pair_leaves_no_race_to_explain():
+    log = Log().write(0, update=False).sync(0, "set", what="ready").sync(1, "wait", what="ready").read(1)
+    assert data_races(log.ops, 2) == []

@@ -34,7 +34,7 @@ def _fields(template: str) -> set[str]:
 # English grammar that Chinese does not need: plural endings, was/were.
 GRAMMAR = {"s", "plural", "were", "runs_s", "top_s", "max_s", "max_were", "rs", "ps", "cs", "wait", "has"}
 # Words a language may choose differently for the same fact ("wrote" / 的写入).
-FORMS = {"first_kind", "second_kind", "first_act", "second_act"}
+FORMS = {"first_kind", "second_kind", "first_act", "second_act", "access_kind", "access_act"}
 
 
 def test_every_message_exists_in_both_languages_with_the_same_facts():
@@ -305,3 +305,18 @@ def test_the_trace_shows_each_steps_code_where_the_width_allows_and_leaves_it_ou
     assert "CODE" in wide and "x.v += 1" in wide and "⇢ write x.v ← 1" in wide
     narrow = shown(48)
     assert "CODE" not in narrow and "x.v += 1" not in narrow and "⇢ write x.v ← 1" in narrow
+
+
+def test_a_race_past_an_event_says_what_the_event_orders_and_which_access_it_misses():
+    story = {"kind": "data race", "first": "reader", "first_kind": "read", "what": "data.x", "first_line": 17,
+             "second": "writer", "second_kind": "write", "second_line": 14, "right": True,
+             "ordering": {"what": "ready", "gap": "after", "releaser": "writer", "release_kind": "set",
+                          "release_line": 13, "acquirer": "reader", "acquire_kind": "wait", "acquire_line": 16,
+                          "access_kind": "write", "access_line": 14}}
+    english = story_sentences(story, words("en"))[0]
+    assert "no lock, queue, event or join" not in english
+    assert ("ready orders only what writer did before `set ready` (line 13) before what reader does after "
+            "`wait for ready` (line 16); writer wrote data.x after that (line 14)") in english
+    chinese = story_sentences(story, words("zh"))[0]
+    assert "ready 只保证 writer 在「设置 ready」（第 13 行）之前做的事" in chinese
+    assert "而 writer 是在那之后才写入 data.x 的（第 14 行）" in chinese

@@ -10,7 +10,7 @@ from __future__ import annotations
 import linecache
 from typing import Any
 
-from racekit.analysis.accesses import DataRace, data_races, lost_updates
+from racekit.analysis.accesses import DataRace, data_races, lost_updates, missed_ordering
 from racekit.records import Op, Status, Trial
 from racekit.runtime.controlled.controller import NOBODY_WAITING, Controller
 from racekit.runtime.controlled.schedule import encode_schedule
@@ -63,6 +63,14 @@ def explain(trial: Trial, controller: Controller, reversed_from: Controller | No
             race = races[0]
             focus = [race.first, race.second]
             story = {"kind": "data race", **race_facts(race, names), "right": trial.matches, "outcome": trial.outcome}
+            missed = missed_ordering(log, race)
+            if missed is not None:
+                # An event (a lock, a queue) does lie between them: what it orders, and why not this pair.
+                story["ordering"] = {"what": missed.release.what, "gap": missed.gap,
+                                     "releaser": names[missed.release.thread], "release_kind": missed.release.kind,
+                                     **place("release", missed.release), "acquirer": names[missed.acquire.thread],
+                                     "acquire_kind": missed.acquire.kind, **place("acquire", missed.acquire),
+                                     "access_kind": missed.access.kind, **place("access", missed.access)}
         else:
             focus = [op for op in log if op.preempted][:4] or log[-2 * TRACE_CONTEXT:]
             story = {"kind": "wrong outcome", "outcome": trial.outcome, "preemptions": controller.preemptions}
