@@ -123,7 +123,7 @@ class ObservingHooks(PlainHooks):
             peek.written(entry[1], entry[2])
         return value
 
-    def me(self, obj: Any, name: str, line: int, now: bool = False) -> Any:
+    def me(self, obj: Any, name: str, line: int, now: bool = False, key: Any = None) -> Any:
         self._prune()
         if not is_container(obj):
             peek.function_code(obj, name)

@@ -191,7 +191,8 @@ def story_sentences(story: dict | None, t: Words) -> list[str]:
             out.append(t("story_race", **_race_words(story, t)))
         if not story.get("right", True):
             cause = story.get("cause", "shown")  # results written before racekit checked: as they said
-            key = {"shown": "story_race_wrong", "not shown": "story_race_not_cause"}.get(cause, "story_race_wrong_untried")
+            key = {"shown": "story_race_wrong", "not shown": "story_race_not_cause",
+                   "masked": "story_race_masked"}.get(cause, "story_race_wrong_untried")
             out.append(t(key, outcome=story.get("outcome", "?")))
         else:
             out.append(t("story_race_fix") if story.get("reversal") == "harmless" else t("story_race_untried"))

@@ -36,6 +36,8 @@ from racekit.runtime.judging import yours
 _getframe = sys._getframe
 
 
+_NO_KEY = object()  # `me` was given no key (a method that reads no one slot)
+
 class PlainHooks:
     """Operations performed as written: every announcement returns what it was given."""
 
@@ -76,7 +78,7 @@ class PlainHooks:
     def aw(self, value: Any, line: int) -> Any:
         return value
 
-    def me(self, obj: Any, name: str, line: int, now: bool = False) -> Any:
+    def me(self, obj: Any, name: str, line: int, now: bool = False, key: Any = None) -> Any:
         return obj
 
     def la(self, value: Any) -> Any:
@@ -484,7 +486,7 @@ class ControlledHooks(PlainHooks):
 
     # -- calls ---------------------------------------------------------------------
 
-    def me(self, obj: Any, name: str, line: int, now: bool = False) -> Any:
+    def me(self, obj: Any, name: str, line: int, now: bool = False, key: Any = _NO_KEY) -> Any:
         if not self._mine():
             return obj
         container = is_container(obj)
@@ -492,7 +494,7 @@ class ControlledHooks(PlainHooks):
             self._note_unseen(peek.function_code(obj, name), obj, name)
         if now:
             if container:
-                self._container_call(obj, name, line)
+                self._container_call(obj, name, line, key)
         else:
             self._push(_Pending(_frame_id(), obj if container else None, name, line))
         return obj
@@ -514,10 +516,16 @@ class ControlledHooks(PlainHooks):
             op.value = _shown(value) if value is not None else ""
         return value
 
-    def _container_call(self, obj: Any, name: str, line: int) -> None:
+    def _container_call(self, obj: Any, name: str, line: int, key: Any = _NO_KEY) -> None:
         what = f"{self.labels.of(obj)}.{name}()"
         if not (name in READ_ONLY_METHODS and self._fresh(obj)):
             self._step("call", what, (id(obj), "*"), obj)
+        if key is not _NO_KEY and type(obj) in _BUILT_IN_CONTAINERS and peek.is_a(obj, dict):
+            # `d.get(k)`, `d.setdefault(k, v)` read the slot `d[k] = …` writes (the
+            # step above still conflicts with the whole dict: setdefault may fill it).
+            self._local.call_op = self.ctl.record("read", self.labels.item(obj, key), location=(id(obj), _key(key)),
+                                                  line=line, file=self.file)
+            return
         kind = "read" if name in READ_ONLY_METHODS else "call"
         self._local.call_op = self.ctl.record(kind, what, location=(id(obj), "*"), line=line, file=self.file)
 

@@ -51,6 +51,7 @@ into strings) and ``match`` patterns.
 from __future__ import annotations
 
 import ast
+import copy
 import builtins
 from dataclasses import dataclass
 from typing import Iterable
@@ -63,6 +64,8 @@ READING_BUILTINS = frozenset({"len", "sum", "max", "min", "sorted", "list", "tup
                               "any", "all", "iter", "enumerate", "zip", "reversed", "map", "filter", "str", "repr"})
 _BUILTIN_NAMES = frozenset(dir(builtins))
 # Container methods whose result a trace shows (``items.pop() → 3``).
+# A dict's methods that read one key's slot (``setdefault`` may also fill it).
+KEYED_METHODS = frozenset({"get", "setdefault"})
 RESULT_METHODS = frozenset({"pop", "popleft", "popitem", "get", "setdefault", "index", "count", "copy", "keys",
                             "values", "items", "most_common", "__len__", "__contains__", "__getitem__"})
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
@@ -299,7 +302,12 @@ class _Rewriter(ast.NodeTransformer):
         # when the last argument has been evaluated (`la`).
         now = all(_inert(a) for a in [*node.args, *(k.value for k in node.keywords)])
         arguments = [func.value, ast.Constant(self._mangled(func.attr)), _line(node)]
-        if now:
+        if now and func.attr in KEYED_METHODS and node.args and not isinstance(node.args[0], ast.Starred):
+            # `counts.get("k", 0)`: the key too (a constant or a local, read twice
+            # at no cost), so that the read is of counts["k"], the slot a later
+            # `counts["k"] = …` writes: a read-modify-write the analysis can see.
+            func.value = _hook("me", [*arguments, ast.Constant(True), copy.deepcopy(node.args[0])], node)
+        elif now:
             func.value = _hook("me", [*arguments, ast.Constant(True)], node)
         else:
             func.value = _hook("me", arguments, node)
@@ -567,8 +575,14 @@ def _reads_target(value: ast.expr, target: ast.expr) -> bool:
     if not isinstance(target, (ast.Name, ast.Attribute, ast.Subscript)):
         return False
     shape = _shape(target)
-    return any(type(n) is type(target) and isinstance(getattr(n, "ctx", None), ast.Load) and _shape(n) == shape
-               for n in ast.walk(value))
+    if any(type(n) is type(target) and isinstance(getattr(n, "ctx", None), ast.Load) and _shape(n) == shape
+           for n in ast.walk(value)):
+        return True
+    # `d[k] = d.get(k, 0) + 1`, `d[k] = d.setdefault(k, 0) + 1`: the same slot, read through a method.
+    return isinstance(target, ast.Subscript) and any(
+        isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in KEYED_METHODS
+        and n.args and _shape(n.func.value) == _shape(target.value) and _shape(n.args[0]) == _shape(target.slice)
+        for n in ast.walk(value))
 
 
 def _shape(node: object) -> object:

@@ -2999,6 +2999,56 @@ SNIPPETS.update({
                 after = str(e)
             return mapped, results, err, type(exc).__name__, done, after, all(f.done() for f in futures)
     """,
+    # `d.get(k)` and `d.setdefault(k, v)` hand racekit their key (a constant or a
+    # local, evaluated once more by the hook): nothing about the call may change,
+    # an unbound local, an unhashable key, a subclass's own get, a key whose
+    # __eq__/__hash__ are the program's (never run by racekit).
+    "keyed_dict_methods": """
+        class Loud:
+            calls = []
+            def __init__(self, v):
+                self.v = v
+            def __hash__(self):
+                Loud.calls.append("hash")
+                return hash(self.v)
+            def __eq__(self, other):
+                Loud.calls.append("eq")
+                return isinstance(other, Loud) and other.v == self.v
+        class Mine(dict):
+            def get(self, key, default=None):
+                return ("mine", key, default)
+        shared = {"a": 1}
+        def unbound():
+            try:
+                shared.get(later)
+            except UnboundLocalError as e:
+                return type(e).__name__
+            later = 1
+        def observe():
+            k = "a"
+            got = [shared.get(k), shared.get("zz"), shared.get("zz", 0), shared.setdefault("b", []),
+                   shared.setdefault(k, 5)]
+            shared["b"].append(1)
+            counts = {}
+            counts["n"] = counts.get("n", 0) + 1
+            counts["n"] = counts.setdefault("n", 0) + 1
+            try:
+                shared.get([1])
+            except TypeError as e:
+                got.append(str(e))
+            try:
+                shared.setdefault({}, 1)
+            except TypeError as e:
+                got.append(str(e))
+            key = Loud(3)
+            table = {key: "x"}
+            got.append(table.get(key))
+            got.append(table.get(Loud(3)))
+            m = Mine(a=1)
+            got.append(m.get("a", 2))
+            return got, counts, sorted(shared), unbound(), list(Loud.calls)
+    """,
+
 })
 
 if sys.version_info >= (3, 11):

@@ -34,9 +34,12 @@ def place(prefix: str, op: Op) -> dict[str, Any]:
     return facts
 
 
-def explain(trial: Trial, controller: Controller, reversed_from: Controller | None = None) -> None:
+def explain(trial: Trial, controller: Controller, reversed_from: Controller | None = None,
+            race: DataRace | None = None) -> None:
     """Attach the trace rows around what went wrong, and the facts behind it;
-    for the witness of a race reversal, also which pair was reversed."""
+    for the witness of a race reversal, also which pair was reversed; with
+    ``race``, that pair is the one explained (its reversal was shown to decide
+    the outcome), not the log's first."""
     log = controller.log
     names = [t.name for t in controller.threads]
     losses = lost_updates(log)
@@ -58,7 +61,8 @@ def explain(trial: Trial, controller: Controller, reversed_from: Controller | No
         focus = _deadlock_focus(log, names, (trial.why or {}).get("cause") or {}) or log[-2 * TRACE_CONTEXT:]
         story = {"kind": trial.outcome, "blocked": trial.why}  # a deadlock or a livelock: who waits for what
     else:
-        races = data_races(log, len(names), getattr(controller, "guest_log", ()), controller.case_threads())
+        races = [race] if race is not None else data_races(log, len(names), getattr(controller, "guest_log", ()),
+                                                           controller.case_threads())
         if races:
             race = races[0]
             focus = [race.first, race.second]

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from racekit.runtime.trial import Program
 
 _CONTROLLER_FILE = _controller_module.__file__
+CAUSES_TRIED = 3  # unordered pairs of a wrong run tried, in log order, for the one whose reversal makes it right
 MAX_REVERSALS = 24  # race reversals a program tries (each one more run), per kind of race at most 3
 BLOCKED_AFTER = 0.3  # seconds the running thread may sleep outside the scheduler before racekit says so
 POLL = 0.05
@@ -298,14 +299,37 @@ def _test_cause(program: Program, trial: Trial, controller: Controller) -> None:
     if not story or story.get("kind") != "data race" or trial.matches:
         return
     races = data_races(controller.log, len(controller.threads), controller.guest_log, controller.case_threads())
-    if not races:
-        return
-    reversed_run = _run_reversed(program, trial.index, trial.seed, controller, races[0])
+    causes = []
+    for race in races[:CAUSES_TRIED]:
+        cause = _reversal_cause(program, trial, controller, race)
+        causes.append(cause)
+        if cause == "shown":
+            if race is not races[0]:
+                # A later pair decides the outcome (both threads read `cache.value`
+                # → None), the first only hides it (a counter whose lost update
+                # would make a double build look right): explain that pair.
+                reversal = story.get("reversal")
+                explain(trial, controller, race=race)
+                if reversal is not None:
+                    trial.story["reversal"] = reversal
+            trial.story["cause"] = "shown"
+            return
+    if causes:
+        story["cause"] = causes[0]
+
+
+def _reversal_cause(program: Program, trial: Trial, controller: Controller, race: DataRace) -> str:
+    """What the same run with ``race`` the other way round shows: ``shown`` (it
+    ends right), ``masked`` (right only because that run lost an update of its
+    own), ``not shown`` (still wrong), ``untried`` (the other thread could not
+    have moved first)."""
+    reversed_run = _run_reversed(program, trial.index, trial.seed, controller, race)
     if reversed_run is None:
-        story["cause"] = "untried"
-    else:
-        reversed_trial = reversed_run[0]
-        story["cause"] = "shown" if reversed_trial.matches and reversed_trial.status is Status.DONE else "not shown"
+        return "untried"
+    reversed_trial, reversed_controller = reversed_run
+    if not (reversed_trial.matches and reversed_trial.status is Status.DONE):
+        return "not shown"
+    return "masked" if lost_updates(reversed_controller.log) else "shown"
 
 
 def _failure_kind(trial: Trial) -> str:
