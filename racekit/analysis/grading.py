@@ -88,7 +88,9 @@ def exact_lost_updates(trials: list[Trial]) -> LostUpdates | None:
     when_wrong = [float(t.lost) for t in done if not t.matches]  # type: ignore[arg-type]
     where = tuple(sorted({w for t in done if not t.matches for w in t.lost_at}))
     return replace(lost_updates_from(Counter(float(t.lost) for t in done)), exact=True,  # type: ignore[arg-type]
-                   max_when_wrong=max(when_wrong, default=0.0), where=where)
+                   max_when_wrong=max(when_wrong, default=0.0), where=where,
+                   median_when_wrong=statistics.median(when_wrong) if when_wrong else None,
+                   right_with_loss=sum(1 for t in done if t.matches and t.lost))
 
 
 def _uncounted(done: list[Trial]) -> bool:

@@ -56,6 +56,8 @@ class LostUpdates:
     median_of_wrong: float  # the median over runs that lost something
     histogram: tuple[tuple[float, int], ...] = ()  # (lost updates, runs): lets shards merge exactly
     max_when_wrong: float | None = None  # the most lost in a run whose outcome was wrong
+    median_when_wrong: float | None = None  # the median over runs whose outcome was wrong
+    right_with_loss: int = 0  # runs that lost updates yet ended right (a lost += 1 and a lost -= 1 cancel)
     where: tuple[str, ...] = ()  # exact: the locations whose updates the wrong runs lost
 
 

@@ -323,7 +323,8 @@ class LectureApp(_LiveApp):
             key = "live_origin_fewest" if search.fewest else "live_origin_search"
             return self.t(key, schedule=lesson.schedule, preemptions=search.preemptions,
                           s="" if search.preemptions == 1 else "s")
-        return self.t("live_origin_none_complete" if search.complete else "live_origin_none",
+        complete = "live_origin_none_complete_one" if search.schedules == 1 else "live_origin_none_complete"
+        return self.t(complete if search.complete else "live_origin_none",
                       schedules=search.schedules, schedule=lesson.schedule, s="" if search.schedules == 1 else "s")
 
     def action_step(self, delta: int) -> None:

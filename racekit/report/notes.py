@@ -38,7 +38,7 @@ NOTES: dict[str, dict[str, str]] = {
         "text": "{text}",
     },
     "zh": {
-        "processes": "进程是真正并行运行的（每个进程有自己的解释器和 GIL，本机 {cores} 个核）：它们的竞争不需要"
+        "processes": "进程是真正并行运行的（每个进程有自己的解释器和 GIL，本机 {cores} 个核）：它们的竞态不需要"
                      "强制切换点；{mode} 模式只在每个进程内部生效。",
         "start_default": "子进程以 {method} 方式启动，这是这个解释器默认的启动方式。",
         "start_named": "子进程按指定以 {method} 方式启动（这个解释器默认的启动方式是 {default}）。",

@@ -221,7 +221,9 @@ def search_sentences(search: dict, t: Words, unseen: bool = False) -> list[str]:
             out.append(t("search_found_reduced", count=found, s="" if found == 1 else "s", reduced_from=reduced,
                          rs="" if reduced == 1 else "s"))
         return out + coverage_sentences(search, t)
-    if search.get("complete"):
+    if search.get("complete") and search.get("schedules") == 1:
+        out = [t("search_complete_one" + seen_only)]  # not "all 1 schedule"
+    elif search.get("complete"):
         out = [t("search_complete" + seen_only, schedules=search["schedules"], bound=bound_text, s=plural)]
     else:
         out = [t("search_partial", schedules=search["schedules"], bound=bound_text, s=plural,

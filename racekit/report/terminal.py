@@ -216,22 +216,32 @@ class TerminalReport:
                 # Updates lost elsewhere than in the outcome (a stock's count when the
                 # outcome is the number sold) are named: the outcome's deviation is no count of them.
                 key = "race_numeric_exact_elsewhere" if elsewhere else "race_numeric_exact" if lost.exact else "race_numeric"
-                out.append(self.t(key, wrong=v.wrong, runs=v.runs, where=self.t("list_sep").join(lost.where),
-                                  outcome=v.outcome_text,
-                                  expect_not=_negate(v.expect_text), max=_n(lost.max), max_s="" if lost.max == 1 else "s",
-                                  max_were="was" if lost.max == 1 else "were", typical=_n(round(lost.median_of_wrong))))
+                # Exact figures are over the wrong runs only: a right run may have lost
+                # updates that cancelled (a lost += 1 and a lost -= 1), said apart.
+                worst = lost.max_when_wrong if lost.exact and lost.max_when_wrong is not None else lost.max
+                typical = lost.median_when_wrong if lost.exact and lost.median_when_wrong is not None else \
+                    lost.median_of_wrong
+                out.append(self.t(key + ("_one" if lost.exact and v.wrong == 1 else ""), wrong=v.wrong, runs=v.runs,
+                                  where=self.t("list_sep").join(lost.where), outcome=v.outcome_text,
+                                  expect_not=_negate(v.expect_text), max=_n(worst), max_s="" if worst == 1 else "s",
+                                  max_were="was" if worst == 1 else "were", typical=_n(round(typical))))
+                if lost.exact and lost.right_with_loss:
+                    out.append(self.t("lost_cancelled", count=lost.right_with_loss,
+                                      s="" if lost.right_with_loss == 1 else "s"))
             elif wrong_rows:
                 top = wrong_rows[0]
                 out.append(self.t("race_plain", wrong=v.wrong, runs=v.runs, top=shown_outcome(top.outcome, self.t), top_count=top.count,
                                   top_s="" if top.count == 1 else "s"))
         elif v.verdict is Verdict.NO_RACE and v.runs:
             if v.expect_text.startswith("= 'error: "):
-                out.append(self.t("right_all_error", runs=v.runs, error=v.expect_text[len("= 'error: "):-1]))
+                out.append(self.t("right_all_error" if v.runs > 1 else "right_one_error", runs=v.runs,
+                                  error=v.expect_text[len("= 'error: "):-1]))
             elif v.expect_text.startswith("= "):
                 out.append(self.t("right_all" if v.runs > 1 else "right_one", outcome=v.outcome_text,
                                   expect=v.expect_text[2:], runs=v.runs))
             else:
-                out.append(self.t("right_all_check", outcome=v.outcome_text, check=v.expect_text, runs=v.runs))
+                out.append(self.t("right_all_check" if v.runs > 1 else "right_one_check", outcome=v.outcome_text,
+                                  check=v.expect_text, runs=v.runs))
         elif v.verdict is Verdict.DEADLOCK and _scheduled(v):
             deadlocks = sum(r.count for r in v.rows if r.grade is Grade.DEADLOCK)
             livelocks = sum(r.count for r in v.rows if r.grade is Grade.LIVELOCK)
@@ -273,8 +283,15 @@ class TerminalReport:
             # Runs that ended right but prove nothing (unseen code, unscheduled threads) were judged.
             out.append(self.t("inconclusive_advice" if v.inconclusive == v.runs else "inconclusive_advice_unproven"))
         elif v.racy and v.verdict is Verdict.NO_RACE:
-            out.append(self.t("racy_missed", suggest="opcode" if v.mode in ("native", "line") else
-                              "controlled --strategy exhaustive --preemptions 4" if v.mode == "auto" else "controlled"))
+            searched = v.search or {}
+            if v.mode == "controlled" and searched.get("complete"):
+                out.append(self.t("racy_never"))  # no interleaving racekit sees goes wrong: no scheduler to suggest
+            elif v.mode == "controlled" and searched:
+                out.append(self.t("racy_missed_bound"))
+            else:
+                out.append(self.t("racy_missed", suggest="opcode" if v.mode in ("native", "line") else
+                                  "controlled --strategy exhaustive --preemptions 4" if v.mode == "auto" else
+                                  "controlled --strategy exhaustive" if v.mode == "controlled" else "controlled"))
             if v.mode == "native":
                 out.append(self.t("native_hint"))
         elif not v.racy and not v.ok and v.verdict is not Verdict.ERROR:
@@ -414,8 +431,13 @@ class TerminalReport:
                 parts.append(self.t("summary_inconclusive", variant=name))
             elif v.verdict is Verdict.DEADLOCK:
                 parts.append(self.t("summary_deadlock", variant=name))
+            elif v.verdict is Verdict.ERROR and v.racekit_failure:
+                parts.append(self.t("summary_racekit_failed", variant=name))
+            elif v.verdict is Verdict.ERROR and v.serial_failure:
+                parts.append(self.t("summary_serial", variant=name))  # it ran: wrong with no interleaving at all
             elif v.verdict is Verdict.ERROR:
-                parts.append(self.t("summary_racekit_failed" if v.racekit_failure else "summary_error", variant=name))
+                errors = sum(r.count for r in v.rows if r.grade in (Grade.ERROR, Grade.CRASH))
+                parts.append(self.t("summary_error", variant=name, errors=errors, runs=v.runs))
             elif v.wrong:
                 parts.append(self.t("summary_wrong", variant=name, wrong=v.wrong, runs=v.runs))
             else:

@@ -1,0 +1,103 @@
+"""The terminal report's sentences about a graded variant: true for the runs at hand.
+
+Each variant is graded from hand-written trials (racekit.analysis.grading), so
+the facts are known exactly; the report must word those facts and no others.
+"""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from racekit.analysis.grading import grade
+from racekit.analysis.results import CaseResult
+from racekit.case.loader import parse_case
+from racekit.options import ModeSpec
+from racekit.records import Status, Trial
+from racekit.report.messages import message
+from racekit.report.sentences import search_sentences
+from racekit.report.terminal import TerminalReport
+
+CASE = """\
+racekit: 1
+name: counter
+threads:
+  up: "x = 1"
+  down: "x = 2"
+outcome: "0"
+expect: 0
+variants:
+  safe: {}
+  other: {}
+"""
+CONTROLLED = ModeSpec("controlled")
+
+
+def variant(name: str = "safe"):
+    return next(v for v in parse_case(CASE, "counter.yaml").variants if v.name == name)
+
+
+def run(index: int, outcome: str, lost: int, **fields) -> Trial:
+    return Trial(index=index, seed=index, status=Status.DONE, outcome=outcome, matches=outcome == "0", lost=lost,
+                 **fields)
+
+
+def sentences(result, lang: str = "en") -> str:
+    report = TerminalReport(Console(file=io.StringIO(), width=200, color_system=None), lang)
+    return " ".join(report.sentences(result))
+
+
+def test_lost_update_figures_are_over_the_wrong_runs_and_cancelled_losses_are_said_apart():
+    # One wrong run lost 2; two right runs lost a += 1 and a -= 1 each (3 and 4 updates):
+    # the worst of *all* runs (4) is no figure for a wrong run.
+    trials = [run(0, "2", 2), run(1, "0", 4), run(2, "0", 3), run(3, "0", 0)]
+    text = sentences(grade(variant(), CONTROLLED, trials, seed=1, planned=4))
+    assert "In 1 of 4 runs 0 ended ≠ 0: 2 updates were lost in that run (counted from the access log)." in text
+    assert "worst" not in text and "typical" not in text
+    assert ("In 2 runs updates were lost and yet the outcome came out right: lost updates in opposite directions "
+            "(a lost `+= 1` and a lost `-= 1`) cancel") in text
+    chinese = sentences(grade(variant(), CONTROLLED, trials, seed=1, planned=4), "zh")
+    assert "那次运行丢失了 2 次更新" in chinese and "有 2 次运行丢失了更新，结果却是对的" in chinese
+
+
+def test_several_wrong_runs_give_the_worst_and_the_typical_wrong_run():
+    trials = [run(0, "2", 2), run(1, "1", 1), run(2, "3", 3), run(3, "0", 0), run(4, "0", 6)]
+    text = sentences(grade(variant(), CONTROLLED, trials, seed=1, planned=5))
+    assert "3 updates were lost in the worst run, 2 in a typical wrong run" in text
+
+
+def test_a_search_over_the_only_interleaving_does_not_say_all_1():
+    def words(key: str, **fields: object) -> str:
+        return message("en", key, **fields)
+
+    [line] = search_sentences({"schedules": 1, "complete": True}, words)
+    assert line == "The threads can interleave in only one way here, and racekit ran it: the search is complete."
+    assert "all 2 schedules" in search_sentences({"schedules": 2, "complete": True}, words)[0]
+
+
+def test_the_summary_says_a_variant_that_ran_and_raised_raised_and_one_wrong_serially_is_wrong_serially():
+    raised = Trial(index=0, seed=0, status=Status.ERROR, outcome="error: ValueError: no", matches=False)
+    errors = grade(variant("safe"), CONTROLLED, [raised, run(1, "0", 0)], seed=1, planned=2)
+    baseline = [run(0, "2", 0, serial_order=["up", "down"]), run(1, "2", 0, serial_order=["down", "up"])]
+    serial = grade(variant("other"), CONTROLLED, [run(0, "2", 0)], seed=1, planned=1, baseline=baseline)
+    report = TerminalReport(Console(file=io.StringIO(), width=200, color_system=None), "en")
+    summary = report._case_summary(CaseResult("counter", "counter.yaml", "", "", "", (errors, serial)))
+    assert summary == ("Summary: safe raised an error or crashed in 1 of 2 runs; other is wrong even with no "
+                       "interleaving.")
+    assert "failed to run" not in summary
+
+
+RACY = CASE.replace("  safe: {}\n", "  safe: {}\n  racy: {racy: true}\n")
+
+
+def test_a_racy_variant_no_schedule_broke_is_never_told_to_try_the_mode_it_ran_in():
+    racy = next(v for v in parse_case(RACY, "counter.yaml").variants if v.name == "racy")
+    right = [run(i, "0", 0) for i in range(4)]
+    complete = sentences(grade(racy, CONTROLLED, right, seed=1, planned=4, search={"schedules": 4, "complete": True}))
+    assert "--mode controlled" not in complete
+    assert "the search tried every interleaving of what racekit sees: as written, this variant cannot go wrong" in complete
+    bounded = sentences(grade(racy, CONTROLLED, right, seed=1, planned=4, search={"schedules": 4, "complete": False}))
+    assert "--mode controlled" not in bounded and "--preemptions N" in bounded
+    sampled = sentences(grade(racy, CONTROLLED, right, seed=1, planned=4))
+    assert "(--mode controlled --strategy exhaustive)" in sampled
