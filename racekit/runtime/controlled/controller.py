@@ -696,7 +696,10 @@ def _state_fingerprint() -> int:
             break
         filename = frame.f_code.co_filename
         if not filename.startswith(_RACEKIT_DIR) and filename != _THREADING:
-            parts.append((id(frame.f_code), frame.f_lasti, tuple((k, _fingerprint(v)) for k, v in frame.f_locals.items())))
+            # By name: on 3.10 a frame's f_locals dict keeps the order its names were first bound in
+            # while it was being read, so the same state can list them in another order.
+            parts.append((id(frame.f_code), frame.f_lasti,
+                          tuple((k, _fingerprint(v)) for k, v in sorted(frame.f_locals.items(), key=_name))))
         frame = frame.f_back
     else:
         # Deeper frames stand for themselves: a live frame keeps its identity, so a
@@ -705,6 +708,10 @@ def _state_fingerprint() -> int:
         # a deep recursion quadratic (seconds at the default recursion limit).
         parts.append(id(frame))
     return hash(tuple(parts))
+
+
+def _name(item: tuple[str, Any]) -> str:
+    return item[0]
 
 
 def _fingerprint(value: Any) -> object:
