@@ -117,6 +117,15 @@ def phase_facts(phases: list[Phase]) -> list[dict]:
     return facts
 
 
+SAVED = "saved"  # found_by: a failing schedule saved by an earlier run, replayed before the search
+
+
 def found_by(phases: list[Phase]) -> str | None:
-    """The first phase whose trials settled the verdict."""
-    return next((p.name for p in phases if failed(p.trials)), None)
+    """The first phase whose trials settled the verdict; ``saved`` when in the
+    search phase only a replayed saved schedule failed (the search did not find it)."""
+    for phase in phases:
+        if phase.name == SEARCH and not failed([t for t in phase.trials if t.index >= 0]) and failed(phase.trials):
+            return SAVED
+        if failed(phase.trials):
+            return phase.name
+    return None

@@ -120,6 +120,13 @@ def test_a_complete_search_is_followed_by_real_threads_only_and_a_cut_one_by_sam
     assert found_by([done[0], Phase(PCT, after_cut[0].mode, after_cut[0].plans, [trial(9, False)])]) == PCT
 
 
+def test_a_failure_only_a_saved_schedule_showed_is_not_credited_to_the_search():
+    saved_failed = searched(False, [trial(-1, False), trial(0, True)])
+    assert found_by([saved_failed]) == "saved"
+    assert found_by([searched(False, [trial(-1, False), trial(0, False)])]) == SEARCH
+    assert found_by([searched(False, [trial(-1, True), trial(0, True)])]) is None
+
+
 def test_an_inconclusive_trial_settles_nothing():
     stuck = Trial(0, 0, Status.INCONCLUSIVE, "inconclusive: step budget")
     assert not failed([stuck])

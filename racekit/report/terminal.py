@@ -493,7 +493,7 @@ def trace_table(rows: Iterable[dict], t, order: list[str] | None = None, width: 
 def _scheduled(v: VariantResult) -> bool:
     """Whether the variant's failure came from the controlled scheduler (its
     deadlocks are states no thread can leave, not a timeout)."""
-    return v.mode == "controlled" or v.mode_facts.get("found_by") in ("search", "pct", "sample")
+    return v.mode == "controlled" or v.mode_facts.get("found_by") in ("search", "saved", "pct", "sample")
 
 
 def _not_run(v: VariantResult) -> bool:
