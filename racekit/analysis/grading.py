@@ -216,6 +216,7 @@ def grade(variant: Variant, mode: ModeSpec, trials: list[Trial], seed: int, plan
         schedule_preemptions=explained.preemptions if explained else None,
         shrunk_from=explained.shrunk_from if explained else None,
         data_races=len(raced),
+        logged_runs=sum(1 for t in trials if t.lost is not None),
         race_example=raced[0].race if raced else None,
         why=next((t.why for t in trials if t.why and grade_trial(t) is not Grade.EXPECTED), None),
         lock_cycles=tuple(tuple(c) for c in lock_cycles(lock_pairs)),

@@ -169,6 +169,8 @@ def _merge_variant(case_name: str, file: str, parts: list[tuple[str, dict, dict]
         total_runs=first.get("total_runs", runs),
         warnings=tuple(dict.fromkeys(n for _, _, v in parts for n in _notes(v))),
         data_races=races,
+        logged_runs=None if any(v.get("logged_runs") is None for _, _, v in parts) else
+        sum(v["logged_runs"] for _, _, v in parts),
         race_example=next((v["race_example"] for _, _, v in parts if isinstance(v.get("race_example"), dict)), None),
         why=next((v.get("why") for _, _, v in parts if v.get("why")), None),
         trace=tuple(next((v.get("trace") for _, _, v in parts if v.get("trace")), None) or ()),

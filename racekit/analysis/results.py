@@ -111,6 +111,7 @@ class VariantResult:
     schedule_preemptions: int | None = None
     shrunk_from: int | None = None
     data_races: int = 0  # trials with a data race
+    logged_runs: int | None = None  # trials whose accesses were logged (only those can show a data race)
     race_example: dict[str, Any] | None = None  # the first data race's facts (who, what kind, which lines)
     why: dict[str, Any] | None = None  # why the first trial that went wrong ended so (who waits for what…)
     lock_cycles: tuple[tuple[str, ...], ...] = ()  # lock-order inversions seen in any trial
@@ -180,6 +181,7 @@ class VariantResult:
             "story": self.story,
             "schedule_preemptions": self.schedule_preemptions,
             "data_races": self.data_races,
+            "logged_runs": self.logged_runs,
             "race_example": self.race_example,
             "why": self.why,
             "lock_cycles": [list(c) for c in self.lock_cycles],

@@ -56,6 +56,7 @@ VARIANT = {
         "race_example": {"type": ["object", "null"]},
         "lost_update_histogram": {"type": ["object", "null"], "additionalProperties": _COUNT},
         "data_races": _COUNT,
+        "logged_runs": {"type": ["integer", "null"], "minimum": 0},
         "witnesses": _COUNT,
         "harmless_races": _COUNT,
         "inconclusive": _COUNT,

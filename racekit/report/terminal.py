@@ -302,11 +302,11 @@ class TerminalReport:
         if lost is not None and lost.exact and lost.max > 0 and v.verdict is not Verdict.RACE:
             out.append(self.t("lost_exact", max=_n(lost.max), s="" if lost.max == 1 else "s", total=_n(lost.total)))
         if v.data_races and v.race_example and v.verdict is not Verdict.RACE:  # a race shown needs no hedging
-            if v.harmless_races:
-                out.append(self.t("races_harmless", count=v.data_races, runs=v.runs, example=race_pair(v.race_example, self.t),
-                                  harmless=v.harmless_races))
-            else:
-                out.append(self.t("races_seen", count=v.data_races, runs=v.runs, example=race_pair(v.race_example, self.t)))
+            # Out of the runs whose accesses racekit logged: real threads log none, so cannot show one.
+            logged = v.logged_runs if v.logged_runs is not None else v.runs
+            key = "races_harmless" if v.harmless_races else "races_seen"
+            out.append(self.t(key + ("_logged" if logged != v.runs else ""), count=v.data_races, runs=logged,
+                              example=race_pair(v.race_example, self.t), harmless=v.harmless_races))
         for cycle in v.lock_cycles[:3]:
             out.append(self.t("lock_cycle", cycle=" → ".join([*cycle, cycle[0]])))
         # Real threads force switches only in code in racekit's scope: not in code it does not rewrite.

@@ -101,3 +101,17 @@ def test_a_racy_variant_no_schedule_broke_is_never_told_to_try_the_mode_it_ran_i
     assert "--mode controlled" not in bounded and "--preemptions N" in bounded
     sampled = sentences(grade(racy, CONTROLLED, right, seed=1, planned=4))
     assert "(--mode controlled --strategy exhaustive)" in sampled
+
+
+def test_data_races_are_counted_out_of_the_runs_that_could_show_one():
+    race = {"first": "up", "first_kind": "read", "what": "x", "first_line": 3, "second": "down",
+            "second_kind": "write", "second_line": 4}
+    logged = [run(0, "0", 0, race=race), run(1, "0", 0)]
+    real_threads = [Trial(index=i, seed=i, status=Status.DONE, outcome="0", matches=True) for i in range(2, 5)]
+    result = grade(variant(), CONTROLLED, logged + real_threads, seed=1, planned=5)
+    assert result.logged_runs == 2 and result.to_json()["logged_runs"] == 2
+    text = sentences(result)
+    assert "data races) in 1 of the 2 runs whose accesses racekit logged (runs on real threads log none)" in text
+    assert "in 1 of 5 runs" not in text
+    only_logged = sentences(grade(variant(), CONTROLLED, logged, seed=1, planned=2))
+    assert "data races) in 1 of 2 runs, e.g. up read x (line 3)" in only_logged
