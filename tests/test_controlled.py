@@ -190,6 +190,21 @@ def test_an_event_set_before_the_write_is_named_with_what_it_does_order():
     assert v["set_after_writing"].verdict is Verdict.NO_RACE and v["set_after_writing"].search["complete"]
 
 
+def test_the_thread_that_raised_has_its_column_its_raise_and_its_traceback():
+    v = controlled(TEST_CASES / "teach" / "raising.yaml", strategy="exhaustive")["default"]
+    assert v.story["raised"] == {"thread": "a", "error": "IndexError: pop from empty list", "raised_line": 13}
+    last = v.trace[-1]
+    assert (last["thread"], last["kind"], last["line"], last.get("raised"), last["step"]) == (
+        "a", "raise", 13, True, None)
+    text = racekit("run", str(TEST_CASES / "teach" / "raising.yaml"), "-m", "controlled", "--strategy",
+                   "exhaustive", "-j", "1").stdout
+    assert "✗ raises IndexError: pop from empty list" in text
+    assert "a raised IndexError: pop from empty list (line 13):" in text
+    assert 'line 13, in a\n          items.pop()\n      IndexError: pop from empty list' in text
+    # The long value stays on its operation's row, cut with "…", never wrapped onto the next.
+    assert re.search(r"write state\.inside ← 'x+…\n", text)
+
+
 # -- finding, shrinking, explaining --------------------------------------------------------
 
 

@@ -32,6 +32,8 @@ def operation(row: dict[str, Any], t: Words) -> str:
     kind, what, value = row["kind"], row["what"], row.get("value", "")
     if row.get("blocked"):
         return t("trace_blocked", op=to_do(kind, what, t))
+    if row.get("raised"):
+        return t("trace_raised", error=what)
     if kind == "read":
         return t("trace_read", what=what, value=value)
     if kind == "write":
@@ -49,7 +51,7 @@ _VALUE_WORDS = {"timed out": "value_timed_out", "busy": "value_busy", "nobody wa
 
 def row_mark(row: dict[str, Any]) -> tuple[str, str]:
     """A trace row's mark, as a kind and its symbol: ("lost", "✗ "), ("", "")."""
-    for kind, symbol in (("lost", "✗ "), ("stale", "! "), ("preempted", "⇢ "), ("blocked", "‖ ")):
+    for kind, symbol in (("lost", "✗ "), ("stale", "! "), ("preempted", "⇢ "), ("blocked", "‖ "), ("raised", "✗ ")):
         if row.get(kind):
             return kind, symbol
     return "", ""
@@ -199,6 +201,10 @@ def story_sentences(story: dict | None, t: Words) -> list[str]:
     elif kind == "wrong outcome":
         n = story.get("preemptions") or 0
         out.append(t("story_wrong", outcome=story["outcome"], preemptions=n, s="" if n == 1 else "s"))
+    raised = story.get("raised")
+    if raised:
+        out.append(t("story_raised", thread=raised["thread"], error=raised["error"],
+                     raised_at=_places(raised, t).get("raised_at", "?")))
     return out
 
 

@@ -363,6 +363,12 @@ class TerminalReport:
                                        expand=False))
         for sentence in story_sentences(v.story, self.t):
             self.say(sentence, 4)
+        raised = (v.story or {}).get("raised")
+        if raised:
+            # The traceback the README promises: the sample that ends in this error.
+            sample = next((s for s in v.samples if s.strip().splitlines()[-1:] == [raised["error"]]), None)
+            if sample is not None:
+                self.say("\n".join(sample.strip().splitlines()[:24]), 6, "dim")
         if v.story and v.story.get("kind") in ("deadlock", "livelock"):
             lines = why_lines(v.story.get("blocked"), self.t)
             if lines:
@@ -448,7 +454,7 @@ class TerminalReport:
 
 SOURCE_COLUMN = 28  # cells: the source line beside each step, cut with "…" beyond
 MIN_SOURCE_COLUMN = 12  # narrower than this the source column is left out (a terminal too narrow)
-_MARK_STYLE = {"lost": "red", "stale": "bold red", "preempted": "yellow", "blocked": "bold", "": ""}
+_MARK_STYLE = {"lost": "red", "stale": "bold red", "preempted": "yellow", "blocked": "bold", "raised": "bold red", "": ""}
 
 
 def trace_table(rows: Iterable[dict], t, order: list[str] | None = None, width: int = 94) -> Table:
@@ -468,12 +474,17 @@ def trace_table(rows: Iterable[dict], t, order: list[str] | None = None, width: 
     code = min(SOURCE_COLUMN, max((cell_len(r.get("source", "")) for r in rows), default=0))
     sources = code > 0 and room >= MIN_SOURCE_COLUMN + 2
     table = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False, show_edge=False, header_style="bold")
-    table.add_column(t("col_step"), justify="right")
-    table.add_column(t("col_line"), justify="right")
+    table.add_column(t("col_step"), justify="right", min_width=steps, no_wrap=True)
+    table.add_column(t("col_line"), justify="right", min_width=lines, no_wrap=True)
+    source_width = max(cell_len(t("col_source")), min(code, room - 2)) if sources else 0
     if sources:
-        table.add_column(t("col_source"), style="dim", width=max(cell_len(t("col_source")), min(code, room - 2)))
+        table.add_column(t("col_source"), style="dim", width=source_width)
+    # An operation stays on its row: where the threads' columns do not fit, the
+    # widest are narrowed and their operations cut with "…" (a long value), never
+    # wrapped so that "write state.inside ←" stands on one row and its value on the next.
+    fits = _fair_widths(widest, width - (steps + 2) - (lines + 2) - (source_width + 2 if sources else 0))
     for name in threads:
-        table.add_column(name, min_width=widest[name] if sources else None)
+        table.add_column(name, min_width=fits[name])
     for row in rows:
         if "skipped" in row:
             note = t("skipped", count=row["skipped"], s="" if row["skipped"] == 1 else "s",
@@ -483,11 +494,33 @@ def trace_table(rows: Iterable[dict], t, order: list[str] | None = None, width: 
         cells: list[Text | str] = [""] * len(threads)
         text = operation(row, t)
         kind, marker = row_mark(row)
-        cells[threads.index(row["thread"])] = Text(marker + text, style=_MARK_STYLE[kind])
+        cells[threads.index(row["thread"])] = Text(_cut(marker + text, fits[row["thread"]]), style=_MARK_STYLE[kind])
         line = str(row["line"] or "")
         table.add_row(str(row.get("step") or ""), f"{row['file']}:{line}" if row.get("file") else line,
                       *([Text(row.get("source", ""), no_wrap=True, overflow="ellipsis")] if sources else []), *cells)
     return table
+
+
+def _fair_widths(widest: dict[str, int], room: int) -> dict[str, int]:
+    """Each thread column's width: its widest operation where all fit in ``room``,
+    else the narrow ones keep theirs and the wide ones share what is left."""
+    fits: dict[str, int] = {}
+    left = room
+    names = sorted(widest, key=lambda name: widest[name])
+    for i, name in enumerate(names):
+        share = left // (len(names) - i) - 2  # each column is followed by 2 cells of padding
+        fits[name] = max(min(widest[name], share), min(widest[name], 12))
+        left -= fits[name] + 2
+    return fits
+
+
+def _cut(text: str, width: int) -> str:
+    """``text`` in at most ``width`` cells, cut with "…" at the end (where a value is)."""
+    if cell_len(text) <= width:
+        return text
+    while text and cell_len(text) > width - 1:
+        text = text[:-1]
+    return text + "…"
 
 
 def _scheduled(v: VariantResult) -> bool:

@@ -269,7 +269,8 @@ def format_exception(exc: BaseException, where: str) -> str:
     """The traceback, without racekit's own frames (students see only their code)."""
     tb = exc.__traceback__
     frames = [f for f in traceback.extract_tb(tb) if not _is_racekit_frame(f.filename)]
-    lines = [f"in {where}:\n"] + traceback.format_list(frames) + traceback.format_exception_only(type(exc), exc)
+    # "{where}:" (a thread, setup), not "in …": the text is shown as it is in every language.
+    lines = [f"{where}:\n"] + traceback.format_list(frames) + traceback.format_exception_only(type(exc), exc)
     return "".join(lines).rstrip()
 
 

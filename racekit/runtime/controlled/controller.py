@@ -183,6 +183,7 @@ class Controller:
         self.guest_waits: list[dict[str, Any]] = []  # each time setup or the outcome waited for the threads
         # What setup and the outcome did that orders the threads' accesses: (log position, Op or phase change).
         self.guest_log: list[tuple[int, Any]] = []
+        self.raised: list[dict[str, Any]] = []  # the case threads' exceptions: who, what, where (see raised_at)
         self.watch: Callable[[], None] = lambda: None  # run.py: called while the guest waits (a stuck thread)
         self.now = 0.0  # the virtual clock, in seconds since the trial began
         self._quantum = FIRST_QUANTUM
@@ -802,6 +803,19 @@ def _plain_repr(value: Any, depth: int) -> str:
 def _case_place() -> tuple[int, str]:
     """The line and file of the program's code that called into racekit (a lock or queue operation)."""
     return _place_of(sys._getframe(2))
+
+
+def raised_at(exc: BaseException) -> tuple[int, str]:
+    """The line and file of the program's own code where ``exc`` was raised (the
+    innermost such frame of its traceback: not racekit's, not threading's)."""
+    found = (0, "")
+    tb = exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if not filename.startswith(_RACEKIT_DIR) and filename != _THREADING:
+            found = (tb.tb_lineno, filename)
+        tb = tb.tb_next
+    return found
 
 
 def _place_of(frame: Any) -> tuple[int, str]:

@@ -78,16 +78,34 @@ def explain(trial: Trial, controller: Controller, reversed_from: Controller | No
         else:
             focus = [op for op in log if op.preempted][:4] or log[-2 * TRACE_CONTEXT:]
             story = {"kind": "wrong outcome", "outcome": trial.outcome, "preemptions": controller.preemptions}
+    raised = controller.raised[0] if controller.raised and trial.status is not Status.DEADLOCK else None
+    if raised is not None:
+        # The thread that raised gets its column: its last operation, then the raise.
+        index = names.index(raised["thread"]) if raised["thread"] in names else None
+        focus = focus + [op for op in log if op.thread == index][-1:]
     trial.trace = trace_rows(log, names, focus, lost_steps, stale)
     if trial.status is Status.DEADLOCK:
         trial.trace += _stuck_rows((trial.why or {}).get("waiting") or [], names)
+    if raised is not None:
+        trial.trace.append({"step": None, "thread": raised["thread"], "kind": "raise", "what": raised["error"],
+                            "value": "", "line": raised["line"], "preempted": False, "lost": False, "stale": False,
+                            "raised": True, **({"file": raised["file"]} if raised.get("file") else {})})
     _add_source(trial.trace, controller)
     trial.story = {**(story or {}), "threads": names}
+    if raised is not None:
+        trial.story["raised"] = {"thread": raised["thread"], "error": raised["error"], **place("raised", _At(raised))}
     races = getattr(reversed_from, "races", None)
     if races:
         trial.story["reversed"] = race_facts(races[0], names)
     trial.preemptions = controller.preemptions
     trial.schedule = encode_schedule(controller.choices, len(names))
+
+
+class _At:
+    """A raise's place, shaped as ``place`` reads an operation's."""
+
+    def __init__(self, raised: dict[str, Any]):
+        self.line, self.file = raised["line"], raised.get("file", "")
 
 
 def _deadlock_focus(log: list[Op], names: list[str], cause: dict[str, Any]) -> list[Op]:

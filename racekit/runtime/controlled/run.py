@@ -27,7 +27,7 @@ from racekit.runtime import clock, interpreter_state
 from racekit.runtime.controlled import controller as _controller_module
 from racekit.runtime import import_hook
 from racekit.runtime.controlled import patches
-from racekit.runtime.controlled.controller import DEFAULT_STEP_LIMIT, Abort, Controller
+from racekit.runtime.controlled.controller import DEFAULT_STEP_LIMIT, Abort, Controller, raised_at, shown_file
 from racekit.runtime.controlled.explain import explain, race_facts, tape_facts
 from racekit.runtime.controlled.schedule import decode_schedule, encode_schedule
 from racekit.runtime.controlled.strategies import Strategy, strategy_class
@@ -421,6 +421,10 @@ def _scheduled(program: Program, index: int, seed: int, controller: Controller, 
                 raise
             except BaseException as exc:  # noqa: BLE001 - anything the case raises is a result
                 errors.append((time.perf_counter(), exc, format_exception(exc, name)))
+                line, where = raised_at(exc)
+                controller.raised.append({"thread": name, "error": _error_line(exc), "line": line,
+                                          **({"file": controller.module_files.get(where) or shown_file(where)}
+                                             if where and where != controller.case_file else {})})
 
         return run
 
@@ -509,6 +513,11 @@ def _analysed(trial: Trial, controller: Controller, hooks: ControlledHooks) -> T
 
 
 UNSCHEDULED = "inconclusive: a thread ran outside racekit's scheduler"
+
+
+def _error_line(exc: BaseException) -> str:
+    """``IndexError: pop from empty list``, as the traceback's last line says it."""
+    return traceback.format_exception_only(type(exc), exc)[-1].strip()
 
 
 def _unscheduled(controller: Controller) -> list[str]:
