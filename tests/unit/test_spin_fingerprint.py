@@ -57,3 +57,4 @@ def test_each_level_of_a_recursion_deeper_than_the_walk_is_a_new_state() -> None
     _down()
     assert len(PRINTS) == 3 * FINGERPRINT_FRAMES + 1
     assert len(set(PRINTS)) == len(PRINTS)
+

@@ -756,11 +756,20 @@ def short_value(value: Any, whole: bool = False) -> str:
         text = _plain_repr(value, 2)
     except RecursionError:  # the program is near the recursion limit: show less, never fail
         text = f"<{type(value).__name__}>"
-    return text if whole or len(text) <= 40 else text[:37] + "..."
+    if whole:
+        return text
+    size = len(value) if type(value) in _SIZED else None
+    if size is not None and (len(text) > 40 or size > _SHOWN_ITEMS):
+        # Cut, but with its length: a list of 20 and one of 21 must not look the same.
+        suffix = f" len={size}"
+        return (text if len(text) + len(suffix) <= 48 else text[:45 - len(suffix)] + "...") + suffix
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 _PLAIN_TYPES = frozenset({int, float, complex, bool, str, bytes, type(None), type(Ellipsis), range})
 _SHOWN_ITEMS = 8
+_SIZED = frozenset({str, bytes, list, tuple, set, frozenset, collections.deque, dict, collections.OrderedDict,
+                    collections.defaultdict, collections.Counter})
 
 
 def _plain_repr(value: Any, depth: int) -> str:
