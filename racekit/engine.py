@@ -292,19 +292,21 @@ def _went_wrong(job: Job) -> bool:
 
 def _baseline_jobs(planned: list[Planned], pool: Pool, roots: tuple[str, ...],
                    sys_path: tuple[str, ...]) -> dict[str, Job]:
-    """One serial baseline per thread variant, whatever modes it runs under:
-    each thread runs to its end (or until it blocks), in each order."""
+    """One serial baseline per thread or process variant, whatever modes it runs
+    under: each thread runs to its end (or until it blocks), in each order; each
+    process is started only when the one before it has ended."""
     from racekit.runtime.controlled.strategies.serial import UNKNOWN_COUNT_ORDERS, serial_orders
 
     jobs: dict[str, Job] = {}
     for p in planned:
         v = p.variant
-        if not _steerable(v) or v.id in jobs:
+        if not (_steerable(v) or v.kind == "processes") or v.id in jobs:
             continue
         count = len(serial_orders(sum(t.count for t in v.threads))) if v.target is None else UNKNOWN_COUNT_ORDERS
         plans = PlanQueue(TrialPlan(i, trial_seed(p.seed, v.id, "serial", i), serial=True) for i in range(count))
-        jobs[v.id] = Job(pool.new_key(), v, ModeSpec("controlled", p.mode.switch_interval, "serial"), plans, roots,
-                         sys_path)
+        # Processes run on real cores in any mode (controlled refuses them): their own mode, one after another.
+        spec = ModeSpec("controlled", p.mode.switch_interval, "serial") if _steerable(v) else p.mode
+        jobs[v.id] = Job(pool.new_key(), v, spec, plans, roots, sys_path)
     return jobs
 
 

@@ -170,3 +170,13 @@ SETUP = """\
 ])
 def test_the_check_finds_only_processes_that_run_the_cases_own_work(tmp_path, thread, expected):
     assert _uses(tmp_path, SETUP, thread) == expected
+
+
+def test_an_error_a_process_case_raises_even_run_alone_is_the_cases_bug_not_a_race():
+    # multiprocessing refuses a Value passed to a Pool task in every run: the serial
+    # baseline (each process started once the one before it ended) shows the same error.
+    v = variants_of(TEST_CASES / "teach" / "pool_value.yaml", runs=3)["default"]
+    assert v.verdict is Verdict.ERROR and not v.ok
+    assert v.serial_failure["order"] == ["worker"]
+    assert "Synchronized objects should only be shared between processes through inheritance" in v.serial_failure[
+        "outcome"]

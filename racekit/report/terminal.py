@@ -257,7 +257,10 @@ class TerminalReport:
                               runs=fault.get("runs", 1), total=v.runs))
         elif v.verdict is Verdict.ERROR and v.serial_failure:
             failure = v.serial_failure
-            out.append(self.t("serial_failure", order=", ".join(failure["order"]) or "?",
+            order = failure["order"]
+            key = "serial_failure_alone" if len(order) == 1 else \
+                "serial_failure_processes" if v.start_method is not None else "serial_failure"
+            out.append(self.t(key, order=self.t("list_sep").join(order) or "?",
                               outcome=shown_outcome(failure["outcome"], self.t)))
         elif v.verdict is Verdict.ERROR:
             out.append(self.t("error", reason=shown_outcome(v.reason or "?", self.t)))

@@ -160,7 +160,7 @@ def serve(conn: Channel, dump: Any, marker: mmap.mmap) -> None:
         # What the case changes for the whole interpreter stays in its trial.
         with interpreter_state.preserved():
             try:
-                # (Only thread programs know serial runs and tapes: a process program's run takes neither.)
+                # (Thread and process programs know serial runs; only thread programs know tapes.)
                 trial = program.run(plan.index, plan.seed, plan.schedule, serial=True) if plan.serial else \
                     program.run(plan.index, plan.seed, plan.schedule, tape=plan.tape) if plan.tape else \
                     program.run(plan.index, plan.seed, plan.schedule)

@@ -33,6 +33,7 @@ from typing import Any
 from racekit.case.model import Variant
 from racekit.runtime import clock, startmethod
 from racekit.options import ModeSpec
+from racekit.runtime.controlled.strategies.serial import serial_orders
 from racekit.runtime.programs.threads import CaseProgram
 from racekit.records import Note, Status, Trial
 from racekit.runtime.judging import CaseFailure, case_error, judged
@@ -62,13 +63,15 @@ class ProcessProgram(CaseProgram):
             raise startmethod.StartMethodError(program.start_method, variant.start_method is None, program.fork_uses)
         return program
 
-    def run(self, index: int, seed: int, schedule: str | None = None) -> Trial:
+    def run(self, index: int, seed: int, schedule: str | None = None, serial: bool = False) -> Trial:
+        """One trial; ``serial``: the serial baseline's order number ``index``,
+        each child started only once the one before it has ended."""
         started = time.perf_counter()
         with warnings.catch_warnings():
             # Forking a process that has threads (racekit's watchdog) is what
             # a case about processes does; Python 3.12+ warns about it.
             warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*fork.*")
-            trial = self._run_processes(index, seed)
+            trial = self._run_processes(index, seed, serial)
         trial.duration = time.perf_counter() - started
         trial.warnings = [*trial.warnings, Note.of("processes", cores=os.cpu_count(), mode=self.forcing.spec.name),
                           self._start_method_note()]
@@ -92,21 +95,30 @@ class ProcessProgram(CaseProgram):
             context.set_forkserver_preload([__name__])
         return self.prepare(seed, {"multiprocessing": context}), context
 
-    def _run_processes(self, index: int, seed: int) -> Trial:
+    def _run_processes(self, index: int, seed: int, serial: bool) -> Trial:
         try:
             prepared, context = self.prepare_in(seed)
         except CaseFailure as failure:
             return case_error(index, seed, failure.where, failure.error)
         dumps = tempfile.mkdtemp(prefix="racekit-processes-")  # each child's faulthandler file
+        order = None
+        if serial:
+            orders = serial_orders(len(self.threads) or 1)
+            order = orders[index % len(orders)]
         try:
-            return self._start_and_judge(index, seed, prepared, context, dumps)
+            trial = self._start_and_judge(index, seed, prepared, context, dumps, order)
         finally:
             shutil.rmtree(dumps, ignore_errors=True)
+        if order is not None:
+            trial.serial_order = [self.threads[position][0] for position in order]
+        return trial
 
-    def _start_and_judge(self, index: int, seed: int, prepared: Any, context: Any, dumps: str) -> Trial:
+    def _start_and_judge(self, index: int, seed: int, prepared: Any, context: Any, dumps: str,
+                         order: list[int] | None) -> Trial:
         ns = prepared.namespace or {}
         errors = context.SimpleQueue()
-        barrier = context.Barrier(len(self.threads))
+        # Released together; in a serial run each child alone (the next starts when it has ended).
+        barrier = context.Barrier(1 if order is not None else len(self.threads))
         finished = context.Array("b", len(self.threads), lock=False)  # whose case code has returned
         forked = context.get_start_method() == "fork"
         shared = {} if forked else {k: v for k, v in ns.items() if _is_shared(v)}
@@ -128,12 +140,20 @@ class ProcessProgram(CaseProgram):
                                                 errors, dump, finished)
             children.append(context.Process(target=target, args=args, name=name))
         try:
-            for child in children:
-                child.start()
+            if order is None:
+                for child in children:
+                    child.start()
+                unreachable = _wait(children, self.variant.timeout)
+            else:
+                unreachable = None
+                for position in order:
+                    children[position].start()
+                    unreachable = _wait([children[position]], self.variant.timeout)
+                    if unreachable or children[position].is_alive():
+                        break  # stuck alone: the next would never start in a serial run
         except Exception as exc:  # noqa: BLE001 - e.g. setup made something spawn cannot send
             _kill_groups(children)
             return case_error(index, seed, "starting the processes", exc)
-        unreachable = _wait(children, self.variant.timeout)
         if unreachable:
             _kill_groups(children)
             summary, _, detail = unreachable.partition("\n")
@@ -149,8 +169,8 @@ class ProcessProgram(CaseProgram):
             stamp, kind, message, text = errors.get()
             failures.append((stamp, _Reported(kind, message), text))
         for child in children:
-            if child.exitcode and not any(f[2].startswith(f"in {child.name}:") for f in failures):
-                failures.append((time.time(), _Died(child.name, child.exitcode), f"in {child.name}:\n{_died(child)}"))
+            if child.exitcode and not any(f[2].startswith(f"{child.name}:\n") for f in failures):
+                failures.append((time.time(), _Died(child.name, child.exitcode), f"{child.name}:\n{_died(child)}"))
         return judged(index, seed, prepared, failures, self.variant.timeout)
 
 
@@ -274,7 +294,7 @@ def _run_child(program: ProcessProgram, function: Any, name: str, barrier: Any, 
     except BaseException as exc:  # noqa: BLE001 - anything the case raises is a result
         lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
         frames = [line for line in lines if "racekit/runtime" not in line and "multiprocessing/" not in line]
-        errors.put((time.time(), type(exc).__name__, str(exc), f"in {name}:\n" + "".join(frames).rstrip()))
+        errors.put((time.time(), type(exc).__name__, str(exc), f"{name}:\n" + "".join(frames).rstrip()))
         raise SystemExit(1) from None
 
 

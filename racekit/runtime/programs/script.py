@@ -64,7 +64,7 @@ class ScriptProgram(Program):
             outcome = self._capture(output, process.returncode)
             errors = []
             if isinstance(outcome, _NoMatch):
-                errors = [(0.0, outcome, f"in {os.path.basename(v.script)}:\n{outcome}")]
+                errors = [(0.0, outcome, f"{os.path.basename(v.script)}:\n{outcome}")]
             prepared = Prepared(threads=[], outcome=lambda: outcome, judge=self._judge)
             trial = judged(index, seed, prepared, errors)
             if process.returncode and v.capture != "exit_code":
