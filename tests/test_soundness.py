@@ -22,7 +22,8 @@ from racekit.case.loader import load_case
 from racekit.engine import RunOptions, run
 from racekit.errors import CaseError
 from racekit.case.loader import parse_case
-from racekit.runtime.controlled.run import execute
+from racekit.runtime.controlled.run import drive, execute
+from racekit.runtime.controlled.strategies.dpor import PartialOrder
 from racekit.runtime.controlled.strategies.random import RandomStrategy
 from racekit.runtime.controlled.search import explore
 from racekit.options import ModeSpec
@@ -44,19 +45,22 @@ def results(path, *variants, **options):
     return {v.name: v for v in result.variants}
 
 
-def exhaustive_outcomes(path, variant) -> tuple[Counter, bool]:
+def exhaustive_outcomes(path, variant, cap: int = 50_000) -> tuple[Counter, bool]:
+    """Every outcome of every interleaving, one execution per class of equivalent
+    ones (the partial-order reduction, itself checked against plain depth-first
+    search in tests/unit/test_dpor.py); complete unless ``cap`` executions ran."""
     program = compile_program(load_case(path).variant(variant), ModeSpec("controlled", strategy="exhaustive"))
     found: Counter[str] = Counter()
-    summary = explore(program, 1, lambda t: found.update([t.outcome]), 50_000, grow_past_failure=True)
-    return found, summary.complete
+    for runs, (trial, _controller) in enumerate(drive(program, 0, 1, PartialOrder()), 1):
+        found[trial.outcome] += 1
+        if runs >= cap:
+            return found, False
+    return found, True
 
 
 # -- the differential soundness test -------------------------------------------------
 
-# counter_three's plain search to bound 10 takes most of a minute: it runs in the
-# main suite, the per-version fast suite keeps the rest of the corpus.
-CORPUS_VARIANTS = [pytest.param(v.name, marks=[pytest.mark.slow] if v.name == "counter_three" else [])
-                   for v in load_case(CORPUS).variants]
+CORPUS_VARIANTS = [v.name for v in load_case(CORPUS).variants]
 
 
 @pytest.mark.parametrize("variant", CORPUS_VARIANTS)
