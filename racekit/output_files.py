@@ -65,6 +65,9 @@ def write(path: Path, text: str) -> str | None:
     temporary = None
     try:
         handle, temporary = tempfile.mkstemp(dir=folder, prefix=".racekit-report-")
+        # mkstemp makes it private (0600); a report is shared as any new file would
+        # be (a course site): 0666 less the umask, as open() would have made it.
+        os.fchmod(handle, 0o666 & ~_umask())
         with os.fdopen(handle, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
@@ -78,6 +81,21 @@ def write(path: Path, text: str) -> str | None:
             except OSError:
                 pass
         return exc.strerror or str(exc)
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux says it (setting
+    it to read it would change it for every thread for a moment)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _written_by_racekit(path: Path) -> bool:

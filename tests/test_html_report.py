@@ -10,6 +10,7 @@ browser test skips where no chromium is installed.
 from __future__ import annotations
 
 import html.parser
+import os
 import re
 import shutil
 import subprocess
@@ -67,6 +68,13 @@ def test_the_page_is_self_contained_and_shows_the_case_and_its_interleaving(tmp_
     assert '<div class="description">' in page and "<code>" in page  # the Markdown rendered
 
 
+def test_the_page_is_as_readable_as_any_new_file_for_a_course_site(tmp_path):
+    _page(tmp_path, str(CASES / "balance.yaml"), "-V", "locked", "-n", "2")
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert (tmp_path / "report.html").stat().st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's private 0600
+
+
 def test_the_chinese_page_is_chinese(tmp_path):
     _page_text, dom = _page(tmp_path, str(CASES / "balance.yaml"), "-m", "controlled", "--seed", "3", "-V", "unlocked",
                             "-n", "20", "--lang", "zh")
@@ -105,3 +113,31 @@ def test_in_chromium_the_arrow_keys_walk_the_interleaving(tmp_path):
     shot = tmp_path / "report.png"
     subprocess.run([*browser, "--window-size=1280,1000", f"--screenshot={shot}", url], capture_output=True, timeout=120)
     assert shot.is_file() and shot.stat().st_size > 10_000
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
+def test_in_chromium_a_link_to_a_step_opens_that_step_not_that_row(tmp_path):
+    # balance's trace leaves thousands of steps out: its third row is step 1230 or so, not step 3.
+    page, _ = _page(tmp_path, str(CASES / "balance.yaml"), "-m", "controlled", "--seed", "1", "-V", "unlocked")
+    numbers = [int(n) for n in re.findall(r'data-step="(\d+)"', page)]
+    wanted = numbers[2]
+    assert wanted != 3, numbers[:5]
+    browser = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=" + str(tmp_path / "profile")]
+    url = f"file://{tmp_path / 'report.html'}#step={wanted}"
+    dom = subprocess.run([*browser, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+    current = re.findall(r'<tr class="step current" data-step="(\d+)"', dom)
+    assert current == [str(wanted)], dom[:2000]
+
+
+def test_the_chinese_page_names_a_chinese_font_this_linux_machine_has(tmp_path):
+    """Chinese shows as boxes where no font in the page's stack has the glyphs.
+    CI installs a Debian CJK font; the stack must name it (and the other common ones)."""
+    if shutil.which("fc-list") is None:
+        pytest.skip("no fontconfig here")
+    installed = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True).stdout
+    families = {name.strip() for line in installed.splitlines() for name in line.split(",") if name.strip()}
+    if not families:
+        pytest.skip("no Chinese font installed (CI installs fonts-wqy-zenhei)")
+    page, _ = _page(tmp_path, str(CASES / "balance.yaml"), "--lang", "zh", "-V", "locked", "-n", "2")
+    stack = re.search(r"body \{ font: [^;]*;", page).group(0)
+    assert any(f'"{family}"' in stack for family in families), (sorted(families), stack)

@@ -209,11 +209,14 @@ _TEMPLATE = """<!doctype html>
 """
 
 _STYLE = """
-body { font: 17px/1.5 system-ui, -apple-system, "Segoe UI", "Noto Sans", "PingFang SC", "Microsoft YaHei", sans-serif;
+body { font: 17px/1.5 system-ui, -apple-system, "Segoe UI", "Noto Sans", "PingFang SC", "Microsoft YaHei",
+       "Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "Droid Sans Fallback",
+       sans-serif;
        margin: 2rem auto; max-width: 70rem; padding: 0 1rem; color: #1b1b1b; background: #fff; }
 h1 { font-size: 1.5rem; margin: 2rem 0 .5rem; } h2 { font-size: 1.2rem; margin: 1.5rem 0 .3rem; }
 .file, .tag, .dim, .run, .mode { color: #666; font-weight: normal; font-size: .9em; }
-code, .trace, .histogram .outcome { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; }
+code, .trace, .histogram .outcome { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, "Noto Sans Mono CJK SC",
+                                    "Noto Sans CJK SC", "WenQuanYi Zen Hei Mono", monospace; }
 .description { border-left: 4px solid #ccd; padding: .2rem 1rem; background: #f7f7fb; }
 table { border-collapse: collapse; margin: .5rem 0; }
 th { text-align: left; font-weight: 600; padding: .15rem .8rem .15rem 0; }
@@ -250,9 +253,13 @@ _SCRIPT = r"""
     t.addEventListener("focus", function () { active = t; });
     steps(t).forEach(function (r, k) { r.addEventListener("click", function () { active = t; show(t, k); }); });
   });
-  // A link to a step (report.html#step=12) opens the first trace at that step.
+  // A link to a step (report.html#step=12) opens the first trace at step 12: the row
+  // whose step number it is (a trace leaves steps out), not its twelfth row.
   var wanted = /^#step=(\d+)$/.exec(location.hash);
-  if (wanted && active) show(active, parseInt(wanted[1], 10) - 1);
+  if (wanted && active) {
+    var at = steps(active).findIndex(function (r) { return r.dataset.step === wanted[1]; });
+    if (at >= 0) show(active, at);
+  }
   document.addEventListener("keydown", function (e) {
     if (!active) return;
     var i = active.dataset.current === undefined ? -1 : parseInt(active.dataset.current, 10);
