@@ -29,6 +29,7 @@ from racekit.report.sentences import (operation, python_words, row_mark, shown_o
                                       thread_columns, trace_title)
 from racekit.report.terminal import MAX_ROWS, TerminalReport, replay_command
 from racekit.report.visible import made_visible
+from racekit.report.wrapping import join_wide_lines
 
 _GRADE_CLASS = {Grade.EXPECTED: "expected", Grade.WRONG: "wrong", Grade.DEADLOCK: "deadlock",
                 Grade.LIVELOCK: "deadlock", Grade.CRASH: "crash", Grade.ERROR: "error",
@@ -85,7 +86,7 @@ class _Page:
                  + f' <span class="file">{_e(case.file)}</span></h1>']
         description = case.text("description", self.lang).strip()
         if description:
-            parts.append(f'<div class="description">{self.markdown.render(description)}</div>')
+            parts.append(f'<div class="description">{self.markdown.render(join_wide_lines(description))}</div>')
         modes = list(dict.fromkeys(v.mode for v in case.variants))
         if len(modes) > 1:
             parts.append(self.comparison(case, modes))
@@ -93,7 +94,7 @@ class _Page:
         notes = case.text("notes", self.lang).strip()
         if notes:
             parts.append(f'<details class="notes"{" open" if self.verbose else ""}><summary>{_e(self.t("html_notes"))}</summary>'
-                         f'{self.markdown.render(notes)}</details>')
+                         f'{self.markdown.render(join_wide_lines(notes))}</details>')
         parts.append("</section>")
         return "\n".join(parts)
 

@@ -79,10 +79,24 @@ def wrap_markdown(text: str, width: int) -> str:
         if not prose:
             out.append(block)
             continue
-        joined = _SOFT_BREAK.sub(lambda m: "" if _WIDE_CHAR.match(m.string, m.start() - 1) else " ", block)
+        joined = _SOFT_BREAK.sub(lambda m: "" if _between_wide(m) else " ", block)
         out.append("\n".join(line if not line.strip() or line.lstrip().startswith(("|", "#"))
                              else "  \n".join(_wrap_line(line, max(width, 8))) for line in joined.split("\n")))
     return "\n".join(out)
+
+
+def join_wide_lines(text: str) -> str:
+    """Markdown whose line breaks between two Chinese characters are gone (a
+    browser shows a soft break as a space: "每个 线程"); a break between Chinese
+    and Latin stays, shown as the one space that belongs there."""
+    return "\n".join(block if not prose else _SOFT_BREAK.sub(lambda m: "" if _between_wide(m) else m.group(0), block)
+                     for prose, block in _outside_code(text))
+
+
+def _between_wide(match: re.Match) -> bool:
+    """A soft break with a Chinese character (or full-width mark) on both sides."""
+    text = match.string
+    return bool(_WIDE_CHAR.match(text, match.start() - 1) and _WIDE_CHAR.match(text, match.end()))
 
 
 def _outside_code(text: str) -> list[tuple[bool, str]]:

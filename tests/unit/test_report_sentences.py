@@ -20,7 +20,7 @@ from racekit.report.sentences import (
     story_sentences,
     why_lines,
 )
-from racekit.report.wrapping import NO_LINE_START, wrap, wrap_markdown
+from racekit.report.wrapping import NO_LINE_START, join_wide_lines, wrap, wrap_markdown
 
 
 def words(lang: str):
@@ -320,3 +320,10 @@ def test_a_race_past_an_event_says_what_the_event_orders_and_which_access_it_mis
     chinese = story_sentences(story, words("zh"))[0]
     assert "ready 只保证 writer 在「设置 ready」（第 13 行）之前做的事" in chinese
     assert "而 writer 是在那之后才写入 data.x 的（第 14 行）" in chinese
+
+
+def test_a_line_break_between_chinese_and_code_is_one_space_and_between_two_chinese_characters_none():
+    text = "每个\n线程并执行\ncounter += 1\n然后结束。"
+    assert wrap_markdown(text, 80) == "每个线程并执行 counter += 1 然后结束。"  # the terminal: not "并执行counter"
+    assert join_wide_lines(text) == "每个线程并执行\ncounter += 1\n然后结束。"  # the page: no "每个 线程"
+    assert join_wide_lines("```\n一\n二\n```") == "```\n一\n二\n```"  # code is left as written
