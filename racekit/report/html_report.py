@@ -172,7 +172,7 @@ class _Page:
         for row in v.trace:
             if "skipped" in row:
                 note = self.t("skipped", count=row["skipped"], s="" if row["skipped"] == 1 else "s",
-                              threads=", ".join(row["threads"]))
+                              threads=self.t("list_sep").join(row["threads"]))
                 rows.append(f'<tr class="skipped"><td></td><td></td><td></td>'
                             f'<td colspan="{len(threads)}">{_e(note)}</td></tr>')
                 continue

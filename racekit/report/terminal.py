@@ -223,7 +223,7 @@ class TerminalReport:
                     lost.median_of_wrong
                 out.append(self.t(key + ("_one" if lost.exact and v.wrong == 1 else ""), wrong=v.wrong, runs=v.runs,
                                   where=self.t("list_sep").join(lost.where), outcome=v.outcome_text,
-                                  expect_not=_negate(v.expect_text), max=_n(worst), max_s="" if worst == 1 else "s",
+                                  expect_not=_negate(v, self.t), max=_n(worst), max_s="" if worst == 1 else "s",
                                   max_were="was" if worst == 1 else "were", typical=_n(round(typical))))
                 if lost.exact and lost.right_with_loss:
                     out.append(self.t("lost_cancelled", count=lost.right_with_loss,
@@ -239,6 +239,9 @@ class TerminalReport:
             elif v.expect_text.startswith("= "):
                 out.append(self.t("right_all" if v.runs > 1 else "right_one", outcome=v.outcome_text,
                                   expect=v.expect_text[2:], runs=v.runs))
+            elif isinstance(v.expected, dict) and "any_of" in v.expected:
+                out.append(self.t("right_all_any_of" if v.runs > 1 else "right_one_any_of", outcome=v.outcome_text,
+                                  values=self.t("list_sep").join(repr(x) for x in v.expected["any_of"]), runs=v.runs))
             else:
                 out.append(self.t("right_all_check" if v.runs > 1 else "right_one_check", outcome=v.outcome_text,
                                   check=v.expect_text, runs=v.runs))
@@ -491,7 +494,7 @@ def trace_table(rows: Iterable[dict], t, order: list[str] | None = None, width: 
     for row in rows:
         if "skipped" in row:
             note = t("skipped", count=row["skipped"], s="" if row["skipped"] == 1 else "s",
-                     threads=", ".join(row["threads"]))
+                     threads=t("list_sep").join(row["threads"]))
             table.add_row("", "", *([""] if sources else []), Text(note, style="dim"), *[""] * (len(threads) - 1))
             continue
         cells: list[Text | str] = [""] * len(threads)
@@ -580,10 +583,14 @@ def _param_args(v: VariantResult) -> list[str]:
     return [part for k, value in v.param_overrides.items() for part in ("--param", f"{k}={json.dumps(value)}")]
 
 
-def _negate(expect_text: str) -> str:
-    if expect_text.startswith("= "):
-        return "≠ " + expect_text[2:]
-    return f"outside ({expect_text})"
+def _negate(v: VariantResult, t) -> str:
+    """What a wrong outcome was not, in the reader's language: "≠ 0", "none of 1, 2"."""
+    expected = v.expected
+    if isinstance(expected, dict) and "any_of" in expected:
+        return t("expect_not_any_of", values=t("list_sep").join(repr(x) for x in expected["any_of"]))
+    if v.expect_text.startswith("= "):
+        return "≠ " + v.expect_text[2:]
+    return t("expect_not_check", check=v.expect_text)
 
 
 def _n(x: float) -> str:

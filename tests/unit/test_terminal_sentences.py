@@ -115,3 +115,19 @@ def test_data_races_are_counted_out_of_the_runs_that_could_show_one():
     assert "in 1 of 5 runs" not in text
     only_logged = sentences(grade(variant(), CONTROLLED, logged, seed=1, planned=2))
     assert "data races) in 1 of 2 runs, e.g. up read x (line 3)" in only_logged
+
+
+ANY_OF = CASE.replace("expect: 0\n", "expect: {any_of: [1, 2]}\n")
+
+
+def test_an_any_of_expectation_is_worded_in_the_readers_language():
+    v = next(x for x in parse_case(ANY_OF, "counter.yaml").variants if x.name == "safe")
+    right = grade(v, CONTROLLED, [Trial(index=i, seed=i, status=Status.DONE, outcome="1", matches=True)
+                                  for i in range(2)], seed=1, planned=2)
+    assert "In all 2 runs, 0 was one of 1, 2." in sentences(right)
+    assert "都是 1、2 之一" in sentences(right, "zh") and "one of" not in sentences(right, "zh")
+    wrong = grade(v, CONTROLLED, [Trial(index=0, seed=0, status=Status.DONE, outcome="3", matches=False, lost=1),
+                                  Trial(index=1, seed=1, status=Status.DONE, outcome="3", matches=False, lost=1)],
+                  seed=1, planned=2)
+    assert "ended as none of 1, 2" in sentences(wrong)
+    assert "不是 1、2 中的任何一个" in sentences(wrong, "zh") and "outside" not in sentences(wrong, "zh")
