@@ -32,6 +32,7 @@ class Op:
     nth: int = 0  # its position among its thread's operations (1-based)
     update: bool = False  # a write computed from this thread's read of the same location (x += 1)
     file: str = ""  # the file of the code that did it, when not the case's own (a rewritten module)
+    after: str = ""  # a call that changed a container: the container as the call left it (lecture and play)
 
 
 

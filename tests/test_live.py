@@ -57,12 +57,12 @@ class Screen(str):
         return " ".join(str(text).split()) in " ".join(self.split())
 
 
-def keys(app, presses: list[str], wait_for_workers: bool = False) -> list[Screen]:
+def keys(app, presses: list[str], wait_for_workers: bool = False, size: tuple[int, int] = SIZE) -> list[Screen]:
     """The screen's text after mounting and after each key in ``presses``."""
     screens: list[Screen] = []
 
     async def drive() -> None:
-        async with app.run_test(size=SIZE) as pilot:
+        async with app.run_test(size=size) as pilot:
             await pilot.pause()
             screens.append(Screen(app.screen_text()))
             for key in presses:
@@ -414,3 +414,30 @@ def test_a_challenge_in_a_variant_keeps_the_case_translations():
     assert "challenge" in document["variants"]["unlocked"]
     variant = load_case(CASES / "balance.yaml").variant("unlocked")
     assert variant.text("title", "zh") == "共享余额的丢失更新" and "调度器" in variant.text("challenge", "zh")
+
+
+TEACH = TEST_CASES / "teach"
+
+
+def test_the_lecture_shows_a_container_as_a_call_left_it_and_stops_f_where_a_thread_raised(pool):
+    # a preempted before its pop, b pops and goes on, a pops an empty list: b still has a step after the raise.
+    lesson = prepare_lecture(load_case(TEACH / "raising.yaml"), None, "2:a2b2a1", {}, pool)
+    raising = lesson.walk.raised["step"]
+    screens = keys(LectureApp(lesson, "en"), ["right"] * lesson.walk.last)
+    popped = next(s for s in screens if "b: call items.pop() (1)" in s)
+    assert "items = []" in popped  # not still [1]: the pop changed it
+    (failure,) = keys(LectureApp(lesson, "en"), ["f"])[1:]
+    assert raising < lesson.walk.last  # b goes on after a raised: f stops at the raise, not at the end
+    assert f"step {raising}/" in header(failure)
+    assert "✗ a raised IndexError: pop from empty list here: its thread ends." in failure
+    assert "raised IndexError: pop from empty list" in Screen(failure.split("[b]")[0])  # a's pane, not "finished"
+
+
+def test_a_thread_with_no_shared_access_is_said_to_have_run_to_its_end_and_narrow_panes_fold(pool):
+    lesson = prepare_lecture(load_case(TEACH / "quiet.yaml"), None, None, {}, pool)
+    start, *_ = keys(LectureApp(lesson, "en"), ["right", "right"], size=(100, 30))
+    assert "finished: it touches no shared state, so it ran to its end before the first step" in start
+    screens = keys(LectureApp(lesson, "en"), ["right"] * lesson.walk.last, size=(100, 30))
+    # Three panes side by side: the status folds onto the rows below, never cut with "…".
+    assert any(re.search(r"next: write account\.balance ← \d", " ".join(s.split())) for s in screens)
+    assert not any("next: write account.balance …" in s for s in screens)

@@ -52,6 +52,8 @@ class Place:
     done: bool = False  # it has finished
     can_move: bool = True  # False: it waits (a held lock, an empty queue)
     stopped: bool = False  # the run ended (a livelock, a budget) with this thread neither finished nor waiting
+    raised: str = ""  # it ended by raising this error (``IndexError: pop from empty list``)
+    unshared: bool = False  # it made no shared access at all: it ran to its end before the first step
 
 
 @dataclass
@@ -77,6 +79,7 @@ class Walk:
     losses: list[Loss]
     paused: dict[str, Any] | None = None
     moments: list[Moment] = field(default_factory=list)
+    raised: dict[str, Any] | None = None  # the first thread that raised: thread, error, step
 
     @property
     def last(self) -> int:
@@ -94,6 +97,8 @@ class Walk:
         (a deadlock, another wrong end) its last operation."""
         if self.losses:
             return min(loss.write for loss in self.losses)
+        if self.raised:
+            return self.raised["step"]  # the step that raised, not the end where every pane says finished
         return self.last
 
     def moment(self, index: int) -> Moment:
@@ -109,7 +114,8 @@ def walk(tape: dict[str, Any], waiting: list[dict[str, Any]] | None = None) -> W
     threads = list(tape.get("threads", []))
     losses = [Loss(entry["read"], tuple(entry["overwritten"]), entry["write"], entry["what"])
               for entry in tape.get("lost", [])]
-    result = Walk(threads, ops, losses, tape.get("paused"))
+    result = Walk(threads, ops, losses, tape.get("paused"), raised=tape.get("raised"))
+    raised = result.raised or {}
     after_pause = {entry["thread"]: entry for entry in (result.paused or {}).get("next", [])}
     finished = set(tape.get("finished", threads))
     # Who could not move after k operations, as the scheduler saw it (a held lock,
@@ -129,6 +135,7 @@ def walk(tape: dict[str, Any], waiting: list[dict[str, Any]] | None = None) -> W
     values: dict[str, str] = {}
     held: dict[str, list[str]] = {}
     preemptions = 0
+    unshared = set(threads) - {row["thread"] for row in ops}
     for index in range(len(ops) + 1):
         op = ops[index - 1] if index else None
         if op is not None:
@@ -137,6 +144,8 @@ def walk(tape: dict[str, Any], waiting: list[dict[str, Any]] | None = None) -> W
         holders = {lock: list(dict.fromkeys(owners)) for lock, owners in held.items() if owners}
         stuck = blocked.get(index, ())
         places = [_place(name, next_rows[index][name], after_pause.get(name), name in finished) for name in threads]
+        places = [replace(p, raised=raised["error"]) if p.done and p.thread == raised.get("thread") else
+                  replace(p, unshared=True) if p.done and p.thread in unshared else p for p in places]
         places = [replace(p, can_move=False) if p.thread in stuck and not p.done else p for p in places]
         result.moments.append(Moment(index, op, dict(values), holders, places, preemptions,
                                      by_write.get(index), by_read.get(index)))
@@ -147,6 +156,8 @@ def _apply(op: dict[str, Any], values: dict[str, str], held: dict[str, list[str]
     kind, what = op["kind"], op["what"]
     if kind in ("read", "write") and what:
         values[what] = op.get("value", "")
+    elif kind == "call" and op.get("after") and what.endswith("()"):
+        values[what.rsplit(".", 1)[0]] = op["after"]  # `items.pop()` changed `items`: as the call left it
     elif acquired(kind, op.get("value", "")):
         held.setdefault(what, []).append(op["thread"])  # an RLock taken again stacks
     elif kind == "release" and held.get(what):

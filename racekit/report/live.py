@@ -18,6 +18,7 @@ import shlex
 import signal
 from typing import Any
 
+from rich.console import Console
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -73,6 +74,16 @@ class SourceBook:
         return lines
 
 
+_MEASURE = Console(width=200)  # only measures text (rich's wrap needs a console), never prints
+
+
+def _fold(line: str, width: int) -> list[str]:
+    """``line`` in pieces of at most ``width`` cells (all of it when width is unknown)."""
+    if width <= 0:
+        return [line]
+    return [piece.plain for piece in Text(line).wrap(_MEASURE, width, overflow="fold")] or [""]
+
+
 class ThreadPane(Static):
     """One thread's pane; it draws at the size it has, so a resize redraws it whole."""
 
@@ -88,7 +99,7 @@ class ThreadPane(Static):
     def render(self) -> Text:
         if self.state is None:
             return Text()
-        return self.live.pane_text(*self.state, self.content_size.height)
+        return self.live.pane_text(*self.state, self.content_size.height, self.content_size.width)
 
 
 class _LiveApp(App):
@@ -180,18 +191,37 @@ class _LiveApp(App):
         prompt_widget.update(prompt or "")
         self.query_one("#keys", Static).update(keys)
 
-    def pane_text(self, place: Place, next_row: dict[str, Any] | None, moving: bool, height: int) -> Text:
-        """A thread's pane: what it does next, then the code around its line
-        (as many lines as the pane has room for, so the status is never cut)."""
-        text = Text(no_wrap=True, overflow="ellipsis")  # a long line is cut, never wrapped onto the next
-        text.append(self._status(place, next_row), style="bold" if moving else "")
-        for number, source in self.book.window(place, max(height - 1, 1)) if not place.done else []:
+    def pane_text(self, place: Place, next_row: dict[str, Any] | None, moving: bool, height: int,
+                  width: int = 0) -> Text:
+        """A thread's pane: what it does next, then the code around its line (as
+        many lines as the pane has room for). In a narrow pane (three threads
+        side by side) the status and the thread's own line fold onto the rows
+        below rather than being cut: they are what the class must read."""
+        text = Text(no_wrap=True, overflow="ellipsis")  # other lines are cut, never wrapped onto the next
+        status = _fold(self._status(place, next_row), width)
+        text.append("\n".join(status), style="bold" if moving else "")
+        room = max(height - len(status), 1)
+        window = self.book.window(place, room) if not place.done else []
+        for number, source in window:
             here = number == place.line
             text.append(f"\n{'▶' if here else ' '}{number:>3} ", style="bold" if here else "dim")
-            text.append(source, style=("reverse bold" if moving else "underline") if here else "")
+            style = ("reverse bold" if moving else "underline") if here else ""
+            if here and width and len(window) < room:
+                # The lines below the window are free: the current line folds into them.
+                pieces = _fold(source, width - 5)[:room - len(window) + 1]
+                text.append(pieces[0], style=style)
+                for piece in pieces[1:]:
+                    text.append("\n     ")
+                    text.append(piece, style=style)
+            else:
+                text.append(source, style=style)
         return text
 
     def _status(self, place: Place, next_row: dict[str, Any] | None) -> str:
+        if place.done and place.raised:
+            return self.t("live_raised", error=place.raised)
+        if place.done and place.unshared:
+            return self.t("live_done_unshared")
         if place.done:
             return self.t("live_done")
         if place.stopped:
@@ -244,6 +274,8 @@ class _LiveApp(App):
         elif op.get("lost"):
             write = next(loss.write for loss in walk.losses if op["step"] in loss.overwritten)
             lines.append(Text(self.t("live_overwritten", write=write), style="red"))
+        if op.get("raises"):
+            lines.append(Text("✗ " + self.t("live_raises", thread=op["thread"], error=op["raises"]), style="bold red"))
         return lines
 
     def _writers(self, walk: Walk, steps: tuple[int, ...]) -> str:

@@ -32,7 +32,7 @@ def operation(row: dict[str, Any], t: Words) -> str:
     kind, what, value = row["kind"], row["what"], row.get("value", "")
     if row.get("blocked"):
         return t("trace_blocked", op=to_do(kind, what, t))
-    if row.get("raised"):
+    if row.get("raised") or kind == "raise":
         return t("trace_raised", error=what)
     if kind == "read":
         return t("trace_read", what=what, value=value)

@@ -527,7 +527,11 @@ class ControlledHooks(PlainHooks):
                                                   line=line, file=self.file)
             return
         kind = "read" if name in READ_ONLY_METHODS else "call"
-        self._local.call_op = self.ctl.record(kind, what, location=(id(obj), "*"), line=line, file=self.file)
+        op = self.ctl.record(kind, what, location=(id(obj), "*"), line=line, file=self.file)
+        self._local.call_op = op
+        if kind == "call" and op is not None and self.ctl.keep_frames:
+            # The lecture's shared panel shows `items` as `items.pop()` left it.
+            self.ctl.settle(op, lambda: _shown(obj), "after")
 
     def fn(self, function: Any, line: int) -> Any:
         if self._mine():

@@ -91,7 +91,7 @@ class _Thread:
     completed: bool = False  # it ran to its end
     # A write logged as it was announced, whose value is read once it happened
     # (the thread's next operation or its end): (the op, how to read the value).
-    unsettled: tuple[Op, Callable[[], str]] | None = None
+    unsettled: tuple[Op, Callable[[], str], str] | None = None
     os_thread: Any = None  # the threading.Thread it runs in
 
 
@@ -380,11 +380,12 @@ class Controller:
         self._observe(state, kind, location, value)
         return op
 
-    def settle(self, op: Op | None, value: Callable[[], str]) -> None:
+    def settle(self, op: Op | None, value: Callable[[], str], field: str = "value") -> None:
         """``op`` (a write, logged as announced) gets its value once it happened:
-        at the thread's next operation or at its end, before any other thread runs."""
+        at the thread's next operation or at its end, before any other thread runs
+        (``field``: ``after``, a container as a call left it)."""
         if op is not None:
-            self.threads[op.thread].unsettled = (op, value)
+            self.threads[op.thread].unsettled = (op, value, field)
 
     def pending_ops(self) -> dict[int, PendingOp]:
         """Every live thread's announced next operation, by thread index."""
@@ -759,7 +760,7 @@ def short_value(value: Any, whole: bool = False) -> str:
     if whole:
         return text
     size = len(value) if type(value) in _SIZED else None
-    if size is not None and (len(text) > 40 or size > _SHOWN_ITEMS):
+    if size is not None and (len(text) > 40 or size > _SHOWN_ITEMS and type(value) not in (str, bytes)):
         # Cut, but with its length: a list of 20 and one of 21 must not look the same.
         suffix = f" len={size}"
         return (text if len(text) + len(suffix) <= 48 else text[:45 - len(suffix)] + "...") + suffix
@@ -865,8 +866,8 @@ def _always() -> bool:
 
 def _settle(state: _Thread) -> None:
     if state.unsettled is not None:
-        op, value = state.unsettled
+        op, value, field = state.unsettled
         state.unsettled = None
-        op.value = value()
+        setattr(op, field, value())
 
 

@@ -87,9 +87,12 @@ def explain(trial: Trial, controller: Controller, reversed_from: Controller | No
     if trial.status is Status.DEADLOCK:
         trial.trace += _stuck_rows((trial.why or {}).get("waiting") or [], names)
     if raised is not None:
-        trial.trace.append({"step": None, "thread": raised["thread"], "kind": "raise", "what": raised["error"],
-                            "value": "", "line": raised["line"], "preempted": False, "lost": False, "stale": False,
-                            "raised": True, **({"file": raised["file"]} if raised.get("file") else {})})
+        # Right after the raising thread's last operation shown: where it happened, not at the end.
+        at = max((i + 1 for i, row in enumerate(trial.trace) if row.get("thread") == raised["thread"]
+                  and row.get("step") is not None), default=len(trial.trace))
+        trial.trace.insert(at, {"step": None, "thread": raised["thread"], "kind": "raise", "what": raised["error"],
+                                "value": "", "line": raised["line"], "preempted": False, "lost": False,
+                                "stale": False, "raised": True, **({"file": raised["file"]} if raised.get("file") else {})})
     _add_source(trial.trace, controller)
     trial.story = {**(story or {}), "threads": names}
     if raised is not None:
@@ -169,6 +172,7 @@ def tape_facts(controller: Controller) -> dict[str, Any]:
     marked = {id(op) for lost in losses for op in lost.overwritten}
     stale = {id(lost.write) for lost in losses}
     rows = [_row(i, op, names, marked, stale) for i, op in enumerate(log)]
+    raised = _raising_step(rows, controller.raised[0]) if controller.raised else None
     _add_source(rows, controller, paths=True)
     facts: dict[str, Any] = {
         "threads": names, "ops": rows, "schedule": encode_schedule(controller.choices, len(names)),
@@ -177,6 +181,8 @@ def tape_facts(controller: Controller) -> dict[str, Any]:
         "waiting": {done: [names[i] for i in who] for done, who in controller.waiting_at.items() if who},
         "lost": [{"read": steps[id(lost.read)], "overwritten": [steps[id(op)] for op in lost.overwritten],
                   "write": steps[id(lost.write)], "what": lost.write.what} for lost in losses]}
+    if raised is not None:
+        facts["raised"] = raised
     if controller.paused:
         pending = [{**entry, "thread": names[entry["thread"]]} for entry in controller.paused["next"]]
         _add_source(pending, controller, paths=True)
@@ -191,7 +197,26 @@ def _row(i: int, op: Op, names: list[str], marked: set[int], stale: set[int]) ->
            "line": op.line, "preempted": op.preempted, "lost": id(op) in marked, "stale": id(op) in stale}
     if op.file:
         row["file"] = op.file
+    if op.after:
+        row["after"] = op.after
     return row
+
+
+def _raising_step(rows: list[dict[str, Any]], raised: dict[str, Any]) -> dict[str, Any]:
+    """The step at which a thread raised, as its own: the thread's last operation
+    when that is the line that raised (``items.pop()`` on an empty list), else a
+    step of its own after it (the exception came from code between shared accesses)."""
+    mine = [row for row in rows if row["thread"] == raised["thread"]]
+    last = mine[-1] if mine else None
+    if last is not None and last["line"] == raised["line"] and last.get("file", "") == raised.get("file", ""):
+        last["raises"] = raised["error"]
+        step = last["step"]
+    else:
+        step = len(rows) + 1
+        rows.append({"step": step, "thread": raised["thread"], "kind": "raise", "what": raised["error"], "value": "",
+                     "line": raised["line"], "preempted": False, "lost": False, "stale": False,
+                     "raises": raised["error"], **({"file": raised["file"]} if raised.get("file") else {})})
+    return {"thread": raised["thread"], "error": raised["error"], "step": step}
 
 
 def trace_rows(log: list[Op], names: list[str], focus: list[Op], marked: set[int],
