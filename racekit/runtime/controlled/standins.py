@@ -189,7 +189,24 @@ def _give(lock: Lock | RLock) -> None:
         lock._record(ctl, "release")
 
 
-class Lock(_Sync):
+class _HeldLock(_Sync):
+    """What Lock and RLock share: ``with`` (``locked()`` is each one's own: an
+    RLock has it only from 3.14 on)."""
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class Lock(_HeldLock):
     """``threading.Lock``: a real lock, acquired only when the scheduler says it is free."""
 
     _kind = "lock"
@@ -227,12 +244,6 @@ class Lock(_Sync):
     def locked(self) -> bool:
         return self._real.locked()
 
-    def __enter__(self) -> bool:
-        return self.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
     def _at_fork_reinit(self) -> None:
         self._real = _allocate_lock()
         self._owner = None
@@ -252,7 +263,7 @@ class Lock(_Sync):
         return f"<{'locked' if self.locked() else 'unlocked'} racekit lock object at {id(self):#x}>"
 
 
-class RLock(_Sync):
+class RLock(_HeldLock):
     """``threading.RLock``: re-entrant for the thread that holds it."""
 
     _kind = "rlock"
@@ -288,12 +299,6 @@ class RLock(_Sync):
 
     def locked(self) -> bool:
         return self._real.locked()
-
-    def __enter__(self) -> bool:
-        return self.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
 
     def _at_fork_reinit(self) -> None:
         self._real = _allocate_lock()
