@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,13 @@ def process_ended(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] == "Z"
     except FileNotFoundError:
         return True
+
+
+def wait_for_marks(marks: Path, count: int = 5, seconds: float = 60.0) -> None:
+    """Until ``count`` trials of tests/cases/slow.yaml (run with ``-p marks=PATH``) have
+    run, and a moment more for their results to reach racekit's main process (sent in
+    batches every 50 ms): a fixed sleep saw none on a loaded machine under coverage."""
+    deadline = time.monotonic() + seconds
+    while (not marks.exists() or len(marks.read_text()) < count) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)

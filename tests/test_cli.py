@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, TEST_CASES, process_ended, racekit
+from conftest import ROOT, TEST_CASES, process_ended, racekit, wait_for_marks
 
 
 def test_run_json_follows_the_results_contract():
@@ -210,14 +210,15 @@ def interruptible_racekit(*args: str, env: dict | None = None) -> subprocess.Pop
 
 @pytest.mark.slow
 def test_ctrl_c_keeps_partial_results_and_exits_130(tmp_path):
-    target = tmp_path / "partial.json"
-    proc = interruptible_racekit("run", str(TEST_CASES / "slow.yaml"), "-f", "json", "-o", str(target), "-j", "1")
+    target, marks = tmp_path / "partial.json", tmp_path / "marks"
+    proc = interruptible_racekit("run", str(TEST_CASES / "slow.yaml"), "-f", "json", "-o", str(target), "-j", "1",
+                                 "-p", f"marks={marks}")
     # Wait for the header: a Ctrl-C during start-up (slow under coverage on a
     # loaded CI machine) could be taken by an import, not by racekit's run.
     assert select.select([proc.stdout], [], [], 60)[0], "racekit printed nothing in 60 s"
     header = proc.stdout.readline()
     assert header.startswith("racekit "), header
-    time.sleep(1.0)  # some trials of 50 ms each
+    wait_for_marks(marks)  # some trials have run, however slow the machine
     proc.send_signal(signal.SIGINT)
     try:
         out, err = proc.communicate(timeout=30)

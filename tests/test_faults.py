@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CASES, ROOT, TEST_CASES, racekit
+from conftest import CASES, ROOT, TEST_CASES, racekit, wait_for_marks
 from test_cli import AS_FROM_A_TERMINAL, _stuck
 
 FAULTS = TEST_CASES / "faults"
@@ -205,10 +205,12 @@ def test_a_stopping_signal_keeps_the_results_and_leaves_nothing_behind(tmp_path,
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     target = tmp_path / "partial.json"
-    proc = _start("run", str(TEST_CASES / "slow.yaml"), "-f", "json", "-o", str(target), "-j", "1", tmp=tmp)
+    marks = tmp_path / "marks"
+    proc = _start("run", str(TEST_CASES / "slow.yaml"), "-f", "json", "-o", str(target), "-j", "1",
+                  "-p", f"marks={marks}", tmp=tmp)
     assert select.select([proc.stdout], [], [], 60)[0], "racekit printed nothing in 60 s"
     assert proc.stdout.readline().startswith("racekit ")
-    time.sleep(1.0)
+    wait_for_marks(marks)  # some trials have run, however slow the machine
     proc.send_signal(signum)
     if twice:
         time.sleep(0.05)

@@ -515,7 +515,11 @@ class Pool:
         if not worker.outstanding:
             return
         job = worker.outstanding[0][0]
-        if worker.beat_overdue(now) or now - worker.last_heard > job.variant.timeout + HARD_STOP_GRACE + UNRESPONSIVE_GRACE:
+        # A worker whose heartbeat moves is heard from (a controlled trial's slow
+        # work between steps on a loaded machine): only silence in both counts.
+        overdue = worker.beat_overdue(now)
+        heard = max(worker.last_heard, worker.beat[2])
+        if overdue or now - heard > job.variant.timeout + HARD_STOP_GRACE + UNRESPONSIVE_GRACE:
             worker.dump_stacks()
             worker.process.kill()
             self._lost(worker, on_trial, unresponsive=True)
