@@ -44,6 +44,7 @@ def _device(path: Path) -> bool:
         return False
 
 
+@pytest.mark.once  # racekit's own files and input: the same on every interpreter
 def test_the_database_refuses_a_device_node_and_leaves_it_alone(tmp_path):
     node = tmp_path / "null"
     if not _device(node):
@@ -54,6 +55,7 @@ def test_the_database_refuses_a_device_node_and_leaves_it_alone(tmp_path):
     assert stat.S_ISCHR(os.lstat(node).st_mode)
 
 
+@pytest.mark.once  # racekit's own files and input: the same on every interpreter
 @pytest.mark.parametrize("kind", ["symlink", "json file", "someone's folder"])
 def test_the_database_refuses_what_racekit_did_not_make(tmp_path, kind):
     precious = tmp_path / "precious.json"
@@ -83,6 +85,7 @@ def _entries(db: Path) -> list[Path]:
     return [p for p in db.rglob("*") if p.is_file() and not p.name.startswith(".")]
 
 
+@pytest.mark.once  # racekit's own files and input: the same on every interpreter
 def test_damaged_and_stale_entries_are_skipped_with_a_warning(tmp_path):
     db = tmp_path / "db"
     env = {"RACEKIT_DATABASE": str(db)}
@@ -140,6 +143,7 @@ def test_concurrent_runs_keep_every_schedule(tmp_path):
     ("mine.txt", "exists and is not a report racekit wrote"),
     ("/proc/self/status", "exists and is not a report racekit wrote"),
 ])
+@pytest.mark.once  # racekit's own files and input: the same on every interpreter
 def test_an_output_racekit_cannot_or_must_not_write_is_refused_before_any_trial(tmp_path, name, expected):
     (tmp_path / "mine.txt").write_text("my notes\n")
     started = time.monotonic()
@@ -149,6 +153,7 @@ def test_an_output_racekit_cannot_or_must_not_write_is_refused_before_any_trial(
     assert (tmp_path / "mine.txt").read_text() == "my notes\n"
 
 
+@pytest.mark.once  # racekit's own files and input: the same on every interpreter
 def test_an_output_onto_the_case_file_or_a_device_is_refused(tmp_path):
     case = tmp_path / "case.yaml"
     shutil.copy(CASES / "balance.yaml", case)
@@ -162,6 +167,7 @@ def test_an_output_onto_the_case_file_or_a_device_is_refused(tmp_path):
         assert proc.returncode == 2 and "is a device or special file" in proc.stderr
 
 
+@pytest.mark.once  # racekit's own files and input: the same on every interpreter
 def test_an_earlier_report_of_racekit_may_be_replaced(tmp_path):
     target = tmp_path / "report.json"
     for _ in range(2):
@@ -170,6 +176,7 @@ def test_an_earlier_report_of_racekit_may_be_replaced(tmp_path):
     assert json.loads(target.read_text())["racekit"]
 
 
+@pytest.mark.once  # racekit's own files and input: the same on every interpreter
 def test_a_full_disk_prints_the_report_and_says_where_it_could_not_go(tmp_path):
     if os.geteuid() != 0 or not shutil.which("unshare"):
         pytest.skip("needs root and unshare for a tiny private tmpfs")
@@ -321,11 +328,13 @@ def test_a_controlled_trial_the_parent_has_to_stop_is_inconclusive_not_a_deadloc
 
 # -- 8. sizes are bounded, with a clear message --------------------------------------------
 
+@pytest.mark.once  # racekit's own files and input: the same on every interpreter
 def test_a_billion_laughs_in_params_is_refused_at_validate():
     proc = racekit("validate", str(FAULTS / "laughs.yaml"))
     assert proc.returncode == 2 and "expands to more than 100,000 items" in proc.stderr
 
 
+@pytest.mark.once  # racekit's own files and input: the same on every interpreter
 def test_a_device_or_endless_file_is_not_read_as_a_case(tmp_path):
     node = tmp_path / "zero.yaml"
     if not _device(node):
@@ -334,6 +343,7 @@ def test_a_device_or_endless_file_is_not_read_as_a_case(tmp_path):
     assert proc.returncode == 2 and "not a regular file" in proc.stderr
 
 
+@pytest.mark.once  # racekit's own files and input: the same on every interpreter
 def test_a_huge_replay_schedule_is_refused():
     proc = racekit("replay", "cases/balance.yaml", "-V", "unlocked", "-s", "2:a99999999999999")
     assert proc.returncode == 2 and "makes 99,999,999,999,999 choices; a run makes at most" in proc.stderr
@@ -351,6 +361,7 @@ def test_a_huge_replay_schedule_is_refused():
     (lambda d: d["cases"][0]["variants"][0].__setitem__("runs", 7),
      "cases[0].variants[0]: the histogram counts 2 runs, but runs is 7"),
 ])
+@pytest.mark.once  # racekit's own files and input: the same on every interpreter
 def test_merge_refuses_a_malformed_results_file_with_its_place(tmp_path, change, message):
     good = tmp_path / "good.json"
     racekit("run", "cases/balance.yaml", "-V", "locked", "-m", "opcode", "-n", "2", "-f", "json", "-o", str(good))
@@ -363,6 +374,7 @@ def test_merge_refuses_a_malformed_results_file_with_its_place(tmp_path, change,
     assert f"{bad}: {message}" in proc.stderr
 
 
+@pytest.mark.once  # racekit's own files and input: the same on every interpreter
 def test_the_results_schema_is_published_and_a_real_result_meets_it(tmp_path):
     from racekit.analysis.results_schema import problems
 
@@ -399,6 +411,7 @@ def test_a_process_a_case_starts_in_its_own_session_ends_with_the_run(tmp_path):
     assert process_ended(int(pidfile.read_text()))
 
 
+@pytest.mark.once  # racekit's own files and input: the same on every interpreter
 def test_escape_sequences_from_a_case_never_reach_the_terminal():
     proc = racekit("run", str(FAULTS / "escapes.yaml"), "-v")
     assert "\x1b" not in proc.stdout and "\x07" not in proc.stdout
