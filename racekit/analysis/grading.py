@@ -140,7 +140,7 @@ def grade(variant: Variant, mode: ModeSpec, trials: list[Trial], seed: int, plan
     witnessed = [t for t in trials if t.witness]
     verdict = verdict_from_grades((r.grade for r in rows), failure, len(witnessed))
     fault = next((t.why for t in trials if t.why and t.why.get("kind") == "racekit_fault"), None)
-    serial_failure = _serial_failure(baseline or [], trials) if fault is None else None
+    serial_failure = _serial_failure(baseline or [], trials, variant.kind == "processes") if fault is None else None
     if fault is not None:
         verdict = Verdict.ERROR  # racekit failed: nothing is known about the program
     if serial_failure is not None and verdict is not Verdict.ERROR:
@@ -249,7 +249,7 @@ def _failed(trial: Trial) -> bool:
     return bool(trial.witness) or grade_trial(trial) not in (Grade.EXPECTED, Grade.INCONCLUSIVE)
 
 
-def _serial_failure(baseline: list[Trial], trials: list[Trial]) -> dict | None:
+def _serial_failure(baseline: list[Trial], trials: list[Trial], processes: bool = False) -> dict | None:
     """The serial baseline (each thread run to its end, in each order) went wrong
     in every order, and the real runs show the same outcome: that failure needs no
     concurrency.
@@ -258,6 +258,11 @@ def _serial_failure(baseline: list[Trial], trials: list[Trial]) -> dict | None:
     is a controlled run, and only what the variant's own runs also show (or a
     variant with no run at all) is blamed on the case."""
     seen = {_kind_of(t.outcome) for t in trials}
+    if processes and (len(seen) != 1 or not next(iter(seen)).startswith("error")):
+        # A process alone may still run work concurrently (its own Pool's tasks
+        # racing on a Value): only an exception every run raises alike, alone
+        # too, needs no concurrency.
+        return None
     if any(t.serial_order is not None and grade_trial(t) is Grade.EXPECTED for t in baseline):
         # Right in one order, wrong in another (a notify before the wait): the
         # outcome depends on which thread goes first, a race between them.

@@ -197,3 +197,18 @@ def test_exact_lost_updates_name_the_locations_the_wrong_runs_lost():
     lost = grade(variant("racy"), MODE, trials, seed=1, planned=4).lost_updates
     assert lost.where == ("x.v", "y.w")  # a right run's loss (z) is not the wrong runs' story
     assert lost.to_json()["where"] == ["x.v", "y.w"]
+
+
+def test_a_process_case_is_blamed_only_for_an_error_every_run_raises_alone_too():
+    """A process alone may run its own Pool's racing tasks: a wrong number seen
+    alone too is still a race; an exception every run raises is the case's bug."""
+    processes = parse_case("racekit: 1\nname: p\nkind: processes\nthreads:\n  a: x = 1\noutcome: '1'\nexpect: 2\n",
+                           "p.yaml").variants[0]
+    alone = [done(0, "16000", False, serial_order=["a"])]
+    racy = grade(processes, ModeSpec("native"), [done(0, "16000", False), done(1, "13712", False)], seed=1,
+                 planned=2, baseline=alone)
+    assert racy.serial_failure is None and racy.verdict is Verdict.RACE
+    error = "error: RuntimeError: Synchronized objects should only be shared between processes through inheritance"
+    refused = grade(processes, ModeSpec("native"), [done(0, error, False), done(1, error, False)], seed=1, planned=2,
+                    baseline=[done(0, error, False, serial_order=["a"])])
+    assert refused.serial_failure is not None and refused.verdict is Verdict.ERROR
