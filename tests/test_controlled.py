@@ -204,6 +204,13 @@ def test_the_thread_that_raised_has_its_column_its_raise_and_its_traceback():
     assert re.search(r"write state\.inside ← 'x+…\n", text)
 
 
+def test_a_bounded_semaphore_refuses_exactly_one_of_two_racing_releases_in_every_interleaving():
+    # Its check and its increment are one step, as CPython's under its condition:
+    # two releases never both pass the check (racekit once invented that race).
+    outcomes, summary = search(TEST_CASES / "teach" / "bounded_release.yaml", "default")
+    assert summary.complete and set(outcomes) == {"(1, 1)"}
+
+
 # -- finding, shrinking, explaining --------------------------------------------------------
 
 

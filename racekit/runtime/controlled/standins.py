@@ -513,10 +513,16 @@ class Semaphore(_Sync):
         if ctl is not None:
             self._point(ctl, "release", unwinding=True)
         with self._mutex:
+            # Checked and done in one step, after the scheduling point, as CPython
+            # does under its condition: two releases never both pass the check.
+            self._check_release(n)
             self._value += n
         self._changed()
         if ctl is not None:
             self._record(ctl, "release", str(self._value))
+
+    def _check_release(self, n: int) -> None:
+        """Nothing to check: a Semaphore may be released any number of times."""
 
     def __exit__(self, *exc: object) -> None:
         self.release()
@@ -530,12 +536,9 @@ class BoundedSemaphore(Semaphore):
         super().__init__(value)
         self._initial_value = value
 
-    def release(self, n: int = 1) -> None:
-        if n < 1:
-            raise yours(ValueError("n must be one or more"))
+    def _check_release(self, n: int) -> None:
         if self._value + n > self._initial_value:
             raise yours(ValueError("Semaphore released too many times"))
-        super().release(n)
 
 
 class Event(_Sync):
