@@ -211,6 +211,15 @@ def test_a_bounded_semaphore_refuses_exactly_one_of_two_racing_releases_in_every
     assert summary.complete and set(outcomes) == {"(1, 1)"}
 
 
+@pytest.mark.parametrize("view", ["items", "keys", "values"])
+def test_iterating_a_dicts_view_is_a_step_per_item_so_an_insert_in_between_is_found(view):
+    outcomes, summary = search(TEST_CASES / "teach" / "dict_views.yaml", view)
+    assert summary.complete
+    assert "error: RuntimeError: dictionary changed size during iteration" in outcomes and "1" in outcomes
+    copied, copied_summary = search(TEST_CASES / "teach" / "dict_views.yaml", "copy")
+    assert copied_summary.complete and set(copied) == {"1"}
+
+
 # -- finding, shrinking, explaining --------------------------------------------------------
 
 

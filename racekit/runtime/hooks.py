@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import copy
+import gc
 import os
 import random
 import sys
@@ -603,6 +604,17 @@ class ControlledHooks(PlainHooks):
     def it(self, obj: Any, line: int) -> Any:
         if not self._mine():
             return obj
+        if type(obj) in _DICT_VIEWS:
+            owner = _view_owner(obj)
+            if owner is not None:
+                # `for k, v in d.items():` iterates d a step per item, as `for k in d:` does
+                # (each next() may meet a dict another thread changed in between).
+                what = f"{self.labels.of(owner)}.{_DICT_VIEWS[type(obj)]}()"
+                location = (id(owner), "*")
+                self._step("read", what, location, owner)
+                iterator = iter(obj)
+                self.ctl.record("read", what, location=location, value=_contents(owner), line=line, file=self.file)
+                return stepping(iterator, self._items(owner, what, location, line))
         if type(obj) not in _ITERABLE_CONTAINERS and not _iterates_as_container(obj):
             self._note_unseen(peek.special_method_code(obj, "__iter__"), obj, "__iter__")
             return obj
@@ -674,6 +686,15 @@ def _owner_name(obj: Any) -> str:
 
 
 _TYPE_QUALNAME = type.__dict__["__qualname__"]
+
+
+_DICT_VIEWS = {type({}.keys()): "keys", type({}.values()): "values", type({}.items()): "items"}
+
+
+def _view_owner(view: Any) -> Any:
+    """The dict a keys/values/items view shows (the view holds it; read through
+    the garbage collector's C traversal, which runs no code of the program's)."""
+    return next((r for r in gc.get_referents(view) if peek.is_a(r, dict)), None)
 
 
 def stepping(iterator: Iterator[Any], steps: Iterator[Any]) -> Iterator[Any]:

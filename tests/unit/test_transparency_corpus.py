@@ -3049,6 +3049,34 @@ SNIPPETS.update({
             return got, counts, sorted(shared), unbound(), list(Loud.calls)
     """,
 
+    # A dict's keys/values/items views are iterated a step per item, like the dict:
+    # the same items, in the same order, and the same error when it changes size.
+    "dict_views_iterated": """
+        shared = {"a": 1, "b": 2}
+        class Sub(dict):
+            pass
+        sub = Sub(x=1)
+        def observe():
+            seen = [list(shared.items()), [k for k in shared.keys()], sum(v for v in shared.values())]
+            for k, v in shared.items():
+                seen.append((k, v))
+            for k in sub.keys():
+                seen.append(k)
+            try:
+                for k in shared:
+                    shared[k + k] = 0
+            except RuntimeError as e:
+                seen.append(str(e))
+            try:
+                for k, v in shared.items():
+                    shared["new" + k] = v
+            except RuntimeError as e:
+                seen.append(str(e))
+            empty = {}
+            seen.append([x for x in empty.values()])
+            return seen
+    """,
+
 })
 
 if sys.version_info >= (3, 11):
