@@ -27,7 +27,9 @@ from racekit.records import Op, ambiguous
 # Operations that publish a thread's history to a synchronisation object, and
 # those that take it in.
 _RELEASES = {"release", "put", "set", "arrive", "notify", "task-done", "start", "end"}
-_ACQUIRES = {"acquire", "get", "wait", "pass", "join", "be-notified", "begin"}
+# A barrier's arrival takes in what the earlier arrivals published too: the last
+# party to arrive never waits (no "pass"), yet goes on after every other arrived.
+_ACQUIRES = {"acquire", "get", "wait", "pass", "join", "be-notified", "begin", "arrive"}
 
 
 @dataclass(frozen=True)

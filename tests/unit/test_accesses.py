@@ -279,3 +279,13 @@ def test_no_synchronisation_between_the_threads_means_nothing_to_point_at():
 def test_a_synchronisation_that_does_order_the_pair_leaves_no_race_to_explain():
     log = Log().write(0, update=False).sync(0, "set", what="ready").sync(1, "wait", what="ready").read(1)
     assert data_races(log.ops, 2) == []
+
+
+def test_a_barrier_orders_a_write_before_it_with_a_read_after_it_even_for_the_last_to_arrive():
+    # T0 writes x, arrives and waits (passes once T1 arrived); T1 arrives last, never
+    # waits, and reads x: the barrier ordered them.
+    log = (Log().write(0, update=False).sync(0, "arrive", what="barrier")
+           .sync(1, "arrive", what="barrier").read(1).sync(0, "pass", what="barrier"))
+    assert data_races(log.ops, 2) == []
+    unordered = Log().write(0, update=False).read(1).sync(0, "arrive", what="barrier").sync(1, "arrive", what="barrier")
+    assert len(data_races(unordered.ops, 2)) == 1
