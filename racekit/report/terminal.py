@@ -310,7 +310,8 @@ class TerminalReport:
         if v.data_races and v.race_example and v.verdict is not Verdict.RACE:  # a race shown needs no hedging
             # Out of the runs whose accesses racekit logged: real threads log none, so cannot show one.
             logged = v.logged_runs if v.logged_runs is not None else v.runs
-            key = "races_harmless" if v.harmless_races else "races_seen"
+            # "no run showed them doing harm" only where no run went wrong at all.
+            key = "races_harmless" if v.harmless_races else "races_seen" if not v.wrong else "races_noted"
             out.append(self.t(key + ("_logged" if logged != v.runs else ""), count=v.data_races, runs=logged,
                               example=race_pair(v.race_example, self.t), harmless=v.harmless_races))
         for cycle in v.lock_cycles[:3]:
@@ -570,6 +571,14 @@ def reproduce_command(v: VariantResult) -> str:
                   for arg in (flag, str(asked[key]))]
     else:
         parts += ["--runs", str(v.total_runs or v.planned_runs)]
+    facts = v.mode_facts
+    if v.mode == "controlled" and facts.get("strategy") not in (None, "random"):
+        # Another strategy is another run: the line must name the one that ran.
+        parts += ["--strategy", str(facts["strategy"])]
+        if facts["strategy"] == "pct" and facts.get("depth") is not None:
+            parts += ["--depth", str(facts["depth"])]
+        if facts["strategy"] == "exhaustive" and facts.get("preemptions") is not None:
+            parts += ["--preemptions", str(facts["preemptions"])]
     if v.shard:
         parts += ["--shard", f"{v.shard[0]}/{v.shard[1]}"]
     if v.start_method:  # another interpreter may default to another one

@@ -131,3 +131,25 @@ def test_an_any_of_expectation_is_worded_in_the_readers_language():
                   seed=1, planned=2)
     assert "ended as none of 1, 2" in sentences(wrong)
     assert "不是 1、2 中的任何一个" in sentences(wrong, "zh") and "outside" not in sentences(wrong, "zh")
+
+
+def test_the_reproduce_line_names_the_strategy_that_ran():
+    from racekit.report.terminal import reproduce_command
+
+    facts = {"name": "controlled", "strategy": "exhaustive", "depth": 3, "preemptions": None}
+    v = grade(variant(), CONTROLLED, [run(0, "2", 0)], seed=7, planned=1, mode_facts=facts)
+    assert "--mode controlled --seed 7 --runs 1 --strategy exhaustive" in reproduce_command(v)
+    pct = grade(variant(), CONTROLLED, [run(0, "2", 0)], seed=7, planned=1,
+                mode_facts={**facts, "strategy": "pct", "depth": 4})
+    assert reproduce_command(pct).endswith("--strategy pct --depth 4")
+    plain = grade(variant(), CONTROLLED, [run(0, "2", 0)], seed=7, planned=1, mode_facts={**facts, "strategy": "random"})
+    assert "--strategy" not in reproduce_command(plain)
+
+
+def test_data_races_beside_a_wrong_run_are_not_said_to_have_done_no_harm():
+    race = {"first": "up", "first_kind": "read", "what": "x", "first_line": 3, "second": "down",
+            "second_kind": "write", "second_line": 4}
+    baseline = [run(0, "2", 0, serial_order=["up", "down"]), run(1, "2", 0, serial_order=["down", "up"])]
+    v = grade(variant("other"), CONTROLLED, [run(0, "2", 0, race=race)], seed=1, planned=1, baseline=baseline)
+    text = sentences(v)
+    assert "data races) in 1 of 1 runs, e.g. up read x (line 3)" in text and "no harm" not in text
