@@ -314,8 +314,11 @@ class TerminalReport:
             key = "races_harmless" if v.harmless_races else "races_seen" if not v.wrong else "races_noted"
             out.append(self.t(key + ("_logged" if logged != v.runs else ""), count=v.data_races, runs=logged,
                               example=race_pair(v.race_example, self.t), harmless=v.harmless_races))
+        deadlocked = any(r.grade is Grade.DEADLOCK for r in v.rows)
         for cycle in v.lock_cycles[:3]:
-            out.append(self.t("lock_cycle", cycle=" → ".join([*cycle, cycle[0]])))
+            # Two locks: opposite orders; more: a cycle of orders. "Even where no run did" only if none did.
+            key = ("lock_cycle" if len(cycle) == 2 else "lock_cycle_n") + ("_seen" if deadlocked else "")
+            out.append(self.t(key, cycle=" → ".join([*cycle, cycle[0]])))
         # Real threads force switches only in code in racekit's scope: not in code it does not rewrite.
         unforced = bool(v.unseen) or any(note.code == "unforced" for note in v.warnings)
         if v.mode_facts.get("phases"):

@@ -153,3 +153,11 @@ def test_data_races_beside_a_wrong_run_are_not_said_to_have_done_no_harm():
     v = grade(variant("other"), CONTROLLED, [run(0, "2", 0, race=race)], seed=1, planned=1, baseline=baseline)
     text = sentences(v)
     assert "data races) in 1 of 1 runs, e.g. up read x (line 3)" in text and "no harm" not in text
+
+
+def test_a_lock_cycle_of_three_is_no_pair_in_opposite_orders_and_a_deadlock_seen_is_not_denied():
+    deadlock = Trial(index=0, seed=0, status=Status.DEADLOCK, outcome="deadlock", matches=False,
+                     lock_pairs=[("a", "b"), ("b", "c"), ("c", "a")])
+    text = sentences(grade(variant(), CONTROLLED, [deadlock, run(1, "0", 0)], seed=1, planned=2))
+    assert "The threads' lock orders form a cycle: a → b → c → a." in text
+    assert "opposite orders" not in text and "even where no run did" not in text
