@@ -29,7 +29,7 @@ from racekit.records import Op, ambiguous
 _RELEASES = {"release", "put", "set", "arrive", "notify", "task-done", "start", "end"}
 # A barrier's arrival takes in what the earlier arrivals published too: the last
 # party to arrive never waits (no "pass"), yet goes on after every other arrived.
-_ACQUIRES = {"acquire", "get", "wait", "pass", "join", "be-notified", "begin", "arrive"}
+_ACQUIRES = {"acquire", "get", "wait", "pass", "join", "join-tasks", "be-notified", "begin", "arrive"}
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,7 @@ def data_races(log: Sequence[Op], threads: int, guest: Sequence[tuple[int, Any]]
 # Synchronisations a program writes itself (not a thread's start or end): what
 # an explanation may point at as ordering something, just not the racing pair.
 _VISIBLE_RELEASES = {"release", "put", "set", "notify", "arrive", "task-done"}
-_VISIBLE_ACQUIRES = {"acquire", "get", "wait", "pass", "be-notified"}
+_VISIBLE_ACQUIRES = {"acquire", "get", "wait", "pass", "be-notified", "join-tasks"}
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import io
+import re
 from typing import Any
 
 from markdown_it import MarkdownIt
@@ -123,10 +124,10 @@ class _Page:
         parts.append(f'<p class="verdict"><strong>{_e(verdict)} {"✓" if v.ok else "✗"}</strong> '
                      f'{_e(self.t("verdict_note", judgement=judgement))} '
                      f'<span class="dim">{_e(self.t("found_by", mode=v.mode, runs=v.runs, runs_s="" if v.runs == 1 else "s"))}</span></p>')
-        parts.extend(f"<p>{_e(sentence)}</p>" for sentence in self.words.sentences(v))
+        parts.extend(f"<p>{html_code(sentence)}</p>" for sentence in self.words.sentences(v))
         if v.trace:
             parts.append(self.trace(v))
-        parts.extend(f'<p class="story">{_e(sentence)}</p>' for sentence in story_sentences(v.story, self.t))
+        parts.extend(f'<p class="story">{html_code(sentence)}</p>' for sentence in story_sentences(v.story, self.t))
         if v.schedule:
             preemptions = v.schedule_preemptions or 0
             shrunk = self.t("shrunk", count=v.shrunk_from) if v.shrunk_from and v.shrunk_from > preemptions else ""
@@ -188,6 +189,14 @@ class _Page:
         hint = self.t("html_keys")
         return (f'<p>{_e(title)}</p><p class="keys dim">{_e(hint)}</p>'
                 f'<table class="trace" tabindex="0" id="trace-{self.traces}">{head}{"".join(rows)}</table>')
+
+
+def html_code(sentence: str) -> str:
+    """A sentence escaped, its `code` spans as <code> (never shown with their backticks)."""
+    return _CODE_SPAN.sub(lambda m: f"<code>{m.group(1)}</code>", _e(sentence))
+
+
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
 
 
 # The first line is how racekit knows, before replacing a file, that it wrote it

@@ -17,6 +17,15 @@ from racekit.report.messages import has_message as _has
 Words = Callable[..., str]  # message key and fields -> text in the report's language
 
 
+def plain_code(sentence: str) -> str:
+    """A sentence for the terminal: its `code` spans without their backticks (the
+    catalog marks code so that the HTML page can set it as code)."""
+    return _CODE_SPAN.sub(r"\1", sentence)
+
+
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
+
+
 def did(kind: str, t: Words) -> str:
     """An operation as something a thread did: "read", "wrote", "acquired"."""
     return _known(t, "did_" + kind.replace("-", "_"), kind)

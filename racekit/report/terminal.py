@@ -23,7 +23,7 @@ from racekit.records import Note
 from racekit.report.messages import has_message, message
 from racekit.report.modes import describe_mode
 from racekit.report.notes import say_note
-from racekit.report.sentences import (auto_sentences, operation, python_words, race_pair, row_mark,
+from racekit.report.sentences import (auto_sentences, plain_code, operation, python_words, race_pair, row_mark,
                                       search_sentences, shown_outcome, story_sentences, thread_columns, trace_title,
                                       why_lines)
 from racekit.report.visible import made_visible
@@ -159,7 +159,7 @@ class TerminalReport:
         verdict.append(f"  {self.t('found_by', mode=v.mode, runs=v.runs, runs_s='' if v.runs == 1 else 's')}", style="dim")
         self.console.print(verdict)
         for sentence in self.sentences(v):
-            self.say(sentence, 4)
+            self.say(plain_code(sentence), 4)
         for warning in v.warnings:
             if warning in self._noted:
                 continue
@@ -372,7 +372,7 @@ class TerminalReport:
             self.console.print(Padding(trace_table(v.trace, self.t, order, self.console.width - 6), (0, 0, 0, 6),
                                        expand=False))
         for sentence in story_sentences(v.story, self.t):
-            self.say(sentence, 4)
+            self.say(plain_code(sentence), 4)
         raised = (v.story or {}).get("raised")
         if raised:
             # The traceback the README promises: the sample that ends in this error.

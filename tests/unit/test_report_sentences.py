@@ -327,3 +327,16 @@ def test_a_line_break_between_chinese_and_code_is_one_space_and_between_two_chin
     assert wrap_markdown(text, 80) == "每个线程并执行 counter += 1 然后结束。"  # the terminal: not "并执行counter"
     assert join_wide_lines(text) == "每个线程并执行\ncounter += 1\n然后结束。"  # the page: no "每个 线程"
     assert join_wide_lines("```\n一\n二\n```") == "```\n一\n二\n```"  # code is left as written
+
+
+def test_code_in_a_sentence_is_set_as_code_never_shown_with_backticks():
+    from racekit.report.html_report import html_code
+    from racekit.report.sentences import plain_code
+
+    sentence = "Use `cond.wait_for(...)` or `while not ready: cond.wait()` <here>."
+    assert plain_code(sentence) == "Use cond.wait_for(...) or while not ready: cond.wait() <here>."
+    assert html_code(sentence) == ("Use <code>cond.wait_for(...)</code> or <code>while not ready: cond.wait()</code> "
+                                   "&lt;here&gt;.")
+    assert operation({"thread": "main", "kind": "join-tasks", "what": "q", "value": ""}, words("zh")) == \
+        "等待 q 中的所有任务完成"
+    assert "begin" not in operation({"thread": "t", "kind": "begin", "what": "Thread-1", "value": ""}, words("zh"))

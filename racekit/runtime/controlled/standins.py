@@ -783,8 +783,8 @@ class Queue(_Sync):
             if self.unfinished_tasks:
                 self._wait_outside(lambda: self.unfinished_tasks == 0, None)
             return
-        self._point(ctl, "join", lambda: self.unfinished_tasks == 0)
-        self._record(ctl, "join")
+        self._point(ctl, "join-tasks", lambda: self.unfinished_tasks == 0)  # not a thread's join
+        self._record(ctl, "join-tasks")
 
     def shutdown(self, immediate: bool = False) -> None:
         """Python 3.13's ``Queue.shutdown``."""
