@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import decimal
 import gc
+import itertools
 import os
 import signal
 import socket
@@ -31,10 +32,33 @@ _SIGNALS = [s for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIG
 def preserved() -> Iterator[None]:
     """Run a trial; afterwards the interpreter is as it was before it."""
     saved = _snapshot()
+    counters = _fresh_thread_names()
     try:
         yield
     finally:
+        _restore_thread_names(counters)
         _restore(saved)
+
+
+def _fresh_thread_names() -> list[tuple[Any, str, Any]]:
+    """Threads the trial's program names by number count from where a fresh
+    program's would (``Thread-1``, ``ThreadPoolExecutor-0_0``), not from how many
+    threads earlier trials of this worker made: the same run, the same names."""
+    counters = [(threading, "_counter", itertools.count(1).__next__)]
+    pool = sys.modules.get("concurrent.futures.thread")
+    if pool is not None and hasattr(pool.ThreadPoolExecutor, "_counter"):
+        counters.append((pool.ThreadPoolExecutor, "_counter", itertools.count().__next__))
+    saved = []
+    for owner, name, fresh in counters:
+        if hasattr(owner, name):
+            saved.append((owner, name, getattr(owner, name)))
+            setattr(owner, name, fresh)
+    return saved
+
+
+def _restore_thread_names(saved: list[tuple[Any, str, Any]]) -> None:
+    for owner, name, counter in saved:
+        setattr(owner, name, counter)
 
 
 def _snapshot() -> dict[str, Any]:

@@ -17,3 +17,4 @@ def test_an_object_is_shown_by_its_type_never_by_its_own_repr():
             raise AssertionError("racekit ran the program's __repr__")
 
     assert short_value(Account()) == "<Account>"
+
