@@ -220,6 +220,12 @@ def test_iterating_a_dicts_view_is_a_step_per_item_so_an_insert_in_between_is_fo
     assert copied_summary.complete and set(copied) == {"1"}
 
 
+def test_the_step_that_ends_a_loop_is_logged_as_finding_no_item_not_as_an_item_that_never_was():
+    v = controlled(TEST_CASES / "teach" / "loop_end.yaml", strategy="exhaustive")["default"]
+    reads = [r["value"] for r in v.trace if r.get("kind") == "read" and r.get("what") == "words"]
+    assert reads[-1] == "no more items" and not any(value.startswith("<item") for value in reads)
+
+
 # -- finding, shrinking, explaining --------------------------------------------------------
 
 

@@ -43,6 +43,8 @@ def operation(row: dict[str, Any], t: Words) -> str:
         return t("trace_blocked", op=to_do(kind, what, t))
     if row.get("raised") or kind == "raise":
         return t("trace_raised", error=what)
+    if kind == "read" and value == "no more items":
+        return t("trace_read_end", what=what)
     if kind == "read":
         return t("trace_read", what=what, value=value)
     if kind == "write":
@@ -55,7 +57,7 @@ def operation(row: dict[str, Any], t: Words) -> str:
 
 # What the scheduler logs as a synchronisation's value, in the reader's language.
 _VALUE_WORDS = {"timed out": "value_timed_out", "busy": "value_busy", "nobody waiting": "value_nobody_waiting",
-                "try": "value_try"}
+                "try": "value_try", "no more items": "value_no_more_items"}
 
 
 def row_mark(row: dict[str, Any]) -> tuple[str, str]:

@@ -38,6 +38,7 @@ _getframe = sys._getframe
 
 
 _NO_KEY = object()  # `me` was given no key (a method that reads no one slot)
+NO_MORE_ITEMS = "no more items"  # the logged value of the step that ended an iteration
 
 class PlainHooks:
     """Operations performed as written: every announcement returns what it was given."""
@@ -632,12 +633,20 @@ class ControlledHooks(PlainHooks):
         ``next()``, as each ``FOR_ITER`` is in CPython (a list may grow or shrink
         in between); each yields the read it logged, for the item's value."""
         taken = 0
-        while True:
-            self._step("read", what, location, obj)
-            taken += 1
-            # (Until the item is known its place stands in: a loop over equal items is no spin.)
-            yield self.ctl.record("read", what, location=location, value=f"<item {taken}>", line=line,
-                                  file=self.file)
+        op = None
+        try:
+            while True:
+                self._step("read", what, location, obj)
+                taken += 1
+                # (Until the item is known its place stands in: a loop over equal items is no spin.)
+                op = self.ctl.record("read", what, location=location, value=f"<item {taken}>", line=line,
+                                     file=self.file)
+                yield op
+        finally:
+            # The loop is over (its iterator dropped): the last step found no item,
+            # it ended the loop (or raised, which the trace then shows).
+            if op is not None and op.value == f"<item {taken}>":
+                op.value = NO_MORE_ITEMS
 
     # -- globals -------------------------------------------------------------------
 

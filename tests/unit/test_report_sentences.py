@@ -340,3 +340,9 @@ def test_code_in_a_sentence_is_set_as_code_never_shown_with_backticks():
     assert operation({"thread": "main", "kind": "join-tasks", "what": "q", "value": ""}, words("zh")) == \
         "等待 q 中的所有任务完成"
     assert "begin" not in operation({"thread": "t", "kind": "begin", "what": "Thread-1", "value": ""}, words("zh"))
+
+
+def test_the_step_that_ends_a_loop_says_there_was_no_item():
+    row = {"thread": "a", "kind": "read", "what": "words", "value": "no more items"}
+    assert operation(row, words("en")) == "read words: no more items"
+    assert operation(row, words("zh")) == "读取 words：没有下一个元素了"
