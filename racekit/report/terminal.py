@@ -237,7 +237,9 @@ class TerminalReport:
                 out.append(self.t("right_all_error" if v.runs > 1 else "right_one_error", runs=v.runs,
                                   error=v.expect_text[len("= 'error: "):-1]))
             elif v.expect_text.startswith("= "):
-                out.append(self.t("right_all" if v.runs > 1 else "right_one", outcome=v.outcome_text,
+                key = "right_all" if v.runs > 1 else "right_one"
+                generic = v.outcome_text == "the outcome"  # no expression to name: "the outcome was", "的结果是"
+                out.append(self.t(key + ("_outcome" if generic else ""), outcome=v.outcome_text,
                                   expect=v.expect_text[2:], runs=v.runs))
             elif isinstance(v.expected, dict) and "any_of" in v.expected:
                 out.append(self.t("right_all_any_of" if v.runs > 1 else "right_one_any_of", outcome=v.outcome_text,
@@ -457,7 +459,7 @@ class TerminalReport:
             elif v.wrong:
                 parts.append(self.t("summary_wrong", variant=name, wrong=v.wrong, runs=v.runs))
             else:
-                parts.append(self.t("summary_right", variant=name, runs=v.runs))
+                parts.append(self.t("summary_right" if v.runs > 1 else "summary_right_one", variant=name, runs=v.runs))
         sep = "；" if self.lang == "zh" else "; "
         return self.t("summary_case", parts=sep.join(parts))
 

@@ -161,3 +161,18 @@ def test_a_lock_cycle_of_three_is_no_pair_in_opposite_orders_and_a_deadlock_seen
     text = sentences(grade(variant(), CONTROLLED, [deadlock, run(1, "0", 0)], seed=1, planned=2))
     assert "The threads' lock orders form a cycle: a → b → c → a." in text
     assert "opposite orders" not in text and "even where no run did" not in text
+
+
+def test_chinese_for_a_generic_outcome_and_a_single_run_reads_naturally():
+    named = parse_case(CASE.replace('outcome: "0"\n', "outcome: {built: '0'}\n").replace("expect: 0\n",
+                                                                                          "expect: {built: 0}\n"),
+                       "counter.yaml").variants[0]
+    right = grade(named, CONTROLLED, [Trial(index=0, seed=0, status=Status.DONE, outcome="built=0", matches=True)],
+                  seed=1, planned=1)
+    assert right.outcome_text == "the outcome"
+    assert "唯一的一次运行的结果是 built=0。" in sentences(right, "zh")
+    assert "In its one run, the outcome was built=0." in sentences(right)
+    report = TerminalReport(Console(file=io.StringIO(), width=200, color_system=None), "zh")
+    other = grade(variant("other"), CONTROLLED, [run(0, "0", 0), run(1, "0", 0)], seed=1, planned=2)
+    summary = report._case_summary(CaseResult("counter", "counter.yaml", "", "", "", (right, other)))
+    assert "safe 唯一的一次运行是正确的" in summary and "other 2 次全部正确" in summary
