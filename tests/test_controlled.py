@@ -199,7 +199,8 @@ def test_the_thread_that_raised_has_its_column_its_raise_and_its_traceback():
                    "exhaustive", "-j", "1").stdout
     assert "✗ raises IndexError: pop from empty list" in text
     assert "a raised IndexError: pop from empty list (line 13):" in text
-    assert 'line 13, in a\n          items.pop()\n      IndexError: pop from empty list' in text
+    # (3.13 adds a line of carets under the call)
+    assert re.search(r"line 13, in a\n +items\.pop\(\)\n(?: +[~^]+\n)? +IndexError: pop from empty list", text), text
     # The long value stays on its operation's row, cut with "…", never wrapped onto the next.
     assert re.search(r"write state\.inside ← 'x+…\n", text)
 
