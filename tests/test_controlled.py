@@ -172,6 +172,13 @@ def test_a_notify_before_the_wait_is_a_lost_wakeup_whichever_order_a_run_took():
     assert all(r["what"] == "cond" for r in v.trace if r.get("kind") in ("acquire", "release"))  # its own lock
 
 
+def test_one_notify_for_two_waiters_leaves_one_waiting_and_says_notify_woke_the_other():
+    v = controlled(WAITS, "one_notify_two_waiters", strategy="exhaustive")["one_notify_two_waiters"]
+    assert v.verdict is Verdict.DEADLOCK
+    cause = v.why["cause"]
+    assert cause["kind"] == "notified_other" and cause["notifiers"] == ["c"] and cause["thread"] in ("a", "b")
+
+
 def test_a_barrier_for_more_threads_than_arrive_is_short_of_a_party():
     v = controlled(WAITS, "missing_party", strategy="exhaustive")["missing_party"]
     assert v.why["cause"] == {"kind": "missing_party", "barrier": "barrier", "parties": 3, "arrived": 2,

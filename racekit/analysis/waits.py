@@ -10,7 +10,8 @@ so the cause is chosen from what the scheduler recorded, never assumed.
 Input: ``waiting`` (one entry per thread that cannot move: ``thread``,
 ``kind`` of the operation it waits to perform, ``what``, and where known the
 lock's ``holder``, the ``notified_before`` it (threads whose notification
-woke nobody before it began to wait), a barrier's ``arrived``/``parties``),
+woke nobody before it began to wait), ``notified_others`` (threads whose
+notification, while it waited, woke another waiter), a barrier's ``arrived``/``parties``),
 ``finished`` (threads that ran to their end). Output: a dict with ``kind``
 and the names the report words it with.
 """
@@ -37,6 +38,10 @@ def deadlock_cause(waiting: list[dict[str, Any]], finished: list[str]) -> dict[s
             return {"kind": "notified_before", "thread": entry["thread"], "condition": entry["what"],
                     "notifiers": entry["notified_before"],
                     "finished": [name for name in entry["notified_before"] if name in finished]}
+    for entry in waiting:
+        if entry["kind"] == "be-notified" and entry.get("notified_others"):
+            return {"kind": "notified_other", "thread": entry["thread"], "condition": entry["what"],
+                    "notifiers": entry["notified_others"]}
     for entry in waiting:
         if entry["kind"] == "pass" and entry.get("parties"):
             at_barrier = [e["thread"] for e in waiting if e["kind"] == "pass" and e["what"] == entry["what"]]

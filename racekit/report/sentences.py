@@ -168,6 +168,9 @@ def deadlock_sentence(why: dict[str, Any], t: Words) -> str:
                  notifiers=sep.join(cause["notifiers"]),
                  gone=t("deadlock_notifier_gone", names=sep.join(gone), has="has" if len(gone) == 1 else "have")
                  if gone else "")
+    if kind == "notified_other":
+        return t("story_deadlock_notified_other", thread=cause["thread"], condition=cause["condition"],
+                 notifiers=sep.join(cause["notifiers"]))
     if kind == "missing_party":
         return t("story_deadlock_missing_party", barrier=cause["barrier"], parties=cause["parties"],
                  arrived=cause["arrived"], threads=sep.join(cause["threads"]))

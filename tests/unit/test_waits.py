@@ -55,3 +55,9 @@ def test_a_barrier_short_of_parties_counts_who_arrived():
 def test_waits_no_fact_explains_say_only_that_nobody_left_will_end_them():
     waiting = [{"thread": "a", "kind": "get", "what": "jobs"}, {"thread": "b", "kind": "join", "what": "a"}]
     assert deadlock_cause(waiting, ["c"]) == {"kind": "nobody_left", "threads": ["a", "b"], "finished": ["c"]}
+
+
+def test_a_notify_that_woke_another_waiter_is_named_as_such():
+    waiting = [{"thread": "b", "kind": "be-notified", "what": "cond", "notified_others": ["c"]}]
+    assert deadlock_cause(waiting, ["a", "c"]) == {"kind": "notified_other", "thread": "b", "condition": "cond",
+                                                   "notifiers": ["c"]}

@@ -632,6 +632,11 @@ class Controller:
                      if op.kind == "notify" and op.sync == sync and op.value == NOBODY_WAITING]
             if given:
                 entry["notified_before"] = list(dict.fromkeys(given))
+            # Notifications while it waited that woke another waiter (notify() wakes one).
+            others = [self.threads[op.thread].name for op in self.log[began:]
+                      if op.kind == "notify" and op.sync == sync and op.value != NOBODY_WAITING]
+            if others:
+                entry["notified_others"] = list(dict.fromkeys(others))
         elif kind == "pass":
             arrivals = [op.value for op in self.log if op.kind == "arrive" and op.sync == sync]
             if arrivals and "/" in arrivals[-1]:
