@@ -479,8 +479,7 @@ def trace_table(rows: Iterable[dict], t, order: list[str] | None = None, width: 
         if "thread" in row:
             widest[row["thread"]] = max(widest[row["thread"]], cell_len(row_mark(row)[1] + operation(row, t)))
     steps = max([cell_len(t("col_step"))] + [cell_len(str(r.get("step", ""))) for r in rows])
-    lines = max([cell_len(t("col_line"))] + [cell_len(f"{r['file']}:{r['line']}" if r.get("file") else
-                                                      str(r.get("line") or "")) for r in rows])
+    lines = max([cell_len(t("col_line"))] + [cell_len(_where(r)) for r in rows])
     # Each column is followed by 2 cells of padding, the last one by none.
     room = width - (steps + 2) - (lines + 2) - sum(w + 2 for w in widest.values()) + 2
     code = min(SOURCE_COLUMN, max((cell_len(r.get("source", "")) for r in rows), default=0))
@@ -507,10 +506,22 @@ def trace_table(rows: Iterable[dict], t, order: list[str] | None = None, width: 
         text = operation(row, t)
         kind, marker = row_mark(row)
         cells[threads.index(row["thread"])] = Text(_cut(marker + text, fits[row["thread"]]), style=_MARK_STYLE[kind])
-        line = str(row["line"] or "")
-        table.add_row(str(row.get("step") or ""), f"{row['file']}:{line}" if row.get("file") else line,
+        table.add_row(str(row.get("step") or ""), _where(row),
                       *([Text(row.get("source", ""), no_wrap=True, overflow="ellipsis")] if sources else []), *cells)
     return table
+
+
+LINE_COLUMN = 26  # cells; a longer file:line (a library's deep path) keeps only the file's name
+
+
+def _where(row: dict) -> str:
+    """A row's LINE cell: the line, or file:line for code outside the case file,
+    short enough to leave the threads their columns (``_base.py:520``)."""
+    line = str(row.get("line") or "")
+    if not row.get("file"):
+        return line
+    where = f"{row['file']}:{line}"
+    return where if cell_len(where) <= LINE_COLUMN else f"{row['file'].rsplit('/', 1)[-1]}:{line}"
 
 
 def _fair_widths(widest: dict[str, int], room: int) -> dict[str, int]:

@@ -176,3 +176,16 @@ def test_chinese_for_a_generic_outcome_and_a_single_run_reads_naturally():
     other = grade(variant("other"), CONTROLLED, [run(0, "0", 0), run(1, "0", 0)], seed=1, planned=2)
     summary = report._case_summary(CaseResult("counter", "counter.yaml", "", "", "", (right, other)))
     assert "safe 唯一的一次运行是正确的" in summary and "other 2 次全部正确" in summary
+
+
+def test_a_library_line_in_a_trace_keeps_only_its_files_name_so_the_threads_keep_their_columns():
+    from racekit.report.terminal import trace_table
+
+    rows = [{"step": 1, "thread": "ThreadPoolExecutor-0_0", "kind": "write", "what": "c.value", "value": "1",
+             "line": 520, "file": "concurrent/futures/_base.py"},
+            {"step": 2, "thread": "ThreadPoolExecutor-0_1", "kind": "write", "what": "c.value", "value": "1", "line": 7}]
+    out = io.StringIO()
+    Console(file=out, width=100, color_system=None).print(trace_table(rows, lambda key, **f: message("en", key, **f)))
+    text = out.getvalue()
+    assert "_base.py:520" in text and "concurrent/futures/_base.py" not in text
+    assert "ThreadPoolExecutor-0_0" in text and "ThreadPoolExecutor-0_1" in text and "write c.value ← 1" in text
