@@ -234,6 +234,14 @@ def test_the_step_that_ends_a_loop_is_logged_as_finding_no_item_not_as_an_item_t
     assert reads[-1] == "no more items" and not any(value.startswith("<item") for value in reads)
 
 
+def test_a_thread_the_program_started_that_died_is_said_even_when_the_outcome_is_right():
+    v = controlled(TEST_CASES / "teach" / "timer_dies.yaml")["default"]
+    assert v.verdict is Verdict.NO_RACE
+    died = [note for note in v.warnings if note.code == "thread_died"]
+    assert died and dict(died[0].fields) == {"thread": "Thread-1",
+                                             "error": "AttributeError: 'NoneType' object has no attribute 'append'"}
+
+
 # -- finding, shrinking, explaining --------------------------------------------------------
 
 

@@ -23,6 +23,8 @@ NOTES: dict[str, dict[str, str]] = {
                      "equal outcomes count as one.",
         "script": "a script runs as its own program: racekit's modes do not apply inside it (mode {mode} was ignored).",
         "timing": "timing cases measure real threads and processes: mode {mode} was ignored.",
+        "thread_died": "thread {thread}, which the program started, died with {error} (its traceback is in what the "
+                       "case printed; --verbose shows it): the outcome does not show that.",
         "tracer": "{mode} mode replaced another trace function ({tracer}, e.g. coverage.py) in the case threads: that "
                   "tool saw nothing they ran. On Python 3.12+ racekit uses sys.monitoring and both work.",
         "unforced": "thread {thread} ran no code in racekit's scope, so mode {mode} added no switch points to it "
@@ -47,6 +49,8 @@ NOTES: dict[str, dict[str, str]] = {
         "addresses": "结果中出现了内存地址，每次运行都不同；racekit 把它们写成 0x…，这样相同的结果只算一种。",
         "script": "脚本作为独立的程序运行：racekit 的模式在其中不起作用（忽略了 {mode} 模式）。",
         "timing": "计时用例测量的是真实的线程和进程：忽略了 {mode} 模式。",
+        "thread_died": "程序启动的线程 {thread} 因 {error} 而终止（它的回溯在用例打印的内容里，用 --verbose 可以看到）："
+                       "结果并没有反映这一点。",
         "tracer": "{mode} 模式替换了用例线程中的另一个跟踪函数（{tracer}，例如 coverage.py）：那个工具看不到这些线程"
                   "执行的任何代码。在 Python 3.12+ 上 racekit 使用 sys.monitoring，两者可以同时工作。",
         "unforced": "线程 {thread} 没有运行 racekit 作用范围内的任何代码，所以 {mode} 模式没有给它加入任何切换点"

@@ -184,6 +184,7 @@ class Controller:
         # What setup and the outcome did that orders the threads' accesses: (log position, Op or phase change).
         self.guest_log: list[tuple[int, Any]] = []
         self.raised: list[dict[str, Any]] = []  # the case threads' exceptions: who, what, where (see raised_at)
+        self.unhandled: list[dict[str, str]] = []  # exceptions that ended threads the program started
         self.watch: Callable[[], None] = lambda: None  # run.py: called while the guest waits (a stuck thread)
         self.now = 0.0  # the virtual clock, in seconds since the trial began
         self._quantum = FIRST_QUANTUM

@@ -30,6 +30,7 @@ import queue
 import sys
 import threading
 import time
+import traceback
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -230,7 +231,9 @@ def _scheduled(ctl: Controller, index: int, name: str, thread: threading.Thread,
             run()
         except Abort:
             raise
-        except BaseException:
+        except BaseException as exc:
+            # Said in the report: the outcome may not show that a thread died.
+            ctl.unhandled.append({"thread": name, "error": traceback.format_exception_only(type(exc), exc)[-1].strip()})
             invoke = getattr(thread, "_invoke_excepthook", None)
             if invoke is None:
                 raise

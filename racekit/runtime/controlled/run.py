@@ -502,6 +502,8 @@ def _analysed(trial: Trial, controller: Controller, hooks: ControlledHooks) -> T
     trial.preemptions = controller.preemptions
     if controller.guest_waits:
         trial.guest_waits = list(controller.guest_waits)
+    for died in controller.unhandled[:3]:
+        trial.warnings = [*trial.warnings, Note.of("thread_died", **died)]
     unscheduled = _unscheduled(controller)
     if unscheduled:
         trial.unscheduled = unscheduled
