@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import html
 import io
-import re
 from typing import Any
 
 from markdown_it import MarkdownIt
@@ -26,7 +25,7 @@ from racekit import __version__
 from racekit.analysis.results import CaseResult, Grade, RunResult, VariantResult
 from racekit.report.messages import message
 from racekit.report.modes import describe_mode
-from racekit.report.sentences import (operation, python_words, row_mark, shown_outcome, story_sentences,
+from racekit.report.sentences import (CODE_SPAN, operation, python_words, row_mark, shown_outcome, story_sentences,
                                       thread_columns, trace_title)
 from racekit.report.terminal import MAX_ROWS, TerminalReport, replay_command
 from racekit.report.visible import made_visible
@@ -193,10 +192,7 @@ class _Page:
 
 def html_code(sentence: str) -> str:
     """A sentence escaped, its `code` spans as <code> (never shown with their backticks)."""
-    return _CODE_SPAN.sub(lambda m: f"<code>{m.group(1)}</code>", _e(sentence))
-
-
-_CODE_SPAN = re.compile(r"`([^`\n]+)`")
+    return CODE_SPAN.sub(lambda m: f"<code>{m.group(1)}</code>", _e(sentence))
 
 
 # The first line is how racekit knows, before replacing a file, that it wrote it

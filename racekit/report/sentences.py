@@ -20,10 +20,10 @@ Words = Callable[..., str]  # message key and fields -> text in the report's lan
 def plain_code(sentence: str) -> str:
     """A sentence for the terminal: its `code` spans without their backticks (the
     catalog marks code so that the HTML page can set it as code)."""
-    return _CODE_SPAN.sub(r"\1", sentence)
+    return CODE_SPAN.sub(r"\1", sentence)
 
 
-_CODE_SPAN = re.compile(r"`([^`\n]+)`")
+CODE_SPAN = re.compile(r"`([^`\n]+)`")  # a code span of the catalog's sentences (the page sets it as code)
 
 
 def did(kind: str, t: Words) -> str:

@@ -265,6 +265,11 @@ def _is_racekit_code(filename: str) -> bool:
     return path.startswith(_RACEKIT_DIR + os.sep) and not path.endswith(os.sep + "_case.py")
 
 
+def error_line(exc: BaseException) -> str:
+    """``IndexError: pop from empty list``, as a traceback's last line says it."""
+    return traceback.format_exception_only(type(exc), exc)[-1].strip()
+
+
 def format_exception(exc: BaseException, where: str) -> str:
     """The traceback, without racekit's own frames (students see only their code)."""
     tb = exc.__traceback__

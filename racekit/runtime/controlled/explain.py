@@ -90,25 +90,18 @@ def explain(trial: Trial, controller: Controller, reversed_from: Controller | No
         # Right after the raising thread's last operation shown: where it happened, not at the end.
         at = max((i + 1 for i, row in enumerate(trial.trace) if row.get("thread") == raised["thread"]
                   and row.get("step") is not None), default=len(trial.trace))
-        trial.trace.insert(at, {"step": None, "thread": raised["thread"], "kind": "raise", "what": raised["error"],
-                                "value": "", "line": raised["line"], "preempted": False, "lost": False,
-                                "stale": False, "raised": True, **({"file": raised["file"]} if raised.get("file") else {})})
+        trial.trace.insert(at, _row_of(raised["thread"], "raise", raised["error"], raised["line"], raised.get("file", ""),
+                                       raised=True))
     _add_source(trial.trace, controller)
     trial.story = {**(story or {}), "threads": names}
     if raised is not None:
-        trial.story["raised"] = {"thread": raised["thread"], "error": raised["error"], **place("raised", _At(raised))}
+        trial.story["raised"] = {"thread": raised["thread"], "error": raised["error"], "raised_line": raised["line"],
+                                 **({"raised_file": raised["file"]} if raised.get("file") else {})}
     races = getattr(reversed_from, "races", None)
     if races:
         trial.story["reversed"] = race_facts(races[0], names)
     trial.preemptions = controller.preemptions
     trial.schedule = encode_schedule(controller.choices, len(names))
-
-
-class _At:
-    """A raise's place, shaped as ``place`` reads an operation's."""
-
-    def __init__(self, raised: dict[str, Any]):
-        self.line, self.file = raised["line"], raised.get("file", "")
 
 
 def _deadlock_focus(log: list[Op], names: list[str], cause: dict[str, Any]) -> list[Op]:
@@ -120,10 +113,10 @@ def _deadlock_focus(log: list[Op], names: list[str], cause: dict[str, Any]) -> l
     if kind in ("self", "held_by_finished"):
         holder = index.get(cause.get("holder", cause.get("thread")))
         return [op for op in log if op.kind == "acquire" and op.what == cause["lock"] and op.thread == holder][-1:]
-    if kind == "cycle":
-        return [[op for op in log if op.kind == "acquire" and op.what == link["lock"]
-                 and op.thread == index.get(link["holder"])][-1] for link in cause["links"]
-                if any(op.kind == "acquire" and op.what == link["lock"] for op in log)]
+    if kind == "cycle":  # each holder's acquire of the lock the next one waits for (none logged: setup held it)
+        return [op for link in cause["links"] for op in [
+            op for op in log if op.kind == "acquire" and op.what == link["lock"] and op.thread == index.get(link["holder"])
+        ][-1:]]
     if kind == "notified_before":
         waiter = index.get(cause["thread"])
         return [op for op in log if op.what == cause["condition"] and (
@@ -136,10 +129,15 @@ def _deadlock_focus(log: list[Op], names: list[str], cause: dict[str, Any]) -> l
 def _stuck_rows(waiting: list[dict[str, Any]], names: list[str]) -> list[dict[str, Any]]:
     """The operations the deadlocked threads wait to perform, after the last
     step: the trace ends where each thread stopped, not on its last success."""
-    return [{"step": None, "thread": w["thread"], "kind": w["kind"], "what": w["what"], "value": "",
-             "line": w.get("line", 0), "preempted": False, "lost": False, "stale": False, "blocked": True,
-             **({"file": w["file"]} if w.get("file") else {})}
+    return [_row_of(w["thread"], w["kind"], w["what"], w.get("line", 0), w.get("file", ""), blocked=True)
             for w in waiting if w["thread"] in names]
+
+
+def _row_of(thread: str, kind: str, what: str, line: int, file: str, step: int | None = None,
+            **marks: Any) -> dict[str, Any]:
+    """A trace row for what the log has no operation of (a stuck wait, a raise)."""
+    return {"step": step, "thread": thread, "kind": kind, "what": what, "value": "", "line": line,
+            "preempted": False, "lost": False, "stale": False, **marks, **({"file": file} if file else {})}
 
 
 SOURCE_WIDTH = 60  # characters of a trace row's source line kept (the report may shorten it more)
@@ -213,9 +211,8 @@ def _raising_step(rows: list[dict[str, Any]], raised: dict[str, Any]) -> dict[st
         step = last["step"]
     else:
         step = len(rows) + 1
-        rows.append({"step": step, "thread": raised["thread"], "kind": "raise", "what": raised["error"], "value": "",
-                     "line": raised["line"], "preempted": False, "lost": False, "stale": False,
-                     "raises": raised["error"], **({"file": raised["file"]} if raised.get("file") else {})})
+        rows.append(_row_of(raised["thread"], "raise", raised["error"], raised["line"], raised.get("file", ""), step,
+                            raises=raised["error"]))
     return {"thread": raised["thread"], "error": raised["error"], "step": step}
 
 

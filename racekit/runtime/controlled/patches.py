@@ -30,7 +30,6 @@ import queue
 import sys
 import threading
 import time
-import traceback
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,7 +37,7 @@ from typing import Any, Callable
 
 from racekit.runtime import peek
 from racekit.runtime.controlled import standins
-from racekit.runtime.judging import yours
+from racekit.runtime.judging import error_line, yours
 from racekit.runtime.controlled.controller import Abort, Controller, active
 
 _REAL_START = threading.Thread.start
@@ -233,7 +232,7 @@ def _scheduled(ctl: Controller, index: int, name: str, thread: threading.Thread,
             raise
         except BaseException as exc:
             # Said in the report: the outcome may not show that a thread died.
-            ctl.unhandled.append({"thread": name, "error": traceback.format_exception_only(type(exc), exc)[-1].strip()})
+            ctl.unhandled.append({"thread": name, "error": error_line(exc)})
             invoke = getattr(thread, "_invoke_excepthook", None)
             if invoke is None:
                 raise

@@ -36,7 +36,7 @@ from racekit.runtime.controlled.strategies.reverse import ReverseRace
 from racekit.runtime.controlled.strategies.serial import UNKNOWN_COUNT_ORDERS, SerialStrategy, serial_orders
 from racekit.runtime.controlled.strategies.shrink import Shrink
 from racekit.runtime.hooks import ControlledHooks, Labels
-from racekit.runtime.judging import CaseFailure, case_error, forget_yours, format_exception, judged
+from racekit.runtime.judging import CaseFailure, case_error, error_line, forget_yours, format_exception, judged
 
 if TYPE_CHECKING:
     from racekit.runtime.trial import Program
@@ -422,7 +422,7 @@ def _scheduled(program: Program, index: int, seed: int, controller: Controller, 
             except BaseException as exc:  # noqa: BLE001 - anything the case raises is a result
                 errors.append((time.perf_counter(), exc, format_exception(exc, name)))
                 line, where = raised_at(exc)
-                controller.raised.append({"thread": name, "error": _error_line(exc), "line": line,
+                controller.raised.append({"thread": name, "error": error_line(exc), "line": line,
                                           **({"file": controller.module_files.get(where) or shown_file(where)}
                                              if where and where != controller.case_file else {})})
 
@@ -515,11 +515,6 @@ def _analysed(trial: Trial, controller: Controller, hooks: ControlledHooks) -> T
 
 
 UNSCHEDULED = "inconclusive: a thread ran outside racekit's scheduler"
-
-
-def _error_line(exc: BaseException) -> str:
-    """``IndexError: pop from empty list``, as the traceback's last line says it."""
-    return traceback.format_exception_only(type(exc), exc)[-1].strip()
 
 
 def _unscheduled(controller: Controller) -> list[str]:
