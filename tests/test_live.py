@@ -142,6 +142,15 @@ def test_the_lecture_of_a_deadlock_marks_who_waits_for_which_lock(pool):
     assert "a.lock held by alice_to_bob" in end and "b.lock held by bob_to_alice" in end
     assert end.count("▶") == 2 and "with target.lock:" in end
 
+    # Before bob_to_alice takes b.lock nobody holds it: alice_to_bob's next step is
+    # to acquire it, not a wait (the scheduler's record, not the deadlock's end).
+    (first,) = keys(LectureApp(lesson, "en", start=1), [])
+    assert "next: acquire b.lock" in first and "waits to acquire b.lock" not in first
+    for moment in lesson.walk.moments:
+        for place in moment.places:
+            if place.kind == "acquire" and not place.can_move and not place.done:
+                assert place.what in moment.held, (moment.index, place)
+
 
 def test_a_lecture_of_a_correct_variant_says_no_schedule_went_wrong(pool):
     lesson = prepare_lecture(load_case(CASES / "balance.yaml"), "locked_fine", None, {"iterations": 2}, pool)

@@ -121,8 +121,12 @@ def walk(tape: dict[str, Any], waiting: list[dict[str, Any]] | None = None) -> W
     # Who could not move after k operations, as the scheduler saw it (a held lock,
     # an empty queue, a condition not yet notified): recorded, not inferred.
     blocked = {int(k): set(v) for k, v in tape.get("waiting", {}).items()}
+    # A deadlocked thread's last wait is where it stands after its last operation;
+    # it cannot move at the end, and before that only where the scheduler saw it
+    # blocked (t_ab waits for b only once t_bc holds b, not from its first step).
     for entry in waiting or ():
-        after_pause.setdefault(entry["thread"], {**entry, "can_move": False})
+        after_pause.setdefault(entry["thread"], dict(entry))
+    stuck_at_end = {entry["thread"] for entry in waiting or ()}
     # next_row[k][t]: the first operation of thread t at or after position k (a backward sweep).
     upcoming: dict[str, dict[str, Any] | None] = {name: None for name in threads}
     next_rows: list[dict[str, dict[str, Any] | None]] = [dict(upcoming)]
@@ -142,7 +146,7 @@ def walk(tape: dict[str, Any], waiting: list[dict[str, Any]] | None = None) -> W
             preemptions += bool(op.get("preempted"))
             _apply(op, values, held)
         holders = {lock: list(dict.fromkeys(owners)) for lock, owners in held.items() if owners}
-        stuck = blocked.get(index, ())
+        stuck = set(blocked.get(index, ())) | (stuck_at_end if index == len(ops) else set())
         places = [_place(name, next_rows[index][name], after_pause.get(name), name in finished) for name in threads]
         places = [replace(p, raised=raised["error"]) if p.done and p.thread == raised.get("thread") else
                   replace(p, unshared=True) if p.done and p.thread in unshared else p for p in places]

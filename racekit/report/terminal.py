@@ -493,7 +493,7 @@ def trace_table(rows: Iterable[dict], t, order: list[str] | None = None, width: 
     # An operation stays on its row: where the threads' columns do not fit, the
     # widest are narrowed and their operations cut with "…" (a long value), never
     # wrapped so that "write state.inside ←" stands on one row and its value on the next.
-    fits = _fair_widths(widest, width - (steps + 2) - (lines + 2) - (source_width + 2 if sources else 0))
+    fits = _fair_widths(widest, width - (steps + 2) - (lines + 2) - (source_width + 2 if sources else 0) + 2)
     for name in threads:
         table.add_column(name, min_width=fits[name])
     for row in rows:
@@ -505,7 +505,10 @@ def trace_table(rows: Iterable[dict], t, order: list[str] | None = None, width: 
         cells: list[Text | str] = [""] * len(threads)
         text = operation(row, t)
         kind, marker = row_mark(row)
-        cells[threads.index(row["thread"])] = Text(_cut(marker + text, fits[row["thread"]]), style=_MARK_STYLE[kind])
+        # A stuck wait has no value to cut: it folds onto a second line, so
+        # "never can" is not lost; any other operation stays on its row.
+        cell = marker + text if row.get("blocked") else _cut(marker + text, fits[row["thread"]])
+        cells[threads.index(row["thread"])] = Text(cell, style=_MARK_STYLE[kind])
         table.add_row(str(row.get("step") or ""), _where(row),
                       *([Text(row.get("source", ""), no_wrap=True, overflow="ellipsis")] if sources else []), *cells)
     return table
