@@ -33,6 +33,7 @@ class Op:
     update: bool = False  # a write computed from this thread's read of the same location (x += 1)
     file: str = ""  # the file of the code that did it, when not the case's own (a rewritten module)
     after: str = ""  # a call that changed a container: the container as the call left it (lecture and play)
+    into: int | None = None  # a read whose value is a container: its id (the step also looked into it: `if items:`)
 
 
 

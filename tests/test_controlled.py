@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import time
 from collections import Counter
 
@@ -16,7 +17,7 @@ import pytest
 from conftest import CASES, TEST_CASES, racekit
 from racekit.analysis.results import Verdict
 from racekit.case.loader import load_case
-from racekit.engine import RunOptions, replay_schedule, run
+from racekit.engine import RunOptions, record_tape, replay_schedule, run
 from racekit.runtime.controlled.schedule import decode_schedule, encode_schedule
 from racekit.runtime.controlled.search import explore
 from racekit.options import ModeSpec
@@ -199,13 +200,22 @@ def test_an_event_set_before_the_write_is_named_with_what_it_does_order():
 
 def test_the_thread_that_raised_has_its_column_its_raise_and_its_traceback():
     v = controlled(TEST_CASES / "teach" / "raising.yaml", strategy="exhaustive")["default"]
-    assert v.story["raised"] == {"thread": "a", "error": "IndexError: pop from empty list", "raised_line": 13}
+    raised = dict(v.story["raised"])
+    assert raised.pop("traceback").startswith("a:\n") and "line 13, in a" in v.story["raised"]["traceback"]
+    assert raised == {"thread": "a", "error": "IndexError: pop from empty list", "raised_line": 13}
+    # The pair explained is the check and the pop, each atomic, whose reversal ends right; not
+    # the unordered writes of state.inside (reversed, the run still raises).
+    assert {k: v.story[k] for k in ("kind", "first", "first_what", "first_line", "second", "second_what",
+                                    "second_line", "cause")} == {
+        "kind": "unordered steps", "first": "a", "first_what": "items", "first_line": 11, "second": "b",
+        "second_what": "items.pop()", "second_line": 16, "cause": "shown"}
     raised = next(row for row in v.trace if row.get("raised"))
     assert (raised["thread"], raised["kind"], raised["line"], raised["step"]) == ("a", "raise", 13, None)
     text = racekit("run", str(TEST_CASES / "teach" / "raising.yaml"), "-m", "controlled", "--strategy",
                    "exhaustive", "-j", "1").stdout
     assert "✗ raises IndexError: pop from empty list" in text
     assert "a raised IndexError: pop from empty list (line 13):" in text
+    assert "a read items (line 11) and b called items.pop() (line 16). Each step is atomic, but nothing" in text
     # (3.13 adds a line of carets under the call)
     assert re.search(r"line 13, in a\n +items\.pop\(\)\n(?: +[~^]+\n)? +IndexError: pop from empty list", text), text
     # The long value stays on its operation's row, cut with "…", never wrapped onto the next.
@@ -230,7 +240,8 @@ def test_iterating_a_dicts_view_is_a_step_per_item_so_an_insert_in_between_is_fo
 
 def test_the_step_that_ends_a_loop_is_logged_as_finding_no_item_not_as_an_item_that_never_was():
     v = controlled(TEST_CASES / "teach" / "loop_end.yaml", strategy="exhaustive")["default"]
-    reads = [r["value"] for r in v.trace if r.get("kind") == "read" and r.get("what") == "words"]
+    tape = record_tape(load_case(TEST_CASES / "teach" / "loop_end.yaml"), "default", v.schedule).tape
+    reads = [r["value"] for r in tape["ops"] if r.get("kind") == "read" and r.get("what") == "words"]
     assert reads[-1] == "no more items" and not any(value.startswith("<item") for value in reads)
 
 
@@ -240,6 +251,15 @@ def test_a_thread_the_program_started_that_died_is_said_even_when_the_outcome_is
     died = [note for note in v.warnings if note.code == "thread_died"]
     assert died and dict(died[0].fields) == {"thread": "Thread-1",
                                              "error": "AttributeError: 'NoneType' object has no attribute 'append'"}
+    # What the thread printed is what plain Python prints: no racekit frame, and
+    # (3.11+) the carets under the expression that failed in the line the case file shows.
+    lines = v.printed.splitlines()
+    assert lines[0] == "Exception in thread Thread-1:" and "racekit" not in v.printed
+    call = next(i for i, line in enumerate(lines) if line.strip() == "box.log.append(1)")
+    assert 'timer_dies.yaml", line 10, in tick' in lines[call - 1]
+    if sys.version_info >= (3, 11):
+        caret = lines[call + 1]
+        assert caret.strip() == "^" * len("box.log.append") and caret.index("^") == lines[call].index("box")
 
 
 # -- finding, shrinking, explaining --------------------------------------------------------
@@ -404,23 +424,28 @@ def test_a_dict_filled_in_either_order_is_one_outcome_in_the_order_expect_names_
 def test_a_wrong_outcome_blames_an_unordered_pair_only_when_reversing_it_rights_the_outcome(lang):
     # list_check goes wrong through len()/append() on a list (calls, no data
     # race); the first unordered pair in its log is a counter beside it, whose
-    # reversal leaves the outcome wrong. overdraft's pair is the cause.
+    # reversal leaves the outcome wrong: the pair explained is the look into
+    # the list and the other thread's append. overdraft's data race is the cause.
     proc = racekit("run", str(TEST_CASES / "blame.yaml"), "-m", "controlled", "--seed", "1", "-x", "-j", "1",
                    "--lang", lang, "-f", "json")
     assert proc.returncode == 0, proc.stderr
     stories = {v["name"]: v["story"] for v in json.loads(proc.stdout)["cases"][0]["variants"]}
-    assert stories["list_check"]["what"] == "Hits.total" and stories["list_check"]["cause"] == "not shown"
+    check = stories["list_check"]
+    assert (check["kind"], check["first_what"], check["second_what"], check["cause"]) == (
+        "unordered steps", "groups['a']", "groups['a'].append()", "shown")
+    assert check["first_line"] == 15 and check["second_line"] == 16
     assert stories["overdraft"]["what"] == "Account.balance" and stories["overdraft"]["cause"] == "shown"
     text = " ".join(racekit("run", str(TEST_CASES / "blame.yaml"), "-m", "controlled", "--seed", "1", "-x", "-j", "1",
                             "--lang", lang).stdout.split())
     if lang == "en":
-        assert "ends wrong (2), but not because of that pair alone" in text
+        assert "called groups['a'].append() (line 16). Each step is atomic, but nothing orders the two" in text
+        assert "that gap let the outcome go wrong: 2 (with the two accesses the other way round" in text
         assert "that gap let the outcome go wrong: -60 (with the two accesses the other way round" in text
-        assert "The cause lies elsewhere" not in text  # a non-explanation
+        assert "The cause lies elsewhere" not in text and "Hits.total" not in text.split("list_check")[-1]
     else:
-        assert "但不只是因为这两次访问缺少先后保证" in text and "缺少先后保证，让结果出了错：-60" in text
+        assert "调用了groups['a'].append()（第16行）。每一步本身都是原子的" in text.replace(" ", "")  # lines break anywhere
+        assert "缺少先后保证，让结果出了错：2" in text and "缺少先后保证，让结果出了错：-60" in text
         assert "空隙" not in text
-    assert text.count("let the outcome go wrong") + text.count("让结果出了错") == 1
 
 
 def test_a_pair_whose_reversal_only_hides_the_failure_is_not_the_one_explained():

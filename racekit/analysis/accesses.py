@@ -96,23 +96,21 @@ class DataRace:
     second: Op
 
 
-def data_races(log: Sequence[Op], threads: int, guest: Sequence[tuple[int, Any]] = (),
-               case_threads: Iterable[int] | None = None) -> list[DataRace]:
-    """Conflicting accesses unordered by happens-before, at most one per location.
+def _clocked(log: Sequence[Op], threads: int, guest: Sequence[tuple[int, Any]],
+             case_threads: Iterable[int] | None) -> Iterable[tuple[Op, list[int]]]:
+    """Each access of ``log`` (not a synchronisation) with its thread's vector
+    clock at that moment: what ``data_races`` and ``unordered_calls`` order by.
 
-    ``guest``: what setup and the outcome did while threads ran, as
-    (position in the log, event): an Op of theirs on a synchronisation object
-    (a put, a start), ``FORK`` (setup ended: the case's threads start after
-    everything it did) or ``JOIN`` (the outcome began: the case's threads,
-    ``case_threads``, had ended). Setup's and the outcome's own accesses are not
-    logged: they are ordered only through these."""
+    ``guest``: what setup and the outcome did while threads ran, as (position
+    in the log, event): an Op of theirs on a synchronisation object (a put, a
+    start), ``FORK`` (setup ended: the case's threads start after everything it
+    did) or ``JOIN`` (the outcome began: the case's threads, ``case_threads``,
+    had ended). Setup's and the outcome's own accesses are not logged: they are
+    ordered only through these."""
     clocks = [[0] * threads for _ in range(threads)]
     for t in range(threads):
         clocks[t][t] = 1
     published: dict[int, list[int]] = {}
-    last_write: dict[tuple, tuple[Op, int]] = {}
-    reads: dict[tuple, dict[int, tuple[Op, int]]] = {}
-    races: dict[tuple, DataRace] = {}
     guest_clock: list[int] = []
     pending = sorted(guest, key=lambda entry: entry[0])
     cases = set(case_threads) if case_threads is not None else None
@@ -128,7 +126,6 @@ def data_races(log: Sequence[Op], threads: int, guest: Sequence[tuple[int, Any]]
             clocks[-1][len(clocks) - 1] = 1
             for seen in published.values():
                 seen.append(0)
-        threads = len(clocks)
         mine = clocks[op.thread]
         if op.sync is not None:
             if op.kind in _ACQUIRES:
@@ -138,6 +135,17 @@ def data_races(log: Sequence[Op], threads: int, guest: Sequence[tuple[int, Any]]
                 _publish(published, op.sync, mine)
                 mine[op.thread] += 1
             continue
+        yield op, mine
+
+
+def data_races(log: Sequence[Op], threads: int, guest: Sequence[tuple[int, Any]] = (),
+               case_threads: Iterable[int] | None = None) -> list[DataRace]:
+    """Conflicting accesses unordered by happens-before, at most one per location
+    (``guest``, ``case_threads``: see :func:`_clocked`)."""
+    last_write: dict[tuple, tuple[Op, int]] = {}
+    reads: dict[tuple, dict[int, tuple[Op, int]]] = {}
+    races: dict[tuple, DataRace] = {}
+    for op, mine in _clocked(log, threads, guest, case_threads):
         if op.location is None or op.kind == "call" or op.location in races or ambiguous(op.location):
             continue  # calls are atomic steps; keys that may be one slot are not claimed
         epoch = mine[op.thread]
@@ -156,6 +164,37 @@ def data_races(log: Sequence[Op], threads: int, guest: Sequence[tuple[int, Any]]
         else:
             reads.setdefault(op.location, {})[op.thread] = (op, epoch)
     return list(races.values())
+
+
+def unordered_calls(log: Sequence[Op], threads: int, guest: Sequence[tuple[int, Any]] = (),
+                    case_threads: Iterable[int] | None = None) -> list[DataRace]:
+    """Pairs that are no data race yet may decide an outcome: a call that
+    changes a container (``items.pop()``, atomic under the GIL) and another
+    thread's call on it, or its read that looked into it (``if items:``), with
+    nothing ordering them. A check-then-act on a list is such a pair: each
+    step is atomic, their order is not. Not claimed as races; a wrong run's
+    explanation tries them (their reversal must change the outcome)."""
+    touched: dict[int, dict[tuple[int, str], tuple[Op, int]]] = {}  # container -> (thread, kind) -> its last
+    found: list[DataRace] = []
+    seen: set[tuple[int, int, int]] = set()
+    for op, mine in _clocked(log, threads, guest, case_threads):
+        if op.kind == "call" and op.location is not None:
+            container = op.location[0]
+        elif op.kind == "read" and op.into is not None:
+            container = op.into  # `if items:` where `items` is a name the threads also assign
+        elif op.kind == "read" and op.location is not None and op.location[1] == "*":
+            container = op.location[0]  # a look into the container itself (`if items:`, `len(items)`)
+        else:
+            continue
+        earlier_steps = [(earlier, stamp) for (other, _), (earlier, stamp) in touched.get(container, {}).items()
+                         if other != op.thread and mine[other] < stamp and "call" in (earlier.kind, op.kind)]
+        for earlier, _ in sorted(earlier_steps, key=lambda entry: entry[0].step):
+            key = (container, earlier.line, op.line)
+            if key not in seen:  # one pair per pair of lines: a loop's repeats teach nothing new
+                seen.add(key)
+                found.append(DataRace(earlier, op))
+        touched.setdefault(container, {})[(op.thread, op.kind)] = (op, mine[op.thread])
+    return found
 
 
 # Synchronisations a program writes itself (not a thread's start or end): what

@@ -30,6 +30,9 @@ class Source:
 
     ``line`` is the file line of the code's first line; ``col`` is the 0-based
     column at which code lines start in the file (the block's indentation).
+    ``columns_exact``: every code line sits in the file at ``col`` as written (a
+    ``|`` block, a one-line plain scalar), so columns map too (a folded or quoted
+    scalar's do not).
     """
 
     text: str
@@ -37,19 +40,34 @@ class Source:
     line: int
     col: int
     label: str  # e.g. "threads.depositor", shown in messages
+    columns_exact: bool = False
 
     def file_position(self, code_line: int, code_col: int) -> tuple[int, int]:
         """Map a 1-based (line, col) inside the code to the case file."""
         return self.line + code_line - 1, self.col + max(code_col, 1)
 
     def parse(self, mode: Literal["exec", "eval"], in_file: bool = True) -> ast.AST:
-        """The code's AST; with ``in_file``, line numbers are the case file's.
+        """The code's AST; with ``in_file``, line numbers are the case file's,
+        and where they map exactly, columns too: a traceback's carets (3.11+)
+        then stand under the expression that failed in the line the file shows.
 
         Raises SyntaxError (and ValueError for NUL bytes) with lines relative to
         the code; callers map them with :meth:`file_position`.
         """
         tree = ast.parse(self.text, filename=self.path, mode=mode)
-        return ast.increment_lineno(tree, self.line - 1) if in_file else tree
+        if not in_file:
+            return tree
+        if self.columns_exact and self.col:
+            for node in ast.walk(tree):
+                if "col_offset" in node._attributes:
+                    node.col_offset += self.col
+                    if getattr(node, "end_col_offset", None) is not None:
+                        node.end_col_offset += self.col
+        return ast.increment_lineno(tree, self.line - 1)
+
+    def file_col(self, node: ast.AST) -> int:
+        """A node's 1-based column in the case file, of a tree from :meth:`parse`."""
+        return node.col_offset + 1 + (0 if self.columns_exact else self.col)
 
 
 THREAD_FUNCTION = "_racekit_thread"
@@ -69,7 +87,7 @@ def thread_function(source: Source, in_file: bool = True) -> ast.Module:
         if isinstance(node, (ast.Yield, ast.YieldFrom, ast.Await)):
             raise SyntaxError(
                 "thread code cannot use yield or await (it runs as a plain function)",
-                (source.path, node.lineno, node.col_offset + 1, ""),
+                (source.path, node.lineno, source.file_col(node) if in_file else node.col_offset + 1, ""),
             )
     template = ast.parse(f"def {THREAD_FUNCTION}(thread_index=0, thread_name=''):\n    pass")
     function = template.body[0]

@@ -235,7 +235,8 @@ def source_of(node: yaml.ScalarNode, r: Reader, where: str) -> Source:
     else:
         line = node.start_mark.line + 1
         col = node.start_mark.column + (1 if node.style in ("'", '"') else 0)
-    return Source(text=text, path=r.path, line=line, col=col, label=where)
+    exact = node.style == "|" or (node.style is None and "\n" not in text.rstrip("\n"))
+    return Source(text=text, path=r.path, line=line, col=col, label=where, columns_exact=exact)
 
 
 def _block_indent(node: yaml.ScalarNode, text: str) -> int:

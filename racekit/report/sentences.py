@@ -193,9 +193,11 @@ def story_sentences(story: dict | None, t: Words) -> list[str]:
         out.append(deadlock_sentence(story.get("blocked") or {}, t))
     elif kind == "livelock":
         out.append(t("story_livelock"))
-    elif kind == "data race":
+    elif kind in ("data race", "unordered steps"):
         ordering = story.get("ordering")
-        if ordering:
+        if kind == "unordered steps":
+            out.append(t("story_steps", **_race_words(story, t)))
+        elif ordering:
             out.append(t("story_race_sync_" + ordering["gap"], **_race_words(story, t), sync=ordering["what"],
                          releaser=ordering["releaser"], acquirer=ordering["acquirer"],
                          release=to_do(ordering["release_kind"], ordering["what"], t),

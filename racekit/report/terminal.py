@@ -377,9 +377,10 @@ class TerminalReport:
             self.say(plain_code(sentence), 4)
         raised = (v.story or {}).get("raised")
         if raised:
-            # The traceback the README promises: the sample that ends in this error.
-            sample = next((s for s in v.samples if s.strip().splitlines()[-1:] == [raised["error"]]), None)
-            if sample is not None:
+            # The traceback the README promises: this run's (results saved before it was kept: the sample that ends in this error).
+            sample = raised.get("traceback") or next(
+                (s for s in v.samples if s.strip().splitlines()[-1:] == [raised["error"]]), None)
+            if sample:
                 self.say("\n".join(sample.strip().splitlines()[:24]), 6, "dim")
         if v.story and v.story.get("kind") in ("deadlock", "livelock"):
             lines = why_lines(v.story.get("blocked"), self.t)

@@ -283,12 +283,15 @@ class ControlledHooks(PlainHooks):
         ``wide``: the step may also look into the container it reads (see :meth:`_read_object`)."""
         self.ctl.point(kind, what, location=location, subject=subject, wide=wide)
 
-    def _read_object(self, value: Any) -> None:
+    def _read_object(self, value: Any, op: Op | None) -> None:
         """A read returned ``value``: if it is a shared container, the operation
         that looks into it next (``len``, ``in``, a truth test) belongs to this
-        step, as long as no operation happened in between."""
+        step, as long as no operation happened in between; the logged read says
+        which container (its order against a call on it may decide the outcome)."""
         if is_container(value):
             self._local.fresh = (id(value), len(self.ctl.log))
+            if op is not None:
+                op.into = id(value)
 
     def _fresh(self, obj: Any) -> bool:
         return getattr(self._local, "fresh", None) == (id(obj), len(self.ctl.log))
@@ -323,10 +326,10 @@ class ControlledHooks(PlainHooks):
         self._step("read", what, location, found.owner, wide)
         # The value now: another thread may have changed it while this one waited.
         value = found.value if self.ctl.steps == steps else peek.stored(obj, name)
-        self.ctl.record("read", what, location=location, value=_shown(value), line=line, file=self.file)
+        op = self.ctl.record("read", what, location=location, value=_shown(value), line=line, file=self.file)
         if wide and value is not peek.MISSING:
             self.labels.reached(value, what)
-            self._read_object(value)
+            self._read_object(value, op)
         return location, what
 
     def st(self, obj: Any, name: str, line: int, update: bool = False) -> Any:
@@ -658,9 +661,9 @@ class ControlledHooks(PlainHooks):
         wide = is_container(current)
         self._step("read", name, (id(ns), name), ns, wide)
         value = ns.get(name, peek.MISSING)
-        self.ctl.record("read", name, location=(id(ns), name), value=_shown(value), line=line, file=self.file)
+        op = self.ctl.record("read", name, location=(id(ns), name), value=_shown(value), line=line, file=self.file)
         if wide and value is not peek.MISSING:
-            self._read_object(value)
+            self._read_object(value, op)
         return None
 
     def gw(self, name: str, line: int, update: bool = False) -> None:

@@ -115,7 +115,7 @@ def fork_only_uses(variant: Variant) -> list[ForkOnlyUse]:
                 label = _case_work(work, defined)
                 if label is not None:
                     # Lines are the file's already (parse in_file); columns are the code's.
-                    uses.append(ForkOnlyUse(source.path, node.lineno, source.col + node.col_offset + 1, api, label))
+                    uses.append(ForkOnlyUse(source.path, node.lineno, source.file_col(node), api, label))
     return sorted(set(uses), key=lambda u: (u.line, u.col))
 
 

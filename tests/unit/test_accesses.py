@@ -14,7 +14,8 @@ import random
 
 import pytest
 
-from racekit.analysis.accesses import count_lost, data_races, lock_cycles, lock_order, lost_updates, missed_ordering
+from racekit.analysis.accesses import (count_lost, data_races, lock_cycles, lock_order, lost_updates, missed_ordering,
+                                       unordered_calls)
 from racekit.records import AMBIGUOUS_KEY, Op, ambiguous
 
 X = (1, "x")  # one shared location: (object id, attribute)
@@ -183,6 +184,41 @@ def test_at_most_one_race_per_location_and_threads_the_program_started_are_track
 def test_calls_are_atomic_steps_and_never_race():
     log = Log()._add(0, "call", "list.append", location=X)._add(1, "call", "list.append", location=X)
     assert data_races(log.ops, threads=2) == []
+
+
+ITEMS = (7, "*")  # a list, as a whole: a look into it (`if items:`) or a call on it (`items.pop()`)
+
+
+def check_then_act(log: Log, t: int) -> Log:
+    return log._add(t, "read", "items", location=ITEMS, value="[1]", line=10 + 10 * t)  # each thread its own line
+
+
+def pop(log: Log, t: int) -> Log:
+    return log._add(t, "call", "items.pop()", location=ITEMS, line=11 + 10 * t)
+
+
+def test_a_look_into_a_list_and_another_threads_pop_are_an_unordered_pair_though_no_data_race():
+    # T0 checks `if items:`, T1 checks and pops, T0 pops: each step atomic, their order not fixed.
+    log = pop(pop(check_then_act(check_then_act(Log(), 0), 1), 1), 0)
+    assert data_races(log.ops, threads=2) == []
+    pairs = [(p.first.step, p.second.step) for p in unordered_calls(log.ops, threads=2)]
+    # T0's look (1) before T1's pop (3), T1's look (2) before T0's pop (4), the two pops; never two looks.
+    assert pairs == [(1, 3), (2, 4), (3, 4)]
+
+
+def test_steps_on_a_list_ordered_by_a_lock_are_no_unordered_pair():
+    log = Log().sync(0, "acquire")
+    pop(check_then_act(log, 0), 0).sync(0, "release").sync(1, "acquire")
+    pop(check_then_act(log, 1), 1).sync(1, "release")
+    assert unordered_calls(log.ops, threads=2) == []
+
+
+def test_a_loop_repeating_the_same_two_lines_gives_one_pair():
+    log = Log()
+    for _ in range(3):
+        pop(log, 0)
+        pop(log, 1)
+    assert [(p.first.step, p.second.step) for p in unordered_calls(log.ops, threads=2)] == [(1, 2), (2, 3)]
 
 
 # -- lock order -----------------------------------------------------------------------------

@@ -72,6 +72,21 @@ def test_a_race_reads_with_past_verbs_in_english_and_chinese_verbs_in_chinese():
     assert "读取了" in chinese and "写入了" in chinese and " read " not in chinese and "wrote" not in chinese
 
 
+STEPS = {"kind": "unordered steps", "first": "a", "first_kind": "read", "what": "items", "first_what": "items",
+         "first_line": 11, "second": "b", "second_kind": "call", "second_what": "items.pop()", "second_line": 16,
+         "right": False, "cause": "shown", "outcome": "error: IndexError: pop from empty list"}
+
+
+def test_a_check_then_act_on_a_list_is_two_atomic_steps_in_no_fixed_order_not_a_data_race():
+    english = story_sentences(STEPS, words("en"))
+    assert english[0] == ("a read items (line 11) and b called items.pop() (line 16). Each step is atomic, but "
+                          "nothing orders the two: no lock, queue, event or join in between.")
+    assert "other way round, racekit saw it end right" in english[1]
+    chinese = story_sentences(STEPS, words("zh"))
+    assert chinese[0].startswith("a 读取了 items（第 11 行），b 调用了 items.pop()（第 16 行）。每一步本身都是原子的")
+    assert "数据竞争" not in chinese[0] and not any("data race" in sentence for sentence in english)
+
+
 def test_a_deadlock_says_who_waits_for_what_and_who_holds_it():
     assert why_lines(DEADLOCK, words("en")) == ["No thread can move:", "  alice waits to acquire b.lock",
                                                 "  bob waits to get from jobs", "  b.lock is held by bob"]

@@ -67,8 +67,11 @@ def explain(trial: Trial, controller: Controller, reversed_from: Controller | No
             race = races[0]
             focus = [race.first, race.second]
             story = {"kind": "data race", **race_facts(race, names), "right": trial.matches, "outcome": trial.outcome}
+            if "call" in (race.first.kind, race.second.kind):
+                # Two atomic steps on a container (`if items:`, `items.pop()`): no data race, their order decided it.
+                story.update(kind="unordered steps", first_what=race.first.what, second_what=race.second.what)
             missed = missed_ordering(log, race)
-            if missed is not None:
+            if missed is not None and story["kind"] == "data race":
                 # An event (a lock, a queue) does lie between them: what it orders, and why not this pair.
                 story["ordering"] = {"what": missed.release.what, "gap": missed.gap,
                                      "releaser": names[missed.release.thread], "release_kind": missed.release.kind,
@@ -95,7 +98,9 @@ def explain(trial: Trial, controller: Controller, reversed_from: Controller | No
     _add_source(trial.trace, controller)
     trial.story = {**(story or {}), "threads": names}
     if raised is not None:
+        # Its traceback is this run's (another run's thread may have raised the same error elsewhere).
         trial.story["raised"] = {"thread": raised["thread"], "error": raised["error"], "raised_line": raised["line"],
+                                 "traceback": raised.get("traceback", ""),
                                  **({"raised_file": raised["file"]} if raised.get("file") else {})}
     races = getattr(reversed_from, "races", None)
     if races:

@@ -233,16 +233,28 @@ def _scheduled(ctl: Controller, index: int, name: str, thread: threading.Thread,
         except BaseException as exc:
             # Said in the report: the outcome may not show that a thread died.
             ctl.unhandled.append({"thread": name, "error": error_line(exc)})
-            invoke = getattr(thread, "_invoke_excepthook", None)
-            if invoke is None:
+            if getattr(thread, "_invoke_excepthook", None) is None:
                 raise
-            invoke(thread)  # "Exception in thread …", while this thread still holds the token
+            _report_thread_error(thread, exc)  # "Exception in thread …", while this thread still holds the token
         ctl.record("end", name, sync=id(thread))
 
     try:
         ctl.thread_body(index, body, arrived.set)()
     except Abort:
         pass
+
+
+def _report_thread_error(thread: threading.Thread, exc: BaseException) -> None:
+    """What threading does for an exception that ends a thread (``threading.excepthook``,
+    the program's own if it set one), with the traceback starting where the
+    thread's code does: without this module's frame, which plain Python has not.
+    A hook that fails is reported as threading reports it."""
+    trimmed = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
+    exc.__traceback__ = trimmed
+    try:
+        threading.excepthook(threading.ExceptHookArgs([type(exc), exc, trimmed, thread]))
+    except Exception:  # noqa: BLE001 - threading's own fallback: "Exception in threading.excepthook:"
+        thread._invoke_excepthook(thread)  # type: ignore[attr-defined]
 
 
 def _join(self: threading.Thread, timeout: float | None = None) -> None:

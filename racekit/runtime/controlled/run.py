@@ -21,7 +21,7 @@ import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Callable
 
-from racekit.analysis.accesses import DataRace, count_lost, data_races, lock_order, lost_updates
+from racekit.analysis.accesses import DataRace, count_lost, data_races, lock_order, lost_updates, unordered_calls
 from racekit.records import Note, Status, Trial
 from racekit.runtime import clock, interpreter_state
 from racekit.runtime.controlled import controller as _controller_module
@@ -205,6 +205,7 @@ def conclude(program: Program, trial: Trial, controller: Controller | None, stra
         explain(trial, controller)
         if trial.story and trial.story.get("kind") == "data race":
             trial.story["reversal"] = "harmless" if trial.race_harmless else "untried"
+        if trial.story and trial.story.get("kind") in ("data race", "wrong outcome"):
             _test_cause(program, trial, controller)
         if schedule is None and may_shrink and controller.preemptions > 1:
             # Shrinking takes more runs; the worker reports the failure first
@@ -286,35 +287,39 @@ def shrink(program: Program, index: int, seed: int, failing: Trial, controller: 
 
 
 def _test_cause(program: Program, trial: Trial, controller: Controller) -> None:
-    """Whether the data race a wrong trial is explained by made it wrong.
+    """Which unordered pair made a wrong trial wrong, shown by reversing it.
 
     The race the story names is the first unordered pair in the log, which
-    need not be the one the outcome depends on (a check-then-act on a list,
-    whose ``len``/``append`` are calls and no data race, beside a harmless
-    unordered counter). The trial runs again with that pair the other way
-    round: only if it then ends right does the report say the gap made the
-    outcome wrong (``cause``: ``shown``, ``not shown``, or ``untried`` when the
-    other thread could not have moved first)."""
+    need not be the one the outcome depends on: a harmless counter beside a
+    check-then-act on a list, whose ``if items:`` and ``items.pop()`` are
+    atomic steps and no data race. The trial runs again with a pair the other
+    way round, the data races first, then such steps on a container: the
+    first pair whose reversal ends right is the one explained (``cause``:
+    ``shown``); else the first data race's ``not shown``, ``masked`` or
+    ``untried`` (the other thread could not have moved first). A wrong run with
+    neither keeps its plain story."""
     story = trial.story
-    if not story or story.get("kind") != "data race" or trial.matches:
+    if not story or story.get("kind") not in ("data race", "wrong outcome") or trial.matches:
         return
-    races = data_races(controller.log, len(controller.threads), controller.guest_log, controller.case_threads())
+    facts = (controller.log, len(controller.threads), controller.guest_log, controller.case_threads())
+    races = data_races(*facts)
+    candidates = races[:CAUSES_TRIED] + unordered_calls(*facts)[:CAUSES_TRIED]
     causes = []
-    for race in races[:CAUSES_TRIED]:
+    for race in candidates:
         cause = _reversal_cause(program, trial, controller, race)
         causes.append(cause)
         if cause == "shown":
-            if race is not races[0]:
+            if not races or race is not races[0]:
                 # A later pair decides the outcome (both threads read `cache.value`
                 # → None), the first only hides it (a counter whose lost update
                 # would make a double build look right): explain that pair.
                 reversal = story.get("reversal")
                 explain(trial, controller, race=race)
-                if reversal is not None:
+                if reversal is not None and trial.story.get("kind") == "data race":
                     trial.story["reversal"] = reversal
             trial.story["cause"] = "shown"
             return
-    if causes:
+    if races and causes:
         story["cause"] = causes[0]
 
 
@@ -420,9 +425,10 @@ def _scheduled(program: Program, index: int, seed: int, controller: Controller, 
             except Abort:
                 raise
             except BaseException as exc:  # noqa: BLE001 - anything the case raises is a result
-                errors.append((time.perf_counter(), exc, format_exception(exc, name)))
+                text = format_exception(exc, name)
+                errors.append((time.perf_counter(), exc, text))
                 line, where = raised_at(exc)
-                controller.raised.append({"thread": name, "error": error_line(exc), "line": line,
+                controller.raised.append({"thread": name, "error": error_line(exc), "line": line, "traceback": text,
                                           **({"file": controller.module_files.get(where) or shown_file(where)}
                                              if where and where != controller.case_file else {})})
 
