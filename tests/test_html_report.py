@@ -17,7 +17,7 @@ import subprocess
 
 import pytest
 
-from conftest import CASES, racekit
+from conftest import CASES, TEST_CASES, racekit
 
 # Page layout is not version-sensitive: the main suite runs it, the per-version fast suites do not.
 pytestmark = pytest.mark.slow
@@ -38,10 +38,10 @@ class _Dom(html.parser.HTMLParser):
         self.text.append(data)
 
 
-def _page(tmp_path, *args: str, name: str = "report.html") -> tuple[str, _Dom]:
+def _page(tmp_path, *args: str, name: str = "report.html", code: int = 0) -> tuple[str, _Dom]:
     out = tmp_path / name
     proc = racekit("run", *args, "-f", "html", "-o", str(out), env={"RACEKIT_DATABASE": "off"})
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == code, proc.stderr
     assert re.search(r"1 variant run|1 个变体运行", proc.stdout)  # with -o, the terminal still gets the text report
     page = out.read_text(encoding="utf-8")
     dom = _Dom()
@@ -66,6 +66,16 @@ def test_the_page_is_self_contained_and_shows_the_case_and_its_interleaving(tmp_
     assert re.search(r'<td class="num">36</td><td class="source"><code>self.balance -= amount</code></td>', page)
     assert "racekit replay" in text and "--schedule 2:" in text
     assert '<div class="description">' in page and "<code>" in page  # the Markdown rendered
+
+
+def test_the_page_shows_what_the_terminal_prints_under_the_story(tmp_path):
+    # The sentence "a raised …:" ends in a colon: the traceback follows, as in the terminal.
+    page, dom = _page(tmp_path, str(TEST_CASES / "teach" / "raising.yaml"), "--seed", "1", code=1)  # meant correct
+    text = " ".join(dom.text)
+    assert "a raised IndexError: pop from empty list (line 13):" in " ".join(text.split())
+    assert re.search(r'<pre class="detail">a:\n  File &quot;.*raising.yaml&quot;, line 13, in a\n', page)
+    page, dom = _page(tmp_path, str(CASES / "deadlock.yaml"), "-V", "opposite_order", name="deadlock.html")
+    assert "No thread can move:" in " ".join(dom.text) and '<pre class="detail">' in page
 
 
 def test_the_page_is_as_readable_as_any_new_file_for_a_course_site(tmp_path):

@@ -26,7 +26,7 @@ from racekit.analysis.results import CaseResult, Grade, RunResult, VariantResult
 from racekit.report.messages import message
 from racekit.report.modes import describe_mode
 from racekit.report.sentences import (CODE_SPAN, operation, python_words, row_mark, shown_outcome, story_sentences,
-                                      thread_columns, trace_title)
+                                      thread_columns, trace_title, why_lines)
 from racekit.report.terminal import MAX_ROWS, TerminalReport, replay_command
 from racekit.report.visible import made_visible
 from racekit.report.wrapping import join_wide_lines
@@ -127,6 +127,7 @@ class _Page:
         if v.trace:
             parts.append(self.trace(v))
         parts.extend(f'<p class="story">{html_code(sentence)}</p>' for sentence in story_sentences(v.story, self.t))
+        parts.extend(f'<pre class="detail">{_e(text)}</pre>' for text in self.details(v))
         if v.schedule:
             preemptions = v.schedule_preemptions or 0
             shrunk = self.t("shrunk", count=v.shrunk_from) if v.shrunk_from and v.shrunk_from > preemptions else ""
@@ -136,6 +137,21 @@ class _Page:
                          f'<code>{_e(replay_command(v))}</code></p>')
         parts.append("</article>")
         return "\n".join(parts)
+
+    def details(self, v: VariantResult) -> list[str]:
+        """What the terminal prints under the story, verbatim: the traceback of
+        the thread that raised (the sentence before it ends in a colon), and
+        who waits for what in a deadlock."""
+        story = v.story or {}
+        found = []
+        raised = story.get("raised") or {}
+        if raised.get("traceback"):
+            found.append(raised["traceback"].strip())
+        if story.get("kind") in ("deadlock", "livelock"):
+            lines = why_lines(story.get("blocked"), self.t)
+            if lines:
+                found.append("\n".join(lines))
+        return found
 
     def histogram(self, v: VariantResult) -> str:
         total = max(v.runs, 1)
@@ -238,6 +254,7 @@ td.num { text-align: right; }
 .op.preempted { color: #8a6d00; font-weight: 600; } .op.blocked { font-weight: 700; } .op.lost { color: #c62828; } .op.stale { color: #c62828; font-weight: 700; }
 .skipped td { color: #777; font-style: italic; }
 .schedule code { white-space: pre; }
+pre.detail { margin-left: 1.5em; color: #555; overflow-x: auto; }
 .compare td.ok { color: #1d6b1d; } .compare td.bad { color: #b71c1c; }
 footer { margin: 2rem 0; font-weight: 600; } footer.ok { color: #1d6b1d; } footer.bad { color: #b71c1c; }
 """
