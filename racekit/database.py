@@ -13,7 +13,11 @@ and because a user can look into it, copy it, or delete one entry.
 
 racekit only ever writes inside a folder it made: the folder holds a marker
 file, and a ``RACEKIT_DATABASE`` path that exists without the marker (a file, a
-device node, a symlink, someone's folder) is refused before any trial.
+device node, a symlink, someone's folder) is refused before any trial. Inside
+it, nothing is followed: a variant's folder or an entry that is a symbolic
+link (committed to a repository, restored from a CI cache) is skipped with a
+warning, entries are opened with ``O_NOFOLLOW``, and only names racekit itself
+writes (a schedule's digest) are ever replaced or trimmed.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import stat
 import tempfile
 from dataclasses import dataclass, field
@@ -76,10 +81,13 @@ class Database:
     # -- reading -------------------------------------------------------------
 
     def load(self, variant: Variant) -> list[str]:
-        """The variant's saved schedules, newest first; damaged entries are skipped with a warning."""
+        """The variant's saved schedules, newest first; damaged entries are skipped with a warning,
+        and an entry whose schedule racekit cannot read is forgotten too (it would never replay)."""
         folder = self.root / fingerprint(variant)
         try:
-            names = [e for e in os.scandir(folder) if e.is_file(follow_symlinks=False) and not e.name.startswith(".")]
+            if not self._own_folder(folder, variant):
+                return []
+            names = [e for e in os.scandir(folder) if not e.name.startswith(".")]
         except (FileNotFoundError, NotADirectoryError):
             return []
         except OSError as exc:
@@ -87,38 +95,81 @@ class Database:
             return []
         found: list[tuple[float, str]] = []
         for entry in names:
-            schedule = self._read(Path(entry.path), variant)
-            if schedule is not None:
-                found.append((entry.stat(follow_symlinks=False).st_mtime, schedule))
-                self._files[(variant.id, schedule)] = Path(entry.path)
+            read = self._read(Path(entry.path), variant)
+            if read is None:
+                continue
+            schedule, modified = read
+            found.append((modified, schedule))
+            self._files[(variant.id, schedule)] = Path(entry.path)
         found.sort(reverse=True)
         return [s for _, s in found[:MAX_PER_VARIANT]]
 
-    def _read(self, path: Path, variant: Variant) -> str | None:
+    def _own_folder(self, folder: Path, variant: Variant) -> bool:
+        """Whether ``folder`` is a real folder (or absent); a link or a file in
+        its place is not racekit's, and is neither followed nor replaced."""
         try:
-            if path.stat().st_size > MAX_ENTRY_BYTES:
-                raise ValueError("too large")
-            data = json.loads(path.read_bytes().decode("utf-8"))
+            info = os.lstat(folder)
+        except FileNotFoundError:
+            return True
+        if stat.S_ISDIR(info.st_mode):
+            return True
+        self.warnings.append(Note.of("db_not_ours", variant=variant.id, path=folder))
+        return False
+
+    def _read(self, path: Path, variant: Variant) -> tuple[str, float] | None:
+        """An entry's schedule and when it was last saved; None (with a warning) when it is not one."""
+        from racekit.runtime.controlled.schedule import decode_schedule
+
+        try:
+            handle = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        except OSError:
+            self.warnings.append(Note.of("db_not_ours" if os.path.islink(path) else "db_damaged",
+                                         variant=variant.id, path=path))
+            return None
+        try:
+            with os.fdopen(handle, "rb") as f:
+                info = os.fstat(f.fileno())
+                if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_ENTRY_BYTES:
+                    raise ValueError("not a schedule file")
+                data = json.loads(f.read(MAX_ENTRY_BYTES + 1).decode("utf-8"))
             schedule = data["schedule"]
             if not isinstance(schedule, str) or data.get("variant") != variant.id:
                 raise ValueError("wrong shape")
-            return schedule
         except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
             self.warnings.append(Note.of("db_damaged", variant=variant.id, path=path))
             return None
+        try:
+            decode_schedule(schedule)
+        except ValueError as exc:
+            self.warnings.append(Note.of("db_stale", variant=variant.id, detail=str(exc)))
+            self._unlink_own(path)
+            return None
+        return schedule, info.st_mtime
 
     # -- writing -------------------------------------------------------------
 
     def save(self, variant: Variant, schedule: str) -> None:
         """Keep ``schedule`` (atomically: a whole file or none); a failure only costs the cache."""
         folder = self.root / fingerprint(variant)
-        target = folder / hashlib.blake2b(schedule.encode(), digest_size=10).hexdigest()
+        target = folder / entry_name(schedule)
         try:
             self._make_root()
-            folder.mkdir(exist_ok=True)
-            if target.is_file():
-                os.utime(target)  # newest first: seen again
+            if not self._own_folder(folder, variant):
+                return
+            try:
+                folder.mkdir()
+            except FileExistsError:
+                pass
+            if not self._own_folder(folder, variant):  # replaced by a link meanwhile
+                return
+            try:
+                info = os.lstat(target)
+            except FileNotFoundError:
+                info = None
+            if info is not None and stat.S_ISREG(info.st_mode):
+                os.utime(target, follow_symlinks=False)  # newest first: seen again
             else:
+                # A link or anything else under our own name is replaced, never followed (rename does not follow).
                 _write_atomically(target, json.dumps({"variant": variant.id, "schedule": schedule}) + "\n")
             self._trim(folder)
         except OSError as exc:
@@ -127,28 +178,46 @@ class Database:
 
     def forget(self, variant: Variant, schedule: str) -> None:
         """Drop a saved schedule that no longer fits the variant (its own file only)."""
-        target = self._files.get((variant.id, schedule)) or (
-            self.root / fingerprint(variant) / hashlib.blake2b(schedule.encode(), digest_size=10).hexdigest())
+        folder = self.root / fingerprint(variant)
+        target = self._files.get((variant.id, schedule)) or folder / entry_name(schedule)
+        if self._own_folder(target.parent, variant):
+            self._unlink_own(target)
+
+    @staticmethod
+    def _unlink_own(path: Path) -> None:
+        """Remove an entry racekit named (a schedule's digest), in a folder already checked."""
+        if not _OWN_NAME.fullmatch(path.name):
+            return
         try:
-            target.unlink()
+            os.unlink(path)  # unlink removes a link itself, never what it points to
         except OSError:
             pass
 
     def _make_root(self) -> None:
-        if (self.root / MARKER).is_file():
-            return
+        try:
+            if stat.S_ISREG(os.lstat(self.root / MARKER).st_mode):
+                return
+        except OSError:
+            pass
         self.check()  # it may have appeared since the run started
         self.root.mkdir(parents=True, exist_ok=True)
         _write_atomically(self.root / MARKER, MARKER_TEXT)
 
     def _trim(self, folder: Path) -> None:
-        entries = sorted((e for e in os.scandir(folder) if e.is_file(follow_symlinks=False)
-                          and not e.name.startswith(".")), key=lambda e: e.stat().st_mtime, reverse=True)
+        """Keep the newest entries; only files racekit names are counted and removed."""
+        entries = sorted((e for e in os.scandir(folder) if _OWN_NAME.fullmatch(e.name)
+                          and e.is_file(follow_symlinks=False)),
+                         key=lambda e: e.stat(follow_symlinks=False).st_mtime, reverse=True)
         for old in entries[MAX_PER_VARIANT:]:
-            try:
-                os.unlink(old.path)
-            except OSError:
-                pass
+            self._unlink_own(Path(old.path))
+
+
+ENTRY_DIGEST = 10  # bytes of a schedule's blake2b digest: its entry's name, in hex
+_OWN_NAME = re.compile(f"[0-9a-f]{{{2 * ENTRY_DIGEST}}}")
+
+
+def entry_name(schedule: str) -> str:
+    return hashlib.blake2b(schedule.encode(), digest_size=ENTRY_DIGEST).hexdigest()
 
 
 def fingerprint(variant: Variant) -> str:

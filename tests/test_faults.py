@@ -96,14 +96,69 @@ def test_damaged_and_stale_entries_are_skipped_with_a_warning(tmp_path):
     (folder / "truncated").write_text('{"variant": "check_then_act[unl')
     (folder / "binary").write_bytes(b"\xff\xfe\x00garbage")
     (folder / "shape").write_text('["not", "a", "mapping"]')
-    (folder / "stale").write_text(json.dumps({"variant": "check_then_act[unlocked]", "schedule": "3:abc"}))
+    stale = folder / ("2" * 20)  # named as racekit names its entries: racekit may remove it
+    stale.write_text(json.dumps({"variant": "check_then_act[unlocked]", "schedule": "3:abc"}))
     proc, doc = run_json(CHECK, "-V", "unlocked", "-n", "10", "--seed", "2", env=env)
     variant = doc["cases"][0]["variants"][0]
     assert proc.returncode == 0 and variant["verdict"] == "race" and variant["ok"]
     assert "error" not in " ".join(variant["outcomes"])
     assert proc.stderr.count("warning: skipped a damaged saved schedule") == 3
     assert "warning: skipped a saved schedule of check_then_act[unlocked] that no longer fits it" in proc.stderr
-    assert not (folder / "stale").exists()  # its own stale entry is forgotten
+    assert not stale.exists()  # its own stale entry is forgotten
+    assert {p.name for p in folder.iterdir()} >= {"truncated", "binary", "shape"}  # not its names: left alone
+
+
+@pytest.mark.once  # racekit's own files and input: the same on every interpreter
+def test_an_entry_whose_schedule_racekit_cannot_read_is_skipped_forgotten_and_never_graded(tmp_path):
+    db = tmp_path / "db"
+    env = {"RACEKIT_DATABASE": str(db)}
+    run_json(CHECK, "-V", "unlocked", "-n", "30", "--seed", "1", env=env)
+    (entry,) = _entries(db)
+    folder = entry.parent
+    for name, schedule in (("0" * 20, "zzz"), ("1" * 20, "2:c5")):  # well-formed entries, unusable schedules
+        (folder / name).write_text(json.dumps({"variant": "check_then_act[unlocked]", "schedule": schedule}))
+    for seed in ("2", "3"):
+        proc, doc = run_json(CHECK, "-V", "unlocked", "-n", "10", "--seed", seed, env=env)
+        variant = doc["cases"][0]["variants"][0]
+        assert proc.returncode == 0 and variant["verdict"] == "race" and variant["ok"], proc.stderr
+        assert not any("error" in outcome for outcome in variant["outcomes"])
+        if seed == "2":
+            assert proc.stderr.count("that no longer fits it (not a racekit schedule: 'zzz'") == 1
+            assert "names thread 3, but declares 2 threads" in proc.stderr
+        else:
+            assert "no longer fits" not in proc.stderr  # forgotten: warned about once
+    assert not (folder / ("0" * 20)).exists() and not (folder / ("1" * 20)).exists()
+
+
+@pytest.mark.once  # racekit's own files and input: the same on every interpreter
+@pytest.mark.parametrize("planted", ["variant folder", "entry"])
+def test_a_link_planted_in_the_database_is_neither_followed_nor_trimmed(tmp_path, planted):
+    # Folder and entry names are deterministic: a link committed to a repository
+    # or restored from a CI cache must not let a run write into, or trim, what it points to.
+    db = tmp_path / "db"
+    env = {"RACEKIT_DATABASE": str(db)}
+    run_json(CHECK, "-V", "unlocked", "-n", "30", "--seed", "1", env=env)
+    (entry,) = _entries(db)
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    for i in range(8):
+        (precious / f"{i:020x}").write_text(f"keep {i}\n")  # even named as racekit names its entries
+    if planted == "variant folder":
+        folder = entry.parent
+        shutil.rmtree(folder)
+        folder.symlink_to(precious, target_is_directory=True)
+    else:
+        victim = precious / ("0" * 20)
+        entry.unlink()
+        entry.symlink_to(victim)
+    said = ""
+    for seed in ("2", "3", "4"):
+        proc, doc = run_json(CHECK, "-V", "unlocked", "-n", "30", "--seed", seed, env=env)
+        assert proc.returncode == 0 and doc["cases"][0]["variants"][0]["verdict"] == "race", proc.stderr
+        said += proc.stderr
+    assert "a symbolic link or special file racekit did not make" in said
+    assert sorted(p.name for p in precious.iterdir()) == [f"{i:020x}" for i in range(8)]
+    assert all((precious / f"{i:020x}").read_text() == f"keep {i}\n" for i in range(8))
 
 
 # -- 3. concurrent runs keep every schedule; readers never see half a file -----------------
