@@ -8,11 +8,12 @@ import json
 import marshal
 import os
 import shutil
+import subprocess
 import sys
 
 import pytest
 
-from conftest import TEST_CASES, racekit
+from conftest import ROOT, TEST_CASES, racekit
 from racekit.runtime import import_hook
 
 USERLIB = TEST_CASES / "userlib"
@@ -170,6 +171,63 @@ def test_a_damaged_or_stale_cache_is_rewritten_never_trusted(module_file):
     code = import_hook.rewritten_code(str(module_file), module_file.read_bytes())
     assert "plain" in _names(code) and "C" not in _names(code)
     assert marshal.loads(open(cached, "rb").read()[48:]).co_names == code.co_names
+
+
+def _all_files(code):
+    yield code.co_filename
+    for const in code.co_consts:
+        if hasattr(const, "co_filename"):
+            yield from _all_files(const)
+
+
+def test_a_cached_rewrite_names_the_file_it_is_loaded_for_not_the_checkout_that_wrote_it(module_file, tmp_path):
+    import_hook.rewritten_code(str(module_file), module_file.read_bytes())
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    shutil.copy(module_file, copy / "counter.py")
+    shutil.copytree(module_file.parent / "__pycache__", copy / "__pycache__")  # `cp -r`, a restored CI cache
+    import_hook._memory.clear()
+    code = import_hook.rewritten_code(str(copy / "counter.py"), (copy / "counter.py").read_bytes())
+    assert set(_all_files(code)) == {str(copy / "counter.py")}
+
+
+def test_the_cache_lives_under_pythonpycacheprefix_when_it_is_set(module_file, tmp_path, monkeypatch):
+    prefix = tmp_path / "prefix"
+    monkeypatch.setattr(sys, "pycache_prefix", str(prefix))
+    import_hook.rewritten_code(str(module_file), module_file.read_bytes())
+    cached = import_hook.cache_path(str(module_file))
+    assert cached.startswith(str(prefix) + os.sep) and os.path.isfile(cached)
+    assert not (module_file.parent / "__pycache__").exists()
+
+
+def test_a_link_planted_where_the_cache_or_its_temporary_goes_is_never_written_through(module_file, tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    cached = import_hook.cache_path(str(module_file))
+    os.makedirs(os.path.dirname(cached))
+    for pid in range(os.getpid() - 50, os.getpid() + 50):  # the old, predictable temporary names
+        os.symlink(victim, f"{cached}.{pid}.tmp")
+    os.symlink(victim, cached)
+    code = import_hook.rewritten_code(str(module_file), module_file.read_bytes())
+    assert "__racekit__" in _names(code)
+    assert victim.read_text() == "precious\n"
+    assert os.path.isfile(cached) and not os.path.islink(cached)  # the link itself was replaced
+
+
+def test_a_rewrite_cached_under_one_optimisation_level_is_not_run_under_another(tmp_path):
+    # `python -O` strips asserts: its rewrite must not serve a plain run (nor the reverse).
+    (tmp_path / "checked.py").write_text("def check(x):\n    assert x, 'checked'\n    return 1\n")
+    script = ("import dis, sys; from racekit.runtime import import_hook as h; sys.dont_write_bytecode = False; "
+              f"p = {str(tmp_path / 'checked.py')!r}; c = h.rewritten_code(p, open(p, 'rb').read()); "
+              "f = [k for k in c.co_consts if hasattr(k, 'co_code')][0]; "
+              "print('assert' if any(i.opname == 'LOAD_ASSERTION_ERROR' for i in dis.get_instructions(f)) "
+              "else 'stripped')")
+    runs = [subprocess.run([sys.executable, *flags, "-c", script], capture_output=True, text=True, cwd=ROOT)
+            for flags in ([], ["-O"], [])]
+    assert [r.stdout.strip() for r in runs] == ["assert", "stripped", "assert"], [r.stderr for r in runs]
+    names = sorted(os.listdir(tmp_path / "__pycache__"))
+    assert any(n.endswith(".opt-1-racekit.pyc") for n in names)
+    assert any(n.endswith(f"{sys.implementation.cache_tag}-racekit.pyc") for n in names)
 
 
 def test_no_cache_file_is_written_when_python_is_told_not_to(module_file, monkeypatch):

@@ -45,6 +45,8 @@ def operation(row: dict[str, Any], t: Words) -> str:
         return t("trace_raised", error=what)
     if kind == "read" and value == "no more items":
         return t("trace_read_end", what=what)
+    if kind == "read" and value == "not set":
+        return t("trace_read_not_set", what=what)
     if kind == "read":
         return t("trace_read", what=what, value=value)
     if kind == "write":

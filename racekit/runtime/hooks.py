@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import copy
+import functools
 import gc
 import os
 import random
@@ -39,6 +40,7 @@ _getframe = sys._getframe
 
 _NO_KEY = object()  # `me` was given no key (a method that reads no one slot)
 NO_MORE_ITEMS = "no more items"  # the logged value of the step that ended an iteration
+NOT_SET = "not set"  # the logged value of a read that found no value in its slot (a lazy attribute's first lookup)
 
 class PlainHooks:
     """Operations performed as written: every announcement returns what it was given."""
@@ -318,12 +320,13 @@ class ControlledHooks(PlainHooks):
                 found.value._name(self.labels.attribute(obj, name))
             elif found.kind == peek.CODE:
                 self._note_unseen(peek.code_run_by(obj, name), obj, name)  # a getter racekit may not see into
+                self._missed_slot(obj, name, line)
             return None
-        location = (id(found.owner), name)
+        subject, location = _slot(found.owner, name)
         what = self._attribute_label(obj, found.owner, name)
         wide = is_container(found.value)
         steps = self.ctl.steps
-        self._step("read", what, location, found.owner, wide)
+        self._step("read", what, location, subject, wide)
         # The value now: another thread may have changed it while this one waited.
         value = found.value if self.ctl.steps == steps else peek.stored(obj, name)
         op = self.ctl.record("read", what, location=location, value=_shown(value), line=line, file=self.file)
@@ -331,6 +334,20 @@ class ControlledHooks(PlainHooks):
             self.labels.reached(value, what)
             self._read_object(value, op)
         return location, what
+
+    def _missed_slot(self, obj: Any, name: str, line: int) -> None:
+        """``obj.name`` where a non-data descriptor stands behind an empty slot
+        (a cached property not computed yet): Python looked into the instance
+        dict first and found nothing, a step that races with another thread
+        filling that slot (``obj.__dict__[name] = value``)."""
+        namespace = peek.checked_first(obj, name)
+        if namespace is None:
+            return
+        location = (id(namespace), _name_key(name))
+        what = self._attribute_label(obj, obj, name)
+        self._step("read", what, location, namespace)
+        if name not in namespace:  # filled meanwhile: the read that follows is the value's
+            self.ctl.record("read", what, location=location, value=NOT_SET, line=line, file=self.file)
 
     def st(self, obj: Any, name: str, line: int, update: bool = False) -> Any:
         if self._mine() and not peek.is_a(obj, _PRIVATE):
@@ -344,9 +361,9 @@ class ControlledHooks(PlainHooks):
         return obj
 
     def _write_attribute(self, obj: Any, owner: Any, name: str, line: int, update: bool) -> None:
-        location = (id(owner), name)
+        subject, location = _slot(owner, name)
         what = self._attribute_label(obj, owner, name)
-        self._step("write", what, location, owner)
+        self._step("write", what, location, subject)
         op = self.ctl.record("write", what, location=location, line=line, file=self.file, update=update)
         self.ctl.settle(op, lambda: _shown(peek.stored(obj, name)))  # the value, once stored
 
@@ -356,9 +373,9 @@ class ControlledHooks(PlainHooks):
         found = peek.written(obj, name)
         if found.kind != peek.DATA:
             return obj
-        location = (id(found.owner), name)
+        subject, location = _slot(found.owner, name)
         what = self._attribute_label(obj, found.owner, name)
-        self._step("delete", what, location, found.owner)
+        self._step("delete", what, location, subject)
         self.ctl.record("write", what, location=location, value="<deleted>", line=line, file=self.file)
         return obj
 
@@ -659,9 +676,10 @@ class ControlledHooks(PlainHooks):
         ns = self.ns
         current = ns.get(name, peek.MISSING)
         wide = is_container(current)
-        self._step("read", name, (id(ns), name), ns, wide)
+        location = (id(ns), _name_key(name))
+        self._step("read", name, location, ns, wide)
         value = ns.get(name, peek.MISSING)
-        op = self.ctl.record("read", name, location=(id(ns), name), value=_shown(value), line=line, file=self.file)
+        op = self.ctl.record("read", name, location=location, value=_shown(value), line=line, file=self.file)
         if wide and value is not peek.MISSING:
             self._read_object(value, op)
         return None
@@ -670,8 +688,9 @@ class ControlledHooks(PlainHooks):
         if not self._mine():
             return None
         ns = self.ns
-        self._step("write", name, (id(ns), name), ns)
-        op = self.ctl.record("write", name, location=(id(ns), name), line=line, file=self.file, update=update)
+        location = (id(ns), _name_key(name))
+        self._step("write", name, location, ns)
+        op = self.ctl.record("write", name, location=location, line=line, file=self.file, update=update)
         self.ctl.settle(op, lambda: _shown(ns.get(name, peek.MISSING)))
         return None
 
@@ -679,8 +698,9 @@ class ControlledHooks(PlainHooks):
         if not self._mine():
             return None
         ns = self.ns
-        self._step("delete", name, (id(ns), name), ns)
-        self.ctl.record("write", name, location=(id(ns), name), value="<deleted>", line=line, file=self.file)
+        location = (id(ns), _name_key(name))
+        self._step("delete", name, location, ns)
+        self.ctl.record("write", name, location=location, value="<deleted>", line=line, file=self.file)
         return None
 
 
@@ -826,6 +846,22 @@ def _contents(obj: Any) -> str:
     return short_value(obj)
 
 
+def _slot(owner: Any, name: str) -> tuple[Any, tuple[int, str]]:
+    """Where ``owner.name`` lives, as the object a step touches and its location:
+    an instance's attribute is a slot of its ``__dict__`` and a module's of its
+    globals (so ``obj.x``, ``obj.__dict__["x"]``, ``vars(obj)`` and a module's own
+    ``x`` are one location); a class's or a slot's is its owner's."""
+    namespace = peek.instance_dict(owner)
+    subject = owner if namespace is None else namespace
+    return subject, (id(subject), _name_key(name))
+
+
+@functools.lru_cache(maxsize=4096)
+def _name_key(name: str) -> str:
+    """A name as a dict's key location (``'x'``): as :func:`_key` gives ``d["x"]``."""
+    return _key(name)
+
+
 def _key(key: Any) -> str:
     """A key as a location: two keys give one location exactly when they are
     one slot of a dict. A value shown in full (``'a'``, ``(1, 2)``) is itself;
@@ -924,14 +960,14 @@ class YieldHooks(PlainHooks):
         if self._mine() and not peek.is_a(obj, _PRIVATE):
             found = peek.read(obj, name)
             if found.kind == peek.DATA and not peek.is_a(found.value, _sync_type()):
-                self._access("read", self.labels.attribute(obj, name), (id(found.owner), name), found.value, line)
+                self._access("read", self.labels.attribute(obj, name), _slot(found.owner, name)[1], found.value, line)
         return obj
 
     def st(self, obj: Any, name: str, line: int, update: bool = False) -> Any:
         if self._mine() and not peek.is_a(obj, _PRIVATE):
             found = peek.written(obj, name)
             if found.kind == peek.DATA:
-                self._access("write", self.labels.attribute(obj, name), (id(found.owner), name), peek.MISSING, line,
+                self._access("write", self.labels.attribute(obj, name), _slot(found.owner, name)[1], peek.MISSING, line,
                              update)
         return obj
 

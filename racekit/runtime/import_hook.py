@@ -25,7 +25,8 @@ contents of built-in containers they hold (a lazy singleton's ``_instance``,
 a ``calls`` counter, a registry dict start over). Objects they refer to are
 not copied: state inside other objects may carry over to the next execution,
 as it does between tests in one pytest process. The rewritten code is also
-cached by source hash and interpreter in ``__pycache__`` (as pytest does).
+cached by source hash, interpreter and optimisation level where CPython keeps
+bytecode (``__pycache__`` or ``PYTHONPYCACHEPREFIX``), as pytest does.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import importlib.util
 import marshal
 import os
 import sys
+import tempfile
 import types
 from typing import Any, Callable
 
@@ -352,7 +354,7 @@ def shown_path(path: str, base: str) -> str:
 def rewritten_code(path: str, source: bytes) -> types.CodeType:
     """The module at ``path`` with its functions rewritten: from memory, from
     ``__pycache__``, or rewritten now (and cached, when that is allowed)."""
-    digest = hashlib.sha256(source + _digest_of_rewriter()).digest()
+    digest = hashlib.sha256(source + _digest_of_rewriter() + b"optimize %d" % sys.flags.optimize).digest()
     key = (path, digest)
     code = _memory.get(key)
     if code is None:
@@ -374,18 +376,25 @@ def _rewrite(path: str, source: bytes) -> types.CodeType:
 
 
 def cache_path(path: str) -> str:
-    """Where the rewrite of ``path`` is kept: beside CPython's own bytecode,
-    under a name that says it is racekit's (so it is never mistaken for the
-    plain bytecode, and racekit only ever replaces its own files)."""
-    folder, name = os.path.split(path)
-    stem = name[:-3] if name.endswith(".py") else name
-    tag = sys.implementation.cache_tag or "python"
-    return os.path.join(folder, "__pycache__", f"{stem}.{tag}-racekit.pyc")
+    """Where the rewrite of ``path`` is kept: where CPython keeps its own
+    bytecode for this interpreter and optimisation level (``__pycache__``, or
+    under ``PYTHONPYCACHEPREFIX``), under a name that says it is racekit's (so
+    it is never mistaken for the plain bytecode, and racekit only ever
+    replaces its own files): ``mod.cpython-311-racekit.pyc``,
+    ``mod.cpython-311.opt-1-racekit.pyc`` under ``-O``."""
+    try:
+        plain = importlib.util.cache_from_source(path)
+    except NotImplementedError:  # no cache tag: an interpreter without bytecode files
+        folder, name = os.path.split(path)
+        plain = os.path.join(folder, "__pycache__", (name[:-3] if name.endswith(".py") else name) + ".python.pyc")
+    return plain[:-len(".pyc")] + "-racekit.pyc"
 
 
 def _read_cache(path: str, digest: bytes) -> types.CodeType | None:
     try:
-        with open(cache_path(path), "rb") as f:
+        # A link in the cache's place is not racekit's file: not read (and replaced on write).
+        handle = os.open(cache_path(path), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(handle, "rb") as f:
             data = f.read()
     except OSError:
         return None
@@ -395,24 +404,38 @@ def _read_cache(path: str, digest: bytes) -> types.CodeType | None:
         code = marshal.loads(data[_HEADER:])
     except (EOFError, ValueError, TypeError):
         return None
-    return code if isinstance(code, types.CodeType) else None
+    if not isinstance(code, types.CodeType):
+        return None
+    # Written in another checkout (a copied project, a restored CI cache): its
+    # code objects name that file. CPython's importer renames them on load; so does racekit.
+    return code if code.co_filename == path else _renamed(code, path)
+
+
+def _renamed(code: types.CodeType, path: str) -> types.CodeType:
+    consts = tuple(_renamed(c, path) if isinstance(c, types.CodeType) else c for c in code.co_consts)
+    return code.replace(co_filename=path, co_consts=consts)
 
 
 def _write_cache(path: str, digest: bytes, code: types.CodeType) -> None:
+    """Written as CPython writes bytecode: to a temporary file of an unpredictable
+    name, created exclusively and never through a link, then renamed into place."""
     if sys.dont_write_bytecode:
         return
     target = cache_path(path)
-    temporary = f"{target}.{os.getpid()}.tmp"
+    folder = os.path.dirname(target)
+    temporary = None
     try:
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        with open(temporary, "wb") as f:
+        os.makedirs(folder, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=os.path.basename(target) + ".", suffix=".tmp")
+        with os.fdopen(handle, "wb") as f:
             f.write(importlib.util.MAGIC_NUMBER + bytes(12) + digest + marshal.dumps(code))
-        os.replace(temporary, target)  # whole or not at all, whoever else writes it
+        os.replace(temporary, target)  # whole or not at all, whoever else writes it; a link there is replaced
     except OSError:  # a read-only tree, a full disk: the rewrite stays in memory
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
+        if temporary is not None:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
 
 
 def _digest_of_rewriter() -> bytes:

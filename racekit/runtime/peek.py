@@ -122,6 +122,20 @@ def _has_get(value: Any) -> bool:
 _PLAIN = frozenset({int, float, str, bytes, bool, type(None), tuple, list, dict, set, frozenset, complex})
 
 
+def checked_first(obj: Any, name: str) -> dict | None:
+    """The instance dict that reading ``obj.name`` looks into before it runs a
+    class's descriptor: a non-data descriptor (``functools.cached_property``,
+    a lazy attribute) is used only while ``name`` is not in it, so that
+    lookup is a read of the slot another thread may fill."""
+    kind = type(obj)
+    if _info(kind).getattribute is not _OBJECT_GETATTRIBUTE:
+        return None
+    _, attribute = lookup(kind, name)
+    if attribute is MISSING or is_a(attribute, _NOT_DATA) or _is_data_descriptor(attribute) or not _has_get(attribute):
+        return None
+    return instance_dict(obj)
+
+
 def instance_dict(obj: Any) -> dict | None:
     """``obj.__dict__`` when it is the plain per-instance dictionary, else None."""
     descriptor = _info(type(obj)).dict_slot
