@@ -180,6 +180,37 @@ def test_one_notify_for_two_waiters_leaves_one_waiting_and_says_notify_woke_the_
     assert cause["kind"] == "notified_other" and cause["notifiers"] == ["c"] and cause["thread"] in ("a", "b")
 
 
+def test_a_task_done_before_the_work_is_named_as_what_join_does_not_order(tmp_path):
+    # q.join() orders what the worker did before task_done(), not the append after it;
+    # the earlier put/get hand-overs order other things and are not the lesson.
+    case = tmp_path / "join.yaml"
+    case.write_text("""racekit: 1
+name: join
+setup: |
+  import queue
+  q = queue.Queue()
+  results = []
+  class Seen:
+      n = 0
+threads:
+  boss: |
+    q.put(1)
+    q.join()
+    Seen.n = len(results)
+  worker: |
+    job = q.get()
+    q.task_done()
+    results.append(job)
+outcome: Seen.n
+expect: 1
+""")
+    v = controlled(case, strategy="exhaustive")["default"]
+    assert v.verdict is Verdict.RACE and v.story["kind"] == "unordered steps"
+    ordering = v.story["ordering"]
+    assert (ordering["release_kind"], ordering["acquire_kind"], ordering["gap"], ordering["access_what"]) == (
+        "task-done", "join-tasks", "after", "results.append()")
+
+
 def test_a_barrier_for_more_threads_than_arrive_is_short_of_a_party():
     v = controlled(WAITS, "missing_party", strategy="exhaustive")["missing_party"]
     assert v.why["cause"] == {"kind": "missing_party", "barrier": "barrier", "parties": 3, "arrived": 2,
@@ -194,7 +225,8 @@ def test_an_event_set_before_the_write_is_named_with_what_it_does_order():
     assert early.verdict is Verdict.RACE
     assert early.story["ordering"] == {"what": "ready", "gap": "after", "releaser": "writer", "release_kind": "set",
                                        "release_line": 13, "acquirer": "reader", "acquire_kind": "wait",
-                                       "acquire_line": 16, "access_kind": "write", "access_line": 14}
+                                       "acquire_line": 16, "access_kind": "write", "access_what": "data.x",
+                                       "access_line": 14}
     assert v["set_after_writing"].verdict is Verdict.NO_RACE and v["set_after_writing"].search["complete"]
 
 

@@ -220,7 +220,7 @@ def missed_ordering(log: Sequence[Op], race: DataRace) -> MissedOrdering | None:
     positions = {id(op): i for i, op in enumerate(log)}
     if id(race.first) not in positions or id(race.second) not in positions:
         return None
-    found: dict[str, MissedOrdering] = {}
+    found: list[tuple[int, MissedOrdering]] = []
     for mine, theirs in ((race.first, race.second), (race.second, race.first)):
         mine_at, theirs_at = positions[id(mine)], positions[id(theirs)]
         releases: dict[int, list[int]] = {}
@@ -232,10 +232,16 @@ def missed_ordering(log: Sequence[Op], race: DataRace) -> MissedOrdering | None:
             elif op.thread == theirs.thread and op.kind in _VISIBLE_ACQUIRES and releases.get(op.sync):
                 release = releases[op.sync][-1]
                 if mine_at > release and theirs_at > i:
-                    found.setdefault("after", MissedOrdering(log[release], op, "after", mine))
+                    found.append((i, MissedOrdering(log[release], op, "after", mine)))
                 elif mine_at < release and theirs_at < i:
-                    found.setdefault("before", MissedOrdering(log[release], op, "before", theirs))
-    return found.get("after") or found.get("before")
+                    found.append((i, MissedOrdering(log[release], op, "before", theirs)))
+    # The hand-over the code meant to order the pair by: a wait the acquiring
+    # thread made before its access (`q.join()`, then count), the latest such;
+    # else the acquire nearest after an access that came too early.
+    after = [entry for entry in found if entry[1].gap == "after"]
+    if after:
+        return max(after, key=lambda entry: entry[0])[1]
+    return min(found, key=lambda entry: entry[0])[1] if found else None
 
 
 FORK, JOIN = "fork", "join"  # the guest's phase changes (see data_races)

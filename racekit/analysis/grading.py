@@ -267,6 +267,12 @@ def _serial_failure(baseline: list[Trial], trials: list[Trial], processes: bool 
         # Right in one order, wrong in another (a notify before the wait): the
         # outcome depends on which thread goes first, a race between them.
         return None
+    if any(grade_trial(t) is Grade.EXPECTED or (t.story or {}).get("cause") == "shown" for t in trials):
+        # Wrong in every serial order, right when the threads interleave (both
+        # halves written before either is read, what a barrier would force; or
+        # the wrong run with one pair reversed ended right): the outcome depends
+        # on the interleaving, so that is a race too.
+        return None
     for t in sorted(baseline, key=lambda t: t.index):
         if t.serial_order is None or grade_trial(t) in (Grade.EXPECTED, Grade.INCONCLUSIVE):
             continue  # not a serial run after all (a thread had to wait for another), or right

@@ -197,16 +197,18 @@ def story_sentences(story: dict | None, t: Words) -> list[str]:
         out.append(t("story_livelock"))
     elif kind in ("data race", "unordered steps"):
         ordering = story.get("ordering")
-        if kind == "unordered steps":
-            out.append(t("story_steps", **_race_words(story, t)))
-        elif ordering:
-            out.append(t("story_race_sync_" + ordering["gap"], **_race_words(story, t), sync=ordering["what"],
+        if ordering:
+            prefix = "story_steps_sync_" if kind == "unordered steps" else "story_race_sync_"
+            out.append(t(prefix + ordering["gap"], **_race_words(story, t), sync=ordering["what"],
+                         access_what=ordering.get("access_what", story["what"]),
                          releaser=ordering["releaser"], acquirer=ordering["acquirer"],
                          release=to_do(ordering["release_kind"], ordering["what"], t),
                          acquire=to_do(ordering["acquire_kind"], ordering["what"], t),
                          access_kind=did(ordering["access_kind"], t),
                          access_act=_known(t, "act_" + ordering["access_kind"], ordering["access_kind"]),
                          **{k: v for k, v in _places(ordering, t).items() if k.endswith("_at")}))
+        elif kind == "unordered steps":
+            out.append(t("story_steps", **_race_words(story, t)))
         else:
             out.append(t("story_race", **_race_words(story, t)))
         if not story.get("right", True):

@@ -134,6 +134,23 @@ def test_an_outcome_wrong_in_one_serial_order_and_right_in_the_other_is_a_race_n
     assert result.serial_failure is None and result.verdict is Verdict.RACE
 
 
+def test_wrong_in_every_serial_order_but_right_when_the_threads_interleave_is_a_race():
+    """Two halves exchanged without a barrier: each serial order reads a half not yet
+    written, only an interleaving (both writes, then both reads) ends right."""
+    baseline = [done(0, "[None, 10]", False, serial_order=["half-1", "half-2"]),
+                done(1, "[11, None]", False, serial_order=["half-2", "half-1"])]
+    trials = [done(0, "[None, 10]", False), done(1, "[11, 10]", True), done(2, "[11, None]", False)]
+    result = grade(variant("racy"), MODE, trials, seed=1, planned=3, baseline=baseline)
+    assert result.serial_failure is None and result.verdict is Verdict.RACE and result.ok
+    # One wrong run whose reversed pair ended right shows the same (a search stopped at its first failure).
+    reversed_right = done(0, "[None, 10]", False)
+    reversed_right.story = {"kind": "data race", "cause": "shown"}
+    result = grade(variant("racy"), MODE, [reversed_right], seed=1, planned=1, baseline=baseline)
+    assert result.serial_failure is None and result.verdict is Verdict.RACE
+    assert grade(variant("racy"), MODE, [done(0, "[None, 10]", False)], seed=1, planned=1,
+                 baseline=baseline).verdict is Verdict.ERROR  # without either: wrong in every order
+
+
 def test_the_serial_baseline_alone_cannot_blame_an_outcome_the_runs_never_showed():
     baseline = [done(0, "7", False, serial_order=["a", "b"])]
     result = grade(variant("racy"), MODE, [done(0, "1", False)], seed=1, planned=1, baseline=baseline)

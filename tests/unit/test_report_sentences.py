@@ -80,11 +80,23 @@ STEPS = {"kind": "unordered steps", "first": "a", "first_kind": "read", "what": 
 def test_a_check_then_act_on_a_list_is_two_atomic_steps_in_no_fixed_order_not_a_data_race():
     english = story_sentences(STEPS, words("en"))
     assert english[0] == ("a read items (line 11) and b called items.pop() (line 16). Each step is atomic, but "
-                          "nothing orders the two: no lock, queue, event or join in between.")
+                          "nothing orders the two: no lock, queue, event or join puts one before the other.")
     assert "other way round, racekit saw it end right" in english[1]
     chinese = story_sentences(STEPS, words("zh"))
     assert chinese[0].startswith("a 读取了 items（第 11 行），b 调用了 items.pop()（第 16 行）。每一步本身都是原子的")
     assert "数据竞争" not in chinese[0] and not any("data race" in sentence for sentence in english)
+
+
+def test_steps_a_hand_over_does_not_order_say_what_it_orders_instead():
+    ordering = {"what": "q", "gap": "after", "releaser": "worker", "release_kind": "task-done", "release_line": 54,
+                "acquirer": "boss", "acquire_kind": "join-tasks", "acquire_line": 25, "access_kind": "call",
+                "access_what": "results.append()", "access_line": 55}
+    english = story_sentences({**STEPS, "ordering": ordering}, words("en"))[0]
+    assert english.endswith("and worker called results.append() only after that (line 55), so the two steps may "
+                            "come in either order.")
+    assert "no lock" not in english
+    chinese = story_sentences({**STEPS, "ordering": ordering}, words("zh"))[0]
+    assert "而 worker 是在那之后才调用 results.append() 的（第 55 行）" in chinese
 
 
 def test_a_deadlock_says_who_waits_for_what_and_who_holds_it():

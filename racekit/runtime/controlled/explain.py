@@ -71,13 +71,14 @@ def explain(trial: Trial, controller: Controller, reversed_from: Controller | No
                 # Two atomic steps on a container (`if items:`, `items.pop()`): no data race, their order decided it.
                 story.update(kind="unordered steps", first_what=race.first.what, second_what=race.second.what)
             missed = missed_ordering(log, race)
-            if missed is not None and story["kind"] == "data race":
+            if missed is not None:
                 # An event (a lock, a queue) does lie between them: what it orders, and why not this pair.
                 story["ordering"] = {"what": missed.release.what, "gap": missed.gap,
                                      "releaser": names[missed.release.thread], "release_kind": missed.release.kind,
                                      **place("release", missed.release), "acquirer": names[missed.acquire.thread],
                                      "acquire_kind": missed.acquire.kind, **place("acquire", missed.acquire),
-                                     "access_kind": missed.access.kind, **place("access", missed.access)}
+                                     "access_kind": missed.access.kind, "access_what": missed.access.what,
+                                     **place("access", missed.access)}
         else:
             focus = [op for op in log if op.preempted][:4] or log[-2 * TRACE_CONTEXT:]
             story = {"kind": "wrong outcome", "outcome": trial.outcome, "preemptions": controller.preemptions}
