@@ -180,6 +180,35 @@ def test_one_notify_for_two_waiters_leaves_one_waiting_and_says_notify_woke_the_
     assert cause["kind"] == "notified_other" and cause["notifiers"] == ["c"] and cause["thread"] in ("a", "b")
 
 
+def test_a_raise_inside_a_with_block_stands_before_the_release_the_exception_made(tmp_path):
+    case = tmp_path / "raise_in_with.yaml"
+    case.write_text("""racekit: 1
+name: raise_in_with
+setup: |
+  items = [1]
+  lock = threading.Lock()
+threads:
+  a: |
+    if items:
+        with lock:
+            items.pop()
+  b: |
+    if items:
+        with lock:
+            items.pop()
+outcome: len(items)
+expect: 0
+""")
+    v = controlled(case, strategy="exhaustive")["default"]
+    raising = next(i for i, row in enumerate(v.trace) if row.get("raised"))
+    before, after = v.trace[raising - 1], v.trace[raising + 1]
+    assert (before["kind"], before["what"], before["thread"]) == ("call", "items.pop()", v.trace[raising]["thread"])
+    assert (after["kind"], after["what"]) == ("release", "lock")
+    tape = record_tape(load_case(case), "default", v.schedule).tape
+    assert tape["raised"]["step"] == next(r["step"] for r in tape["ops"] if r.get("raises"))
+    assert next(r for r in tape["ops"] if r.get("raises"))["kind"] == "call"
+
+
 def test_a_task_done_before_the_work_is_named_as_what_join_does_not_order(tmp_path):
     # q.join() orders what the worker did before task_done(), not the append after it;
     # the earlier put/get hand-overs order other things and are not the lesson.
@@ -268,6 +297,16 @@ def test_iterating_a_dicts_view_is_a_step_per_item_so_an_insert_in_between_is_fo
     assert "error: RuntimeError: dictionary changed size during iteration" in outcomes and "1" in outcomes
     copied, copied_summary = search(TEST_CASES / "teach" / "dict_views.yaml", "copy")
     assert copied_summary.complete and set(copied) == {"1"}
+
+
+def test_an_insert_during_iteration_is_explained_by_the_loop_step_and_the_insert_it_met():
+    v = controlled(TEST_CASES / "teach" / "dict_views.yaml", "items", strategy="exhaustive")["items"]
+    story = v.story
+    assert story["kind"] == "unordered steps" and story["cause"] == "shown"
+    assert {story["first_what"], story["second_what"]} == {"d.items()", "d[3]"}
+    raising = next(i for i, row in enumerate(v.trace) if row.get("raised"))
+    # The next() that raised found neither an item nor the loop's end.
+    assert v.trace[raising - 1]["what"] == "d.items()" and v.trace[raising - 1]["value"] == ""
 
 
 def test_the_step_that_ends_a_loop_is_logged_as_finding_no_item_not_as_an_item_that_never_was():

@@ -170,8 +170,9 @@ def unordered_calls(log: Sequence[Op], threads: int, guest: Sequence[tuple[int, 
                     case_threads: Iterable[int] | None = None) -> list[DataRace]:
     """Pairs that are no data race yet may decide an outcome: a call that
     changes a container (``items.pop()``, atomic under the GIL) and another
-    thread's call on it, or its read that looked into it (``if items:``), with
-    nothing ordering them. A check-then-act on a list is such a pair: each
+    thread's call on it, or its read that looked into it (``if items:``); a
+    look at a whole container (a loop's next item) and another thread's write
+    to one of its slots; with nothing ordering them. A check-then-act on a list is such a pair: each
     step is atomic, their order is not. Not claimed as races; a wrong run's
     explanation tries them (their reversal must change the outcome)."""
     touched: dict[int, dict[tuple[int, str], tuple[Op, int]]] = {}  # container -> (thread, kind) -> its last
@@ -179,22 +180,32 @@ def unordered_calls(log: Sequence[Op], threads: int, guest: Sequence[tuple[int, 
     seen: set[tuple[int, int, int]] = set()
     for op, mine in _clocked(log, threads, guest, case_threads):
         if op.kind == "call" and op.location is not None:
-            container = op.location[0]
+            container, kind = op.location[0], "call"
         elif op.kind == "read" and op.into is not None:
-            container = op.into  # `if items:` where `items` is a name the threads also assign
+            container, kind = op.into, "look"  # `if items:` where `items` is a name the threads also assign
         elif op.kind == "read" and op.location is not None and op.location[1] == "*":
-            container = op.location[0]  # a look into the container itself (`if items:`, `len(items)`)
+            container, kind = op.location[0], "look"  # a look into the container itself (`if items:`, `len(items)`)
+        elif op.kind == "write" and op.location is not None and not ambiguous(op.location):
+            container, kind = op.location[0], "write"  # one slot of it (`d[k] = v`), against a look at the whole
         else:
             continue
-        earlier_steps = [(earlier, stamp) for (other, _), (earlier, stamp) in touched.get(container, {}).items()
-                         if other != op.thread and mine[other] < stamp and "call" in (earlier.kind, op.kind)]
+        earlier_steps = [(earlier, stamp) for (other, earlier_kind), (earlier, stamp) in touched.get(container, {}).items()
+                         if other != op.thread and mine[other] < stamp and _steps_conflict(earlier_kind, kind)]
         for earlier, _ in sorted(earlier_steps, key=lambda entry: entry[0].step):
             key = (container, earlier.line, op.line)
             if key not in seen:  # one pair per pair of lines: a loop's repeats teach nothing new
                 seen.add(key)
                 found.append(DataRace(earlier, op))
-        touched.setdefault(container, {})[(op.thread, op.kind)] = (op, mine[op.thread])
+        touched.setdefault(container, {})[(op.thread, kind)] = (op, mine[op.thread])
     return found
+
+
+def _steps_conflict(first: str, second: str) -> bool:
+    """A call changes the container, so it conflicts with any step on it; a
+    look at the whole conflicts with a write to one slot (an iteration meeting
+    an insert). Two slots' reads and writes are data races, found elsewhere."""
+    kinds = {first, second}
+    return "call" in kinds or kinds == {"look", "write"}
 
 
 # Synchronisations a program writes itself (not a thread's start or end): what

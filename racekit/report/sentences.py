@@ -48,7 +48,7 @@ def operation(row: dict[str, Any], t: Words) -> str:
     if kind == "read" and value == "not set":
         return t("trace_read_not_set", what=what)
     if kind == "read":
-        return t("trace_read", what=what, value=value)
+        return t("trace_read", what=what, value=value) if value else t("trace_read_bare", what=what)
     if kind == "write":
         return t("trace_write", what=what, value=value)
     text = to_do(kind, what, t)

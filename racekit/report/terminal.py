@@ -64,8 +64,13 @@ class TerminalReport:
             self.console.print(Padding(Text(text, style=style), (0, 0, 0, indent), expand=False))
 
     def t(self, key: str, **fields: object) -> str:
-        if fields.get("outcome") == "the outcome":
-            fields["outcome"] = message(self.lang, "the_outcome")
+        if "outcome" in fields:
+            generic = fields["outcome"] == "the outcome"
+            if generic:
+                fields["outcome"] = message(self.lang, "the_outcome")
+            # Chinese says "X 的结果", or plain "结果" when there is no expression to name (not "结果 的结果").
+            fields["outcome_result"] = fields["outcome"] if generic else message(self.lang, "outcome_of",
+                                                                                  outcome=fields["outcome"])
         return message(self.lang, key, **fields)
 
     # -- whole run -----------------------------------------------------------
@@ -496,7 +501,7 @@ def trace_table(rows: Iterable[dict], t, order: list[str] | None = None, width: 
     # wrapped so that "write state.inside ←" stands on one row and its value on the next.
     fits = _fair_widths(widest, width - (steps + 2) - (lines + 2) - (source_width + 2 if sources else 0) + 2)
     for name in threads:
-        table.add_column(name, min_width=fits[name])
+        table.add_column(name, width=fits[name])  # fixed: the table never grows past the line
     for row in rows:
         if "skipped" in row:
             note = t("skipped", count=row["skipped"], s="" if row["skipped"] == 1 else "s",
@@ -506,9 +511,9 @@ def trace_table(rows: Iterable[dict], t, order: list[str] | None = None, width: 
         cells: list[Text | str] = [""] * len(threads)
         text = operation(row, t)
         kind, marker = row_mark(row)
-        # A stuck wait has no value to cut: it folds onto a second line, so
-        # "never can" is not lost; any other operation stays on its row.
-        cell = marker + text if row.get("blocked") else _cut(marker + text, fits[row["thread"]])
+        # A stuck wait or a raise has no value to cut: it folds onto a second
+        # line, so "never can" or the error is not lost; any other operation stays on its row.
+        cell = marker + text if row.get("blocked") or row.get("raised") else _cut(marker + text, fits[row["thread"]])
         cells[threads.index(row["thread"])] = Text(cell, style=_MARK_STYLE[kind])
         table.add_row(str(row.get("step") or ""), _where(row),
                       *([Text(row.get("source", ""), no_wrap=True, overflow="ellipsis")] if sources else []), *cells)

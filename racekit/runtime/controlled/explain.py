@@ -13,6 +13,7 @@ from typing import Any
 from racekit.analysis.accesses import DataRace, data_races, lost_updates, missed_ordering
 from racekit.records import Op, Status, Trial
 from racekit.runtime.controlled.controller import NOBODY_WAITING, Controller
+from racekit.runtime.hooks import NO_MORE_ITEMS
 from racekit.runtime.controlled.schedule import encode_schedule
 
 TRACE_CONTEXT = 3  # operations shown before and after the interesting ones
@@ -67,8 +68,9 @@ def explain(trial: Trial, controller: Controller, reversed_from: Controller | No
             race = races[0]
             focus = [race.first, race.second]
             story = {"kind": "data race", **race_facts(race, names), "right": trial.matches, "outcome": trial.outcome}
-            if "call" in (race.first.kind, race.second.kind):
-                # Two atomic steps on a container (`if items:`, `items.pop()`): no data race, their order decided it.
+            if "call" in (race.first.kind, race.second.kind) or race.first.location != race.second.location:
+                # Two atomic steps on a container (`if items:` and `items.pop()`, a loop's next item and
+                # an insert): no data race on one location, yet their order decided it.
                 story.update(kind="unordered steps", first_what=race.first.what, second_what=race.second.what)
             missed = missed_ordering(log, race)
             if missed is not None:
@@ -91,9 +93,11 @@ def explain(trial: Trial, controller: Controller, reversed_from: Controller | No
     if trial.status is Status.DEADLOCK:
         trial.trace += _stuck_rows((trial.why or {}).get("waiting") or [], names)
     if raised is not None:
-        # Right after the raising thread's last operation shown: where it happened, not at the end.
-        at = max((i + 1 for i, row in enumerate(trial.trace) if row.get("thread") == raised["thread"]
-                  and row.get("step") is not None), default=len(trial.trace))
+        # Right after the operation that raised (else the thread's last one shown): where it happened, not at the end.
+        raising = _raising_row(trial.trace, raised)
+        at = next((i + 1 for i, row in enumerate(trial.trace) if row is raising), None) or max(
+            (i + 1 for i, row in enumerate(trial.trace) if row.get("thread") == raised["thread"]
+             and row.get("step") is not None), default=len(trial.trace))
         trial.trace.insert(at, _row_of(raised["thread"], "raise", raised["error"], raised["line"], raised.get("file", ""),
                                        raised=True))
     _add_source(trial.trace, controller)
@@ -206,13 +210,27 @@ def _row(i: int, op: Op, names: list[str], marked: set[int], stale: set[int]) ->
     return row
 
 
+def _raising_row(rows: list[dict[str, Any]], raised: dict[str, Any]) -> dict[str, Any] | None:
+    """The row of the operation that raised: the thread's last one at the line
+    that raised, before the releases its ``with`` blocks made as the exception
+    left them (``with cond: items.pop()`` raises, then releases ``cond``)."""
+    mine = [row for row in rows if row.get("thread") == raised["thread"] and row.get("step") is not None]
+    while mine and mine[-1]["kind"] == "release" and mine[-1]["line"] != raised["line"]:
+        mine.pop()
+    last = mine[-1] if mine else None
+    if last is not None and last["line"] == raised["line"] and last.get("file", "") == raised.get("file", ""):
+        if last["kind"] == "read" and last.get("value") == NO_MORE_ITEMS:
+            last["value"] = ""  # the next() that raised (a dict changed size) found no item, nor the loop's end
+        return last
+    return None
+
+
 def _raising_step(rows: list[dict[str, Any]], raised: dict[str, Any]) -> dict[str, Any]:
     """The step at which a thread raised, as its own: the thread's last operation
     when that is the line that raised (``items.pop()`` on an empty list), else a
     step of its own after it (the exception came from code between shared accesses)."""
-    mine = [row for row in rows if row["thread"] == raised["thread"]]
-    last = mine[-1] if mine else None
-    if last is not None and last["line"] == raised["line"] and last.get("file", "") == raised.get("file", ""):
+    last = _raising_row(rows, raised)
+    if last is not None:
         last["raises"] = raised["error"]
         step = last["step"]
     else:
