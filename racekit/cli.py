@@ -213,6 +213,7 @@ def replay(
     param: Annotated[Optional[list[str]], typer.Option("--param", "-p", metavar="NAME=VALUE", help="The same param overrides as the run that found the schedule.")] = None,
     format: FormatOpt = None,
     lang: Annotated[Optional[Lang], typer.Option("--lang", help="Language of the report: en or zh.")] = None,
+    instrument: Annotated[Optional[list[str]], typer.Option("--instrument", metavar="PKG", help="The same --instrument as the run that found the schedule.")] = None,
 ) -> None:
     """Run one controlled trial that follows SCHEDULE: the same operations, in the same order, every time."""
     from racekit.errors import RacekitError
@@ -225,7 +226,8 @@ def replay(
     try:
         from racekit.engine import replay_schedule
 
-        result = replay_schedule(case, variant or names[0], schedule, _parse_params(param))
+        result = replay_schedule(case, variant or names[0], schedule, _parse_params(param),
+                                 _module_names(_split(instrument)))
     except RacekitError as exc:
         raise _fail(_message(exc, _words(lang))) from None
     replayed = result.variants[0]

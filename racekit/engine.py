@@ -168,8 +168,10 @@ def header_facts(planned: list[Planned], options: RunOptions) -> dict[str, Any]:
             "modes": modes}
 
 
-def replay_schedule(case: Case, variant_name: str, schedule: str, params: dict[str, Any] | None = None) -> RunResult:
-    """One controlled trial of a variant that follows ``schedule`` exactly."""
+def replay_schedule(case: Case, variant_name: str, schedule: str, params: dict[str, Any] | None = None,
+                    instrument: tuple[str, ...] = ()) -> RunResult:
+    """One controlled trial of a variant that follows ``schedule`` exactly
+    (``instrument``: the modules the run that found it rewrote besides the case's own)."""
     from racekit.runtime.controlled.schedule import decode_schedule
 
     try:
@@ -177,7 +179,7 @@ def replay_schedule(case: Case, variant_name: str, schedule: str, params: dict[s
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     options = RunOptions(modes=("controlled",), runs=1, seed=0, variants=(variant_name,), params=params or {},
-                         replay_saved=False, workers=1, baseline=False)
+                         replay_saved=False, workers=1, baseline=False, instrument=instrument)
     planned = plan([case], options)
     one = planned[0]
     jobs_plan = [TrialPlan(0, one.seed, schedule=schedule)]
@@ -441,6 +443,8 @@ def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | Non
                        overrides={k: v for k, v in options.params.items() if k in p.variant.params},
                        baseline=baselines[p.variant.id].trials if p.variant.id in baselines else None,
                        mode_facts=facts)
+        if options.instrument:  # a replay or reproduce line must rewrite the same modules
+            result = replace(result, instrument=tuple(options.instrument))
         if p.variant.kind == "processes":
             result = replace(result, start_method=effective_start_method(p.variant))
         results.setdefault(p.case.name, []).append(result)

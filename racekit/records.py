@@ -8,6 +8,7 @@ of racekit's: every layer may use it.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -211,3 +212,29 @@ class PlanQueue:
     def clear(self) -> None:
         self._front.clear()
         self._next = len(self._indices)
+
+
+def outcome_repr(value: Any) -> str:
+    """The histogram key of an outcome: ``repr``, and ``a=1, b=2`` for named
+    outcomes (and for expected values, so a row reads the same whether a run
+    showed it or the expectation names it)."""
+    if isinstance(value, str) and value.startswith("error: "):
+        return value
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return ", ".join(f"{k}={_safe_repr(v)}" for k, v in value.items())
+    return _safe_repr(value)
+
+
+def _safe_repr(value: Any) -> str:
+    try:
+        text = repr(value)
+    except Exception as exc:  # noqa: BLE001
+        text = f"<unprintable {type(value).__name__}: {type(exc).__name__}>"
+    # `<Box object at 0x7f…>` differs in every run: one row per run would hide
+    # that the outcomes are the same. The report says the addresses were hidden.
+    text = ADDRESS.sub(ADDRESS_MARK, text)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+ADDRESS = re.compile(r"\b0x[0-9a-fA-F]{6,}\b")
+ADDRESS_MARK = "0x…"

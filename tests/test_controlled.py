@@ -478,7 +478,7 @@ def test_replay_with_other_params_is_refused_and_the_printed_line_carries_them()
     v = controlled(CASES / "balance.yaml", "unlocked", runs=3, params={"iterations": 3})["unlocked"]
     assert v.param_overrides == {"iterations": 3}
     proc = racekit("replay", "cases/balance.yaml", "-V", "unlocked", "-s", v.schedule)
-    assert proc.returncode == 2 and "was it recorded with other --param values" in proc.stderr
+    assert proc.returncode == 2 and "was it recorded with other --param or --instrument values" in proc.stderr
     proc = racekit("replay", "cases/balance.yaml", "-V", "unlocked", "-s", v.schedule, "--param", "iterations=3")
     assert proc.returncode == 1, proc.stderr
     # The line to copy is the replay itself, never a `racekit run --seed 0` that would run another schedule.

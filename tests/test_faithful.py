@@ -449,7 +449,7 @@ def test_code_racekit_does_not_rewrite_reached_through_an_operator_is_named_and_
     assert named["verdict"] == "race" and named["ok"], said(named)
     text = " ".join(text_of("unseen_dunder.yaml", "--seed", "1", "-V", "unlocked", "--mode", "controlled",
                             "--strategy", "exhaustive", env=env, cwd=tmp_path).split())
-    assert "the search is complete over what racekit can see (what it cannot follows)" in text
+    assert "the search is complete over what racekit can see (what it cannot see is listed below)" in text
     assert "every interleaving is covered" not in text
     assert "Cache.__setitem__" in text
 

@@ -10,6 +10,7 @@ controlled engine missed an interleaving: a race it could report as clean.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import Counter
 
@@ -380,6 +381,17 @@ def test_a_module_named_with_instrument_is_rewritten_wherever_it_is_installed(mo
     story = variant["story"]
     assert story["kind"] == "lost update" and story["read_file"] == str(INSTALLED / "counter_lib.py")
     assert story["read_line"] == 11  # `self.value += 1`
+    # The lines to copy name the module too, and `replay --instrument` follows the schedule;
+    # without it the same schedule does not fit (the rewritten module's steps are missing).
+    assert variant["instrument"] == ["counter_lib"]
+    text = racekit("run", str(UNSEEN), "-V", "opaque_counter", "--instrument", "counter_lib", cwd=tmp_path,
+                   env={"PYTHONPATH": str(INSTALLED), "RACEKIT_DATABASE": "off"}).stdout
+    assert re.search(r"Replay it: racekit replay \S+ --variant opaque_counter --schedule \S+ --instrument counter_lib\n",
+                     text), text
+    again = racekit("replay", str(UNSEEN), "-V", "opaque_counter", "-s", variant["schedule"], "--instrument",
+                    "counter_lib", cwd=tmp_path, env={"PYTHONPATH": str(INSTALLED)})
+    assert again.returncode == 1 and "Replay it: racekit replay" in again.stdout, again.stderr
+    assert "--instrument counter_lib" in again.stdout
 
 
 # -- every execution is a trial of its own -------------------------------------------

@@ -17,7 +17,7 @@ from racekit.analysis.accesses import lock_cycles
 from racekit.analysis.results import Grade, LostUpdates, Row, Verdict, VariantResult
 from racekit.case.model import Variant
 from racekit.options import ModeSpec
-from racekit.records import Status, Trial
+from racekit.records import Status, Trial, outcome_repr
 
 MAX_SAMPLES = 3
 
@@ -166,7 +166,8 @@ def grade(variant: Variant, mode: ModeSpec, trials: list[Trial], seed: int, plan
         (t for t in stories if t.witness), stories[0] if stories else None)
     lock_pairs = {tuple(pair) for t in trials for pair in t.lock_pairs}
     matched = {t.matched for t in trials if t.matched is not None}
-    never = tuple(repr(v) for i, v in enumerate(variant.expect.values) if i not in matched) if variant.expect.kind != "check" else ()
+    never = tuple(outcome_repr(v) for i, v in enumerate(variant.expect.values)
+                  if i not in matched) if variant.expect.kind != "check" else ()
     samples = _samples(trials, failure)
     outcome = variant.outcome
     if outcome is None or isinstance(outcome, dict):
@@ -276,10 +277,11 @@ def _serial_failure(baseline: list[Trial], trials: list[Trial], processes: bool 
     for t in sorted(baseline, key=lambda t: t.index):
         if t.serial_order is None or grade_trial(t) in (Grade.EXPECTED, Grade.INCONCLUSIVE):
             continue  # not a serial run after all (a thread had to wait for another), or right
-        if t.unseen:
+        if t.unseen and len(t.serial_order or ()) > 1:
             # Code racekit does not see ran: what a thread did before its first
             # visible step (a library iterating a dict) ran before any decision,
-            # so "one after another" is not known, and no bug is blamed on the case.
+            # so "one after another" is not known, and no bug is blamed on the
+            # case. (With one thread there is no other to come before it.)
             continue
         if trials and _kind_of(t.outcome) not in seen:
             continue

@@ -119,6 +119,7 @@ class VariantResult:
     timing: dict[str, dict[str, float]] | None = None  # kind timing: median seconds per work and way
     workers: int | None = None  # kind timing: N
     param_overrides: dict[str, Any] = field(default_factory=dict)  # --param values the run used
+    instrument: tuple[str, ...] = ()  # --instrument modules the run rewrote besides the case's own
     start_method: str | None = None  # kind processes: how the children were started
     witnesses: int = 0  # runs with a data race whose reversal ended wrong (controlled)
     witness_outcome: str | None = None  # how the first such reversed run ended
@@ -188,6 +189,7 @@ class VariantResult:
             "search": self.search,
             "timing": self.timing,
             "params": self.param_overrides,
+            "instrument": list(self.instrument),
             "start_method": self.start_method,
             "witnesses": self.witnesses,
             "witness_outcome": self.witness_outcome,

@@ -614,7 +614,8 @@ def reproduce_command(v: VariantResult) -> str:
 def _param_args(v: VariantResult) -> list[str]:
     import json
 
-    return [part for k, value in v.param_overrides.items() for part in ("--param", f"{k}={json.dumps(value)}")]
+    params = [part for k, value in v.param_overrides.items() for part in ("--param", f"{k}={json.dumps(value)}")]
+    return params + (["--instrument", ",".join(v.instrument)] if v.instrument else [])
 
 
 def _negate(v: VariantResult, t) -> str:

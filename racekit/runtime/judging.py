@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import sys
 import threading
 import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from racekit.records import Note, Status, Trial
+from racekit.records import ADDRESS, ADDRESS_MARK, Note, Status, Trial, outcome_repr
 
 # Exceptions that no interleaving can cause: a bug in the case, not a race.
 CASE_BUG_ERRORS = (NameError, SyntaxError, ImportError)
@@ -148,30 +147,6 @@ def _hashable(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def outcome_repr(value: Any) -> str:
-    """The histogram key of an outcome: ``repr``, and ``a=1, b=2`` for named outcomes."""
-    if isinstance(value, str) and value.startswith("error: "):
-        return value
-    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
-        return ", ".join(f"{k}={_safe_repr(v)}" for k, v in value.items())
-    return _safe_repr(value)
-
-
-def _safe_repr(value: Any) -> str:
-    try:
-        text = repr(value)
-    except Exception as exc:  # noqa: BLE001
-        text = f"<unprintable {type(value).__name__}: {type(exc).__name__}>"
-    # `<Box object at 0x7f…>` differs in every run: one row per run would hide
-    # that the outcomes are the same. The report says the addresses were hidden.
-    text = _ADDRESS.sub(ADDRESS_MARK, text)
-    return text if len(text) <= 200 else text[:197] + "..."
-
-
-_ADDRESS = re.compile(r"\b0x[0-9a-fA-F]{6,}\b")
-ADDRESS_MARK = "0x…"
-
-
 def _number(value: Any) -> float | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         number = float(value)
@@ -185,7 +160,7 @@ def error_outcome(exc: BaseException) -> str:
     An exception reported from a child process keeps the child's type name
     (its ``kind``)."""
     try:
-        message = _ADDRESS.sub(ADDRESS_MARK, str(exc))
+        message = ADDRESS.sub(ADDRESS_MARK, str(exc))
     except Exception:  # noqa: BLE001 - an exception whose str() raises
         message = "<unprintable message>"
     if len(message) > 200:

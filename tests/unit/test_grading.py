@@ -125,6 +125,13 @@ def test_a_serial_baseline_that_ran_code_racekit_does_not_see_blames_nothing_on_
     assert result.verdict is Verdict.RACE and result.serial_failure is None
 
 
+def test_one_thread_wrong_alone_is_the_cases_bug_even_through_code_racekit_does_not_see():
+    unseen = ("cached_property.__get__ (cached_property.py:18)",)
+    baseline = [done(0, "1", False, serial_order=["only"], unseen=unseen)]
+    result = grade(variant("safe"), MODE, [done(0, "1", False, unseen=unseen)], seed=1, planned=1, baseline=baseline)
+    assert result.verdict is Verdict.ERROR and result.serial_failure["order"] == ["only"]
+
+
 def test_an_outcome_wrong_in_one_serial_order_and_right_in_the_other_is_a_race_not_the_cases_bug():
     """A notify before the consumer waits: a-then-b deadlocks, b-then-a is right.
     Which thread goes first decides the outcome; nothing is blamed on the case."""

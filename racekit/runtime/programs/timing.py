@@ -23,7 +23,8 @@ from racekit.case.model import THREAD_FUNCTION, Source, Variant, thread_function
 from racekit.options import ModeSpec
 from racekit.runtime.forcing import Forcing, Scope
 from racekit.records import Note, Status, Trial
-from racekit.runtime.judging import CaseFailure, case_error, outcome_repr
+from racekit.records import outcome_repr
+from racekit.runtime.judging import CaseFailure, case_error
 from racekit.runtime.trial import Program
 
 
