@@ -54,6 +54,8 @@ def operation(row: dict[str, Any], t: Words) -> str:
     text = to_do(kind, what, t)
     if value in _VALUE_WORDS:
         value = t(_VALUE_WORDS[value])
+    elif kind in ("acquire", "release") and value.isdigit():
+        value = t("value_count", count=value)  # a semaphore's counter, as the step left it
     return t("trace_other", op=text, value=value) if value else text
 
 

@@ -100,6 +100,13 @@ def test_steps_a_hand_over_does_not_order_say_what_it_orders_instead():
     assert "而 worker 是在那之后才调用 results.append() 的（第 55 行）" in chinese
 
 
+def test_a_semaphores_counter_after_a_step_is_said_as_such():
+    row = {"kind": "acquire", "what": "sem", "value": "1"}
+    assert operation(row, words("en")) == "acquire sem (counter now 1)"
+    assert "计数变为 1" in operation(row, words("zh"))
+    assert operation({"kind": "acquire", "what": "lock", "value": ""}, words("en")) == "acquire lock"
+
+
 def test_a_deadlock_says_who_waits_for_what_and_who_holds_it():
     assert why_lines(DEADLOCK, words("en")) == ["No thread can move:", "  alice waits to acquire b.lock",
                                                 "  bob waits to get from jobs", "  b.lock is held by bob"]
