@@ -173,8 +173,8 @@ class TerminalReport:
         self._printed(v)
         if v.trace or v.story:
             self._explanation(v)
-        elif not v.ok or v.verdict in (Verdict.DEADLOCK, Verdict.ERROR):
-            self._samples(v)
+        elif not v.ok or v.verdict in (Verdict.DEADLOCK, Verdict.ERROR) or (self.verbose and v.samples):
+            self._samples(v)  # with --verbose, an expected race's failures too
         if not v.ok and reproduce and self.reproduce:
             # One unbroken line, so it can be copied and pasted.
             self.console.print("    " + self.t("reproduce", command=reproduce_command(v)), style="dim", soft_wrap=True)

@@ -189,3 +189,19 @@ def test_a_library_line_in_a_trace_keeps_only_its_files_name_so_the_threads_keep
     text = out.getvalue()
     assert "_base.py:520" in text and "concurrent/futures/_base.py" not in text
     assert "ThreadPoolExecutor-0_0" in text and "ThreadPoolExecutor-0_1" in text and "write c.value ← 1" in text
+
+
+def test_verbose_shows_the_failures_of_an_expected_race_too():
+    racy = CASE.replace("  other: {}\n", "  other: {racy: true}\n")
+    other = next(v for v in parse_case(racy, "counter.yaml").variants if v.name == "other")
+    failed = Trial(index=0, seed=0, status=Status.DONE, outcome="error: RuntimeError: changed size", matches=False,
+                   errors=["up:\n  File \"counter.yaml\", line 4, in up\nRuntimeError: changed size"])
+    result = grade(other, ModeSpec("opcode"), [failed, run(1, "0", 0)], seed=1, planned=2)
+    assert result.ok
+    shown = {}
+    for verbose in (False, True):
+        out = io.StringIO()
+        TerminalReport(Console(file=out, width=200, color_system=None), "en", verbose=verbose).variant(result, False)
+        shown[verbose] = out.getvalue()
+    assert 'File "counter.yaml", line 4, in up' in shown[True]
+    assert 'File "counter.yaml", line 4, in up' not in shown[False]  # an expected race: the verdict says enough
