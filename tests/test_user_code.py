@@ -217,11 +217,10 @@ def test_a_link_planted_where_the_cache_or_its_temporary_goes_is_never_written_t
 def test_a_rewrite_cached_under_one_optimisation_level_is_not_run_under_another(tmp_path):
     # `python -O` strips asserts: its rewrite must not serve a plain run (nor the reverse).
     (tmp_path / "checked.py").write_text("def check(x):\n    assert x, 'checked'\n    return 1\n")
-    script = ("import dis, sys; from racekit.runtime import import_hook as h; sys.dont_write_bytecode = False; "
+    script = ("import sys; from racekit.runtime import import_hook as h; sys.dont_write_bytecode = False; "
               f"p = {str(tmp_path / 'checked.py')!r}; c = h.rewritten_code(p, open(p, 'rb').read()); "
               "f = [k for k in c.co_consts if hasattr(k, 'co_code')][0]; "
-              "print('assert' if any(i.opname == 'LOAD_ASSERTION_ERROR' for i in dis.get_instructions(f)) "
-              "else 'stripped')")
+              "print('assert' if 'checked' in f.co_consts else 'stripped')")  # the assert's message, gone under -O
     runs = [subprocess.run([sys.executable, *flags, "-c", script], capture_output=True, text=True, cwd=ROOT)
             for flags in ([], ["-O"], [])]
     assert [r.stdout.strip() for r in runs] == ["assert", "stripped", "assert"], [r.stderr for r in runs]
