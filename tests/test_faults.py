@@ -161,6 +161,43 @@ def test_a_link_planted_in_the_database_is_neither_followed_nor_trimmed(tmp_path
     assert all((precious / f"{i:020x}").read_text() == f"keep {i}\n" for i in range(8))
 
 
+# -- workers start whatever the working folder holds -------------------------------------
+
+SHADOWS = ("threading", "random", "signal", "types", "enum", "racekit")
+
+
+@pytest.mark.once  # racekit's own start-up: the same on every interpreter
+def test_a_students_threading_py_in_the_working_folder_shadows_nothing(tmp_path):
+    # A first experiment is called threading.py; racekit's workers must not import it.
+    script = Path(sys.executable).with_name("racekit")
+    if not script.exists():
+        pytest.skip("racekit's console script is not installed beside this interpreter")
+    for name in SHADOWS:
+        (tmp_path / f"{name}.py").write_text("raise SystemExit('shadowed: ' + __name__)\n")
+    shutil.copy(CASES / "balance.yaml", tmp_path)
+    proc = subprocess.run([str(script), "run", "balance.yaml", "-V", "unlocked", "-n", "3", "-f", "json"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "RACEKIT_DATABASE": "off"})
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["cases"][0]["variants"][0]["verdict"] == "race"
+
+
+@pytest.mark.once  # racekit's own start-up: the same on every interpreter
+def test_workers_that_die_before_their_first_word_end_the_run_with_exit_2_and_their_words(tmp_path):
+    # A sitecustomize that exits in racekit's workers only: before, racekit started new ones for ever.
+    (tmp_path / "sitecustomize.py").write_text(
+        "import os, sys\n"
+        "if 'racekit-worker-' in os.environ.get('TMPDIR', ''):\n"
+        "    sys.stderr.write('broken site: cannot start\\n')\n"
+        "    os._exit(3)\n")
+    started = time.monotonic()
+    proc = racekit("run", CHECK, "-n", "2", env={"PYTHONPATH": str(tmp_path), "RACEKIT_DATABASE": "off"}, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "racekit's worker process could not start (exited with code 3)" in proc.stderr
+    assert "broken site: cannot start" in proc.stderr
+    assert time.monotonic() - started < 30
+
+
 # -- 3. concurrent runs keep every schedule; readers never see half a file -----------------
 
 @pytest.mark.slow

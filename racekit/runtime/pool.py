@@ -37,6 +37,7 @@ from racekit.runtime.protocol import BEAT, HARD_STOP_GRACE, MARKER
 # a trial's timeout, it is killed from outside.
 UNRESPONSIVE_GRACE = 8.0
 STARTUP_TIMEOUT = 60.0
+START_ATTEMPTS = 3  # workers in a row that die before their first message: racekit gives up (exit 2)
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -101,6 +102,15 @@ def session_members(sid: int, token: str | None = None) -> list[int]:
     return members
 
 
+# How a worker starts: not `-m`, which puts the working folder first on the
+# path, so that a student's `threading.py` or `random.py` there (a first
+# experiment's name) shadows neither the standard library nor racekit; the
+# folder still comes last, for the case's own imports. (`sys` and `os` are
+# loaded before any folder is searched.)
+WORKER_BOOT = ("import os, sys; sys.path[:1] = [] if sys.path[:1] == [''] else sys.path[:1]; "
+               "sys.path.append(os.getcwd()); "
+               "from racekit.runtime.worker import main; main(sys.argv[1:])")
+
 # Every process a worker starts inherits this variable (unless it clears its
 # environment), which lets racekit find them after they left its session.
 TOKEN_VARIABLE = "RACEKIT_WORKER_TOKEN"
@@ -131,8 +141,7 @@ class _Worker:
         env.pop("PYTHONFAULTHANDLER", None)
         with open(self.dump_path, "w") as stderr:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "racekit.runtime.worker", *map(str, child_fds), self.dump_path,
-                 self.marker_path],
+                [sys.executable, "-c", WORKER_BOOT, *map(str, child_fds), self.dump_path, self.marker_path],
                 pass_fds=child_fds,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -270,6 +279,7 @@ class Pool:
         self._jobs_by_key: dict[int, list[Job]] = {}
         self.interpreter: dict[str, object] = {}
         self._stop_on_failure = False
+        self._failed_starts = 0  # workers that died before their first message, none having started since
 
     def new_key(self) -> int:
         """A job key no earlier job of this pool used (workers cache programs by key)."""
@@ -386,6 +396,7 @@ class Pool:
         match message:
             case protocol.Ready(interpreter):
                 worker.ready = True
+                self._failed_starts = 0
                 self.interpreter = interpreter
             case protocol.Trials(batch):
                 self._trials(worker, batch, on_trial, stop_on_failure)
@@ -450,6 +461,17 @@ class Pool:
         otherwise the trial it was running crashed it (or hung it)."""
         with contextlib.suppress(subprocess.TimeoutExpired):
             worker.process.wait(timeout=5)
+        if not worker.ready and not worker.retiring:
+            # Died before its first message: no trial ran, so no case is to blame
+            # (a broken site-packages, a sitecustomize that exits). Starting
+            # more would go on for ever; after a few, racekit says why and stops.
+            self._failed_starts += 1
+            if self._failed_starts >= START_ATTEMPTS:
+                dump = clean_fault_dump(worker.dump_text()).strip()
+                self._requeue(worker)
+                self._remove(worker)
+                raise WorkerStartError(f"racekit's worker process could not start ({worker.exit_description()})"
+                                       + (f"; it printed:\n{dump}" if dump else ""))
         if worker.outstanding and not worker.retiring:
             job, plan = self._blamed(worker)
             dump = clean_fault_dump(worker.dump_text())
