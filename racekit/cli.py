@@ -171,6 +171,7 @@ def run(
     except RacekitError as exc:
         raise _fail(_message(exc)) from None
     from racekit import interrupts
+    from racekit.report.console import write_stdout
     from racekit.report.messages import message
     from racekit.report.notes import say_note
 
@@ -179,6 +180,9 @@ def run(
         raise typer.Exit(interrupts.exit_code())
     # The text report goes to the terminal unless JSON goes there instead.
     settings["terminal_text"] = settings["format"] == "text" or output is not None
+    from racekit.engine import header_facts
+
+    settings["header"] = header_facts(planned, options)  # a text report file starts as the terminal's does
     result = _execute(cases, options, planned, settings)
     for warning in result.warnings:
         typer.echo(message(settings["lang"], "stderr_warning", text=say_note(warning, settings["lang"])), err=True)
@@ -187,7 +191,7 @@ def run(
         lines = [f"{v.file} {v.id} {v.schedule}\n" for v in result.variants if v.schedule]
         reason = output_files.write(save_schedules, output_files.SCHEDULES_HEADER + "".join(lines))
         if reason:
-            sys.stdout.write("".join(lines))
+            write_stdout("".join(lines))
             unwritten = unwritten or f"--save-schedules {str(save_schedules)!r}: {reason} (the schedules are printed above)"
     if unwritten:
         typer.echo(f"error: could not write {unwritten}", err=True)
@@ -374,7 +378,7 @@ def _emit(result: RunResult, settings: dict[str, Any], output: Optional[Path]) -
     import io
 
     from racekit import output_files
-    from racekit.report.console import report_console
+    from racekit.report.console import report_console, write_stdout
     from racekit.report.terminal import TerminalReport
 
     def text_report(file=None) -> None:
@@ -392,17 +396,27 @@ def _emit(result: RunResult, settings: dict[str, Any], output: Optional[Path]) -
 
             document, what = html_report(result, settings["lang"], settings["verbose"]), "HTML"
         if output is None:
-            sys.stdout.write(document)
+            write_stdout(document)
             return None
         reason = output_files.write(output, document)
         text_report()
         if reason:
-            sys.stdout.write(document)
+            write_stdout(document)
             return f"--output {str(output)!r}: {reason} (the {what} is printed above)"
         return None
     reason = None
     if output is not None:
         buffer = io.StringIO()
+        # Its first line names racekit, as every report racekit writes does: a
+        # second run to the same file may then replace it (racekit replaces only its own).
+        header = settings.get("header")
+        if header is not None:
+            TerminalReport(report_console(buffer), settings["lang"], False).header(header)
+        else:
+            from racekit import __version__
+            from racekit.report.messages import message
+
+            buffer.write(message(settings["lang"], "file_header", version=__version__) + "\n\n")
         text_report(buffer)
         reason = output_files.write(output, buffer.getvalue())
     text_report()
@@ -519,7 +533,7 @@ def main() -> None:
     from racekit import interrupts
 
     interrupts.install()  # again: `racekit.cli:main` may be called directly
-    from racekit.errors import RacekitError
+    from racekit.errors import OutputError, RacekitError
 
     if sys.argv[1:2] in (["run"], ["replay"]) and not {"--help", "-h"} & set(sys.argv):
         from racekit.runtime.pool import prestart
@@ -541,3 +555,9 @@ def main() -> None:
         # `racekit run … | head`: the reader left; say nothing more.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(EXIT_FAILED)
+    except OutputError as exc:
+        # `racekit run … > /dev/full`, a full disk under a redirect: no verdict
+        # to give (exit 1 would say "a variant failed"), one line, no traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.stderr.write(f"error: could not write the report to standard output: {exc} (use --output FILE to keep it)\n")
+        sys.exit(EXIT_USAGE)

@@ -267,8 +267,9 @@ def _plans(p: Planned, options: RunOptions, db: Database | None = None) -> PlanQ
     indices = p.indices()
     saved: list[str] = []
     if p.mode.name == "controlled" and db is not None and p.shard is None:
-        saved = db.load(p.variant)[:len(indices)]
-        indices = indices[:len(indices) - len(saved)]
+        # Replayed first, and in addition to the runs asked for: a saved entry
+        # may turn out stale (dropped), and must never stand in for a run.
+        saved = db.load(p.variant)
     return PlanQueue([TrialPlan(-1 - i, p.seed, schedule=s) for i, s in enumerate(saved)], indices,
                      lambda i: TrialPlan(i, trial_seed(p.seed, p.variant.id, p.mode.name, i)))
 

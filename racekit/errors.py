@@ -51,3 +51,12 @@ class ScheduleError(RacekitError):
     def __init__(self, why: dict):
         self.why = why
         super().__init__(f"the schedule does not fit this case ({why.get('kind')})")
+
+
+class OutputError(Exception):
+    """Standard output refused the report (``> /dev/full``, a full disk under a
+    redirect): no verdict can be given, so racekit says so in one line (exit 2)."""
+
+    def __init__(self, cause: OSError):
+        super().__init__(cause.strerror or str(cause))
+        self.cause = cause

@@ -6,6 +6,7 @@ a temporary folder, never the machine's own /dev).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import select
@@ -131,6 +132,25 @@ def test_an_entry_whose_schedule_racekit_cannot_read_is_skipped_forgotten_and_ne
 
 
 @pytest.mark.once  # racekit's own files and input: the same on every interpreter
+def test_saved_schedules_replay_in_addition_to_the_runs_asked_for_and_a_stale_one_never_stands_in(tmp_path):
+    db = tmp_path / "db"
+    env = {"RACEKIT_DATABASE": str(db)}
+    run_json(CHECK, "-V", "unlocked", "-n", "30", "--seed", "1", "-m", "controlled", env=env)
+    (entry,) = _entries(db)
+    entry.unlink()  # only stale entries left: well-formed schedules that no longer fit
+    stale = [entry.parent / hashlib.blake2b(s.encode(), digest_size=10).hexdigest() for s in ("3:abc", "3:cba")]
+    for path, schedule in zip(stale, ("3:abc", "3:cba")):
+        path.write_text(json.dumps({"variant": "check_then_act[unlocked]", "schedule": schedule}))
+    proc, doc = run_json(CHECK, "-V", "unlocked", "-n", "2", "--seed", "3", "-m", "controlled", env=env)
+    variant = doc["cases"][0]["variants"][0]
+    assert variant["runs"] == 2 and variant["verdict"] == "race", proc.stderr  # both runs asked for ran
+    assert "that no longer fits it" in proc.stderr and not any(p.exists() for p in stale)  # forgotten (said once)
+    # A fresh saved failure replays first, on top of the 2 runs asked for.
+    proc, doc = run_json(CHECK, "-V", "unlocked", "-n", "2", "--seed", "4", "-m", "controlled", env=env)
+    assert doc["cases"][0]["variants"][0]["runs"] == 3
+
+
+@pytest.mark.once  # racekit's own files and input: the same on every interpreter
 @pytest.mark.parametrize("planted", ["variant folder", "entry"])
 def test_a_link_planted_in_the_database_is_neither_followed_nor_trimmed(tmp_path, planted):
     # Folder and entry names are deterministic: a link committed to a repository
@@ -228,6 +248,37 @@ def test_concurrent_runs_keep_every_schedule(tmp_path):
 
 
 # -- 4. --output is checked before the first trial --------------------------------------
+
+@pytest.mark.once  # racekit's own files and input: the same on every interpreter
+@pytest.mark.parametrize("form", ["text", "json"])
+def test_standard_output_that_refuses_the_report_is_exit_2_in_one_line(tmp_path, form):
+    full = tmp_path / "full"
+    try:
+        os.mknod(full, stat.S_IFCHR | 0o666, os.makedev(1, 7))  # what /dev/full is: every write fails with ENOSPC
+    except (PermissionError, OSError):
+        pytest.skip("mknod needs root")
+    with open(full, "w") as sink:
+        proc = subprocess.run([sys.executable, "-m", "racekit", "run", CHECK, "-V", "locked", "-n", "2", "-f", form],
+                              stdout=sink, stderr=subprocess.PIPE, text=True, cwd=ROOT, timeout=120,
+                              env={**os.environ, "RACEKIT_DATABASE": "off"})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "error: could not write the report to standard output: No space left on device (use --output FILE to keep it)"]
+
+
+@pytest.mark.once  # racekit's own files and input: the same on every interpreter
+def test_a_text_report_racekit_wrote_may_be_written_again(tmp_path):
+    out = tmp_path / "report.txt"
+    for _ in range(2):
+        proc = racekit("run", CHECK, "-V", "locked", "-n", "2", "-o", str(out), env={"RACEKIT_DATABASE": "off"})
+        assert proc.returncode == 0, proc.stderr
+    assert out.read_text().startswith("racekit ")  # as the terminal's report begins
+    results = tmp_path / "r.json"
+    racekit("run", CHECK, "-V", "locked", "-n", "2", "-f", "json", "-o", str(results), env={"RACEKIT_DATABASE": "off"})
+    merged = tmp_path / "merged.txt"
+    for _ in range(2):
+        proc = racekit("merge", str(results), "-o", str(merged))
+        assert proc.returncode == 0, proc.stderr
 
 @pytest.mark.parametrize("name, expected", [
     ("missing/x.json", "the folder"),

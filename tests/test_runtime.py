@@ -187,7 +187,7 @@ def test_interpreter_state_is_restored_after_a_trial(mode):
         assert all(sys.monitoring.get_tool(t) != "racekit" for t in range(6))
 
 
-@pytest.mark.parametrize("variant", ["tracer_removed", "interval_changed"])
+@pytest.mark.parametrize("variant", ["tracer_removed", "interval_changed", "events_off"])
 def test_forcing_switched_off_fails_loudly_instead_of_passing(variant):
     v = run_variants(TEST_CASES / "sabotage.yaml", variant)[variant]
     assert v.verdict is Verdict.ERROR and not v.ok
@@ -195,7 +195,7 @@ def test_forcing_switched_off_fails_loudly_instead_of_passing(variant):
     kinds = {p["kind"] for p in v.why["problems"]}
     assert v.why["kind"] == "forcing_off"
     assert kinds & ({"switch_interval"} if variant == "interval_changed" else
-                    {"tracer_replaced", "tool_taken", "callback_replaced", "switch_points_removed"})
+                    {"tracer_replaced", "tool_taken", "callback_replaced", "switch_points_removed", "events_off"})
 
 
 def test_native_mode_does_not_police_the_switch_interval():

@@ -147,6 +147,10 @@ def grade(variant: Variant, mode: ModeSpec, trials: list[Trial], seed: int, plan
         verdict = Verdict.ERROR  # wrong with no concurrency at all: not a race
     unseen = tuple(dict.fromkeys(u for t in trials for u in t.unseen))
     observed = [t for t in trials if t.shared_ops is not None]
+    if verdict is Verdict.NO_RACE and not trials:
+        # Nothing ran (an interrupted run, every trial a stale saved schedule):
+        # nothing was observed, so "no race observed" would claim a coverage of zero.
+        verdict = Verdict.INCONCLUSIVE
     if verdict is Verdict.NO_RACE and any(t.outcome == "inconclusive: blocked outside the scheduler" for t in trials):
         # Schedules through that code cannot be explored: the clean runs prove little.
         verdict = Verdict.INCONCLUSIVE

@@ -7,11 +7,15 @@ is not a terminal goes through a writer that drops trailing whitespace.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import sys
+from collections.abc import Iterator
 from typing import TextIO
 
 from rich.console import Console
+
+from racekit.errors import OutputError
 
 PLAIN_WIDTH = 100
 
@@ -28,14 +32,36 @@ class _StripTrailing(io.TextIOBase):
         lines = (self._pending + text).split("\n")
         self._pending = lines.pop()
         if lines:
-            self._target.write("".join(line.rstrip() + "\n" for line in lines))
+            with _said_as_output_error(self._target):
+                self._target.write("".join(line.rstrip() + "\n" for line in lines))
         return len(text)
 
     def flush(self) -> None:
-        if self._pending:
-            self._target.write(self._pending)
-            self._pending = ""
-        self._target.flush()
+        with _said_as_output_error(self._target):
+            if self._pending:
+                self._target.write(self._pending)
+                self._pending = ""
+            self._target.flush()
+
+
+@contextlib.contextmanager
+def _said_as_output_error(target: TextIO) -> Iterator[None]:
+    """A failed write to standard output is racekit's OutputError (one line, exit 2), not a traceback."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        if target is sys.stdout or target is sys.__stdout__:
+            raise OutputError(exc) from None
+        raise
+
+
+def write_stdout(text: str) -> None:
+    """``text`` to standard output, its failure said as an OutputError."""
+    with _said_as_output_error(sys.stdout):
+        sys.stdout.write(text)
+        sys.stdout.flush()
 
 
 def report_console(file: TextIO | None = None, stderr: bool = False) -> Console:

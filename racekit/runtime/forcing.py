@@ -253,7 +253,7 @@ class MonitoringForcing(Forcing):
             mon.set_events(tool, mon.events.PY_START)
             with super().trial(problems):
                 yield
-            self._check(tool, switch_point, problems)
+            self._check(tool, switch_point, problems, enabled)
         finally:
             mon.set_events(tool, 0)
             for code in enabled.values():
@@ -262,7 +262,12 @@ class MonitoringForcing(Forcing):
             mon.register_callback(tool, mon.events.PY_START, None)
             mon.free_tool_id(tool)
 
-    def _check(self, tool: int, switch_point: Callable, problems: list[dict[str, Any]]) -> None:
+    def _check(self, tool: int, switch_point: Callable, problems: list[dict[str, Any]],
+               enabled: dict[int, types.CodeType]) -> None:
+        """Whether racekit's own monitoring held for the whole trial: its tool,
+        its callback, the PY_START events that switch forcing on for code first
+        run in the trial, and the events of every code object it switched on.
+        (A profiler or coverage tool may turn every tool's events off.)"""
         mon = sys.monitoring
         if mon.get_tool(tool) != "racekit":
             problems.append({"kind": "tool_taken", "tool": tool})
@@ -270,7 +275,10 @@ class MonitoringForcing(Forcing):
         replaced = mon.register_callback(tool, self._event, switch_point)
         if replaced is not switch_point:
             problems.append({"kind": "callback_replaced", "by": _describe(replaced)})
-        off = [c.co_name for c in self.scope.codes.values()
+        if not mon.get_events(tool) & mon.events.PY_START:
+            problems.append({"kind": "events_off", "tool": tool})
+            return
+        off = [c.co_name for c in enabled.values()
                if c.co_name != "<module>" and not mon.get_local_events(tool, c) & self._event]
         if off:
             problems.append({"kind": "switch_points_removed", "functions": sorted(set(off))[:5]})

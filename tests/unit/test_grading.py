@@ -236,3 +236,8 @@ def test_a_process_case_is_blamed_only_for_an_error_every_run_raises_alone_too()
     refused = grade(processes, ModeSpec("native"), [done(0, error, False), done(1, error, False)], seed=1, planned=2,
                     baseline=[done(0, error, False, serial_order=["a"])])
     assert refused.serial_failure is not None and refused.verdict is Verdict.ERROR
+
+
+def test_a_variant_that_ran_no_trial_is_inconclusive_never_no_race_observed():
+    result = grade(variant("safe"), MODE, [], seed=1, planned=2)
+    assert result.verdict is Verdict.INCONCLUSIVE and result.runs == 0 and not result.ok
