@@ -75,6 +75,24 @@ def trial_seed(base: int, variant_id: str, mode: str, index: int) -> int:
     return int.from_bytes(digest, "big")
 
 
+def _check_instrument(names: tuple[str, ...]) -> None:
+    """Refuse a module racekit cannot rewrite: racekit's own, and every module
+    its workers import themselves (``collections``, ``threading``, ``ast``…).
+    Rewritten, their copy would be imported while racekit is rewriting it
+    (a circular import in every trial), or race with racekit's own use of it."""
+    if not names:
+        return
+    from racekit.runtime.import_hook import racekit_modules
+
+    own = racekit_modules()
+    for name in dict.fromkeys(names):
+        if name == "racekit" or name.startswith("racekit."):
+            raise UsageError(f"--instrument {name}: racekit's own code is never rewritten")
+        if name in own:
+            raise UsageError(f"--instrument {name}: racekit itself uses {name} (its workers import it before any "
+                             "case), so it cannot be rewritten; name the module of yours that uses it instead")
+
+
 def plan(cases: list[Case], options: RunOptions) -> list[Planned]:
     """Select variants, apply overrides and fix seeds; raises UsageError on bad options."""
     for mode in options.modes:
@@ -110,6 +128,7 @@ def plan(cases: list[Case], options: RunOptions) -> list[Planned]:
     if not 0 < options.switch_interval <= 1:
         raise UsageError(f"--switch-interval must be more than 0 and at most 1 second, got {options.switch_interval:g}")
     _check_names(cases, options)
+    _check_instrument(options.instrument + tuple(m for c in cases for v in c.variants for m in v.instrument))
     if options.replay_saved and any("controlled" in (options.modes or v.modes or ()) for c in cases for v in c.variants):
         database.from_environment()  # a path that is not racekit's own database is refused before any trial
     seed = options.seed if options.seed is not None else new_seed()

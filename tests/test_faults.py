@@ -181,6 +181,14 @@ def test_a_link_planted_in_the_database_is_neither_followed_nor_trimmed(tmp_path
     assert all((precious / f"{i:020x}").read_text() == f"keep {i}\n" for i in range(8))
 
 
+@pytest.mark.once  # racekit's own start-up: the same on every interpreter
+@pytest.mark.parametrize("name, said", [("collections", "racekit itself uses collections"),
+                                        ("racekit.engine", "racekit's own code is never rewritten")])
+def test_instrumenting_a_module_racekit_itself_uses_is_refused_before_any_trial(name, said):
+    proc = racekit("run", CHECK, "-n", "2", "--instrument", name, env={"RACEKIT_DATABASE": "off"})
+    assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
 # -- workers start whatever the working folder holds -------------------------------------
 
 SHADOWS = ("threading", "random", "signal", "types", "enum", "racekit")

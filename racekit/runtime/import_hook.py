@@ -338,6 +338,30 @@ class _RewritingLoader(importlib.machinery.SourceFileLoader):
         return rewritten_code(self.path, self.get_data(self.path))
 
 
+_own_modules: frozenset[str] | None = None
+
+
+def racekit_modules() -> frozenset[str]:
+    """The modules a racekit worker has imported before it runs any case:
+    racekit's own and the standard library and packages they need. Asked of a
+    fresh interpreter (this process may hold the user's modules too), once."""
+    global _own_modules
+    if _own_modules is None:
+        import subprocess
+
+        from racekit.runtime.pool import WORKER_BOOT
+
+        probe = WORKER_BOOT.split("from racekit.runtime.worker import main")[0] + (
+            "import racekit.runtime.worker, racekit.runtime.controlled.run, racekit.runtime.hooks; "
+            "print('\\n'.join(sys.modules))")
+        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                                  p for p in (os.path.dirname(_RACEKIT.rstrip(os.sep)), os.environ.get("PYTHONPATH"))
+                                  if p)})
+        _own_modules = frozenset(done.stdout.split()) if done.returncode == 0 else frozenset()
+    return _own_modules
+
+
 def shown_path(path: str, base: str) -> str:
     """A file as a reader finds it: relative to the case's folder, else to the
     working folder, when under it; an installed package's relative to site-packages."""
