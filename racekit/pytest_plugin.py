@@ -99,7 +99,7 @@ class Settings:
     def __init__(self, config: pytest.Config):
         self.runs = self._get(config, "runs", _positive_int)
         self.modes = self._get(config, "mode", _modes) or ()  # (): each case's own `mode:`, else auto
-        self.timeout = self._get(config, "timeout", _positive_float)
+        self.timeout = self._get(config, "timeout", _timeout)
         self.instrument = self._get(config, "instrument", _module_names) or ()
         self.budget = self._get(config, "budget", parse_budget) or Budget()
         seed = self._get(config, "seed", _seed)
@@ -120,22 +120,29 @@ class Settings:
 
 
 def _positive_int(value: Any, source: str) -> int:
+    """A number of runs, within what racekit allows (checked here, at parse time,
+    not in every test, where the message would name the CLI's --runs)."""
+    from racekit.engine import MAX_RUNS
+
     try:
         number = int(str(value).strip())
     except ValueError:
         number = 0
-    if number < 1:
-        raise pytest.UsageError(f"{source}: expected an integer >= 1, got {value!r}")
+    if not 1 <= number <= MAX_RUNS:
+        raise pytest.UsageError(f"{source}: expected an integer from 1 to {MAX_RUNS:,}, got {value!r}")
     return number
 
 
-def _positive_float(value: Any, source: str) -> float:
+def _timeout(value: Any, source: str) -> float:
+    from racekit.engine import MAX_TIMEOUT
+
     try:
         number = float(str(value).strip())
     except ValueError:
         number = 0.0
-    if not number > 0:
-        raise pytest.UsageError(f"{source}: expected a number of seconds > 0, got {value!r}")
+    if not 0 < number <= MAX_TIMEOUT:  # NaN and inf too
+        raise pytest.UsageError(f"{source}: expected a number of seconds more than 0 and at most {MAX_TIMEOUT:,}, "
+                                f"got {value!r}")
     return number
 
 

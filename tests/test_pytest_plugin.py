@@ -196,7 +196,16 @@ def test_xdist_workers_share_a_random_base_seed(project):
 def test_options_and_ini_are_validated_with_their_source(project):
     result = project.runpytest("--racekit-runs", "zero")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--racekit-runs: expected an integer >= 1, got 'zero'*"])
+    result.stderr.fnmatch_lines(["*--racekit-runs: expected an integer from 1 to 10,000,000, got 'zero'*"])
+    # Above racekit's limits: a usage error naming the option typed, not every test failing on `--runs`.
+    result = project.runpytest("--racekit-runs", str(10 ** 12))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--racekit-runs: expected an integer from 1 to 10,000,000, got '1000000000000'*"])
+    for value in ("inf", "nan", "90000"):
+        result = project.runpytest("--racekit-timeout", value)
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines([f"*--racekit-timeout: expected a number of seconds more than 0 and at most "
+                                     f"86,400, got '{value}'*"])
     project.makeini("[pytest]\nracekit_mode = opcode,fast\n")
     result = project.runpytest()
     result.stderr.fnmatch_lines(["*racekit_mode in the ini file (*tox.ini): unknown mode 'fast'; choose from native, line, opcode*"])
