@@ -441,14 +441,18 @@ def merge(
             output_files.check(output, "--output", [str(f) for f in files])
         except RacekitError as exc:
             raise _fail(_message(exc)) from None
+    from racekit.analysis.merge import read_results
+
     documents = []
     for path in files:
         try:
-            documents.append((str(path), json.loads(path.read_text(encoding="utf-8"))))
+            documents.append((str(path), read_results(path.read_text(encoding="utf-8"))))
         except OSError as exc:
             raise _fail(f"error: cannot read {str(path)!r}: {exc.strerror or exc}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError as exc:
             raise _fail(f"error: {path}: not valid JSON ({exc})") from None
+        except ValueError as exc:
+            raise _fail(f"error: {path}: {exc}") from None
     try:
         result = merge_documents(documents)
     except RacekitError as exc:

@@ -463,6 +463,7 @@ def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | Non
                        overrides={k: v for k, v in options.params.items() if k in p.variant.params},
                        baseline=baselines[p.variant.id].trials if p.variant.id in baselines else None,
                        mode_facts=facts)
+        result = replace(result, fingerprint=database.fingerprint(p.variant))  # merge refuses shards of other code
         if options.instrument:  # a replay or reproduce line must rewrite the same modules
             result = replace(result, instrument=tuple(options.instrument))
         if p.variant.kind == "processes":

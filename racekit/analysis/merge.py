@@ -8,6 +8,7 @@ from the grades, the lost-update statistics from their histogram.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import replace
 from typing import Any
@@ -19,6 +20,44 @@ from racekit.errors import UsageError
 from racekit.records import Note
 
 MAX_SAMPLES = 3
+
+
+MAX_DEPTH = 64  # a results file nests about 8 deep; far deeper is no racekit file (and would exhaust the stack)
+
+
+def read_results(text: str) -> Any:
+    """A results file's JSON; ValueError, placed (line:col), for what is not JSON
+    racekit writes: invalid JSON, NaN or Infinity (no JSON number), nesting past
+    MAX_DEPTH (checked before parsing, which would recurse that deep)."""
+    depth, in_string, escaped, line, column = 0, False, False, 1, 0
+    for char in text:
+        column += 1
+        if char == "\n":
+            line, column = line + 1, 0
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ValueError(f"line {line} column {column}: nested more than {MAX_DEPTH} deep; not a racekit "
+                                 "results file")
+        elif char in "]}":
+            depth -= 1
+
+    def no_constant(name: str) -> Any:
+        raise ValueError(f"{name} is not a JSON number (racekit never writes it)")
+
+    try:
+        return json.loads(text, parse_constant=no_constant)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc})") from None
 
 
 def merge_documents(documents: list[tuple[str, Any]]) -> RunResult:
@@ -121,6 +160,14 @@ def _merge_variant(case_name: str, file: str, parts: list[tuple[str, dict, dict]
     if len(seeds) > 1:
         raise UsageError(f"{label}: the files come from runs with different seeds ({', '.join(map(str, sorted(seeds)))}); "
                          "shards of one run share its --seed")
+    prints = {v.get("fingerprint") for _, _, v in parts if v.get("fingerprint")}
+    if len(prints) > 1:
+        raise UsageError(f"{label}: the files ran different programs (the case's code or params changed between "
+                         "shards); merge the shards of one run of one version of the case")
+    totals = {v["total_runs"] for _, _, v in parts if v.get("total_runs")}
+    if len(totals) > 1:
+        raise UsageError(f"{label}: the files planned different numbers of runs ({', '.join(map(str, sorted(totals)))}); "
+                         "shards of one run share its --runs")
     ranges = sorted((tuple(v["trial_range"]), name) for name, _, v in parts)
     for (a, name_a), (b, name_b) in zip(ranges, ranges[1:]):
         if b[0] < a[1]:

@@ -104,6 +104,7 @@ class VariantResult:
     trial_range: tuple[int, int] = (0, 0)  # trial indices covered (a shard covers part)
     shard: tuple[int, int] | None = None
     total_runs: int = 0  # the unsharded run's trials
+    fingerprint: str = ""  # the variant's code, inputs and schedule format, digested: shards of one program agree
     warnings: tuple[Note, ...] = ()  # things the user should know about how the trials ran
     # Controlled mode (and yield mode's access log):
     trace: tuple[dict[str, Any], ...] = ()  # the first failure's interleaving, shrunk
@@ -177,6 +178,7 @@ class VariantResult:
             "reason": self.reason,
             "trial_range": list(self.trial_range),
             "total_runs": self.total_runs,
+            "fingerprint": self.fingerprint,
             "notes": [note.as_json() for note in self.warnings],
             "trace": list(self.trace) or None,
             "story": self.story,

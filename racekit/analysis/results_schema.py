@@ -38,6 +38,8 @@ VARIANT = {
         "runs": _COUNT,
         "planned_runs": _COUNT,
         "total_runs": _COUNT,
+        "fingerprint": {"type": "string", "maxLength": 200},
+        "instrument": {"type": "array", "maxItems": 1000, "items": _TEXT},
         "outcomes": {"type": "object", "additionalProperties": _COUNT},
         "histogram": {"type": "array", "maxItems": 100_000, "items": {
             "type": "object", "required": ["outcome", "count", "grade"],

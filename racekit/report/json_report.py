@@ -27,4 +27,5 @@ def results_document(result: RunResult) -> dict[str, Any]:
 
 
 def results_json(result: RunResult) -> str:
-    return json.dumps(results_document(result), indent=2, ensure_ascii=False) + "\n"
+    # allow_nan=False: NaN and Infinity are no JSON; racekit's facts never hold them (a ValueError here is a bug).
+    return json.dumps(results_document(result), indent=2, ensure_ascii=False, allow_nan=False) + "\n"

@@ -125,10 +125,17 @@ def test_an_older_document_keeps_its_words():
     (lambda d: d["python"].update(version="3.12.1"), "different interpreters"),
     (lambda d: d["cases"][0]["variants"][0].update(seed=6), "different seeds"),
     (lambda d: d.update(shard="2/3"), "not the shards of one split run"),
+    # A line of the case edited between shard 1 and shard 2: another program.
+    (lambda d: d["cases"][0]["variants"][0].update(fingerprint="racy-0000"), "ran different programs"),
+    # Another --runs: trials the other shard's plan held never ran.
+    (lambda d: d["cases"][0]["variants"][0].update(total_runs=40), "planned different numbers of runs"),
 ])
 def test_files_of_different_runs_are_refused(spoil, message):
     a = shard_document("racy", TRIALS[:3], 1, 2, 6)
     b = shard_document("racy", TRIALS[3:], 2, 2, 6)
+    for doc in (a, b):
+        doc["cases"][0]["variants"][0]["fingerprint"] = "racy-1234"  # as the engine sets it
+    merge_documents([("a", a), ("b", b)])  # unspoilt: they merge
     spoil(b)
     with pytest.raises(UsageError, match=message):
         merge_documents([("a", a), ("b", b)])
@@ -139,3 +146,19 @@ def test_overlapping_ranges_are_refused_with_both_files_named():
     b = shard_document("racy", TRIALS[3:], 2, 2, 6)
     with pytest.raises(UsageError, match=r"a\.json \(trials 0-3\) and b\.json \(trials 3-5\) overlap"):
         merge_documents([("a.json", a), ("b.json", b)])
+
+
+@pytest.mark.parametrize("text, said", [
+    ('{"racekit": NaN}', "NaN is not a JSON number"),
+    ('{"a": -Infinity}', "-Infinity is not a JSON number"),
+    ("[" * 1000 + "]" * 1000, "line 1 column 65: nested more than 64 deep"),
+    ('{"a": "[[[[' + "[" * 100 + '"}', None),  # brackets inside a string are text
+])
+def test_a_results_file_is_json_racekit_writes_or_refused_with_its_place(text, said):
+    from racekit.analysis.merge import read_results
+
+    if said is None:
+        assert read_results(text)["a"].startswith("[[[[")
+        return
+    with pytest.raises(ValueError, match=said):
+        read_results(text)
