@@ -133,6 +133,17 @@ def test_the_lecture_in_chinese(pool):
     assert not re.search(r"\b(Step|step|the run|preemption)\b", failure.split("[shared]")[0].split("\n", 1)[1])
 
 
+def test_escape_sequences_and_markup_in_a_case_reach_the_screen_as_text(pool, tmp_path):
+    case = tmp_path / "esc.yaml"
+    case.write_text('racekit: 1\nname: esc\ntitle: "Evil \\e]2;pwned\\a [bold]title[/bold]"\n'
+                    "setup: |\n  class B:\n      v = 0\nthreads:\n  a: B.v += 1\n  b: B.v += 1\n"
+                    "outcome: B.v\nexpect: 2\n")
+    lesson = prepare_lecture(load_case(case), None, None, {}, pool)
+    (start,) = keys(LectureApp(lesson, "en"), [])
+    assert "\x1b" not in start and "\a" not in start
+    assert "Evil \\x1b]2;pwned" in start and "[bold]title[/bold]" in start  # as written: no escape, no markup
+
+
 def test_the_lecture_of_a_deadlock_marks_who_waits_for_which_lock(pool):
     lesson = prepare_lecture(load_case(CASES / "deadlock.yaml"), None, None, {}, pool)
     assert lesson.schedule == "2:ab" and lesson.search.fewest

@@ -29,6 +29,7 @@ from racekit.analysis.walk import Moment, Place, Walk, ended_wrong
 from racekit.case.model import Variant
 from racekit.report.messages import message
 from racekit.report.sentences import operation, shown_outcome, to_do, why_lines
+from racekit.report.visible import visible
 from racekit.report.wrapping import wrap, wrap_markdown
 
 CSS = """
@@ -154,7 +155,7 @@ class _LiveApp(App):
 
     def _pane(self, index: int, thread: str) -> ThreadPane:
         pane = ThreadPane(self, id=f"pane-{index}", classes="pane")
-        pane.border_title = thread
+        pane.border_title = Text(visible(thread))
         return pane
 
     def screen_text(self) -> str:
@@ -169,7 +170,9 @@ class _LiveApp(App):
 
     def draw(self, moment: Moment, moving: str | None, header: str, story: list[Text],
              prompt: Text | None, keys: str, upcoming: dict[str, dict[str, Any]] | None = None) -> None:
-        self.query_one("#header", Static).update(header)
+        # Words from the case file (its name, title, code) are shown as text: an
+        # escape sequence there never reaches the terminal, a [tag] is no markup.
+        self.query_one("#header", Static).update(Text(visible(header)))
         panes = len(self.query(ThreadPane))
         if len(moment.places) > panes:  # the case's own code started more threads
             for i in range(panes, len(moment.places)):
@@ -184,7 +187,7 @@ class _LiveApp(App):
         # Broken here, not by the widget: Chinese lines break between characters
         # and never before a closing mark (racekit.report.wrapping).
         width = max(self.size.width - 2, 20)
-        self.query_one("#story", Static).update(Text("\n").join(Text(wrap(line.plain, width), style=line.style)
+        self.query_one("#story", Static).update(Text("\n").join(Text(wrap(visible(line.plain), width), style=line.style)
                                                                 for line in story))
         prompt_widget = self.query_one("#prompt", Static)
         prompt_widget.display = prompt is not None
@@ -198,11 +201,12 @@ class _LiveApp(App):
         side by side) the status and the thread's own line fold onto the rows
         below rather than being cut: they are what the class must read."""
         text = Text(no_wrap=True, overflow="ellipsis")  # other lines are cut, never wrapped onto the next
-        status = _fold(self._status(place, next_row), width)
+        status = _fold(visible(self._status(place, next_row)), width)
         text.append("\n".join(status), style="bold" if moving else "")
         room = max(height - len(status), 1)
         window = self.book.window(place, room) if not place.done else []
         for number, source in window:
+            source = visible(source)
             here = number == place.line
             text.append(f"\n{'▶' if here else ' '}{number:>3} ", style="bold" if here else "dim")
             style = ("reverse bold" if moving else "underline") if here else ""
