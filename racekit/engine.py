@@ -141,7 +141,8 @@ def plan(cases: list[Case], options: RunOptions) -> list[Planned]:
             if overrides:
                 variant = variant.with_params(overrides)
             if options.timeout is not None:
-                variant = replace(variant, timeout=options.timeout)
+                # Asked for: the controlled scheduler's wait for a thread's next step is bounded by it too.
+                variant = replace(variant, timeout=options.timeout, stall=options.timeout)
             if options.instrument:
                 variant = replace(variant, instrument=tuple(dict.fromkeys(variant.instrument + options.instrument)))
             if options.start_method is not None and variant.kind == "processes":
@@ -210,7 +211,7 @@ def replay_schedule(case: Case, variant_name: str, schedule: str, params: dict[s
 
 
 def record_tape(case: Case, variant_name: str, schedule: str | None, params: dict[str, Any] | None = None,
-                then: str = "exact", seed: int = 0, pool: Pool | None = None) -> Trial:
+                then: str = "exact", seed: int = 0, pool: Pool | None = None, timeout: float | None = None) -> Trial:
     """One controlled trial with every operation kept (``Trial.tape``): the run
     ``racekit lecture`` walks and ``racekit play`` builds choice by choice.
 
@@ -229,7 +230,7 @@ def record_tape(case: Case, variant_name: str, schedule: str | None, params: dic
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     options = RunOptions(modes=("controlled",), runs=1, seed=seed, variants=(variant_name,), params=params or {},
-                         replay_saved=False, workers=1, baseline=False)
+                         replay_saved=False, workers=1, baseline=False, timeout=timeout)
     one = plan([case], options)[0]
     if not _steerable(one.variant):
         raise UsageError(f"{one.variant.id}: racekit's scheduler steers threads only; this case is "

@@ -24,6 +24,9 @@ from racekit.runtime.pool import Pool
 MAX_PLAYERS = 9  # threads play can offer: one digit key each
 SEARCH_RUNS = 2_000  # schedules the search for a failing one may run (the case library's fail within 10)
 SEARCH_SECONDS = 5.0  # and for how long
+# A class waits for no thread that computes for long without a shared access
+# (a `while True:` that touches nothing shared): its run is stuck after this.
+STEP_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,8 @@ def search_failure(case: Case, variant: Variant, params: dict[str, Any], pool: P
     # A class waits for it: a few seconds at most (a long correct case is not searched to its end).
     options = RunOptions(modes=("controlled",), strategy="exhaustive", runs=SEARCH_RUNS, seed=0,
                          variants=(variant.name,), params=params, replay_saved=False, baseline=False,
-                         stop_on_failure=True, workers=1, time_budget=SEARCH_SECONDS)
+                         stop_on_failure=True, workers=1, time_budget=SEARCH_SECONDS,
+                         timeout=STEP_SECONDS)
     found = run([case], options, pool=pool).variants[0]
     search = found.search or {}
     wrong = found.wrong > 0 and found.schedule is not None
@@ -101,7 +105,8 @@ def prepare_lecture(case: Case, variant_name: str | None, schedule: str | None, 
         search = search_failure(case, variant, params, pool)
         schedule, origin = search.schedule, "search" if search.schedule else "no failure"
     # A schedule given may be the start of a run: the rest goes on without preemptions.
-    trial = record_tape(case, variant.name, schedule, params, then="go on" if schedule else "exact", pool=pool)
+    trial = record_tape(case, variant.name, schedule, params, then="go on" if schedule else "exact", pool=pool,
+                        timeout=STEP_SECONDS)
     tape = _recorded(trial, variant)
     return Lesson(case, variant, trial, walk(tape, waiting(trial)), tape.get("schedule") or schedule or "", origin,
                   params, search, given=schedule if origin == "given" else None)
@@ -172,7 +177,7 @@ class PlaySession:
         from racekit.engine import record_tape
 
         trial = record_tape(self.case, self.variant.name, encode_schedule(choices, self.threads), self.params,
-                            then=then, pool=self.pool)
+                            then=then, pool=self.pool, timeout=STEP_SECONDS)
         tape = _recorded(trial, self.variant)
         self.threads = max(self.threads, len(tape.get("threads", ())))
         made = decode_schedule(tape["schedule"])[1] if tape.get("schedule") else list(choices)

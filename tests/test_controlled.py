@@ -180,6 +180,33 @@ def test_one_notify_for_two_waiters_leaves_one_waiting_and_says_notify_woke_the_
     assert cause["kind"] == "notified_other" and cause["notifiers"] == ["c"] and cause["thread"] in ("a", "b")
 
 
+SPINNER = """racekit: 1
+name: spinner
+threads:
+  a: |
+    x = 0
+    while True:
+        x = x + 1
+  b: |
+    y = 1
+outcome: "1"
+expect: 1
+"""
+
+
+def test_a_thread_that_never_reaches_a_step_ends_the_search_unjudged_and_quickly(tmp_path):
+    # It spins where no scheduler reaches it: the run is inconclusive, the search
+    # is not "complete", no "failure needs 0 preemptions", and racekit does not
+    # wait a minute per execution (--timeout bounds the wait for the next step).
+    case = tmp_path / "spinner.yaml"
+    case.write_text(SPINNER)
+    started = time.monotonic()
+    v = controlled(case, strategy="exhaustive", timeout=2)["default"]
+    assert time.monotonic() - started < 20
+    assert v.verdict is Verdict.INCONCLUSIVE and not v.search["complete"]
+    assert v.search["stopped"] == "unjudged" and v.search["first_wrong_preemptions"] is None
+
+
 def test_a_raise_inside_a_with_block_stands_before_the_release_the_exception_made(tmp_path):
     case = tmp_path / "raise_in_with.yaml"
     case.write_text("""racekit: 1

@@ -24,6 +24,7 @@ from conftest import CASES, ROOT, TEST_CASES, racekit
 pytest.importorskip("textual")
 
 from racekit.case.loader import load_case, load_paths  # noqa: E402
+from racekit.errors import UsageError  # noqa: E402
 from racekit.runtime.pool import Pool  # noqa: E402
 from racekit.teach import PlaySession, prepare_lecture  # noqa: E402
 from racekit.report.live import LectureApp, PlayApp  # noqa: E402
@@ -131,6 +132,19 @@ def test_the_lecture_in_chinese(pool):
     assert "运行结束，结果错了" in failure
     assert "→ 下一步" in failure and "q 退出" in failure
     assert not re.search(r"\b(Step|step|the run|preemption)\b", failure.split("[shared]")[0].split("\n", 1)[1])
+
+
+def test_a_case_the_lecture_cannot_walk_is_refused_within_seconds(pool, tmp_path):
+    # A thread that spins without a shared access: before, the search and the
+    # recording each waited a minute (and a worker spun on). Now a few seconds each.
+    from test_controlled import SPINNER
+
+    case = tmp_path / "spinner.yaml"
+    case.write_text(SPINNER)
+    started = time.monotonic()
+    with pytest.raises(UsageError, match="inconclusive: did not finish in time"):
+        prepare_lecture(load_case(case), None, None, {}, pool)
+    assert time.monotonic() - started < 30
 
 
 def test_escape_sequences_and_markup_in_a_case_reach_the_screen_as_text(pool, tmp_path):

@@ -188,6 +188,7 @@ class Variant:
     outcome: Source | dict[str, Source] | None  # None for cases written in Python
     expect: Expectation
     timeout: float = DEFAULT_TIMEOUT
+    stall: float | None = None  # controlled: seconds without a step before a run is stuck (None: max(timeout, 60))
     runs: int = DEFAULT_RUNS
     racy: bool = False
     title: str = ""

@@ -437,8 +437,12 @@ class Pool:
             if trial.status is Status.DEADLOCK and job.mode.name != "controlled":
                 worker.retiring = True  # it exits: its stuck threads cannot be stopped
                 self._stop(job, StopReason.DEADLOCK)
-            elif trial.status is Status.INCONCLUSIVE and (trial.why or {}).get("kind") == "blocked_outside":
-                self._stop(job, StopReason.BLOCKED)  # every other run would block there too
+            elif trial.status is Status.INCONCLUSIVE and (trial.why or {}).get("kind") in ("blocked_outside",
+                                                                                          "no_next_access"):
+                # Every other run would be stuck there too; and the stuck thread
+                # runs on in this worker, which therefore exits (a fresh one follows).
+                worker.retiring = True
+                self._stop(job, StopReason.BLOCKED)
             elif stop_on_failure and not trial.matches:
                 self._stop(job, StopReason.FIRST_FAILURE)
 

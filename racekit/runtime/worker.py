@@ -184,9 +184,12 @@ def serve(conn: Channel, dump: Any, marker: mmap.mmap) -> None:
                     smaller = None
             MARKER.pack_into(marker, 0, -1, -1)
             conn.send(protocol.Explained(key, trial.index, smaller))
-        if trial.status is Status.DEADLOCK and program.forcing.spec.name != "controlled":
-            # Its threads are stuck for good; the pool replaces this process.
-            # (A controlled deadlock is found at once and its threads unwound.)
+        left_running = trial.status is Status.INCONCLUSIVE and (trial.why or {}).get("kind") in (
+            "blocked_outside", "no_next_access")
+        if (trial.status is Status.DEADLOCK and program.forcing.spec.name != "controlled") or left_running:
+            # Its threads are stuck for good (or spin where no scheduler reaches
+            # them); the pool replaces this process. (A controlled deadlock is
+            # found at once and its threads unwound.)
             flush()
             os._exit(0)
 

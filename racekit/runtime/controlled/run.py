@@ -19,6 +19,7 @@ import time
 import traceback
 import weakref
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable
 
 from racekit.analysis.accesses import DataRace, count_lost, data_races, lock_order, lost_updates, unordered_calls
@@ -355,8 +356,14 @@ def execute(program: Program, index: int, seed: int, strategy: Strategy,
     shrink, a race reversal): its prints are kept, and the interpreter state
     it changed does not reach the next execution (nor, for modules racekit
     rewrites, the names their code rebound: import_hook)."""
+    stuck = program.controlled.stuck
+    if stuck is not None:
+        # A thread of an earlier execution still runs where no scheduler reaches it.
+        return replace(stuck, index=index, seed=seed), None
     with program.isolated() as out, interpreter_state.preserved():
         trial, controller = _execute(program, index, seed, strategy, step_limit, out)
+    if trial.status is Status.INCONCLUSIVE and (trial.why or {}).get("kind") in LEFT_RUNNING:
+        program.controlled.stuck = trial
     return trial, controller
 
 
@@ -372,7 +379,7 @@ def _execute(program: Program, index: int, seed: int, strategy: Strategy,
         # The user's rewritten modules announce to this trial's scheduler.
         session.use(hooks.bound_to)
         controller.module_files = session.files
-    watcher = _Watcher(controller, program.variant.timeout)
+    watcher = _Watcher(controller, program.variant.timeout, program.variant.stall)
     controller.watch = watcher.check
     PROGRESS.begin(controller)
     # No cyclic garbage collection during the execution: a collection runs
@@ -553,9 +560,11 @@ class _Watcher:
     long without reaching an operation racekit schedules, and threads racekit
     did not start."""
 
-    def __init__(self, controller: Controller, timeout: float):
+    def __init__(self, controller: Controller, timeout: float, stall: float | None = None):
         self.controller = controller
-        self.stall = max(timeout, STALL_LIMIT)
+        # A long computation between two steps is no hang: a minute, unless the
+        # user asked for less (--timeout, a lecture's few seconds).
+        self.stall = stall if stall is not None else max(timeout, STALL_LIMIT)
         self.stuck: Trial | None = None
         self.blocked: threading.Thread | None = None  # the thread that stopped the trial, asleep in the kernel
         self._asleep_since: float | None = None
@@ -579,6 +588,7 @@ class _Watcher:
         holder = controller.current
         thread = _os_thread(controller, holder)
         if now - self._progress_at > self.stall:
+            self.blocked = thread  # it runs on where no Abort reaches it: not waited for
             self._stop(("inconclusive: did not finish in time", {"kind": "no_next_access", "timeout": self.stall},
                         _stack_of(thread)))
         elif holder != self._watched or thread is None or not _sleeping(thread):
@@ -669,7 +679,8 @@ class _Progress:
 
 
 PROGRESS = _Progress()
-STALL_LIMIT = 60.0  # seconds a controlled trial may run without a scheduling step
+STALL_LIMIT = 60.0  # seconds a controlled trial may run without a scheduling step (at least its timeout)
+LEFT_RUNNING = ("no_next_access", "blocked_outside")  # stuck executions whose thread cannot be stopped
 OWN_THREADS: "weakref.WeakSet[threading.Thread]" = weakref.WeakSet()  # racekit's runners of case threads
 
 

@@ -43,7 +43,8 @@ class SearchSummary:
     steps: int = 0  # scheduling steps of all those executions
     complete: bool = False  # every schedule within the bound was explored
     bound: int | None = None  # the preemption bound reached
-    stopped: str | None = None  # a code: schedule_cap, step_cap, preemption_cap, first_failure, failure_bound, setup_failed
+    stopped: str | None = None  # a code: schedule_cap, step_cap, preemption_cap, first_failure, failure_bound,
+    # setup_failed, unjudged (a schedule's run could not be judged: the search covers less than its schedules)
     limit: int | None = None  # the cap that stopped it (schedules or preemptions)
     first_failure_preemptions: int | None = None  # a wrong outcome, a deadlock or a data race
     first_wrong_preemptions: int | None = None  # a wrong outcome or a deadlock
@@ -92,10 +93,10 @@ def explore(program: Program, seed: int, on_trial: Callable[[Trial], None], max_
         if summary.stopped:
             return summary
         if exhausted and level is not None and not summary.pruned:
-            summary.complete = True  # nothing was pruned by the bound: the whole space is done
+            summary.complete = not summary.stopped  # nothing was pruned by the bound: the whole space is done
             return _honest(summary)
         if exhausted and level == bound:
-            summary.complete = True  # complete within the requested bound
+            summary.complete = not summary.stopped  # complete within the requested bound
             return _honest(summary)
         if exhausted and bound is None and grow_past_failure is False and summary.first_wrong_preemptions is not None:
             # A failure with the fewest preemptions is found and shown: raising the
@@ -144,6 +145,13 @@ def _search(program: Program, seed: int, on_trial: Callable[[Trial], None], summ
             summary.schedules += 1
             trial.index = summary.schedules - 1
             on_trial(trial)
+            if trial.status is Status.INCONCLUSIVE:
+                # Not judged (stuck, over its budget): no failure, and no schedule that
+                # counts towards "complete". A thread left running ends the search.
+                summary.stopped = "unjudged"
+                if (trial.why or {}).get("kind") in ("no_next_access", "blocked_outside"):
+                    return False
+                continue
             wrong = not trial.matches or trial.status is Status.DEADLOCK
             failing = wrong or trial.race is not None
             if wrong and summary.reduction:

@@ -16,3 +16,7 @@ class ControlledState:
     explained: set[str] = field(default_factory=set)  # kinds of failure already shrunk and explained
     reversals: dict[tuple, int] = field(default_factory=dict)  # race reversals tried, per pair of lines
     pending_shrink: tuple[int, int, Any, Any] | None = None  # a failure reported, its schedule to shrink next
+    # An execution stopped with a thread that never reaches a step (spinning, or
+    # asleep in the kernel): that thread cannot be stopped and runs on in this
+    # worker, so every later execution here would be slowed or stuck the same way.
+    stuck: Any = None  # that Trial: later executions end as it did, without running
