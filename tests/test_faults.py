@@ -355,6 +355,24 @@ def _start(*args: str, tmp: Path) -> subprocess.Popen:
 
 
 @pytest.mark.slow
+def test_workers_of_a_racekit_killed_outright_remove_their_own_folders(tmp_path):
+    # SIGKILL (or pytest stopped with SIGTERM) leaves no parent to clean up: the
+    # workers see their channel close, and leave nothing behind.
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    marks = tmp_path / "marks"
+    proc = _start("run", str(TEST_CASES / "slow.yaml"), "-j", "2", "-m", "native", "-p", f"marks={marks}", tmp=tmp)
+    wait_for_marks(marks)
+    assert [p.name for p in tmp.iterdir() if p.name.startswith("racekit-worker-")]
+    proc.kill()
+    proc.communicate(timeout=30)
+    deadline = time.monotonic() + 30
+    while any(p.name.startswith("racekit-worker-") for p in tmp.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p.name for p in tmp.iterdir() if p.name.startswith("racekit-worker-")]
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("signum, code, twice", [(signal.SIGTERM, 143, False), (signal.SIGHUP, 129, False),
                                                  (signal.SIGINT, 130, True)])
 def test_a_stopping_signal_keeps_the_results_and_leaves_nothing_behind(tmp_path, signum, code, twice):

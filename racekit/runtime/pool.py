@@ -31,7 +31,7 @@ from racekit.records import PlanQueue, Status, StopReason, Trial, TrialPlan
 from racekit.errors import RacekitError
 from racekit.runtime import clock
 from racekit.runtime import protocol
-from racekit.runtime.protocol import BEAT, HARD_STOP_GRACE, MARKER
+from racekit.runtime.protocol import BEAT, HARD_STOP_GRACE, MARKER, TOKEN_VARIABLE
 
 # Beyond the faulthandler watchdog: if a worker sends nothing for this long past
 # a trial's timeout, it is killed from outside.
@@ -111,9 +111,6 @@ WORKER_BOOT = ("import os, sys; sys.path[:1] = [] if sys.path[:1] == [''] else s
                "sys.path.append(os.getcwd()); "
                "from racekit.runtime.worker import main; main(sys.argv[1:])")
 
-# Every process a worker starts inherits this variable (unless it clears its
-# environment), which lets racekit find them after they left its session.
-TOKEN_VARIABLE = "RACEKIT_WORKER_TOKEN"
 # A variant whose first this-many trials all crashed the worker process stops there.
 CRASH_LIMIT = 20
 

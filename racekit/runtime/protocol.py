@@ -86,3 +86,9 @@ class Searched(NamedTuple):
 
     key: int
     summary: dict[str, Any]
+
+
+# Every process a worker starts inherits this variable (unless it clears its
+# environment), which lets racekit find them after they left its session; its
+# value names the worker's own temporary folder.
+TOKEN_VARIABLE = "RACEKIT_WORKER_TOKEN"

@@ -26,6 +26,7 @@ import collections
 import faulthandler
 import mmap
 import os
+import shutil
 import signal
 import sys
 import time
@@ -35,7 +36,8 @@ from racekit.errors import RacekitError
 from racekit.runtime import interpreter_state, protocol
 from racekit.runtime.channel import Channel
 from racekit.runtime.judging import racekit_failure
-from racekit.runtime.protocol import BATCH_DELAY, BATCH_SIZE, BEAT, HARD_STOP_GRACE, MARKER, MARKER_FILE_SIZE
+from racekit.runtime.protocol import (BATCH_DELAY, BATCH_SIZE, BEAT, HARD_STOP_GRACE, MARKER, MARKER_FILE_SIZE,
+                                      TOKEN_VARIABLE)
 
 
 
@@ -258,6 +260,11 @@ def main(argv: list[str]) -> None:
         serve(conn, dump, marker)
     finally:
         conn.close()
+        # Its folder is the parent's to remove; a parent killed outright (SIGKILL,
+        # pytest stopped with SIGTERM) never will, so the worker does, as it leaves.
+        folder = os.path.dirname(os.path.abspath(dump_path))
+        if os.environ.get(TOKEN_VARIABLE) == os.path.basename(folder):  # the folder made for this worker
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
