@@ -305,11 +305,22 @@ def _run_live(make_app, lang: Optional[Lang]) -> None:
     from racekit.errors import RacekitError
     from racekit.runtime.pool import Pool
 
+    from racekit import interrupts
+
     pool = Pool(1)
     try:
-        app = make_app(pool)
+        try:
+            # Ctrl-C while racekit searches or records stops it at once (130), not after.
+            with interrupts.running():
+                app = make_app(pool)
+        except KeyboardInterrupt:
+            raise typer.Exit(interrupts.exit_code()) from None
+        if interrupts.received():  # noted where it could not stop the work: said now
+            raise typer.Exit(interrupts.exit_code())
         app.run()
     except RacekitError as exc:
+        if interrupts.received():
+            raise typer.Exit(interrupts.exit_code()) from None
         raise _fail(_message(exc, _words(lang))) from None
     finally:
         pool.close()

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -475,3 +476,44 @@ def test_a_thread_with_no_shared_access_is_said_to_have_run_to_its_end_and_narro
     # Three panes side by side: the status folds onto the rows below, never cut with "…".
     assert any(re.search(r"next: write account\.balance ← \d", " ".join(s.split())) for s in screens)
     assert not any("next: write account.balance …" in s for s in screens)
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_the_lecture_searches_ends_it_with_130_within_seconds(tmp_path):
+    # A terminal of its own (lecture draws full screen); Ctrl-C while racekit still
+    # searches a case it cannot walk: before, it went on for 20 s and more, then exit 2.
+    import os
+    import pty
+    import select
+    import signal
+
+    from test_controlled import SPINNER
+
+    case = tmp_path / "spinner.yaml"
+    case.write_text(SPINNER)
+    script = Path(sys.executable).with_name("racekit")
+    if not script.exists():
+        pytest.skip("racekit's console script is not installed beside this interpreter")
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: racekit, as a teacher starts it
+        os.environ["RACEKIT_DATABASE"] = "off"
+        os.execv(str(script), ["racekit", "lecture", str(case)])
+    started = time.monotonic()
+    pressed = None
+    while True:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                if not os.read(fd, 4096):
+                    break
+            except OSError:
+                break
+        if pressed is None and time.monotonic() - started > 1.5:
+            os.write(fd, b"\x03")
+            pressed = time.monotonic()
+        if time.monotonic() - started > 60:
+            os.kill(pid, signal.SIGKILL)
+            break
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 130
+    assert pressed is not None and time.monotonic() - pressed < 15
