@@ -180,6 +180,68 @@ def test_one_notify_for_two_waiters_leaves_one_waiting_and_says_notify_woke_the_
     assert cause["kind"] == "notified_other" and cause["notifiers"] == ["c"] and cause["thread"] in ("a", "b")
 
 
+LAZY = """racekit: 1
+name: lazy_descriptor
+setup: |
+  class lazy:                       # a cached property's shape: a non-data descriptor
+      def __init__(self, f):
+          self.f = f
+      def __get__(self, obj, cls):
+          obj.__dict__[self.f.__name__] = v = self.f(obj)
+          return v
+  class C:
+      def __init__(self):
+          self.calls = 0
+      @lazy
+      def x(self):
+          self.calls += 1
+          return self.calls
+  c = C()
+threads:
+  a: c.x
+  b: c.x
+outcome: c.calls
+expect: 1
+variants:
+  unlocked: {racy: true}
+  locked:
+    setup: |
+      import threading
+      class locked_lazy:
+          def __init__(self, f):
+              self.f = f
+              self.lock = threading.Lock()
+          def __get__(self, obj, cls):
+              obj.gets.append(1)        # a lookup that missed the instance dict
+              with self.lock:
+                  if "x" in obj.__dict__:
+                      return obj.__dict__["x"]
+                  return obj.__dict__.setdefault("x", self.f(obj))
+      class C:
+          def __init__(self):
+              self.gets = []
+          @locked_lazy
+          def x(self):
+              return 42
+      c = C()
+    outcome: len(c.gets)
+    expect: {any_of: [1, 2]}
+"""
+
+
+def test_a_lazy_attributes_first_lookup_is_a_step_so_its_double_computation_is_a_race(tmp_path):
+    # The lookup reads the instance slot another thread fills: before, it ran before
+    # any decision, so the "serial" runs computed twice and racekit blamed the case.
+    case = tmp_path / "lazy.yaml"
+    case.write_text(LAZY)
+    v = controlled(case, strategy="exhaustive")
+    assert v["unlocked"].verdict is Verdict.RACE and v["unlocked"].serial_failure is None
+    assert v["unlocked"].schedule_preemptions == 1
+    outcomes, summary = search(case, "locked")
+    # Both orders of the lookups are explored: one thread may find the value already there (1).
+    assert summary.complete and set(outcomes) == {"1", "2"}
+
+
 SPINNER = """racekit: 1
 name: spinner
 threads:

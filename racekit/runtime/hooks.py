@@ -346,8 +346,10 @@ class ControlledHooks(PlainHooks):
         location = (id(namespace), _name_key(name))
         what = self._attribute_label(obj, obj, name)
         self._step("read", what, location, namespace)
-        if name not in namespace:  # filled meanwhile: the read that follows is the value's
-            self.ctl.record("read", what, location=location, value=NOT_SET, line=line, file=self.file)
+        # Filled meanwhile (while this thread waited for its turn): Python reads that value instead.
+        value = namespace.get(name, peek.MISSING)
+        self.ctl.record("read", what, location=location, value=NOT_SET if value is peek.MISSING else _shown(value),
+                        line=line, file=self.file)
 
     def st(self, obj: Any, name: str, line: int, update: bool = False) -> Any:
         if self._mine() and not peek.is_a(obj, _PRIVATE):
