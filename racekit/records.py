@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 from enum import Enum
 
 
-@dataclass
+@dataclass(slots=True)  # one per step of a controlled run: no __dict__ each (a million steps, ~100 MB less)
 class Op:
     """One visible operation, as the access log and the trace show it."""
 

@@ -219,3 +219,21 @@ def test_round_robin_hands_over_at_every_operation_and_its_seed_picks_who_starts
     assert run_fake(RoundRobin(first=1), [2, 2, 2]) == [1, 2, 0, 1, 2, 0]
     assert run_fake(RoundRobin(first=0), [3, 1]) == [0, 1, 0, 0]  # a finished thread is skipped
     assert run_fake(RoundRobin.for_trial(5), [1, 1]) == [1, 0]
+
+
+def test_no_execution_takes_more_steps_than_memory_allows():
+    """Every step is kept (the log explains a failure): a case whose serial run is
+    long, or a budget asked for, is held to MAX_STEPS, past which a run is inconclusive."""
+    from types import SimpleNamespace
+
+    from racekit.runtime.controlled.run import MAX_STEPS, UNLIMITED, step_budget
+    from racekit.runtime.controlled.state import ControlledState
+
+    def program(run_length, asked=None):
+        return SimpleNamespace(forcing=SimpleNamespace(spec=SimpleNamespace(step_limit=asked)),
+                               controlled=ControlledState(run_length=run_length))
+
+    assert step_budget(program(10)) == 1_000_000  # the default
+    assert step_budget(program(60_000)) == 1_200_000  # 20 times a long serial run
+    assert step_budget(program(10**7)) == MAX_STEPS == UNLIMITED  # not 200 million
+    assert step_budget(program(10, asked=10**9)) == MAX_STEPS

@@ -48,7 +48,12 @@ MAX_REVERSALS = 24  # race reversals a program tries (each one more run), per ki
 BLOCKED_AFTER = 0.3  # seconds the running thread may sleep outside the scheduler before racekit says so
 POLL = 0.05
 BUDGET_FACTOR = 20  # a trial's step budget: this many times its serial run's steps, at least the default
-UNLIMITED = 10**12
+# Every step of an execution is kept (the log that explains a failure: about
+# 600 bytes a step while it runs, more in the analysis after), so steps are
+# memory: no execution, serial ones included, takes more than this; a run that
+# needs more is inconclusive ("over its budget") and fewer iterations fit.
+MAX_STEPS = 2_000_000
+UNLIMITED = MAX_STEPS  # a serial run: "unlimited" up to the memory bound
 MISFIT = "error: the schedule does not fit this case"  # the outcome of a schedule replayed on other code
 PAUSED = "paused"  # a paused replay (racekit play) stopped where the student chooses next
 
@@ -87,8 +92,8 @@ def step_budget(program: Program) -> int:
     case is never cut short; a run that still overruns it is inconclusive."""
     spec = program.forcing.spec
     if spec.step_limit:
-        return spec.step_limit
-    return max(DEFAULT_STEP_LIMIT, BUDGET_FACTOR * (program.controlled.run_length or 0))
+        return min(spec.step_limit, MAX_STEPS)
+    return min(max(DEFAULT_STEP_LIMIT, BUDGET_FACTOR * (program.controlled.run_length or 0)), MAX_STEPS)
 
 
 def drive(program: Program, index: int, seed: int, strategy: Strategy, step_limit: int | None = None,
