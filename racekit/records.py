@@ -152,6 +152,16 @@ class Trial:
     # lecture and play (TrialPlan.tape): every operation of the run, and where it paused
     tape: dict[str, Any] | None = None
 
+    @property
+    def left_running(self) -> bool:
+        """Stopped with a thread that never reached a step (spinning, or asleep in
+        the kernel): that thread cannot be stopped and runs on in its process, so
+        no later execution there is run, the search ends and the worker is replaced."""
+        return self.status is Status.INCONCLUSIVE and (self.why or {}).get("kind") in LEFT_RUNNING
+
+
+LEFT_RUNNING = ("no_next_access", "blocked_outside")  # the kinds of stuck execution whose thread runs on
+
 
 @dataclass(frozen=True)
 class TrialPlan:

@@ -25,8 +25,8 @@ from racekit import __version__
 from racekit.analysis.results import CaseResult, Grade, RunResult, VariantResult
 from racekit.report.messages import message
 from racekit.report.modes import describe_mode
-from racekit.report.sentences import (CODE_SPAN, operation, python_words, row_mark, shown_outcome, story_sentences,
-                                      thread_columns, trace_title, why_lines)
+from racekit.report.sentences import (CODE_SPAN, operation, python_words, row_mark, shown_outcome, story_details,
+                                      story_sentences, thread_columns, trace_title)
 from racekit.report.terminal import MAX_ROWS, TerminalReport, replay_command
 from racekit.report.visible import made_visible
 from racekit.report.wrapping import join_wide_lines
@@ -127,7 +127,8 @@ class _Page:
         if v.trace:
             parts.append(self.trace(v))
         parts.extend(f'<p class="story">{html_code(sentence)}</p>' for sentence in story_sentences(v.story, self.t))
-        parts.extend(f'<pre class="detail">{_e(text)}</pre>' for text in self.details(v))
+        traceback, waits = story_details(v.story, v.samples, self.t)  # verbatim, as the terminal shows them
+        parts.extend(f'<pre class="detail">{_e(text)}</pre>' for text in (traceback, "\n".join(waits)) if text)
         if v.schedule:
             preemptions = v.schedule_preemptions or 0
             shrunk = self.t("shrunk", count=v.shrunk_from) if v.shrunk_from and v.shrunk_from > preemptions else ""
@@ -137,21 +138,6 @@ class _Page:
                          f'<code>{_e(replay_command(v))}</code></p>')
         parts.append("</article>")
         return "\n".join(parts)
-
-    def details(self, v: VariantResult) -> list[str]:
-        """What the terminal prints under the story, verbatim: the traceback of
-        the thread that raised (the sentence before it ends in a colon), and
-        who waits for what in a deadlock."""
-        story = v.story or {}
-        found = []
-        raised = story.get("raised") or {}
-        if raised.get("traceback"):
-            found.append(raised["traceback"].strip())
-        if story.get("kind") in ("deadlock", "livelock"):
-            lines = why_lines(story.get("blocked"), self.t)
-            if lines:
-                found.append("\n".join(lines))
-        return found
 
     def histogram(self, v: VariantResult) -> str:
         total = max(v.runs, 1)

@@ -9,7 +9,7 @@ naturally in English and in Chinese.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from racekit.report.messages import has_message as _has
@@ -228,6 +228,18 @@ def story_sentences(story: dict | None, t: Words) -> list[str]:
         out.append(t("story_raised", thread=raised["thread"], error=raised["error"],
                      raised_at=_places(raised, t).get("raised_at", "?")))
     return out
+
+
+def story_details(story: dict[str, Any] | None, samples: Iterable[str], t: Words) -> tuple[str, list[str]]:
+    """What a report shows verbatim under the story: the traceback of the thread
+    that raised (this run's; for results saved before it was kept, the sample
+    that ends in its error), and who waits for what in a deadlock or livelock."""
+    story = story or {}
+    raised = story.get("raised") or {}
+    traceback = raised.get("traceback") or next(
+        (s for s in samples if raised and s.strip().splitlines()[-1:] == [raised["error"]]), "")
+    waits = why_lines(story.get("blocked"), t) if story.get("kind") in ("deadlock", "livelock") else []
+    return traceback.strip(), waits
 
 
 def search_sentences(search: dict, t: Words, unseen: bool = False) -> list[str]:

@@ -24,8 +24,8 @@ from racekit.report.messages import has_message, message
 from racekit.report.modes import describe_mode
 from racekit.report.notes import say_note
 from racekit.report.sentences import (auto_sentences, plain_code, operation, python_words, race_pair, row_mark,
-                                      search_sentences, shown_outcome, story_sentences, thread_columns, trace_title,
-                                      why_lines)
+                                      search_sentences, shown_outcome, story_details, story_sentences, thread_columns,
+                                      trace_title, why_lines)
 from racekit.report.visible import made_visible
 from racekit.report.wrapping import wrap, wrap_markdown
 
@@ -380,17 +380,11 @@ class TerminalReport:
                                        expand=False))
         for sentence in story_sentences(v.story, self.t):
             self.say(plain_code(sentence), 4)
-        raised = (v.story or {}).get("raised")
-        if raised:
-            # The traceback the README promises: this run's (results saved before it was kept: the sample that ends in this error).
-            sample = raised.get("traceback") or next(
-                (s for s in v.samples if s.strip().splitlines()[-1:] == [raised["error"]]), None)
-            if sample:
-                self.say("\n".join(sample.strip().splitlines()[:24]), 6, "dim")
-        if v.story and v.story.get("kind") in ("deadlock", "livelock"):
-            lines = why_lines(v.story.get("blocked"), self.t)
-            if lines:
-                self.say("\n".join(lines), 6, "dim")
+        traceback, waits = story_details(v.story, v.samples, self.t)
+        if traceback:  # the traceback the README promises
+            self.say("\n".join(traceback.splitlines()[:24]), 6, "dim")
+        if waits:
+            self.say("\n".join(waits), 6, "dim")
         if v.schedule:
             shrunk = self.t("shrunk", count=v.shrunk_from) if v.shrunk_from and v.shrunk_from > preemptions else ""
             command = replay_command(v)

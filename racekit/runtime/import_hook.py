@@ -349,15 +349,12 @@ def racekit_modules() -> frozenset[str]:
     if _own_modules is None:
         import subprocess
 
-        from racekit.runtime.pool import WORKER_BOOT
+        from racekit.runtime.pool import WORKER_PATH, worker_pythonpath
 
-        probe = WORKER_BOOT.split("from racekit.runtime.worker import main")[0] + (
-            "import racekit.runtime.worker, racekit.runtime.controlled.run, racekit.runtime.hooks; "
-            "print('\\n'.join(sys.modules))")
+        probe = WORKER_PATH + ("import racekit.runtime.worker, racekit.runtime.controlled.run, racekit.runtime.hooks; "
+                               "print('\\n'.join(sys.modules))")
         done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
-                              env={**os.environ, "PYTHONPATH": os.pathsep.join(
-                                  p for p in (os.path.dirname(_RACEKIT.rstrip(os.sep)), os.environ.get("PYTHONPATH"))
-                                  if p)})
+                              env={**os.environ, "PYTHONPATH": worker_pythonpath(os.environ)})
         _own_modules = frozenset(done.stdout.split()) if done.returncode == 0 else frozenset()
     return _own_modules
 

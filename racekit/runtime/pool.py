@@ -107,9 +107,15 @@ def session_members(sid: int, token: str | None = None) -> list[int]:
 # experiment's name) shadows neither the standard library nor racekit; the
 # folder still comes last, for the case's own imports. (`sys` and `os` are
 # loaded before any folder is searched.)
-WORKER_BOOT = ("import os, sys; sys.path[:1] = [] if sys.path[:1] == [''] else sys.path[:1]; "
-               "sys.path.append(os.getcwd()); "
-               "from racekit.runtime.worker import main; main(sys.argv[1:])")
+WORKER_PATH = ("import os, sys; sys.path[:1] = [] if sys.path[:1] == [''] else sys.path[:1]; "
+               "sys.path.append(os.getcwd()); ")
+WORKER_BOOT = WORKER_PATH + "from racekit.runtime.worker import main; main(sys.argv[1:])"
+
+
+def worker_pythonpath(env: dict[str, str]) -> str:
+    """A worker's PYTHONPATH: racekit's own package first (whatever the user's
+    is: an editable install, a checkout), then the user's."""
+    return os.pathsep.join(p for p in (_PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
 
 # A variant whose first this-many trials all crashed the worker process stops there.
 CRASH_LIMIT = 20
@@ -134,7 +140,7 @@ class _Worker:
         env["TMPDIR"] = self.tmpdir
         self.token = os.path.basename(self.tmpdir)
         env[TOKEN_VARIABLE] = self.token
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
+        env["PYTHONPATH"] = worker_pythonpath(env)
         env.pop("PYTHONFAULTHANDLER", None)
         with open(self.dump_path, "w") as stderr:
             self.process = subprocess.Popen(
@@ -434,8 +440,7 @@ class Pool:
             if trial.status is Status.DEADLOCK and job.mode.name != "controlled":
                 worker.retiring = True  # it exits: its stuck threads cannot be stopped
                 self._stop(job, StopReason.DEADLOCK)
-            elif trial.status is Status.INCONCLUSIVE and (trial.why or {}).get("kind") in ("blocked_outside",
-                                                                                          "no_next_access"):
+            elif trial.left_running:
                 # Every other run would be stuck there too; and the stuck thread
                 # runs on in this worker, which therefore exits (a fresh one follows).
                 worker.retiring = True

@@ -186,9 +186,7 @@ def serve(conn: Channel, dump: Any, marker: mmap.mmap) -> None:
                     smaller = None
             MARKER.pack_into(marker, 0, -1, -1)
             conn.send(protocol.Explained(key, trial.index, smaller))
-        left_running = trial.status is Status.INCONCLUSIVE and (trial.why or {}).get("kind") in (
-            "blocked_outside", "no_next_access")
-        if (trial.status is Status.DEADLOCK and program.forcing.spec.name != "controlled") or left_running:
+        if (trial.status is Status.DEADLOCK and program.forcing.spec.name != "controlled") or trial.left_running:
             # Its threads are stuck for good (or spin where no scheduler reaches
             # them); the pool replaces this process. (A controlled deadlock is
             # found at once and its threads unwound.)

@@ -367,7 +367,7 @@ def execute(program: Program, index: int, seed: int, strategy: Strategy,
         return replace(stuck, index=index, seed=seed), None
     with program.isolated() as out, interpreter_state.preserved():
         trial, controller = _execute(program, index, seed, strategy, step_limit, out)
-    if trial.status is Status.INCONCLUSIVE and (trial.why or {}).get("kind") in LEFT_RUNNING:
+    if trial.left_running:
         program.controlled.stuck = trial
     return trial, controller
 
@@ -685,7 +685,6 @@ class _Progress:
 
 PROGRESS = _Progress()
 STALL_LIMIT = 60.0  # seconds a controlled trial may run without a scheduling step (at least its timeout)
-LEFT_RUNNING = ("no_next_access", "blocked_outside")  # stuck executions whose thread cannot be stopped
 OWN_THREADS: "weakref.WeakSet[threading.Thread]" = weakref.WeakSet()  # racekit's runners of case threads
 
 

@@ -149,7 +149,7 @@ def _search(program: Program, seed: int, on_trial: Callable[[Trial], None], summ
                 # Not judged (stuck, over its budget): no failure, and no schedule that
                 # counts towards "complete". A thread left running ends the search.
                 summary.stopped = "unjudged"
-                if (trial.why or {}).get("kind") in ("no_next_access", "blocked_outside"):
+                if trial.left_running:
                     return False
                 continue
             wrong = not trial.matches or trial.status is Status.DEADLOCK
