@@ -280,7 +280,8 @@ class TerminalReport:
             out.append(self.t("type_hint", **v.type_hint))
         if v.inconclusive:
             rows = [r for r in v.rows if r.grade is Grade.INCONCLUSIVE]
-            why = {"inconclusive: step budget": "why_budget", "inconclusive: blocked outside the scheduler": "why_blocked",
+            why = {"inconclusive: step budget": "why_budget", "inconclusive: memory budget": "why_memory",
+                   "inconclusive: blocked outside the scheduler": "why_blocked",
                    "inconclusive: did not finish in time": "why_time",
                    "inconclusive: a thread ran outside racekit's scheduler": "why_unscheduled",
                    }.get(rows[0].outcome if rows else "", "why_time")

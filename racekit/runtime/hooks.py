@@ -149,11 +149,13 @@ class Labels:
     def __init__(self, namespace: dict[str, Any] | None = None):
         self._names: dict[int, str] = {}
         self._numbers: dict[int, int] = {}
+        self._attributes: dict[tuple[int, str], str] = {}  # one string for every step at obj.attr
         if namespace:
             self.learn(namespace)
 
     def learn(self, namespace: dict[str, Any]) -> None:
         """Name the objects ``namespace`` holds by its names (the first name wins)."""
+        self._attributes.clear()  # a number may give way to a name
         for name, value in namespace.items():
             if name.startswith("_") or (id(value) in self._names and id(value) not in self._numbers):
                 continue  # a name given already wins; a number given before the name was known does not
@@ -180,7 +182,11 @@ class Labels:
             self._names[id(value)] = label
 
     def attribute(self, obj: Any, attr: str) -> str:
-        return f"{self.of(obj)}.{attr}"
+        key = (id(obj), attr)
+        label = self._attributes.get(key)
+        if label is None:
+            label = self._attributes[key] = f"{self.of(obj)}.{attr}"
+        return label
 
     def item(self, obj: Any, key: Any) -> str:
         return f"{self.of(obj)}[{short_value(key)}]"
@@ -343,7 +349,7 @@ class ControlledHooks(PlainHooks):
         namespace = peek.checked_first(obj, name)
         if namespace is None:
             return
-        location = (id(namespace), _name_key(name))
+        location = _at(id(namespace), _name_key(name))
         what = self._attribute_label(obj, obj, name)
         self._step("read", what, location, namespace)
         # Filled meanwhile (while this thread waited for its turn): Python reads that value instead.
@@ -413,7 +419,7 @@ class ControlledHooks(PlainHooks):
             self._push(_Pending(frame, None))  # for iv: nothing to show
             return key
         what = self.labels.item(obj, key)
-        location = (id(obj), _key(key))
+        location = _at(id(obj), _key(key))
         self._step("read", what, location, obj)
         op = self.ctl.record("read", what, location=location, line=line, file=self.file)
         self._push(_Pending(frame, obj, what, line, op=op))  # iv shows the value Python reads
@@ -441,7 +447,7 @@ class ControlledHooks(PlainHooks):
 
     def _write_item(self, obj: Any, key: Any, line: int, update: bool) -> None:
         what = self.labels.item(obj, key)
-        location = (id(obj), _key(key))
+        location = _at(id(obj), _key(key))
         self._step("write", what, location, obj)
         op = self.ctl.record("write", what, location=location, line=line, file=self.file, update=update)
         self.ctl.settle(op, lambda: _shown(_item(obj, key)))
@@ -456,7 +462,7 @@ class ControlledHooks(PlainHooks):
         if obj is None or not _indexes_data(obj):
             return key
         what = self.labels.item(obj, key)
-        location = (id(obj), _key(key))
+        location = _at(id(obj), _key(key))
         self._step("delete", what, location, obj)
         self.ctl.record("write", what, location=location, value="<deleted>", line=line, file=self.file)
         return key
@@ -474,7 +480,7 @@ class ControlledHooks(PlainHooks):
             self._push(_Pending(frame, None, op=_NO_WRITE))
             return key
         what = self.labels.item(obj, key)
-        location = (id(obj), _key(key))
+        location = _at(id(obj), _key(key))
         self._step("read", what, location, obj)
         self.ctl.record("read", what, location=location, value=_shown(_item(obj, key)), line=line, file=self.file)
         self._push(_Pending(frame, obj, key, line, op=_ITEM))
@@ -543,15 +549,15 @@ class ControlledHooks(PlainHooks):
     def _container_call(self, obj: Any, name: str, line: int, key: Any = _NO_KEY) -> None:
         what = f"{self.labels.of(obj)}.{name}()"
         if not (name in READ_ONLY_METHODS and self._fresh(obj)):
-            self._step("call", what, (id(obj), "*"), obj)
+            self._step("call", what, _at(id(obj), "*"), obj)
         if key is not _NO_KEY and type(obj) in _BUILT_IN_CONTAINERS and peek.is_a(obj, dict):
             # `d.get(k)`, `d.setdefault(k, v)` read the slot `d[k] = …` writes (the
             # step above still conflicts with the whole dict: setdefault may fill it).
-            self._local.call_op = self.ctl.record("read", self.labels.item(obj, key), location=(id(obj), _key(key)),
+            self._local.call_op = self.ctl.record("read", self.labels.item(obj, key), location=_at(id(obj), _key(key)),
                                                   line=line, file=self.file)
             return
         kind = "read" if name in READ_ONLY_METHODS else "call"
-        op = self.ctl.record(kind, what, location=(id(obj), "*"), line=line, file=self.file)
+        op = self.ctl.record(kind, what, location=_at(id(obj), "*"), line=line, file=self.file)
         self._local.call_op = op
         if kind == "call" and op is not None and self.ctl.keep_frames:
             # The lecture's shared panel shows `items` as `items.pop()` left it.
@@ -621,8 +627,8 @@ class ControlledHooks(PlainHooks):
         if self._fresh(obj):
             return  # just read from a shared location, in this very step
         what = self.labels.of(obj)
-        self._step("read", what, (id(obj), "*"), obj)
-        self.ctl.record("read", what, location=(id(obj), "*"), value=_contents(obj), line=line, file=self.file)
+        self._step("read", what, _at(id(obj), "*"), obj)
+        self.ctl.record("read", what, location=_at(id(obj), "*"), value=_contents(obj), line=line, file=self.file)
 
     def it(self, obj: Any, line: int) -> Any:
         if not self._mine():
@@ -633,7 +639,7 @@ class ControlledHooks(PlainHooks):
                 # `for k, v in d.items():` iterates d a step per item, as `for k in d:` does
                 # (each next() may meet a dict another thread changed in between).
                 what = f"{self.labels.of(owner)}.{_DICT_VIEWS[type(obj)]}()"
-                location = (id(owner), "*")
+                location = _at(id(owner), "*")
                 self._step("read", what, location, owner)
                 iterator = iter(obj)
                 self.ctl.record("read", what, location=location, value=_contents(owner), line=line, file=self.file)
@@ -644,7 +650,7 @@ class ControlledHooks(PlainHooks):
         # Creating the iterator is a step, and happens now (a generator
         # expression takes its iterator when it is made, a dict's remembers its size).
         what = self.labels.of(obj)
-        location = (id(obj), "*")
+        location = _at(id(obj), "*")
         self._step("read", what, location, obj)
         iterator = iter(obj)
         self.ctl.record("read", what, location=location, value=_contents(obj), line=line, file=self.file)
@@ -678,7 +684,7 @@ class ControlledHooks(PlainHooks):
         ns = self.ns
         current = ns.get(name, peek.MISSING)
         wide = is_container(current)
-        location = (id(ns), _name_key(name))
+        location = _at(id(ns), _name_key(name))
         self._step("read", name, location, ns, wide)
         value = ns.get(name, peek.MISSING)
         op = self.ctl.record("read", name, location=location, value=_shown(value), line=line, file=self.file)
@@ -690,7 +696,7 @@ class ControlledHooks(PlainHooks):
         if not self._mine():
             return None
         ns = self.ns
-        location = (id(ns), _name_key(name))
+        location = _at(id(ns), _name_key(name))
         self._step("write", name, location, ns)
         op = self.ctl.record("write", name, location=location, line=line, file=self.file, update=update)
         self.ctl.settle(op, lambda: _shown(ns.get(name, peek.MISSING)))
@@ -700,7 +706,7 @@ class ControlledHooks(PlainHooks):
         if not self._mine():
             return None
         ns = self.ns
-        location = (id(ns), _name_key(name))
+        location = _at(id(ns), _name_key(name))
         self._step("delete", name, location, ns)
         self.ctl.record("write", name, location=location, value="<deleted>", line=line, file=self.file)
         return None
@@ -855,7 +861,14 @@ def _slot(owner: Any, name: str) -> tuple[Any, tuple[int, str]]:
     ``x`` are one location); a class's or a slot's is its owner's."""
     namespace = peek.instance_dict(owner)
     subject = owner if namespace is None else namespace
-    return subject, (id(subject), _name_key(name))
+    return subject, _at(id(subject), _name_key(name))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _at(ident: int, key: str) -> tuple[int, str]:
+    """A location, one tuple for every step at it: a run keeps every step's
+    location, and a million equal tuples (and their ids) are ~80 MB."""
+    return ident, key
 
 
 @functools.lru_cache(maxsize=4096)

@@ -78,9 +78,17 @@ class _TypeInfo(NamedTuple):
     getattr_hook: bool
 
 
-# id(class) -> (a weak reference to it, its info): no strong reference, so a class
-# the program drops is collected as it would be without racekit.
+# id(class) -> (a weak reference to it, its info). The info itself holds the
+# class (its `__dict__` descriptor, its own `__getattribute__`, whose globals
+# hold its module), so the cache is emptied after every execution
+# (:func:`forget_classes`): the classes each execution of a case defines, and
+# all they hold (its namespace, its scheduler's log), must not outlive it.
 _TYPES: dict[int, tuple[Any, _TypeInfo]] = {}
+
+
+def forget_classes() -> None:
+    """Let go of every class met so far (an execution ended)."""
+    _TYPES.clear()
 
 
 def _info(kind: type) -> _TypeInfo:

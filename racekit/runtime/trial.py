@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from racekit.case.model import Variant
 from racekit.records import Status, Trial
-from racekit.runtime import clock, import_hook, modes
+from racekit.runtime import clock, import_hook, modes, peek
 from racekit.runtime.controlled.state import ControlledState
 from racekit.runtime.forcing import Forcing
 from racekit.runtime.judging import OUTPUT_TAIL, CaseFailure, Prepared, _stacks, case_error, format_exception, judged
@@ -86,6 +86,7 @@ class Program:
         finally:
             sys.stdout, sys.stderr = real_stdout, real_stderr
             self._forget_case_modules(modules_before)
+            peek.forget_classes()  # the classes this execution defined, and what they hold
 
     def run_threads(self, index: int, seed: int, hooks: Callable[[dict[str, Any]], Any] | None = None) -> Trial:
         """One trial on real threads; ``hooks(namespace)`` makes the object the

@@ -39,6 +39,13 @@ from racekit.runtime.controlled.strategies import Strategy
 _Semaphore = threading.Semaphore
 _Event = threading.Event
 DEFAULT_STEP_LIMIT = 1_000_000  # scheduling steps per trial; the engine raises it to fit long cases
+# Every step of an execution is kept (the log that explains a failure), so the
+# log is memory, and an execution whose log passes LOG_BUDGET bytes ends there,
+# inconclusive. It is counted as it grows: STEP_BYTES a step (its Op and the
+# numbers in it, measured with tracemalloc on 40,000 steps of `x += 1`) and the
+# lengths of the texts the step shows (a value, a container as a call left it).
+LOG_BUDGET = 512 * 2**20
+STEP_BYTES = 340
 # Operations that change nothing another thread could see: a thread that does
 # only these, in a state it was already in, is spinning (see Controller._observe).
 PASSIVE = {"read", "sleep", "try-acquire", "check"}
@@ -158,7 +165,10 @@ class Controller:
         self.current: int | None = None
         self.choices: list[int] = []
         self.enabled_at: list[tuple[int, ...]] = []  # who could move at each choice
+        self._enabled_sets: dict[tuple[int, ...], tuple[int, ...]] = {}  # one tuple per set (a run keeps them all)
         self.log: list[Op] = []
+        self.log_bytes = 0  # what the log takes, as counted (LOG_BUDGET)
+        self.over_memory = False  # it ended because its log outgrew LOG_BUDGET
         self.steps = 0
         self.aborted: str | None = None
         self.deadlock: dict[str, Any] | None = None  # who waits, who holds (facts)
@@ -265,7 +275,7 @@ class Controller:
                     raise Abort(self.aborted)
                 body()
             finally:
-                _settle(state)
+                self._settle(state)
                 state.done = True
                 state.completed = not self.aborted  # it ran to its end (not unwound from an abandoned trial)
                 state.pending = None
@@ -315,7 +325,7 @@ class Controller:
             raise Abort(self.aborted)
         state = self.threads[me]
         if state.unsettled is not None:
-            _settle(state)
+            self._settle(state)
         if self.keep_frames:
             state.frame = sys._getframe(1)
         state.pending = enabled or _always
@@ -372,11 +382,12 @@ class Controller:
             file = "" if where == self.case_file else self.module_files.get(where) or shown_file(where)
         state = self.threads[me]
         if state.unsettled is not None:
-            _settle(state)
+            self._settle(state)
         state.ops += 1
         op = Op(self.steps, state.index, kind, what, location, value, line, state.preempting, sync,
                 len(self.choices), state.ops, update, file)
         self.log.append(op)
+        self.log_bytes += STEP_BYTES + len(what) + len(value)
         state.preempting = False
         self._observe(state, kind, location, value)
         return op
@@ -387,6 +398,14 @@ class Controller:
         (``field``: ``after``, a container as a call left it)."""
         if op is not None:
             self.threads[op.thread].unsettled = (op, value, field)
+
+    def _settle(self, state: _Thread) -> None:
+        if state.unsettled is not None:
+            op, value, field = state.unsettled
+            state.unsettled = None
+            text = value()
+            setattr(op, field, text)
+            self.log_bytes += len(text)
 
     def pending_ops(self) -> dict[int, PendingOp]:
         """Every live thread's announced next operation, by thread index."""
@@ -475,7 +494,8 @@ class Controller:
         enabled = [t.index for t in ready] + [t.index for t in sleepers]
         self._begin()
         self.steps += 1
-        if self.steps > self.step_limit:
+        if self.steps > self.step_limit or self.log_bytes > LOG_BUDGET:
+            self.over_memory = self.log_bytes > LOG_BUDGET
             self._abort(me, step_limit=True, finished=finished)
             return
         # A thread that has made no operation yet is not interrupted by a choice of another.
@@ -503,7 +523,8 @@ class Controller:
             self._reach(chosen_state.deadline)
         if len(enabled) > 1:
             self.choices.append(chosen)
-            self.enabled_at.append(tuple(enabled))
+            enabled_set = tuple(enabled)
+            self.enabled_at.append(self._enabled_sets.setdefault(enabled_set, enabled_set))
             # A preemption: the thread that was running could have gone on (or a
             # sleep ended while a thread was ready to run).
             preempting = (current is not None and chosen != current) or (
@@ -686,7 +707,7 @@ class Controller:
 
     def outcome(self) -> Outcome:
         for state in self.threads:
-            _settle(state)
+            self._settle(state)
         return Outcome(self.choices, self.log, self.steps, self.deadlock,
                        self.aborted == "step limit", self.mismatch, self.livelock, self.paused)
 
@@ -870,10 +891,5 @@ def _always() -> bool:
     return True
 
 
-def _settle(state: _Thread) -> None:
-    if state.unsettled is not None:
-        op, value, field = state.unsettled
-        state.unsettled = None
-        setattr(op, field, value())
 
 

@@ -31,6 +31,7 @@ from racekit.runtime.controlled import patches
 from racekit.runtime.controlled.controller import DEFAULT_STEP_LIMIT, Abort, Controller, raised_at, shown_file
 from racekit.runtime.controlled.explain import explain, race_facts, tape_facts
 from racekit.runtime.controlled.schedule import decode_schedule, encode_schedule
+from racekit.runtime.controlled.state import PendingShrink
 from racekit.runtime.controlled.strategies import Strategy, strategy_class
 from racekit.runtime.controlled.strategies.replay import SLACK, SLACK_FROM, ReplayStrategy
 from racekit.runtime.controlled.strategies.reverse import ReverseRace
@@ -48,10 +49,10 @@ MAX_REVERSALS = 24  # race reversals a program tries (each one more run), per ki
 BLOCKED_AFTER = 0.3  # seconds the running thread may sleep outside the scheduler before racekit says so
 POLL = 0.05
 BUDGET_FACTOR = 20  # a trial's step budget: this many times its serial run's steps, at least the default
-# Every step of an execution is kept (the log that explains a failure: about
-# 600 bytes a step while it runs, more in the analysis after), so steps are
-# memory: no execution, serial ones included, takes more than this; a run that
-# needs more is inconclusive ("over its budget") and fewer iterations fit.
+# Every step of an execution is kept (the log that explains a failure), so
+# steps are memory: no execution, serial ones included, takes more than this
+# (nor more than controller.LOG_BUDGET bytes of log); a run that needs more is
+# inconclusive ("over its budget") and fewer iterations fit.
 MAX_STEPS = 2_000_000
 UNLIMITED = MAX_STEPS  # a serial run: "unlimited" up to the memory bound
 MISFIT = "error: the schedule does not fit this case"  # the outcome of a schedule replayed on other code
@@ -216,7 +217,10 @@ def conclude(program: Program, trial: Trial, controller: Controller | None, stra
         if schedule is None and may_shrink and controller.preemptions > 1:
             # Shrinking takes more runs; the worker reports the failure first
             # and the smaller schedule after (see finish_shrink).
-            state.pending_shrink = (index, seed, trial, controller)
+            # What shrinking needs, not the controller: its log would stay alive
+            # beside every execution of the shrink.
+            state.pending_shrink = PendingShrink(index, seed, _failure_kind(trial), controller.preemptions,
+                                                 len(controller.choices))
             trial.shrinking = True
     return trial
 
@@ -267,24 +271,22 @@ def finish_shrink(program: Program, each_attempt: Callable[[], None] = lambda: N
     pending, program.controlled.pending_shrink = program.controlled.pending_shrink, None
     if pending is None:
         return None
-    index, seed, trial, controller = pending
-    smaller = shrink(program, index, seed, trial, controller, each_attempt)
+    smaller = shrink(program, pending, each_attempt)
     if smaller is None:
         return None
     return {"schedule": smaller.schedule, "trace": smaller.trace, "story": smaller.story,
-            "preemptions": smaller.preemptions, "shrunk_from": controller.preemptions}
+            "preemptions": smaller.preemptions, "shrunk_from": pending.preemptions}
 
 
-def shrink(program: Program, index: int, seed: int, failing: Trial, controller: Controller,
+def shrink(program: Program, failing: PendingShrink,
            each_attempt: Callable[[], None] = lambda: None) -> Trial | None:
     """A schedule that fails the same way with fewer preemptions, if a short search
     finds one: the explained trial, or None when nothing smaller fails."""
-    kind = _failure_kind(failing)
-    best = controller.preemptions
-    strategy = Shrink(seed, len(controller.choices), fewer_than=best)
-    for trial, ctl in drive(program, index, seed, strategy, before_each=each_attempt):
-        if ctl is not None and _failure_kind(trial) == kind and ctl.preemptions < best:
+    strategy = Shrink(failing.seed, failing.choices, fewer_than=failing.preemptions)
+    for trial, ctl in drive(program, failing.index, failing.seed, strategy, before_each=each_attempt):
+        if ctl is not None and _failure_kind(trial) == failing.kind and ctl.preemptions < failing.preemptions:
             break
+        ctl = None  # an attempt's log is not kept beside the next attempt's
     else:
         return None
     explain(trial, ctl)
@@ -365,11 +367,42 @@ def execute(program: Program, index: int, seed: int, strategy: Strategy,
     if stuck is not None:
         # A thread of an earlier execution still runs where no scheduler reaches it.
         return replace(stuck, index=index, seed=seed), None
+    _DEAD_LOGS.before_next()
     with program.isolated() as out, interpreter_state.preserved():
         trial, controller = _execute(program, index, seed, strategy, step_limit, out)
     if trial.left_running:
         program.controlled.stuck = trial
+    _DEAD_LOGS.ended(trial.steps or 0)
     return trial, controller
+
+
+class _DeadLogs:
+    """Frees the logs of executions nobody needs any more, before the next one.
+
+    An execution's namespace (its functions and their globals), its hooks, its
+    stand-ins and its watcher all refer to its controller, and so to its whole
+    log: cyclic garbage, which only the cycle collector frees. Executions run
+    with the collector off, so it seldom gets to a full collection, and dead
+    logs piled up beside the running one. A full collection before an
+    execution, once the executions since the last one took ``COLLECT_AFTER``
+    steps between them, keeps that much dead log at most, for one collection
+    per that many steps (milliseconds, against the seconds those steps took)."""
+
+    COLLECT_AFTER = 50_000
+
+    def __init__(self) -> None:
+        self.steps = 0
+
+    def ended(self, steps: int) -> None:
+        self.steps += steps
+
+    def before_next(self) -> None:
+        if self.steps >= self.COLLECT_AFTER and gc.isenabled():
+            self.steps = 0
+            gc.collect()
+
+
+_DEAD_LOGS = _DeadLogs()
 
 
 def _execute(program: Program, index: int, seed: int, strategy: Strategy,
@@ -497,6 +530,10 @@ def _stopped(index: int, seed: int, controller: Controller) -> Trial:
         return Trial(index, seed, Status.DEADLOCK, "deadlock", why={"kind": "deadlock", **controller.deadlock})
     if controller.livelock:
         return Trial(index, seed, Status.DEADLOCK, "livelock", why={"kind": "livelock", **controller.livelock})
+    if controller.over_memory:
+        return Trial(index, seed, Status.INCONCLUSIVE, "inconclusive: memory budget",
+                     why={"kind": "memory_budget", "megabytes": _controller_module.LOG_BUDGET >> 20,
+                          "steps": controller.steps})
     return Trial(index, seed, Status.INCONCLUSIVE, "inconclusive: step budget",
                  why={"kind": "step_budget", "steps": controller.step_limit, "factor": BUDGET_FACTOR,
                       "minimum": DEFAULT_STEP_LIMIT})

@@ -135,6 +135,7 @@ def _search(program: Program, seed: int, on_trial: Callable[[Trial], None], summ
     step_budget_known(program, seed)
     for trial, controller in drive(program, summary.schedules, seed, strategy, before_each=each_run):
         trial = conclude(program, trial, controller, strategy, may_shrink=False)
+        controller = None  # its log is not kept beside the next execution's
         summary.runs += 1
         summary.guest_waited = summary.guest_waited or bool(trial.guest_waits)
         summary.unscheduled.extend(u for u in trial.unscheduled if u not in summary.unscheduled)

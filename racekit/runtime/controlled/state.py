@@ -10,12 +10,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+@dataclass(frozen=True)
+class PendingShrink:
+    """A failure reported and still to be shrunk: which trial, how it failed, and
+    the size of its schedule (not its controller, whose log would stay alive
+    through every execution of the shrink)."""
+
+    index: int
+    seed: int
+    kind: str  # run._failure_kind of the failing trial
+    preemptions: int
+    choices: int
+
+
 @dataclass
 class ControlledState:
     run_length: int | None = None  # the most steps a run took (learnt from a serial run first): PCT's k
     explained: set[str] = field(default_factory=set)  # kinds of failure already shrunk and explained
     reversals: dict[tuple, int] = field(default_factory=dict)  # race reversals tried, per pair of lines
-    pending_shrink: tuple[int, int, Any, Any] | None = None  # a failure reported, its schedule to shrink next
+    pending_shrink: PendingShrink | None = None  # a failure reported, its schedule to shrink next
     # An execution stopped with a thread that never reaches a step (spinning, or
     # asleep in the kernel): that thread cannot be stopped and runs on in this
     # worker, so every later execution here would be slowed or stuck the same way.
