@@ -18,6 +18,7 @@ from racekit import __version__
 from racekit.analysis.grading import grade
 from racekit.analysis.results import CaseResult, RunResult
 from racekit.case.model import START_METHODS, Case, Variant
+from racekit.case import sources
 from racekit.errors import ScheduleError, UsageError
 # Names, not `from racekit import auto`: pytester's inline runs re-import racekit's
 # modules, and a package attribute left from an earlier run would be the old module.
@@ -464,7 +465,9 @@ def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | Non
                        overrides={k: v for k, v in options.params.items() if k in p.variant.params},
                        baseline=baselines[p.variant.id].trials if p.variant.id in baselines else None,
                        mode_facts=facts)
-        result = replace(result, fingerprint=database.fingerprint(p.variant))  # merge refuses shards of other code
+        # merge refuses shards of other code: the case's own, and the modules it runs where known
+        modules = sources.digest(p.variant)
+        result = replace(result, fingerprint=database.fingerprint(p.variant) + (f"+{modules}" if modules else ""))
         if options.instrument:  # a replay or reproduce line must rewrite the same modules
             result = replace(result, instrument=tuple(options.instrument))
         if p.variant.kind == "processes":

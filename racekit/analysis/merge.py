@@ -162,7 +162,7 @@ def _merge_variant(case_name: str, file: str, parts: list[tuple[str, dict, dict]
                          "shards of one run share its --seed")
     prints = {v.get("fingerprint") for _, _, v in parts if v.get("fingerprint")}
     if len(prints) > 1:
-        raise UsageError(f"{label}: the files ran different programs (the case's code or params changed between "
+        raise UsageError(f"{label}: the files ran different programs (the case's code, a module it runs or its params changed between "
                          "shards); merge the shards of one run of one version of the case")
     totals = {v["total_runs"] for _, _, v in parts if v.get("total_runs")}
     if len(totals) > 1:
