@@ -33,6 +33,7 @@ from pathlib import Path
 
 from racekit.case.model import Variant
 from racekit.errors import UsageError
+from racekit.own_files import read_own
 from racekit.records import Note
 
 MARKER = ".racekit-database"
@@ -121,17 +122,13 @@ class Database:
         from racekit.runtime.controlled.schedule import decode_schedule
 
         try:
-            handle = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+            content, info = read_own(path, MAX_ENTRY_BYTES)
         except OSError:
             self.warnings.append(Note.of("db_not_ours" if os.path.islink(path) else "db_damaged",
                                          variant=variant.id, path=path))
             return None
         try:
-            with os.fdopen(handle, "rb") as f:
-                info = os.fstat(f.fileno())
-                if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_ENTRY_BYTES:
-                    raise ValueError("not a schedule file")
-                data = json.loads(f.read(MAX_ENTRY_BYTES + 1).decode("utf-8"))
+            data = json.loads(content.decode("utf-8"))
             schedule = data["schedule"]
             if not isinstance(schedule, str) or data.get("variant") != variant.id:
                 raise ValueError("wrong shape")

@@ -8,6 +8,7 @@ import json
 import marshal
 import os
 import shutil
+import stat
 import subprocess
 import sys
 
@@ -212,6 +213,18 @@ def test_a_link_planted_where_the_cache_or_its_temporary_goes_is_never_written_t
     assert "__racekit__" in _names(code)
     assert victim.read_text() == "precious\n"
     assert os.path.isfile(cached) and not os.path.islink(cached)  # the link itself was replaced
+
+
+def test_a_device_or_fifo_in_the_caches_place_is_never_read(module_file):
+    """/dev/zero's twin never ends and a FIFO blocks its reader: neither may hang a trial."""
+    cached = import_hook.cache_path(str(module_file))
+    os.makedirs(os.path.dirname(cached))
+    try:
+        os.mknod(cached, stat.S_IFCHR | 0o666, os.makedev(1, 5))  # what /dev/zero is
+    except (PermissionError, OSError):
+        os.mkfifo(cached)
+    code = import_hook.rewritten_code(str(module_file), module_file.read_bytes())
+    assert "__racekit__" in _names(code)
 
 
 def test_a_rewrite_cached_under_one_optimisation_level_is_not_run_under_another(tmp_path):

@@ -44,11 +44,13 @@ import tempfile
 import types
 from typing import Any, Callable
 
+from racekit.own_files import read_own
 from racekit.runtime.instrument import HOOK, instrument_setup, written_globals
 
 # Why a cached rewrite may be stale although the source is not: racekit's rewrite changed.
 _REWRITER_FILES = ("instrument.py", "import_hook.py")
 _HEADER = 16 + 32  # interpreter magic (4), padding (12), sha256 of source + rewriter (32)
+MAX_CACHE_BYTES = 256 * 2**20  # a cached rewrite bigger than this is not one racekit wrote
 _memory: dict[tuple[str, bytes], types.CodeType] = {}
 _rewriter_digest: bytes | None = None
 _active: Session | None = None
@@ -413,10 +415,9 @@ def cache_path(path: str) -> str:
 
 def _read_cache(path: str, digest: bytes) -> types.CodeType | None:
     try:
-        # A link in the cache's place is not racekit's file: not read (and replaced on write).
-        handle = os.open(cache_path(path), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
-        with os.fdopen(handle, "rb") as f:
-            data = f.read()
+        # A link (or a device, a FIFO) in the cache's place is not racekit's file:
+        # not read, and replaced on write.
+        data, _ = read_own(cache_path(path), MAX_CACHE_BYTES)
     except OSError:
         return None
     if len(data) <= _HEADER or data[:4] != importlib.util.MAGIC_NUMBER or data[16:_HEADER] != digest:
