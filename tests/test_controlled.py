@@ -242,6 +242,37 @@ def test_a_lazy_attributes_first_lookup_is_a_step_so_its_double_computation_is_a
     assert summary.complete and set(outcomes) == {"1", "2"}
 
 
+DOUBLE_START = """racekit: 1
+name: double_start
+setup: |
+  errors = []
+  timer = threading.Thread(target=lambda: None)
+threads:
+  a: |
+    try:
+        timer.start()
+    except RuntimeError as error:
+        errors.append(str(error))
+  b: |
+    try:
+        timer.start()
+    except RuntimeError as error:
+        errors.append(str(error))
+outcome: errors
+expect: ["threads can only be started once"]
+"""
+
+
+def test_two_threads_starting_one_thread_object_meet_cpythons_error_in_every_order(tmp_path):
+    # A timer restarted without a lock (limits' MemoryStorage): the check that it
+    # was started ran before the scheduling step, so both threads passed it and
+    # the second started a thread the scheduler waited for for ever (every run hung).
+    case = tmp_path / "double_start.yaml"
+    case.write_text(DOUBLE_START)
+    outcomes, summary = search(case, "default")
+    assert summary.complete and set(outcomes) == {"['threads can only be started once']"}
+
+
 SPINNER = """racekit: 1
 name: spinner
 threads:

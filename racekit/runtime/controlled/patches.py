@@ -196,10 +196,14 @@ def _start(self: threading.Thread) -> None:
         return _REAL_START(self)
     if not getattr(self, "_initialized", True):
         raise yours(RuntimeError("thread.__init__() not called"))
-    if self._started.is_set():
-        raise yours(RuntimeError("threads can only be started once"))
     name = self.name
     ctl.point("start", name, sync=id(self), subject=self)
+    # Checked after the step, as one with the start: two threads starting one
+    # Thread (a timer restarted unlocked) meet CPython's RuntimeError in the
+    # second, instead of both passing the check and the second starting a
+    # thread the scheduler would wait for for ever.
+    if self._started.is_set():
+        raise yours(RuntimeError("threads can only be started once"))
     index = ctl.add_thread(name)
     ctl_threads = _threads_of(ctl)
     ctl_threads[id(self)] = (self, index)
