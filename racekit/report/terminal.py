@@ -210,7 +210,8 @@ class TerminalReport:
         if v.timing:
             return self.timing_sentences(v)
         if v.verdict is Verdict.RACE:
-            wrong_rows = [r for r in v.rows if r.grade is not Grade.EXPECTED]
+            # Runs racekit could not judge are not wrong ones (said apart, below).
+            wrong_rows = [r for r in v.rows if r.grade not in (Grade.EXPECTED, Grade.INCONCLUSIVE)]
             lost = v.lost_updates
             # Exact counts: only if the wrong runs themselves lost updates (a
             # stale check, say, goes wrong without losing any).
@@ -238,20 +239,24 @@ class TerminalReport:
                 out.append(self.t("race_plain", wrong=v.wrong, runs=v.runs, top=shown_outcome(top.outcome, self.t), top_count=top.count,
                                   top_s="" if top.count == 1 else "s"))
         elif v.verdict is Verdict.NO_RACE and v.runs:
+            # Runs racekit could not judge are no evidence either way: "all" is said of the judged ones.
+            judged = v.runs - v.inconclusive
+            some = "right_judged" if v.inconclusive else None
             if v.expect_text.startswith("= 'error: "):
-                out.append(self.t("right_all_error" if v.runs > 1 else "right_one_error", runs=v.runs,
-                                  error=v.expect_text[len("= 'error: "):-1]))
+                out.append(self.t(some and some + "_error" or ("right_all_error" if v.runs > 1 else "right_one_error"),
+                                  runs=judged, total=v.runs, error=v.expect_text[len("= 'error: "):-1]))
             elif v.expect_text.startswith("= "):
-                key = "right_all" if v.runs > 1 else "right_one"
+                key = some or ("right_all" if v.runs > 1 else "right_one")
                 generic = v.outcome_text == "the outcome"  # no expression to name: "the outcome was", "的结果是"
                 out.append(self.t(key + ("_outcome" if generic else ""), outcome=v.outcome_text,
-                                  expect=v.expect_text[2:], runs=v.runs))
+                                  expect=v.expect_text[2:], runs=judged, total=v.runs))
             elif isinstance(v.expected, dict) and "any_of" in v.expected:
-                out.append(self.t("right_all_any_of" if v.runs > 1 else "right_one_any_of", outcome=v.outcome_text,
-                                  values=self.t("list_sep").join(repr(x) for x in v.expected["any_of"]), runs=v.runs))
+                out.append(self.t(some and some + "_any_of" or ("right_all_any_of" if v.runs > 1 else "right_one_any_of"),
+                                  outcome=v.outcome_text, runs=judged, total=v.runs,
+                                  values=self.t("list_sep").join(repr(x) for x in v.expected["any_of"])))
             else:
-                out.append(self.t("right_all_check" if v.runs > 1 else "right_one_check", outcome=v.outcome_text,
-                                  check=v.expect_text, runs=v.runs))
+                out.append(self.t(some and some + "_check" or ("right_all_check" if v.runs > 1 else "right_one_check"),
+                                  outcome=v.outcome_text, check=v.expect_text, runs=judged, total=v.runs))
         elif v.verdict is Verdict.DEADLOCK and _scheduled(v):
             deadlocks = sum(r.count for r in v.rows if r.grade is Grade.DEADLOCK)
             livelocks = sum(r.count for r in v.rows if r.grade is Grade.LIVELOCK)
@@ -459,6 +464,8 @@ class TerminalReport:
                 parts.append(self.t("summary_error", variant=name, errors=errors, runs=v.runs))
             elif v.wrong:
                 parts.append(self.t("summary_wrong", variant=name, wrong=v.wrong, runs=v.runs))
+            elif v.inconclusive:
+                parts.append(self.t("summary_right_judged", variant=name, runs=v.runs - v.inconclusive, total=v.runs))
             else:
                 parts.append(self.t("summary_right" if v.runs > 1 else "summary_right_one", variant=name, runs=v.runs))
         sep = "；" if self.lang == "zh" else "; "

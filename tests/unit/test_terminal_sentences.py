@@ -205,3 +205,21 @@ def test_verbose_shows_the_failures_of_an_expected_race_too():
         shown[verbose] = out.getvalue()
     assert 'File "counter.yaml", line 4, in up' in shown[True]
     assert 'File "counter.yaml", line 4, in up' not in shown[False]  # an expected race: the verdict says enough
+
+
+def unjudged(index: int) -> Trial:
+    return Trial(index=index, seed=index, status=Status.INCONCLUSIVE, outcome="inconclusive: did not finish in time",
+                 matches=False)
+
+
+def test_a_run_racekit_could_not_judge_is_neither_counted_right_nor_called_the_wrong_outcome():
+    # 1,383 runs of which one was not judged: "in all 1383 runs, … was 0" was false.
+    right = grade(variant(), CONTROLLED, [run(0, "0", 0), run(1, "0", 0), unjudged(2)], seed=1, planned=3)
+    text = sentences(right)
+    assert "In every run racekit could judge (2 of 3), 0 was 0." in text and "In all" not in text
+    assert "1 of 3 runs could not be judged" in text
+    assert "在 racekit 能判断的每次运行中（3 次中的 2 次），0 都是 0。" in sentences(right, "zh")
+    # Beside wrong runs, the unjudged ones are not "the outcome most often seen".
+    wrong = grade(variant(), CONTROLLED, [run(0, "2", 0), unjudged(1), unjudged(2), unjudged(3)], seed=1, planned=4)
+    text = sentences(wrong)
+    assert "most often 2 (1 run)" in text and "most often inconclusive" not in text
