@@ -148,9 +148,17 @@ def why_lines(why: dict[str, Any] | None, t: Words) -> list[str]:
         return lines
     if kind == "forcing_off":
         return [t("why_forcing_off")] + ["  " + _forcing_problem(p, t) for p in why["problems"]]
+    if kind == "mismatch":  # threads as the schedule writes them (2:ab → a, b), choices counted from 1
+        return [t("why_mismatch", wanted=_schedule_letter(why["wanted"]), position=f"{why['position']:,}",
+                  enabled=t("list_sep").join(_schedule_letter(i) for i in sorted(why["enabled"])))]
     fields = {k: (f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else v) for k, v in why.items()}
     key = "why_" + str(kind)
     return [t(key, **fields)] if _has(key) else []
+
+
+def _schedule_letter(index: int) -> str:
+    """A thread as a schedule string names it (the schedule format: a–z, then [26], [27], …)."""
+    return chr(ord("a") + index) if index < 26 else f"[{index}]"
 
 
 def deadlock_sentence(why: dict[str, Any], t: Words) -> str:

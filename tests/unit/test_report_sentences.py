@@ -381,3 +381,12 @@ def test_the_step_that_ends_a_loop_says_there_was_no_item():
     row = {"thread": "a", "kind": "read", "what": "words", "value": "no more items"}
     assert operation(row, words("en")) == "read words: no more items"
     assert operation(row, words("zh")) == "读取 words：没有下一个元素了"
+
+
+def test_a_schedule_that_stops_fitting_is_said_in_the_schedules_own_letters():
+    # The runtime's facts are thread indices; the user holds a string like 4:b18c12d18c6.
+    why = {"kind": "mismatch", "wanted": 1, "position": 19, "enabled": [2, 3, 0]}
+    assert why_lines(why, words("en")) == [
+        "The schedule asks for thread b at its choice 19, but only a, c, d can move there: was it recorded with "
+        "other --param or --instrument values, or another version of the case?"]
+    assert "运行线程 b" in why_lines(why, words("zh"))[0]
