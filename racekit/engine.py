@@ -24,7 +24,8 @@ from racekit.errors import ScheduleError, UsageError
 # modules, and a package attribute left from an earlier run would be the old module.
 from racekit.auto import Phase, found_by, next_phases, phase_facts, search_phase
 from racekit.options import AUTO_FALLBACK, AUTO_SEARCH_CAP, DEFAULT_MODE, INSTRUMENTED_MODES, MODES, STRATEGIES, ModeSpec, RunOptions
-from racekit.runtime.forcing import interpreter_info, mode_facts
+from racekit.runtime import modes
+from racekit.runtime.forcing import interpreter_info
 from racekit import database, interrupts
 from racekit.database import Database
 from racekit.runtime.pool import Job, Pool
@@ -149,11 +150,11 @@ def plan(cases: list[Case], options: RunOptions) -> list[Planned]:
             if options.start_method is not None and variant.kind == "processes":
                 variant = replace(variant, start_method=options.start_method)
             # A search cannot be split into shards: sharded, the default is real threads.
-            modes = options.modes or variant.modes or ((AUTO_FALLBACK,) if options.shard else (DEFAULT_MODE,))
+            chosen = options.modes or variant.modes or ((AUTO_FALLBACK,) if options.shard else (DEFAULT_MODE,))
             if variant.kind in ("script", "timing"):
                 # One run: racekit's schedulers do not reach inside these.
-                modes = options.modes[:1] or ("native",)
-            for mode in modes:
+                chosen = options.modes[:1] or ("native",)
+            for mode in chosen:
                 if mode == "auto" and not _steerable(variant):
                     mode = AUTO_FALLBACK  # the controlled scheduler cannot steer it (yet): real threads only
                 if mode == "auto" and options.shard is not None:
@@ -181,12 +182,12 @@ def header_facts(planned: list[Planned], options: RunOptions) -> dict[str, Any]:
     the seed, the workers, and each mode's settings (as facts)."""
     from racekit.runtime.pool import default_workers
 
-    modes = {p.mode.name: mode_facts(p.mode) for p in planned}
+    each = {p.mode.name: modes.facts(p.mode) for p in planned}
     for name in options.modes:
-        modes.setdefault(name, mode_facts(ModeSpec(name, options.switch_interval)))  # type: ignore[arg-type]
+        each.setdefault(name, modes.facts(ModeSpec(name, options.switch_interval)))  # type: ignore[arg-type]
     return {"python": interpreter_info(), "seed": planned[0].seed if planned else 0,
             "workers": min(options.workers or default_workers(), max(1, sum(p.runs for p in planned))),
-            "modes": modes}
+            "modes": each}
 
 
 def replay_schedule(case: Case, variant_name: str, schedule: str, params: dict[str, Any] | None = None,
@@ -451,7 +452,7 @@ def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | Non
         planned_runs = len(trials) if i in phases and not interrupted else len(p.indices())
         stop = next((j.stop_reason for j in own if j.stop_reason), None) or (
             StopReason.INTERRUPTED if interrupted and (len(trials) < planned_runs or i in phases) else None)
-        facts = mode_facts(p.mode)
+        facts = modes.facts(p.mode)
         if i in phases:
             _gather(phases[i], own)
             # The run's size as the user asked for it: auto's phases follow from it (a

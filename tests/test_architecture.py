@@ -128,3 +128,30 @@ def test_the_report_never_imports_the_runtime():
 if __name__ == "__main__":
     found = cycles(import_graph())
     print("\n".join(" -> ".join(c) for c in found) or "no import cycles")
+
+
+MODE_NAMES = {"auto", "native", "line", "opcode", "yield", "controlled"}
+
+
+def _mode_name_comparisons(path: Path) -> list[str]:
+    """Where ``path`` decides something by a mode's name (``spec.name == "controlled"``,
+    ``mode in ("native", "line")``): a mode's behaviour belongs to the mode."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if not isinstance(node, ast.Compare):
+            continue
+        for operand in (node.left, *node.comparators):
+            values = operand.elts if isinstance(operand, (ast.Tuple, ast.Set, ast.List)) else [operand]
+            if any(isinstance(v, ast.Constant) and v.value in MODE_NAMES for v in values):
+                found.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {ast.unparse(node)}")
+                break
+    return found
+
+
+def test_the_runtime_asks_a_mode_what_it_does_never_its_name():
+    # A new mode is a module in runtime/modes/ and a line in its registry: the
+    # worker, the pool and the forcing never test which mode is running.
+    modes_folder = PACKAGE / "runtime" / "modes"
+    found = [hit for path in sorted((PACKAGE / "runtime").rglob("*.py")) if modes_folder not in path.parents
+             for hit in _mode_name_comparisons(path)]
+    assert not found, "\n".join(found)

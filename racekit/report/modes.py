@@ -1,7 +1,7 @@
 """How a report names a mode's settings: "sys.monitoring INSTRUCTION events,
 switch interval 1 µs", "strategy exhaustive: every interleaving", in the
 report's language. The runtime gives the facts
-(:func:`racekit.runtime.forcing.mode_facts`); only here are they words."""
+(:func:`racekit.runtime.modes.facts`); only here are they words."""
 
 from __future__ import annotations
 

@@ -24,26 +24,11 @@ from contextlib import contextmanager
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from racekit.options import AUTO_REAL_THREAD_SHARE, AUTO_SEARCH_CAP, ModeSpec
+from racekit.options import ModeSpec
 from racekit.records import Note
 
 # PEP 669, feature-detected: present on CPython 3.12 and later.
 HAS_MONITORING = hasattr(sys, "monitoring")
-
-
-def mode_facts(spec: ModeSpec) -> dict[str, object]:
-    """What a mode does on this interpreter, as facts a report turns into words."""
-    facts: dict[str, object] = {"name": spec.name, "switch_interval": spec.switch_interval}
-    if spec.name == "controlled":
-        facts.update(strategy=spec.strategy, depth=spec.depth, preemptions=spec.preemptions)
-    elif spec.name == "yield":
-        facts["yield_probability"] = spec.yield_probability
-    elif spec.name in ("line", "opcode"):
-        facts["backend"] = f"{'monitoring' if HAS_MONITORING else 'tracing'}_{spec.name}"
-    elif spec.name == "auto":
-        facts.update(search_cap=AUTO_SEARCH_CAP, real_thread_share=AUTO_REAL_THREAD_SHARE,
-                     backend=f"{'monitoring' if HAS_MONITORING else 'tracing'}_opcode")
-    return facts
 
 
 class Scope:
@@ -150,9 +135,8 @@ class TraceForcing(Forcing):
 
     forced = True
 
-    def __init__(self, spec: ModeSpec, scope: Scope):
+    def __init__(self, spec: ModeSpec, scope: Scope, opcodes: bool = False):
         super().__init__(spec, scope)
-        opcodes = spec.name == "opcode"
         in_scope = scope.__contains__
         traced = self._traced = set()  # idents of threads whose case code ran traced
         get_ident = threading.get_ident
@@ -200,10 +184,10 @@ class MonitoringForcing(Forcing):
 
     _TOOL_IDS = (4, 3, 2, 1)  # free ids for tools that are neither debugger nor coverage
 
-    def __init__(self, spec: ModeSpec, scope: Scope):
+    def __init__(self, spec: ModeSpec, scope: Scope, opcodes: bool = False):
         super().__init__(spec, scope)
         mon = sys.monitoring
-        self._event = mon.events.INSTRUCTION if spec.name == "opcode" else mon.events.LINE
+        self._event = mon.events.INSTRUCTION if opcodes else mon.events.LINE
         self._ran_in_scope: set[int] = set()  # idents of threads that ran code in scope
 
     @contextmanager

@@ -29,7 +29,7 @@ from racekit.runtime.channel import ChannelError, Channel, channel_pair
 from racekit.options import ModeSpec
 from racekit.records import PlanQueue, Status, StopReason, Trial, TrialPlan
 from racekit.errors import RacekitError
-from racekit.runtime import clock
+from racekit.runtime import clock, modes
 from racekit.runtime import protocol
 from racekit.runtime.protocol import BEAT, HARD_STOP_GRACE, MARKER, TOKEN_VARIABLE
 
@@ -437,7 +437,7 @@ class Pool:
             if trial.shrinking:
                 worker.awaiting += 1  # its smaller schedule is still to come
             self._record(job, trial, on_trial)
-            if trial.status is Status.DEADLOCK and job.mode.name != "controlled":
+            if trial.status is Status.DEADLOCK and not modes.mode(job.mode.name).sees_every_deadlock:
                 worker.retiring = True  # it exits: its stuck threads cannot be stopped
                 self._stop(job, StopReason.DEADLOCK)
             elif trial.left_running:
@@ -488,10 +488,9 @@ class Pool:
                 # The faulthandler watchdog fired: the trial hung without
                 # letting the worker's own timeout check run (it held the GIL).
                 detail = f"did not finish within the {job.variant.timeout:g} s timeout (the worker was stopped):\n{dump}"
-                if job.mode.name == "controlled":
-                    # The scheduler sees every deadlock among the case's threads at
-                    # once: a controlled trial that hangs blocked (or ran) where it
-                    # cannot see. That is no verdict on the case.
+                if modes.mode(job.mode.name).sees_every_deadlock:
+                    # A trial that hangs under a scheduler that sees every deadlock
+                    # blocked (or ran) where it cannot see. That is no verdict on the case.
                     self._record(job, Trial(plan.index, plan.seed, Status.INCONCLUSIVE, "inconclusive: timed out",
                                             detail=detail.rstrip(), why={"kind": "hard_stop",
                                                                          "timeout": job.variant.timeout}), on_trial)

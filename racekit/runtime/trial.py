@@ -36,6 +36,11 @@ class Program:
         self.controlled = ControlledState()  # what its controlled trials learn across trials
         self._module_verdicts: dict[tuple[str, str], bool] = {}  # import_hook: which loaded modules are in scope
 
+    @property
+    def mode(self) -> modes.Mode:
+        """The mode its trials run under."""
+        return modes.mode(self.forcing.spec.name)
+
     def prepare(self, seed: int, modules: dict[str, Any] | None = None) -> Prepared:
         """Build one trial's shared state; raise CaseFailure if the case fails.
 
@@ -57,7 +62,7 @@ class Program:
 
                 trial = run_controlled(self, index, seed, schedule, tape=tape)
             else:
-                trial = modes.mode(self.forcing.spec.name).run_trial(self, index, seed, schedule, serial)
+                trial = self.mode.run_trial(self, index, seed, schedule, serial)
         trial.duration = time.perf_counter() - started
         if self.forcing.notes:
             trial.warnings = [*trial.warnings, *sorted(self.forcing.notes)]

@@ -144,10 +144,9 @@ def serve(conn: Channel, dump: Any, marker: mmap.mmap) -> None:
         key, plan = queue.popleft()
         program = programs[key]
         watchdog.cover(_budget(program))
-        if program.forcing.spec.name == "controlled":
-            from racekit.runtime.controlled.run import PROGRESS, STALL_LIMIT
-
-            watchdog.keep_beating(_budget(program), lambda: PROGRESS.progressing(max(STALL_LIMIT, program.variant.timeout)))
+        progressing = program.mode.progress(program)
+        if progressing is not None:
+            watchdog.keep_beating(_budget(program), progressing)
         else:
             watchdog.stop_beating()
         dump.seek(0)
@@ -186,7 +185,7 @@ def serve(conn: Channel, dump: Any, marker: mmap.mmap) -> None:
                     smaller = None
             MARKER.pack_into(marker, 0, -1, -1)
             conn.send(protocol.Explained(key, trial.index, smaller))
-        if (trial.status is Status.DEADLOCK and program.forcing.spec.name != "controlled") or trial.left_running:
+        if (trial.status is Status.DEADLOCK and not program.mode.sees_every_deadlock) or trial.left_running:
             # Its threads are stuck for good (or spin where no scheduler reaches
             # them); the pool replaces this process. (A controlled deadlock is
             # found at once and its threads unwound.)

@@ -9,6 +9,8 @@ from racekit.options import ModeSpec
 from racekit.runtime.forcing import Forcing, Scope
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from racekit.records import Trial
     from racekit.runtime.trial import Program
 
@@ -16,6 +18,10 @@ if TYPE_CHECKING:
 class ControlledMode:
     name = "controlled"
     instrumented = True
+    sees_every_deadlock = True
+
+    def facts(self, spec: ModeSpec) -> dict[str, object]:
+        return {"strategy": spec.strategy, "depth": spec.depth, "preemptions": spec.preemptions}
 
     def make_forcing(self, spec: ModeSpec, scope: Scope) -> Forcing:
         return Forcing(spec, scope)  # the scheduler, not a tracer, decides every switch
@@ -24,6 +30,13 @@ class ControlledMode:
         from racekit.runtime.controlled.run import run_controlled
 
         return run_controlled(program, index, seed, schedule, serial=serial)
+
+    def progress(self, program: Program) -> Callable[[], bool] | None:
+        # A long search or shrink takes step after step: it moves while its
+        # threads do (a thread that stops taking steps is the stall limit's).
+        from racekit.runtime.controlled.run import PROGRESS, STALL_LIMIT
+
+        return lambda: PROGRESS.progressing(max(STALL_LIMIT, program.variant.timeout))
 
 
 CONTROLLED = ControlledMode()

@@ -17,12 +17,19 @@ if TYPE_CHECKING:
 class YieldMode:
     name = "yield"
     instrumented = True
+    sees_every_deadlock = False
+
+    def facts(self, spec: ModeSpec) -> dict[str, object]:
+        return {"yield_probability": spec.yield_probability}
 
     def make_forcing(self, spec: ModeSpec, scope: Scope) -> Forcing:
         return Forcing(spec, scope)
 
     def run_trial(self, program: Program, index: int, seed: int, schedule: str | None, serial: bool) -> Trial:
         return program.run_threads(index, seed, hooks=lambda namespace: _hooks(namespace, seed, program))
+
+    def progress(self, program: Program) -> None:
+        return None  # real threads: a trial past its time is a hang
 
 
 def _hooks(namespace: dict[str, Any], seed: int, program: Program) -> Any:

@@ -19,17 +19,29 @@ if TYPE_CHECKING:
 class StressMode:
     name: str
     forced: bool  # switch points beyond CPython's own
+    opcodes: bool = False  # at every bytecode, not every line
     instrumented: bool = False
+    sees_every_deadlock: bool = False
+
+    def facts(self, spec: ModeSpec) -> dict[str, object]:
+        if not self.forced:
+            return {}
+        granularity = "opcode" if self.opcodes else "line"
+        return {"backend": f"{'monitoring' if HAS_MONITORING else 'tracing'}_{granularity}"}
 
     def make_forcing(self, spec: ModeSpec, scope: Scope) -> Forcing:
         if not self.forced:
             return Forcing(spec, scope)
-        return MonitoringForcing(spec, scope) if HAS_MONITORING else TraceForcing(spec, scope)
+        forcing = MonitoringForcing if HAS_MONITORING else TraceForcing
+        return forcing(spec, scope, opcodes=self.opcodes)
 
     def run_trial(self, program: Program, index: int, seed: int, schedule: str | None, serial: bool) -> Trial:
         return program.run_threads(index, seed)
 
+    def progress(self, program: Program) -> None:
+        return None  # real threads: a trial past its time is a hang
+
 
 NATIVE = StressMode("native", forced=False)
 LINE = StressMode("line", forced=True)
-OPCODE = StressMode("opcode", forced=True)
+OPCODE = StressMode("opcode", forced=True, opcodes=True)
