@@ -49,7 +49,7 @@ ITERATIONS = 1000
 SWITCH_INTERVAL = 1e-6  # racekit's default, and the notes' "make it switch often"
 MODES = ("native", "line", "opcode")
 
-# Targets (DESIGN.md / the maintainers' performance goals).
+# Targets (the maintainers' performance goals).
 TARGET_FIRST_LOSS = 0.5  # s, median, opcode mode
 TARGET_THROUGHPUT = 0.9  # racekit native trials/s as a fraction of the naive loop's
 TARGET_HELP = 0.5  # s, median wall time of `racekit --help`

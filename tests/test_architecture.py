@@ -1,4 +1,4 @@
-"""The layering DESIGN.md promises, checked on the source: no import cycle inside
+"""The layering the README's "Development" section describes, checked on the source: no import cycle inside
 racekit (imports inside functions count too; only ``if TYPE_CHECKING:`` blocks,
 which never run, do not), the leaf modules import nothing of racekit's, and
 analysis never imports the runtime.

@@ -85,7 +85,7 @@ gil_and_no_switch_point_in_augmented_assignment = pytest.mark.skipif(
 
 @gil_and_no_switch_point_in_augmented_assignment
 def test_native_mode_cannot_split_an_augmented_assignment():
-    # DESIGN.md: with plain threads, `x += 1` has no eval-breaker check between
+    # README, "Why sys.setswitchinterval is not enough": with plain threads, `x += 1` has no eval-breaker check between
     # its read and its write, so no interval makes it lose an update. This is
     # deterministic on these interpreters, not a statistic.
     v = results(CASES / "balance.yaml", mode="native", runs=40, variants=("unlocked",))["unlocked"]

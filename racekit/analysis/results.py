@@ -1,7 +1,7 @@
 """The result objects every reporter reads (jcstress's "one grading, many printers").
 
 They hold judgements (grades, verdicts, lost-update bounds), already computed;
-reporters only render them. ``to_json`` is the results contract of DESIGN.md.
+reporters only render them. ``to_json`` is the results contract (the README's "JSON output").
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The JSON report: the results contract (DESIGN.md), plus the few words it carries.
+"""The JSON report: the results contract (the README's "JSON output",
+``racekit schema --results``), plus the few words it carries.
 
 The results are facts (``RunResult.to_json``, notes as codes and fields); the
 few fields of words the JSON keeps for its readers (each variant's
