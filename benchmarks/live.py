@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from racekit.case.loader import load_case  # noqa: E402
 from racekit.engine import RunOptions, plan, record_tape, run  # noqa: E402
-from racekit.records import TrialPlan  # noqa: E402
+from racekit.records import Replay  # noqa: E402
 from racekit.runtime.pool import Pool  # noqa: E402
 from racekit.teach import PlaySession, prepare_lecture  # noqa: E402
 
@@ -35,7 +35,7 @@ def plain_replay(case, variant: str, schedule: str, params: dict, pool: Pool) ->
                          replay_saved=False, workers=1, baseline=False)
     planned = plan([case], options)
     started = time.perf_counter()
-    run([case], options, planned=planned, plans={0: [TrialPlan(0, planned[0].seed, schedule=schedule)]}, pool=pool)
+    run([case], options, planned=planned, plans={0: [Replay(0, planned[0].seed, schedule)]}, pool=pool)
     return time.perf_counter() - started
 
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from racekit.options import AUTO_REAL_THREAD_SHARE, AUTO_SAMPLE_STEPS, AUTO_SEARCH_CAP, AUTO_SEARCH_STEPS, ModeSpec
-from racekit.records import PlanQueue, Status, Trial, TrialPlan
+from racekit.records import PlanQueue, Replay, Search, SeededTrial, Status, Trial, TrialPlan
 
 SEARCH, PCT, SAMPLE, REAL_THREADS = "search", "pct", "sample", "real_threads"
 SAMPLING = (PCT, SAMPLE)
@@ -57,9 +57,8 @@ def search_phase(spec: ModeSpec, saved: list[str], seed: int, cap: int = AUTO_SE
     ``cap``: schedules it may run (a user's ``--runs N`` asks for at most N)."""
     engine = ModeSpec("controlled", spec.switch_interval, "exhaustive", spec.depth, spec.preemptions,
                       step_limit=spec.step_limit)
-    plans = [TrialPlan(-1 - i, seed, schedule=s) for i, s in enumerate(saved)]
-    plans.append(TrialPlan(0, seed, search=True, cap=cap, step_cap=AUTO_SEARCH_STEPS, time_cap=seconds,
-                           stop_on_failure=True))
+    plans: list[TrialPlan] = [Replay(-1 - i, seed, s) for i, s in enumerate(saved)]
+    plans.append(Search(0, seed, cap=cap, step_cap=AUTO_SEARCH_STEPS, time_cap=seconds, stop_on_failure=True))
     return Phase(SEARCH, engine, PlanQueue(plans))
 
 
@@ -97,7 +96,7 @@ def next_phases(spec: ModeSpec, runs: int, seed_of, done: list[Phase]) -> list[P
 def _numbered(offset: int, n: int, seed_of) -> PlanQueue:
     """Trials numbered after the earlier phases' so that indices stay unique in the
     graded variant; their seeds follow their own number within the phase."""
-    return PlanQueue(indices=range(offset, offset + n), make=lambda i: TrialPlan(i, seed_of(i - offset)))
+    return PlanQueue(indices=range(offset, offset + n), make=lambda i: SeededTrial(i, seed_of(i - offset)))
 
 
 def phase_facts(phases: list[Phase]) -> list[dict]:

@@ -29,7 +29,8 @@ from racekit.runtime.forcing import interpreter_info
 from racekit import database, interrupts
 from racekit.database import Database
 from racekit.runtime.pool import Job, Pool
-from racekit.records import Note, PlanQueue, Status, StopReason, Trial, TrialPlan
+from racekit.records import (Note, PlanQueue, Replay, Search, SeededTrial, SerialBaseline, Status, StopReason, Tape,
+                             Trial, TrialPlan)
 from racekit.runtime.startmethod import effective_start_method
 
 MAX_RUNS = 10_000_000  # as a case file's `runs` allows
@@ -204,7 +205,7 @@ def replay_schedule(case: Case, variant_name: str, schedule: str, params: dict[s
                          replay_saved=False, workers=1, baseline=False, instrument=instrument)
     planned = plan([case], options)
     one = planned[0]
-    jobs_plan = [TrialPlan(0, one.seed, schedule=schedule)]
+    jobs_plan: list[TrialPlan] = [Replay(0, one.seed, schedule)]
     result = run([case], options, planned=planned, plans={0: jobs_plan})
     why = result.variants[0].why if result.variants else None
     if why and why.get("kind") in ScheduleError.MISFITS:
@@ -240,8 +241,7 @@ def record_tape(case: Case, variant_name: str, schedule: str | None, params: dic
     own_pool = pool is None
     pool = pool if pool is not None else Pool(1)
     job = Job(pool.new_key(), one.variant, one.mode,
-              PlanQueue([TrialPlan(0, trial_seed(seed, one.variant.id, "tape", 0), schedule=schedule,
-                                   tape=then)]),
+              PlanQueue([Tape(0, trial_seed(seed, one.variant.id, "tape", 0), schedule, then)]),
               *_worker_paths(options))
     try:
         pool.run([job], lambda _job, _trial: None)
@@ -284,16 +284,16 @@ def _plans(p: Planned, options: RunOptions, db: Database | None = None) -> PlanQ
     after any saved failures."""
     if _is_search(p.mode):
         # A search is one plan: a time budget stops it at its next schedule (as auto's search phase).
-        return PlanQueue([TrialPlan(0, p.seed, search=True, cap=p.runs, stop_on_failure=options.stop_on_failure,
-                                    time_cap=options.time_budget)])
+        return PlanQueue([Search(0, p.seed, cap=p.runs, stop_on_failure=options.stop_on_failure,
+                                 time_cap=options.time_budget)])
     indices = p.indices()
     saved: list[str] = []
     if p.mode.name == "controlled" and db is not None and p.shard is None:
         # Replayed first, and in addition to the runs asked for: a saved entry
         # may turn out stale (dropped), and must never stand in for a run.
         saved = db.load(p.variant)
-    return PlanQueue([TrialPlan(-1 - i, p.seed, schedule=s) for i, s in enumerate(saved)], indices,
-                     lambda i: TrialPlan(i, trial_seed(p.seed, p.variant.id, p.mode.name, i)))
+    return PlanQueue([Replay(-1 - i, p.seed, s) for i, s in enumerate(saved)], indices,
+                     lambda i: SeededTrial(i, trial_seed(p.seed, p.variant.id, p.mode.name, i)))
 
 
 def _drop_stale(job: Job, variant: Variant, db: Database, saved: dict[int, str | None]) -> None:
@@ -328,7 +328,7 @@ def _baseline_jobs(planned: list[Planned], pool: Pool, roots: tuple[str, ...],
         if not (_steerable(v) or v.kind == "processes") or v.id in jobs:
             continue
         count = len(serial_orders(sum(t.count for t in v.threads))) if v.target is None else UNKNOWN_COUNT_ORDERS
-        plans = PlanQueue(TrialPlan(i, trial_seed(p.seed, v.id, "serial", i), serial=True) for i in range(count))
+        plans = PlanQueue(SerialBaseline(i, trial_seed(p.seed, v.id, "serial", i)) for i in range(count))
         # Processes run on real cores in any mode (controlled refuses them): their own mode, one after another.
         spec = ModeSpec("controlled", p.mode.switch_interval, "serial") if _steerable(v) else p.mode
         jobs[v.id] = Job(pool.new_key(), v, spec, plans, roots, sys_path)
@@ -412,7 +412,8 @@ def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | Non
         else:
             jobs.append(Job(pool.new_key(), p.variant, p.mode, PlanQueue((plans or {})[i]) if (plans or {}).get(i)
                             else _plans(p, options, db), roots, sys_path))
-    saved = {job.key: {plan.index: plan.schedule for plan in job.pending if plan.index < 0} for job in jobs}
+    saved = {job.key: {plan.index: plan.schedule for plan in job.pending if isinstance(plan, Replay) and plan.index < 0}
+             for job in jobs}
     by_key = {job.key: p for job, p in zip(jobs, planned)}
     phase_jobs: dict[int, list[Job]] = {i: [jobs[i]] for i in phases}
     baselines: dict[str, Job] = {}

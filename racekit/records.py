@@ -164,22 +164,58 @@ LEFT_RUNNING = ("no_next_access", "blocked_outside")  # the kinds of stuck execu
 
 
 @dataclass(frozen=True)
-class TrialPlan:
-    """Which trial to run and with which seed (seeds derive from the run's base seed)."""
+class SeededTrial:
+    """One trial as its mode makes it: its own schedule, from this seed (seeds
+    derive from the run's base seed, so a trial is reproduced by its seed)."""
 
     index: int
     seed: int
-    schedule: str | None = None  # controlled: replay this schedule (a saved failure)
-    search: bool = False  # controlled exhaustive: this plan is the whole search
-    cap: int | None = None  # search: at most this many schedules
-    step_cap: int | None = None  # search: stop once its schedules took this many scheduling steps in all
-    time_cap: float | None = None  # search: stop after this many seconds (a time budget)
-    stop_on_failure: bool = False  # search: stop at the first failure
-    serial: bool = False  # the serial baseline: index is the thread order's number
-    # lecture and play: keep every operation (Trial.tape), and past the schedule's
-    # choices: "exact" (there are none), "pause" (stop at the first and say who
-    # could move there) or "go on" (no preemptions); "" for an ordinary trial
-    tape: str = ""
+
+
+@dataclass(frozen=True)
+class Replay:
+    """A recorded schedule replayed (a saved failure; ``racekit replay``): controlled only."""
+
+    index: int
+    seed: int
+    schedule: str
+
+
+@dataclass(frozen=True)
+class SerialBaseline:
+    """The threads one after another, in thread order number ``index``: what the
+    case does with no interleaving at all."""
+
+    index: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class Search:
+    """A whole exhaustive search as one plan (controlled): it reports a trial per
+    schedule, and stops at whichever cap comes first."""
+
+    index: int
+    seed: int
+    cap: int | None = None  # at most this many schedules
+    step_cap: int | None = None  # stop once its schedules took this many scheduling steps in all
+    time_cap: float | None = None  # stop after this many seconds (a time budget)
+    stop_on_failure: bool = False
+
+
+@dataclass(frozen=True)
+class Tape:
+    """lecture and play: one run keeping every operation (Trial.tape); past the
+    schedule's choices ``then`` says what to do: "exact" (there are none), "pause"
+    (stop at the first and say who could move there) or "go on" (no preemptions)."""
+
+    index: int
+    seed: int
+    schedule: str | None
+    then: str
+
+
+TrialPlan = SeededTrial | Replay | SerialBaseline | Search | Tape  # what a worker is asked to run, by type
 
 
 class PlanQueue:

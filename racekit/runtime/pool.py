@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from racekit.case.model import Variant
 from racekit.runtime.channel import ChannelError, Channel, channel_pair
 from racekit.options import ModeSpec
-from racekit.records import PlanQueue, Status, StopReason, Trial, TrialPlan
+from racekit.records import PlanQueue, Search, Status, StopReason, Trial, TrialPlan
 from racekit.errors import RacekitError
 from racekit.runtime import clock, modes
 from racekit.runtime import protocol
@@ -432,7 +432,7 @@ class Pool:
         """A batch of results, in the order the worker ran them."""
         for _key, trial in batch:
             job, plan = worker.outstanding[0]
-            if not plan.search:  # a search's plan stays until the search is done
+            if not isinstance(plan, Search):  # a search's plan stays until the search is done
                 worker.outstanding.popleft()
             if trial.shrinking:
                 worker.awaiting += 1  # its smaller schedule is still to come

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from typing import Any, Callable
 
 from racekit.case.model import Variant
-from racekit.records import Status, Trial
+from racekit.records import Replay, SeededTrial, SerialBaseline, Status, Tape, Trial, TrialPlan
 from racekit.runtime import clock, import_hook, modes, peek
 from racekit.runtime.controlled.state import ControlledState
 from racekit.runtime.forcing import Forcing
@@ -47,6 +47,22 @@ class Program:
         ``modules`` replaces ``threading``/``queue``/``time`` for the case
         (controlled mode's scheduler-aware stand-ins)."""
         raise NotImplementedError
+
+    def run_plan(self, plan: TrialPlan) -> Trial:
+        """One plan a worker was sent, by its type (a whole :class:`Search` is the
+        worker's own loop, not one trial). Only thread and process programs know
+        serial baselines, and only thread programs tapes: the engine plans them
+        for those alone."""
+        match plan:
+            case SerialBaseline():
+                return self.run(plan.index, plan.seed, serial=True)  # type: ignore[call-arg]
+            case Tape():
+                return self.run(plan.index, plan.seed, plan.schedule, tape=plan.then)  # type: ignore[call-arg]
+            case Replay():
+                return self.run(plan.index, plan.seed, plan.schedule)
+            case SeededTrial():
+                return self.run(plan.index, plan.seed)
+        raise TypeError(f"not a plan for one trial: {plan!r}")
 
     def run(self, index: int, seed: int, schedule: str | None = None, serial: bool = False,
             tape: str = "") -> Trial:

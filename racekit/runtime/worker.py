@@ -33,6 +33,7 @@ import time
 from typing import Any
 
 from racekit.errors import RacekitError
+from racekit.records import Search
 from racekit.runtime import interpreter_state, protocol
 from racekit.runtime.channel import Channel
 from racekit.runtime.judging import racekit_failure
@@ -152,7 +153,7 @@ def serve(conn: Channel, dump: Any, marker: mmap.mmap) -> None:
         dump.seek(0)
         dump.truncate()
         MARKER.pack_into(marker, 0, key, plan.index)
-        if plan.search:
+        if isinstance(plan, Search):
             flush()
             with interpreter_state.preserved():
                 _search(conn, key, program, plan, watchdog)
@@ -161,10 +162,7 @@ def serve(conn: Channel, dump: Any, marker: mmap.mmap) -> None:
         # What the case changes for the whole interpreter stays in its trial.
         with interpreter_state.preserved():
             try:
-                # (Thread and process programs know serial runs; only thread programs know tapes.)
-                trial = program.run(plan.index, plan.seed, plan.schedule, serial=True) if plan.serial else \
-                    program.run(plan.index, plan.seed, plan.schedule, tape=plan.tape) if plan.tape else \
-                    program.run(plan.index, plan.seed, plan.schedule)
+                trial = program.run_plan(plan)
             except Exception as exc:  # noqa: BLE001 - racekit's own machinery failed: said as racekit's
                 trial = racekit_failure(plan.index, plan.seed, exc, "racekit's trial")
         MARKER.pack_into(marker, 0, -1, -1)
