@@ -152,12 +152,29 @@ class Trial:
     # lecture and play (TrialPlan.tape): every operation of the run, and where it paused
     tape: dict[str, Any] | None = None
 
+    def take_shrunk(self, shrunk: Shrunk) -> None:
+        """The smaller schedule found for this failure after it was reported, and its explanation."""
+        self.schedule, self.trace, self.story = shrunk.schedule, shrunk.trace, shrunk.story
+        self.preemptions, self.shrunk_from = shrunk.preemptions, shrunk.shrunk_from
+
     @property
     def left_running(self) -> bool:
         """Stopped with a thread that never reached a step (spinning, or asleep in
         the kernel): that thread cannot be stopped and runs on in its process, so
         no later execution there is run, the search ends and the worker is replaced."""
         return self.status is Status.INCONCLUSIVE and (self.why or {}).get("kind") in LEFT_RUNNING
+
+
+@dataclass(frozen=True)
+class Shrunk:
+    """A failure's smaller schedule (controlled), found after the failure was
+    reported: what the worker sends after it, and what the trial then takes."""
+
+    schedule: str | None
+    trace: list[dict[str, Any]] | None
+    story: dict[str, Any] | None
+    preemptions: int | None
+    shrunk_from: int
 
 
 LEFT_RUNNING = ("no_next_access", "blocked_outside")  # the kinds of stuck execution whose thread runs on

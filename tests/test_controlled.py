@@ -460,7 +460,7 @@ def test_random_strategy_finds_the_lost_update_and_shrinks_it_to_one_preemption(
     v = controlled(CASES / "balance.yaml", "unlocked", runs=5)["unlocked"]
     assert v.verdict is Verdict.RACE
     assert v.lost_updates.exact and v.lost_updates.max >= 1
-    assert v.schedule_preemptions == 1
+    assert v.schedule_preemptions == 1 and v.shrunk_from > 1  # the random run's many, shrunk after it was reported
     assert len(v.schedule) < 200
     story = v.story
     assert story["kind"] == "lost update" and story["what"] == "account.balance"

@@ -403,13 +403,12 @@ class Pool:
                 self.interpreter = interpreter
             case protocol.Trials(batch):
                 self._trials(worker, batch, on_trial, stop_on_failure)
-            case protocol.Explained(key, index, fields):
+            case protocol.Explained(key, index, shrunk):
                 worker.awaiting = max(0, worker.awaiting - 1)
                 for job in self._jobs_by_key.get(key, ()):
                     for trial in job.trials:
-                        if trial.index == index:
-                            for name, value in (fields or {}).items():
-                                setattr(trial, name, value)
+                        if trial.index == index and shrunk is not None:
+                            trial.take_shrunk(shrunk)
             case protocol.Searched(summary=summary):
                 job, _plan = worker.outstanding.popleft()
                 job.search = summary

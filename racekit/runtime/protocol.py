@@ -11,6 +11,8 @@ from __future__ import annotations
 import struct
 from typing import Any, NamedTuple
 
+from racekit.records import Shrunk
+
 # Seconds the hard stop grants beyond a trial's own timeout before the parent
 # dumps every stack and ends the worker.
 HARD_STOP_GRACE = 2.0
@@ -74,11 +76,11 @@ class Failed(NamedTuple):
 
 
 class Explained(NamedTuple):
-    """A failure reported earlier has been shrunk: the trial's fields that change."""
+    """A failure reported earlier has been shrunk (None: nothing smaller fails the same way)."""
 
     key: int
     index: int
-    fields: dict[str, Any] | None
+    shrunk: Shrunk | None
 
 
 class Searched(NamedTuple):

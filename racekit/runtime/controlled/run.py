@@ -23,7 +23,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable
 
 from racekit.analysis.accesses import DataRace, count_lost, data_races, lock_order, lost_updates, unordered_calls
-from racekit.records import Note, Status, Trial
+from racekit.records import Note, Shrunk, Status, Trial
 from racekit.runtime import clock, interpreter_state
 from racekit.runtime.controlled import controller as _controller_module
 from racekit.runtime import import_hook
@@ -266,7 +266,7 @@ def _run_reversed(program: Program, index: int, seed: int, controller: Controlle
     return trial, reversed_controller
 
 
-def finish_shrink(program: Program, each_attempt: Callable[[], None] = lambda: None) -> dict[str, Any] | None:
+def finish_shrink(program: Program, each_attempt: Callable[[], None] = lambda: None) -> Shrunk | None:
     """Shrink the failure :func:`run_controlled` left pending; the fields that change."""
     pending, program.controlled.pending_shrink = program.controlled.pending_shrink, None
     if pending is None:
@@ -274,8 +274,7 @@ def finish_shrink(program: Program, each_attempt: Callable[[], None] = lambda: N
     smaller = shrink(program, pending, each_attempt)
     if smaller is None:
         return None
-    return {"schedule": smaller.schedule, "trace": smaller.trace, "story": smaller.story,
-            "preemptions": smaller.preemptions, "shrunk_from": pending.preemptions}
+    return Shrunk(smaller.schedule, smaller.trace, smaller.story, smaller.preemptions, pending.preemptions)
 
 
 def shrink(program: Program, failing: PendingShrink,
