@@ -187,6 +187,11 @@ class Controller:
         self.gave_way = 0  # times a running thread could not go on (it blocked or spun) and another ran
         self._numbers: dict[int, tuple[int, object]] = {}
         self.module_files: dict[str, str] = {}  # rewritten modules' files, as traces show them (import_hook)
+        self.races: list[Any] = []  # the log's data races, once analysed (run._analysed): race reversal tries them
+        # Threads seen running Python code during the execution that the scheduler
+        # never started (from C, or by `_thread` before racekit could see): the watcher's.
+        self.foreign: set[int] = set()
+        self.foreign_names: dict[int, str] = {}
         self.case_file = ""  # the case's own file, whose lines an op without a file refers to
         self.phase = "setup"  # setup -> threads -> outcome
         self.guest: _Guest | None = None

@@ -231,7 +231,7 @@ def _reverse_race(program: Program, index: int, seed: int,
     in the other order. The wrong run it may end in is the witness; "harmless"
     when it ended right too; None when no reversal was tried (the budget of
     reversals is spent, or the other thread could not have moved first)."""
-    races = getattr(controller, "races", [])
+    races = controller.races
     if not races:
         return None
     race = races[0]
@@ -546,7 +546,7 @@ def _analysed(trial: Trial, controller: Controller, hooks: ControlledHooks) -> T
     trial.unseen = list(hooks.unseen)
     losses = lost_updates(outcome.log)
     races = data_races(outcome.log, len(controller.threads), controller.guest_log, controller.case_threads())
-    controller.races = races  # type: ignore[attr-defined]  # for race reversal
+    controller.races = races
     trial.lost = count_lost(losses)
     trial.lost_at = sorted({lost.write.what for lost in losses})
     if races:
@@ -576,8 +576,8 @@ def _unscheduled(controller: Controller) -> list[str]:
     (started from C, or by ``_thread`` before racekit could see them), by name."""
     known = {t.os_thread.ident for t in controller.threads if t.os_thread is not None}
     found = []
-    for ident in controller.__dict__.get("foreign", set()) - known:
-        found.append(controller.__dict__["foreign_names"].get(ident, f"thread {ident}"))
+    for ident in controller.foreign - known:
+        found.append(controller.foreign_names.get(ident, f"thread {ident}"))
     return sorted(set(found))
 
 
@@ -613,8 +613,6 @@ class _Watcher:
         self._progress = (-1, -1)
         self._progress_at = clock.now()
         self._before = set(sys._current_frames())
-        controller.foreign = set()  # type: ignore[attr-defined]
-        controller.foreign_names = {}  # type: ignore[attr-defined]
 
     def check(self) -> Trial | None:
         """One look (about every POLL seconds); the inconclusive trial once stuck."""
@@ -658,9 +656,9 @@ class _Watcher:
             thread = threading._active.get(ident)  # type: ignore[attr-defined]
             if thread is not None and (thread in OWN_THREADS or thread.name.startswith("racekit")):
                 continue
-            if ident not in controller.foreign:  # type: ignore[attr-defined]
-                controller.foreign.add(ident)  # type: ignore[attr-defined]
-                controller.foreign_names[ident] = _thread_name(thread, frame)  # type: ignore[attr-defined]
+            if ident not in controller.foreign:
+                controller.foreign.add(ident)
+                controller.foreign_names[ident] = _thread_name(thread, frame)
 
 
 def _thread_name(thread: Any, frame: Any) -> str:
