@@ -303,7 +303,11 @@ class TerminalReport:
             out.append(self.t("inconclusive_advice" if v.inconclusive == v.runs else "inconclusive_advice_unproven"))
         elif v.racy and v.verdict is Verdict.NO_RACE:
             searched = v.search or {}
-            if v.mode == "controlled" and searched.get("complete"):
+            if v.unseen:
+                # Its threads ran code racekit never scheduled: neither "it cannot go
+                # wrong" nor "more runs" is true; seeing into that code is (said below).
+                out.append(self.t("racy_missed_unseen"))
+            elif v.mode == "controlled" and searched.get("complete"):
                 out.append(self.t("racy_never"))  # no interleaving racekit sees goes wrong: no scheduler to suggest
             elif v.mode == "controlled" and searched:
                 out.append(self.t("racy_missed_bound"))

@@ -103,6 +103,18 @@ def test_a_racy_variant_no_schedule_broke_is_never_told_to_try_the_mode_it_ran_i
     assert "(--mode controlled --strategy exhaustive)" in sampled
 
 
+def test_a_racy_variant_whose_threads_ran_unseen_code_is_not_told_it_cannot_go_wrong():
+    # A library's race without --instrument: the search was complete over what racekit
+    # scheduled, which says nothing of the library's own accesses.
+    racy = next(v for v in parse_case(RACY, "counter.yaml").variants if v.name == "racy")
+    right = [run(i, "0", 0, unseen=["limits/strategies.py: FixedWindowRateLimiter.hit"], shared_ops=20)
+             for i in range(4)]
+    text = sentences(grade(racy, CONTROLLED, right, seed=1, planned=4, search={"schedules": 4, "complete": True}))
+    assert "cannot go wrong" not in text and "racy: true` right?" not in text and "more --runs" not in text
+    assert "its threads ran code whose accesses racekit never scheduled (named below)" in text
+    assert "Name it with --instrument" in text
+
+
 def test_data_races_are_counted_out_of_the_runs_that_could_show_one():
     race = {"first": "up", "first_kind": "read", "what": "x", "first_line": 3, "second": "down",
             "second_kind": "write", "second_line": 4}
