@@ -14,9 +14,11 @@ __version__ = "0.1.0"
 # install and run; their report header says they are untested.
 TESTED_PYTHONS = ((3, 10), (3, 15))
 
-_LAZY = {"race_test": "racekit.pycase", "any_of": "racekit.pycase", "Race": "racekit.pycase"}
+_LAZY = {"race_test": "racekit.pycase", "any_of": "racekit.pycase", "Race": "racekit.pycase",
+         "explore": "racekit.api", "replay": "racekit.api", "load": "racekit.api", "Result": "racekit.api",
+         "CaseError": "racekit.errors"}
 
-__all__ = ["Race", "__version__", "any_of", "race_test"]
+__all__ = ["CaseError", "Race", "Result", "__version__", "any_of", "explore", "load", "race_test", "replay"]
 
 
 def __getattr__(name: str) -> Any:
