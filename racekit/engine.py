@@ -23,7 +23,8 @@ from racekit.errors import ScheduleError, UsageError
 # Names, not `from racekit import auto`: pytester's inline runs re-import racekit's
 # modules, and a package attribute left from an earlier run would be the old module.
 from racekit.auto import Phase, found_by, next_phases, phase_facts, search_phase
-from racekit.options import AUTO_FALLBACK, AUTO_SEARCH_CAP, DEFAULT_MODE, INSTRUMENTED_MODES, MODES, STRATEGIES, ModeSpec, RunOptions
+from racekit.options import (AS_THEY_ARE, AUTO_FALLBACK, AUTO_SEARCH_CAP, DEFAULT_MODE, INSTRUMENTED_MODES, MODES,
+                             STRATEGIES, ModeSpec, RunOptions)
 from racekit.runtime import modes
 from racekit.runtime.forcing import interpreter_info
 from racekit import database, interrupts
@@ -132,7 +133,8 @@ def plan(cases: list[Case], options: RunOptions) -> list[Planned]:
         raise UsageError(f"--switch-interval must be more than 0 and at most 1 second, got {options.switch_interval:g}")
     _check_names(cases, options)
     _check_instrument(options.instrument + tuple(m for c in cases for v in c.variants for m in v.instrument))
-    if options.replay_saved and any("controlled" in (options.modes or v.modes or ()) for c in cases for v in c.variants):
+    if options.replay_saved and any(modes.of(m).replays_saved for c in cases for v in c.variants
+                                    for m in options.modes or v.modes or (DEFAULT_MODE,)):
         database.from_environment()  # a path that is not racekit's own database is refused before any trial
     seed = options.seed if options.seed is not None else new_seed()
     planned = []
@@ -154,16 +156,17 @@ def plan(cases: list[Case], options: RunOptions) -> list[Planned]:
             chosen = options.modes or variant.modes or ((AUTO_FALLBACK,) if options.shard else (DEFAULT_MODE,))
             if variant.kind in ("script", "timing"):
                 # One run: racekit's schedulers do not reach inside these.
-                chosen = options.modes[:1] or ("native",)
+                chosen = options.modes[:1] or (AS_THEY_ARE,)
             for mode in chosen:
-                if mode == "auto" and not _steerable(variant):
-                    mode = AUTO_FALLBACK  # the controlled scheduler cannot steer it (yet): real threads only
-                if mode == "auto" and options.shard is not None:
-                    raise UsageError(f"{variant.id}: --shard splits a run's trials, and mode auto's search is one "
+                fallback = modes.of(mode).fallback
+                if fallback is not None and not _steerable(variant):
+                    mode = fallback  # the controlled scheduler cannot steer it (yet)
+                if not modes.of(mode).shardable and options.shard is not None:
+                    raise UsageError(f"{variant.id}: --shard splits a run's trials, and mode {mode}'s search is one "
                                      "unit: name the modes to shard (--mode opcode, or controlled)")
                 if variant.kind in ("script", "timing"):
-                    # They run as they are: reported as native, the request noted.
-                    spec = ModeSpec("native", options.switch_interval, ignored=mode if mode != "native" else None)
+                    # They run as they are (reported as that mode), any other request noted.
+                    spec = ModeSpec(AS_THEY_ARE, options.switch_interval, ignored=mode if mode != AS_THEY_ARE else None)
                 else:
                     spec = ModeSpec(mode, options.switch_interval, options.strategy,  # type: ignore[arg-type]
                                     options.depth, options.preemptions)
@@ -273,9 +276,7 @@ def _steerable(variant: Variant) -> bool:
 
 def _is_search(spec: ModeSpec) -> bool:
     """A strategy that runs every schedule (one plan, the whole search) rather than one trial per seed."""
-    from racekit.runtime.controlled.strategies import strategy_class
-
-    return spec.name == "controlled" and bool(strategy_class(spec.strategy).search)
+    return modes.of(spec.name).searches(spec)
 
 
 def _plans(p: Planned, options: RunOptions, db: Database | None = None) -> PlanQueue:
@@ -288,7 +289,7 @@ def _plans(p: Planned, options: RunOptions, db: Database | None = None) -> PlanQ
                                  time_cap=options.time_budget)])
     indices = p.indices()
     saved: list[str] = []
-    if p.mode.name == "controlled" and db is not None and p.shard is None:
+    if modes.of(p.mode.name).replays_saved and db is not None and p.shard is None:
         # Replayed first, and in addition to the runs asked for: a saved entry
         # may turn out stale (dropped), and must never stand in for a run.
         saved = db.load(p.variant)
@@ -399,12 +400,12 @@ def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | Non
     own_pool = pool is None
     pool = pool if pool is not None else Pool(options.workers)
     db = database.from_environment() if options.replay_saved and any(
-        p.mode.name in ("controlled", "auto") for p in planned) else None
+        modes.of(p.mode.name).replays_saved for p in planned) else None
     # Each planned variant runs as one job, or (mode auto) as phases, one job each.
     phases: dict[int, list[Phase]] = {}
     jobs: list[Job] = []
     for i, p in enumerate(planned):
-        if p.mode.name == "auto":
+        if modes.of(p.mode.name).phased:
             saved_schedules = db.load(p.variant) if db is not None else []
             cap = min(options.runs or AUTO_SEARCH_CAP, options.max_runs or AUTO_SEARCH_CAP)
             phases[i] = [search_phase(p.mode, saved_schedules, p.seed, cap, options.time_budget)]

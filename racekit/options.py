@@ -35,6 +35,7 @@ DEFAULT_MODE: ModeName = "auto"
 # Cases the controlled scheduler cannot steer (processes, Python-written tests,
 # for now) run `auto` as real threads under opcode forcing.
 AUTO_FALLBACK: ModeName = "opcode"
+AS_THEY_ARE: ModeName = "native"  # script and timing cases run as they are, reported as this mode
 # auto: schedules its bounded exhaustive search may run before it stops and
 # samples instead (random controlled runs), and the share of the variant's runs
 # then given to real threads.

@@ -27,6 +27,17 @@ def test_only_the_controlled_scheduler_sees_every_deadlock_and_tells_progress():
     assert [n for n in sorted(ENGINE_MODES) if modes.mode(n).progress(None) is not None] == ["controlled"]  # type: ignore[arg-type]
 
 
+def test_what_the_engine_plans_by_is_each_modes_own():
+    # auto: phased, replays saved failures, one search no shard may split, real threads for
+    # what the scheduler cannot steer; controlled: saved failures, and a search for a searching strategy.
+    auto, controlled = modes.of("auto"), modes.of("controlled")
+    assert auto.phased and auto.replays_saved and not auto.shardable and auto.fallback == "opcode"
+    assert controlled.replays_saved and not controlled.phased and controlled.fallback is None
+    assert controlled.searches(ModeSpec("controlled", strategy="exhaustive"))
+    assert not controlled.searches(ModeSpec("controlled", strategy="random"))
+    assert not any(modes.of(n).replays_saved or modes.of(n).searches(ModeSpec(n)) for n in ("native", "line", "opcode", "yield"))
+
+
 def test_the_header_facts_say_what_each_mode_does_here():
     backend = "monitoring" if hasattr(sys, "monitoring") else "tracing"
     assert modes.facts(ModeSpec("opcode"))["backend"] == f"{backend}_opcode"

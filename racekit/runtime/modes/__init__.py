@@ -24,6 +24,20 @@ if TYPE_CHECKING:
     from racekit.runtime.trial import Program
 
 
+class EngineFacts(Protocol):
+    """What the engine asks of any mode, composite ones included, while it plans."""
+
+    name: str
+    replays_saved: bool
+    phased: bool
+    shardable: bool
+    fallback: str | None
+
+    def searches(self, spec: ModeSpec) -> bool: ...
+
+    def facts(self, spec: ModeSpec) -> dict[str, object]: ...
+
+
 class Mode(Protocol):
     name: str
     instrumented: bool  # it rewrites the case's code so that shared accesses reach racekit
@@ -33,6 +47,14 @@ class Mode(Protocol):
     # trial is a deadlock whose threads are stuck for good: its worker goes, and
     # the variant's later trials would hang too.
     sees_every_deadlock: bool
+    # The engine asks these while it plans (EngineFacts, for every mode, composite ones included).
+    replays_saved: bool  # it replays the failing schedules the database kept, before its own trials
+    phased: bool  # a composite run in phases (each a mode here), not trial by trial
+    shardable: bool  # its trials may be split across machines (--shard)
+    fallback: str | None  # the mode a case it cannot steer runs in instead (None: it refuses none)
+
+    def searches(self, spec: ModeSpec) -> bool:
+        """Whether one plan is the whole run: a search of every schedule, not one trial per seed."""
 
     def facts(self, spec: ModeSpec) -> dict[str, object]:
         """What the mode does on this interpreter, as facts a report turns into words."""
@@ -68,8 +90,12 @@ def mode(name: str) -> Mode:
     return getattr(importlib.import_module(module), attribute)
 
 
+def of(name: str) -> EngineFacts:
+    """Any mode by name, composite ones included: what the engine plans by."""
+    module, _, attribute = (REGISTRY.get(name) or COMPOSITE[name]).partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
 def facts(spec: ModeSpec) -> dict[str, object]:
     """The header facts of any mode, composite ones included."""
-    module, _, attribute = (REGISTRY.get(spec.name) or COMPOSITE[spec.name]).partition(":")
-    return {"name": spec.name, "switch_interval": spec.switch_interval,
-            **getattr(importlib.import_module(module), attribute).facts(spec)}
+    return {"name": spec.name, "switch_interval": spec.switch_interval, **of(spec.name).facts(spec)}

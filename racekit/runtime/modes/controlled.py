@@ -19,6 +19,15 @@ class ControlledMode:
     name = "controlled"
     instrumented = True
     sees_every_deadlock = True
+    replays_saved = True  # a failure found once stays found
+    phased = False
+    shardable = True
+    fallback = None
+
+    def searches(self, spec: ModeSpec) -> bool:
+        from racekit.runtime.controlled.strategies import strategy_class
+
+        return bool(strategy_class(spec.strategy).search)
 
     def facts(self, spec: ModeSpec) -> dict[str, object]:
         return {"strategy": spec.strategy, "depth": spec.depth, "preemptions": spec.preemptions}

@@ -18,6 +18,13 @@ class YieldMode:
     name = "yield"
     instrumented = True
     sees_every_deadlock = False
+    replays_saved = False
+    phased = False
+    shardable = True
+    fallback = None
+
+    def searches(self, spec: ModeSpec) -> bool:
+        return False
 
     def facts(self, spec: ModeSpec) -> dict[str, object]:
         return {"yield_probability": spec.yield_probability}

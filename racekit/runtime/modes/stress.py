@@ -22,6 +22,13 @@ class StressMode:
     opcodes: bool = False  # at every bytecode, not every line
     instrumented: bool = False
     sees_every_deadlock: bool = False
+    replays_saved: bool = False
+    phased: bool = False
+    shardable: bool = True
+    fallback: str | None = None
+
+    def searches(self, spec: ModeSpec) -> bool:
+        return False
 
     def facts(self, spec: ModeSpec) -> dict[str, object]:
         if not self.forced:
