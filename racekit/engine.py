@@ -416,6 +416,7 @@ def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | Non
     saved = {job.key: {plan.index: plan.schedule for plan in job.pending if isinstance(plan, Replay) and plan.index < 0}
              for job in jobs}
     by_key = {job.key: p for job, p in zip(jobs, planned)}
+    digests: dict[tuple[str, ...], str] = {}  # the modules each variant runs, read once a run (sources.digest)
     phase_jobs: dict[int, list[Job]] = {i: [jobs[i]] for i in phases}
     baselines: dict[str, Job] = {}
     interrupted = False
@@ -469,7 +470,7 @@ def run(cases: list[Case], options: RunOptions, progress: ProgressCallback | Non
                        baseline=baselines[p.variant.id].trials if p.variant.id in baselines else None,
                        mode_facts=facts)
         # merge refuses shards of other code: the case's own, and the modules it runs where known
-        modules = sources.digest(p.variant)
+        modules = sources.digest(p.variant, digests)
         result = replace(result, fingerprint=database.fingerprint(p.variant) + (f"+{modules}" if modules else ""))
         if options.instrument:  # a replay or reproduce line must rewrite the same modules
             result = replace(result, instrument=tuple(options.instrument))

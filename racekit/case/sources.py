@@ -27,12 +27,24 @@ MAX_FILES = 2000  # a package's files read for one fingerprint, at most
 MAX_BYTES = 50 * 2**20  # and their bytes
 
 
-def digest(variant: Variant) -> str:
-    """A digest of the files ``variant`` runs besides its own text (empty text when none are known)."""
+def digest(variant: Variant, known: dict[tuple[str, ...], str] | None = None) -> str:
+    """A digest of the files ``variant`` runs besides its own text (empty text when
+    none are known). ``known``: digests already made in this run, by their files
+    (a case's variants and modes run the same modules: read once)."""
+    paths = tuple(sorted(set(_files(variant))))
+    if known is not None and paths in known:
+        return known[paths]
+    result = _digest_of(paths)
+    if known is not None:
+        known[paths] = result
+    return result
+
+
+def _digest_of(paths: tuple[str, ...]) -> str:
     h = hashlib.blake2b(digest_size=12)
     files = 0
     read = 0
-    for path in sorted(set(_files(variant))):
+    for path in paths:
         if files >= MAX_FILES or read >= MAX_BYTES:
             h.update(b"\0more files than racekit reads")
             break

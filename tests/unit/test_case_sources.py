@@ -72,3 +72,13 @@ def test_an_instrumented_packages_files_count(tmp_path, monkeypatch):
     (package / "pool.py").write_text("size = 2\n")
     assert sources.digest(instrumented) != before
     assert sources.digest(plain) == sources.digest(plain)
+
+
+def test_a_run_reads_the_files_its_variants_share_once(tmp_path):
+    (tmp_path / "case.yaml").write_text(CASE)
+    (tmp_path / "shop.py").write_text(SHOP)
+    known: dict = {}
+    first = sources.digest(variant(tmp_path), known)
+    (tmp_path / "shop.py").write_text(SHOP.replace("-= 1", "-= 2"))  # within the run: not read again
+    assert sources.digest(variant(tmp_path), known) == first and len(known) == 1
+    assert sources.digest(variant(tmp_path)) != first  # a new run reads it afresh

@@ -894,7 +894,3 @@ def shown_file(path: str) -> str:
 
 def _always() -> bool:
     return True
-
-
-
-

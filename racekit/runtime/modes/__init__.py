@@ -28,26 +28,6 @@ class EngineFacts(Protocol):
     """What the engine asks of any mode, composite ones included, while it plans."""
 
     name: str
-    replays_saved: bool
-    phased: bool
-    shardable: bool
-    fallback: str | None
-
-    def searches(self, spec: ModeSpec) -> bool: ...
-
-    def facts(self, spec: ModeSpec) -> dict[str, object]: ...
-
-
-class Mode(Protocol):
-    name: str
-    instrumented: bool  # it rewrites the case's code so that shared accesses reach racekit
-    # Its scheduler sees every deadlock among the case's threads the moment it
-    # happens and unwinds them: a trial that hangs anyway blocked (or ran) where
-    # no scheduler sees, which says nothing of the case. Without one, a hung
-    # trial is a deadlock whose threads are stuck for good: its worker goes, and
-    # the variant's later trials would hang too.
-    sees_every_deadlock: bool
-    # The engine asks these while it plans (EngineFacts, for every mode, composite ones included).
     replays_saved: bool  # it replays the failing schedules the database kept, before its own trials
     phased: bool  # a composite run in phases (each a mode here), not trial by trial
     shardable: bool  # its trials may be split across machines (--shard)
@@ -58,6 +38,18 @@ class Mode(Protocol):
 
     def facts(self, spec: ModeSpec) -> dict[str, object]:
         """What the mode does on this interpreter, as facts a report turns into words."""
+
+
+class Mode(EngineFacts, Protocol):
+    """A mode a worker runs trials under (besides what the engine plans by)."""
+
+    instrumented: bool  # it rewrites the case's code so that shared accesses reach racekit
+    # Its scheduler sees every deadlock among the case's threads the moment it
+    # happens and unwinds them: a trial that hangs anyway blocked (or ran) where
+    # no scheduler sees, which says nothing of the case. Without one, a hung
+    # trial is a deadlock whose threads are stuck for good: its worker goes, and
+    # the variant's later trials would hang too.
+    sees_every_deadlock: bool
 
     def make_forcing(self, spec: ModeSpec, scope: Scope) -> Forcing:
         """The switch points this mode adds to the case's threads."""
